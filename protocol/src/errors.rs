@@ -1,0 +1,73 @@
+//! JSON-RPC error codes and the error object every transport sends.
+
+use serde::{Deserialize, Serialize};
+
+/// Error codes the daemon answers with. The first five are JSON-RPC 2.0's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    ParseError,
+    InvalidRequest,
+    MethodNotFound,
+    InvalidParams,
+    InternalError,
+    /// The message was larger than the daemon accepts.
+    MessageTooLarge,
+    /// The daemon is shutting down or its queues are full; retry.
+    Overloaded,
+    /// The client asked for protocol versions this daemon does not speak.
+    UnsupportedProtocolVersion,
+}
+
+impl ErrorCode {
+    pub const fn code(self) -> i32 {
+        match self {
+            ErrorCode::ParseError => -32700,
+            ErrorCode::InvalidRequest => -32600,
+            ErrorCode::MethodNotFound => -32601,
+            ErrorCode::InvalidParams => -32602,
+            ErrorCode::InternalError => -32603,
+            ErrorCode::MessageTooLarge => -32001,
+            ErrorCode::Overloaded => -32002,
+            ErrorCode::UnsupportedProtocolVersion => -32003,
+        }
+    }
+}
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} (code {code})")]
+pub struct RpcError {
+    pub code: i32,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+impl RpcError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        RpcError { code: code.code(), message: message.into(), data: None }
+    }
+
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// "method not found" that names the method and says whether protocol v2
+    /// declares it (and this daemon simply does not implement it yet).
+    pub fn method_not_found(method: &str) -> Self {
+        let declared = crate::method_info(method).is_some();
+        let message = if declared {
+            format!("method not found: {method} is part of protocol v2 but not implemented by this daemon")
+        } else {
+            format!("method not found: {method}")
+        };
+        RpcError::new(ErrorCode::MethodNotFound, message)
+            .with_data(serde_json::json!({ "method": method, "declared": declared }))
+    }
+
+    pub fn message_too_large(limit: usize) -> Self {
+        RpcError::new(ErrorCode::MessageTooLarge, format!("message exceeds the {limit}-byte limit"))
+            .with_data(serde_json::json!({ "limit": limit }))
+    }
+}

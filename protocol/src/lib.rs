@@ -1,0 +1,145 @@
+//! Protocol v2 of letta-daemon.
+//!
+//! This crate is pure data: the one registry of methods and events
+//! ([`METHODS`], [`EVENTS`], the [`methods`] and [`events`] marker types), the
+//! types they carry, the Letta Code frame codec ([`frames`]), the JSON-RPC
+//! error vocabulary ([`errors`]), the discovery file ([`discovery`]) and the
+//! JSON Schema generated from all of it ([`schema`]). The daemon, the client
+//! library and the tests all build on it, so the surface is declared once.
+
+pub mod discovery;
+pub mod errors;
+pub mod frames;
+pub mod registry;
+pub mod schema;
+mod types;
+
+pub use registry::{Event, FrameReply, Method, MethodInfo, MethodKind, method_info};
+pub use types::*;
+
+/// Name of this protocol, as `initialize` reports it.
+pub const PROTOCOL_NAME: &str = "letta-daemon";
+/// The protocol version this crate describes.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Versions a daemon built from this crate can speak.
+pub const SUPPORTED_PROTOCOL_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
+/// Letta Code's app-server wire version (`APP_SERVER_PROTOCOL_VERSION`), which
+/// `app_server_info` reports so Letta Code clients accept the daemon.
+pub const LETTA_CODE_PROTOCOL_VERSION: u32 = 1;
+/// The Letta Code release whose app-server protocol the frames follow.
+pub const LETTA_CODE_COMPAT_VERSION: &str = "0.32.18";
+/// JSON-RPC method of the notifications that carry event frames.
+pub const EVENT_NOTIFICATION: &str = "event";
+
+registry::declare_methods! {
+    /// Optional JSON-RPC handshake: agree on a protocol version and learn
+    /// what the daemon implements.
+    Initialize => "initialize" {
+        params: InitializeParams, result: InitializeResult,
+        frame_reply: FrameReply::Always("initialize_response"),
+    }
+    /// Capability discovery, as Letta Code's app-server answers it.
+    AppServerInfo => "app_server_info" {
+        params: AppServerInfoParams, result: types::AppServerInfo,
+        frame_reply: FrameReply::Always("app_server_info_response"),
+    }
+    /// Resume or create an agent conversation and subscribe to its events.
+    RuntimeStart => "runtime_start" {
+        params: RuntimeStartParams, result: RuntimeStartResult,
+        frame_reply: FrameReply::Always("runtime_start_response"),
+    }
+    /// Replay a runtime's events and state.
+    Sync => "sync" {
+        params: SyncParams, result: SyncResult,
+        frame_reply: FrameReply::WhenRequestId("sync_response"),
+    }
+    /// Send a message to the agent, or answer an approval request.
+    Input => "input" {
+        params: InputParams, result: InputAccepted,
+        frame_reply: FrameReply::WhenRequestId("input_accepted"),
+    }
+    /// Cancel the running turn and pause the queue.
+    AbortMessage => "abort_message" {
+        params: AbortMessageParams, result: AbortMessageResult,
+        frame_reply: FrameReply::WhenRequestId("abort_message_response"),
+    }
+    /// Release queue items parked by an abort.
+    ResumeQueue => "resume_queue" {
+        params: ResumeQueueParams, result: ResumeQueueResult,
+        frame_reply: FrameReply::WhenRequestId("resume_queue_response"),
+    }
+    /// Change a runtime's permission mode or working directory.
+    ChangeDeviceState => "change_device_state" {
+        params: ChangeDeviceStateParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
+    AgentList => "agent_list" {
+        params: AgentListParams, result: AgentListResult,
+        frame_reply: FrameReply::Always("agent_list_response"),
+    }
+    AgentRetrieve => "agent_retrieve" {
+        params: AgentRetrieveParams, result: AgentResult,
+        frame_reply: FrameReply::Always("agent_retrieve_response"),
+    }
+    AgentCreate => "agent_create" {
+        params: AgentCreateParams, result: AgentResult,
+        frame_reply: FrameReply::Always("agent_create_response"),
+    }
+    AgentUpdate => "agent_update" {
+        params: AgentUpdateParams, result: AgentResult,
+        frame_reply: FrameReply::Always("agent_update_response"),
+    }
+    AgentDelete => "agent_delete" {
+        params: AgentDeleteParams, result: AgentDeleteResult,
+        frame_reply: FrameReply::Always("agent_delete_response"),
+    }
+    ConversationList => "conversation_list" {
+        params: ConversationListParams, result: ConversationListResult,
+        frame_reply: FrameReply::Always("conversation_list_response"),
+    }
+    ConversationRetrieve => "conversation_retrieve" {
+        params: ConversationRetrieveParams, result: ConversationResult,
+        frame_reply: FrameReply::Always("conversation_retrieve_response"),
+    }
+    ConversationCreate => "conversation_create" {
+        params: ConversationCreateParams, result: ConversationResult,
+        frame_reply: FrameReply::Always("conversation_create_response"),
+    }
+    ConversationUpdate => "conversation_update" {
+        params: ConversationUpdateParams, result: ConversationResult,
+        frame_reply: FrameReply::Always("conversation_update_response"),
+    }
+    ConversationMessagesList => "conversation_messages_list" {
+        params: ConversationMessagesListParams, result: ConversationMessagesListResult,
+        frame_reply: FrameReply::Always("conversation_messages_list_response"),
+    }
+    /// Register (or remove) frontend-executed tools on runtimes.
+    RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
+        params: RuntimeExternalToolsUpdateParams, result: Ack,
+        frame_reply: FrameReply::Always("runtime_external_tools_update_response"),
+    }
+    /// A frontend's answer to an `external_tool_call_request`.
+    ExternalToolCallResponse => "external_tool_call_response" {
+        params: ExternalToolCallResponseParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
+}
+
+registry::declare_events! {
+    StreamDelta => "stream_delta" { frame: StreamDeltaEvent }
+    TurnFinished => "turn_finished" { frame: TurnFinishedEvent }
+    ControlRequest => "control_request" { frame: ControlRequestEvent }
+    ExternalToolCallRequest => "external_tool_call_request" { frame: ExternalToolCallRequestEvent }
+    UpdateLoopStatus => "update_loop_status" { frame: LoopStatusEvent }
+    UpdateQueue => "update_queue" { frame: QueueEvent }
+    UpdateDeviceStatus => "update_device_status" { frame: DeviceStatusEvent }
+}
+
+/// Serializes an event body into its frame, `type` first among equals.
+pub fn event_frame<E: Event>(body: &E::Frame) -> Result<serde_json::Value, serde_json::Error> {
+    let mut frame = serde_json::to_value(body)?;
+    if let serde_json::Value::Object(fields) = &mut frame {
+        fields.insert("type".to_owned(), serde_json::Value::from(E::NAME));
+    }
+    Ok(frame)
+}

@@ -1,0 +1,128 @@
+//! Agent and conversation management, proxied to the Letta API. Bodies and
+//! queries are forwarded as they are; results are the server's JSON.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::JsonObject;
+
+/// Letta API object as the server returned it.
+pub type LettaObject = serde_json::Value;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentListParams {
+    /// Query parameters of the Letta agents list API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentListResult {
+    pub success: bool,
+    pub agents: Vec<LettaObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentRetrieveParams {
+    pub agent_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentCreateParams {
+    /// Body of the Letta agents create API.
+    pub body: JsonObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentUpdateParams {
+    pub agent_id: String,
+    /// Body of the Letta agents update API.
+    pub body: JsonObject,
+}
+
+/// Result of `agent_retrieve`, `agent_create` and `agent_update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentResult {
+    pub success: bool,
+    pub agent: Option<LettaObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentDeleteParams {
+    pub agent_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentDeleteResult {
+    pub success: bool,
+    pub agent_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationListParams {
+    /// Query parameters of the Letta conversations list API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationListResult {
+    pub success: bool,
+    pub conversations: Vec<LettaObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationRetrieveParams {
+    pub conversation_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationCreateParams {
+    /// Body of the Letta conversations create API (`agent_id` included).
+    pub body: JsonObject,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationUpdateParams {
+    pub conversation_id: String,
+    /// Body of the Letta conversations update API.
+    pub body: JsonObject,
+}
+
+/// Result of `conversation_retrieve`, `conversation_create` and
+/// `conversation_update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationResult {
+    pub success: bool,
+    pub conversation: Option<LettaObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationMessagesListParams {
+    pub conversation_id: String,
+    /// Query parameters of the Letta conversation messages list API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationMessagesListResult {
+    pub success: bool,
+    pub messages: Vec<LettaObject>,
+    pub next_before: Option<String>,
+    pub has_more: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -45,7 +45,11 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        RpcError { code: code.code(), message: message.into(), data: None }
+        RpcError {
+            code: code.code(),
+            message: message.into(),
+            data: None,
+        }
     }
 
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
@@ -58,7 +62,9 @@ impl RpcError {
     pub fn method_not_found(method: &str) -> Self {
         let declared = crate::method_info(method).is_some();
         let message = if declared {
-            format!("method not found: {method} is part of protocol v2 but not implemented by this daemon")
+            format!(
+                "method not found: {method} is part of protocol v2 but not implemented by this daemon"
+            )
         } else {
             format!("method not found: {method}")
         };
@@ -67,7 +73,10 @@ impl RpcError {
     }
 
     pub fn message_too_large(limit: usize) -> Self {
-        RpcError::new(ErrorCode::MessageTooLarge, format!("message exceeds the {limit}-byte limit"))
-            .with_data(serde_json::json!({ "limit": limit }))
+        RpcError::new(
+            ErrorCode::MessageTooLarge,
+            format!("message exceeds the {limit}-byte limit"),
+        )
+        .with_data(serde_json::json!({ "limit": limit }))
     }
 }

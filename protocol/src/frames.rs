@@ -65,8 +65,17 @@ pub fn decode_command(text: &str) -> Result<Command, MalformedFrame> {
     };
     let reply = method_info(&method).map(|info| info.frame_reply);
     let correlates = reply.is_none_or(FrameReply::correlates);
-    let request_id = if correlates { fields.remove("request_id") } else { None };
-    Ok(Command { method, request_id, params: fields, reply })
+    let request_id = if correlates {
+        fields.remove("request_id")
+    } else {
+        None
+    };
+    Ok(Command {
+        method,
+        request_id,
+        params: fields,
+        reply,
+    })
 }
 
 /// The reply frame for a successful call, or `None` when the method sends no

@@ -25,11 +25,22 @@ fn schema_lists_every_declared_method_and_event() {
     let schema = letta_protocol::schema::generate();
     for info in letta_protocol::METHODS {
         let method = &schema["methods"][info.name];
-        assert!(method["params"].is_object(), "{} has no params schema", info.name);
-        assert!(method["result"].is_object(), "{} has no result schema", info.name);
+        assert!(
+            method["params"].is_object(),
+            "{} has no params schema",
+            info.name
+        );
+        assert!(
+            method["result"].is_object(),
+            "{} has no result schema",
+            info.name
+        );
     }
     for name in letta_protocol::EVENTS {
-        assert!(schema["events"][name]["frame"].is_object(), "{name} has no frame schema");
+        assert!(
+            schema["events"][name]["frame"].is_object(),
+            "{name} has no frame schema"
+        );
     }
     // Every $ref resolves.
     let text = schema.to_string();

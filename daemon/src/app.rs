@@ -1,0 +1,167 @@
+//! Start-up and shutdown, in order.
+//!
+//! Start: data directory and its lock, database, method table, local
+//! socket, TCP listener, then `daemon.json` — written last, so a client that
+//! finds it can connect. Shutdown (SIGINT/SIGTERM): stop accepting, let
+//! in-flight replies finish, remove `daemon.json` and the socket, record a
+//! clean stop, close the database.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use letta_protocol::discovery::DaemonFile;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::discovery::{DataDirLock, DiscoveryError, Published};
+use crate::rpc::{self, DaemonState};
+use crate::server::local_socket::{LocalSocket, LocalSocketError};
+use crate::server::{Shared, http};
+use crate::store::{DATABASE_FILE, Store, StoreError};
+
+/// Exit code for a configuration error.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code when another daemon already owns the data directory or socket.
+pub const EXIT_ALREADY_RUNNING: u8 = 3;
+/// How long shutdown waits for connections to finish their replies.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error(transparent)]
+    LocalSocket(#[from] LocalSocketError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot register protocol methods: {0}")]
+    Methods(#[from] jsonrpsee::core::RegisterMethodError),
+    #[error("cannot wait for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+impl DaemonError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Discovery(DiscoveryError::Locked { .. })
+            | DaemonError::LocalSocket(LocalSocketError::InUse { .. }) => EXIT_ALREADY_RUNNING,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
+    let started_at = now_rfc3339();
+    let (run_id, unclean) = store
+        .record_daemon_start(std::process::id(), env!("CARGO_PKG_VERSION"), &started_at)
+        .await?;
+    for run in unclean {
+        tracing::warn!(pid = run.pid, started_at = %run.started_at, "an earlier daemon run did not stop cleanly");
+    }
+
+    let state = Arc::new(DaemonState::new(config.max_message_bytes));
+    let methods = rpc::build(state.clone())?;
+    let shared = Arc::new(Shared::new(methods, state, config.max_message_bytes));
+
+    let socket = LocalSocket::bind(&config.socket).await?;
+    let tcp = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let ws_addr = tcp.local_addr().map_err(|source| DaemonError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+
+    let socket_task = tokio::spawn(socket.serve(shared.clone()));
+    let router = http::router(shared.clone(), config.auth_token.clone());
+    let mut http_task = tokio::spawn(
+        axum::serve(tcp, router)
+            .with_graceful_shutdown(shared.shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
+    shared.set_ready(true);
+
+    let published = Published::write(
+        &config.data_dir,
+        &DaemonFile {
+            pid: std::process::id(),
+            socket: config.socket.display().to_string(),
+            ws_url: format!("ws://{ws_addr}"),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol_version: letta_protocol::PROTOCOL_VERSION,
+            started_at,
+        },
+    )?;
+    tracing::info!(
+        socket = %config.socket.display(),
+        ws_url = %format!("ws://{ws_addr}"),
+        letta_base_url = %config.letta.base_url,
+        "letta-daemon ready"
+    );
+
+    let outcome = tokio::select! {
+        signal = shutdown_signal() => signal.map_err(DaemonError::Signals),
+        served = &mut http_task => Err(DaemonError::Http(match served {
+            Ok(Ok(())) => std::io::Error::other("stopped unexpectedly"),
+            Ok(Err(err)) => err,
+            Err(err) => std::io::Error::other(err),
+        })),
+    };
+
+    tracing::info!("shutting down");
+    shared.set_ready(false);
+    shared.shutdown.cancel();
+    let _ = socket_task.await;
+    if !http_task.is_finished() {
+        let _ = http_task.await;
+    }
+    shared.connections.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, shared.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still busy after {SHUTDOWN_GRACE:?}; closing them");
+    }
+    published.remove();
+    if let Err(err) = store.record_daemon_stop(run_id, &now_rfc3339()).await {
+        tracing::warn!(error = %err, "cannot record the clean stop");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    outcome
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}

@@ -1,0 +1,409 @@
+//! Daemon configuration: flags > environment > `~/.letta/daemon.toml` >
+//! defaults.
+//!
+//! Flags and their environment forms are read by clap; the file fills what
+//! neither gave; [`Config::resolve`] applies defaults and checks everything
+//! that can be checked before anything is opened or bound, so a bad setting
+//! is reported at once and by name.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+/// Default largest accepted message: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_LISTEN: &str = "ws://127.0.0.1:4500";
+const DEFAULT_LOCAL_LETTA_URL: &str = "http://localhost:8283";
+const DEFAULT_CLOUD_LETTA_URL: &str = "https://api.letta.com";
+/// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with
+/// the terminating NUL; macOS allows 104).
+const MAX_SOCKET_PATH_BYTES: usize = 103;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Command line of `letta-daemon`. Every flag also has an environment form.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "letta-daemon",
+    version,
+    about = "The local runtime for Letta agents: owns agent sessions, resumable run streams, local tools and permissions, and serves frontends over protocol v2.",
+    after_help = "Clients find a running daemon through <data-dir>/daemon.json."
+)]
+pub struct Cli {
+    /// Where the database, socket and daemon.json live [default: ~/.letta/daemon].
+    #[arg(long, env = "LETTA_DAEMON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Local socket for newline-delimited JSON-RPC [default: <data-dir>/daemon.sock].
+    #[arg(long, env = "LETTA_DAEMON_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// WebSocket and HTTP address; port 0 picks a free port [default: ws://127.0.0.1:4500].
+    #[arg(long, env = "LETTA_DAEMON_LISTEN", value_name = "ws://HOST:PORT")]
+    pub listen: Option<String>,
+    /// File holding the bearer token HTTP and WebSocket clients must send.
+    /// Required when --listen is not a loopback address.
+    #[arg(long, env = "LETTA_DAEMON_AUTH_TOKEN_FILE", value_name = "PATH")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Log format on stderr [default: text].
+    #[arg(long, env = "LETTA_DAEMON_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `info,letta_daemon=debug` [default: info].
+    #[arg(long, env = "LETTA_DAEMON_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Largest accepted message in bytes [default: 16777216].
+    #[arg(long, env = "LETTA_DAEMON_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Letta server URL [default: https://api.letta.com with an API key, else http://localhost:8283].
+    #[arg(long, env = "LETTA_BASE_URL", value_name = "URL")]
+    pub letta_base_url: Option<String>,
+    /// Configuration file [default: ~/.letta/daemon.toml].
+    #[arg(long, env = "LETTA_DAEMON_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// `~/.letta/daemon.toml`. Same names as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    listen: Option<String>,
+    auth_token_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    log: Option<String>,
+    max_message_bytes: Option<usize>,
+    letta_base_url: Option<String>,
+    letta_api_key: Option<String>,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the Letta server is and how to authenticate to it.
+#[derive(Debug, Clone)]
+pub struct LettaApiConfig {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+/// The resolved configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub socket: PathBuf,
+    pub listen: SocketAddr,
+    pub auth_token: Option<Secret>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub max_message_bytes: usize,
+    pub letta: LettaApiConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("cannot find the home directory; pass --data-dir")]
+    NoHome,
+    #[error(
+        "invalid --listen {value:?}: {reason} (expected ws://HOST:PORT, e.g. ws://127.0.0.1:4500)"
+    )]
+    Listen { value: String, reason: String },
+    #[error(
+        "refusing to listen on non-loopback address {addr} without an auth token: pass --auth-token-file"
+    )]
+    NonLoopbackWithoutToken { addr: SocketAddr },
+    #[error("cannot read auth token file {path}: {source}")]
+    ReadToken {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("auth token file {path} is empty")]
+    EmptyToken { path: PathBuf },
+    #[error("--max-message-bytes must be at least 1024, got {0}")]
+    MaxMessageBytes(usize),
+    #[error(
+        "socket path {path} is {len} bytes long; the limit is {MAX_SOCKET_PATH_BYTES}: pass a shorter --socket"
+    )]
+    SocketPathTooLong { path: PathBuf, len: usize },
+}
+
+impl Config {
+    /// Applies the file and the defaults to what the command line gave.
+    pub fn resolve(cli: Cli, env_api_key: Option<String>) -> Result<Config, ConfigError> {
+        let home = std::env::home_dir();
+        let file = load_file(cli.config.as_deref(), home.as_deref())?;
+
+        let data_dir = match cli.data_dir.or(file.data_dir) {
+            Some(dir) => dir,
+            None => home
+                .ok_or(ConfigError::NoHome)?
+                .join(".letta")
+                .join("daemon"),
+        };
+        let socket = cli
+            .socket
+            .or(file.socket)
+            .unwrap_or_else(|| data_dir.join("daemon.sock"));
+        let socket_len = socket.as_os_str().len();
+        if socket_len > MAX_SOCKET_PATH_BYTES {
+            return Err(ConfigError::SocketPathTooLong {
+                path: socket,
+                len: socket_len,
+            });
+        }
+
+        let listen_text = cli
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = parse_listen(&listen_text)?;
+
+        let auth_token = match cli.auth_token_file.or(file.auth_token_file) {
+            Some(path) => Some(read_token(&path)?),
+            None => None,
+        };
+        if auth_token.is_none() && !listen.ip().is_loopback() {
+            return Err(ConfigError::NonLoopbackWithoutToken { addr: listen });
+        }
+
+        let max_message_bytes = cli
+            .max_message_bytes
+            .or(file.max_message_bytes)
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if max_message_bytes < 1024 {
+            return Err(ConfigError::MaxMessageBytes(max_message_bytes));
+        }
+
+        let api_key = env_api_key
+            .or(file.letta_api_key)
+            .filter(|key| !key.trim().is_empty());
+        let base_url = cli
+            .letta_base_url
+            .or(file.letta_base_url)
+            .unwrap_or_else(|| {
+                let default = if api_key.is_some() {
+                    DEFAULT_CLOUD_LETTA_URL
+                } else {
+                    DEFAULT_LOCAL_LETTA_URL
+                };
+                default.to_owned()
+            });
+
+        Ok(Config {
+            data_dir,
+            socket,
+            listen,
+            auth_token,
+            log_format: cli
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            log_filter: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            max_message_bytes,
+            letta: LettaApiConfig {
+                base_url,
+                api_key: api_key.map(Secret::new),
+            },
+        })
+    }
+}
+
+fn load_file(explicit: Option<&Path>, home: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let (path, required) = match (explicit, home) {
+        (Some(path), _) => (path.to_path_buf(), true),
+        (None, Some(home)) => (home.join(".letta").join("daemon.toml"), false),
+        (None, None) => return Ok(FileConfig::default()),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(FileConfig::default());
+        }
+        Err(source) => return Err(ConfigError::ReadFile { path, source }),
+    };
+    toml::from_str(&text).map_err(|err| ConfigError::ParseFile {
+        path,
+        message: err.to_string(),
+    })
+}
+
+fn read_token(path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadToken {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(ConfigError::EmptyToken {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(Secret::new(token.to_owned()))
+}
+
+/// Parses `ws://HOST:PORT` (also accepting `http://` and a bare `HOST:PORT`).
+/// `localhost` means 127.0.0.1; other names are refused rather than resolved,
+/// so what the daemon binds is exactly what was written.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    let fail = |reason: &str| ConfigError::Listen {
+        value: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = ["ws://", "http://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .unwrap_or(text);
+    if rest.contains("://") {
+        return Err(fail("only ws:// is supported"));
+    }
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return Err(fail("a path is not allowed"));
+    }
+    if let Some(port) = authority.strip_prefix("localhost:") {
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| fail("the port must be a number from 0 to 65535"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    authority
+        .parse::<SocketAddr>()
+        .map_err(|_| fail("HOST must be an IP address or localhost, and PORT a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut argv = vec!["letta-daemon"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen("ws://127.0.0.1:4500").unwrap().port(), 4500);
+        assert!(parse_listen("ws://localhost:0").unwrap().ip().is_loopback());
+        assert!(parse_listen("ws://[::1]:9/").unwrap().ip().is_loopback());
+        assert!(parse_listen("127.0.0.1:80").is_ok());
+        for bad in [
+            "ws://example.com:1",
+            "ws://127.0.0.1",
+            "wss://127.0.0.1:1",
+            "ws://1.2.3.4:1/x",
+            "ws://127.0.0.1:70000",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("daemon.toml");
+        std::fs::write(
+            &file,
+            "listen = \"ws://127.0.0.1:7000\"\nlog_format = \"json\"\nmax_message_bytes = 4096\n",
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        let data_arg = data.to_str().unwrap();
+        let config = Config::resolve(
+            cli(&[
+                "--config",
+                file.to_str().unwrap(),
+                "--data-dir",
+                data_arg,
+                "--listen",
+                "ws://127.0.0.1:7001",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 7001);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.max_message_bytes, 4096);
+        assert_eq!(config.socket, data.join("daemon.sock"));
+        assert_eq!(config.letta.base_url, DEFAULT_LOCAL_LETTA_URL);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let err = Config::resolve(
+            cli(&["--data-dir", data, "--listen", "ws://0.0.0.0:1"]),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::NonLoopbackWithoutToken { .. }),
+            "{err}"
+        );
+
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "lisen = \"ws://127.0.0.1:1\"\n").unwrap();
+        let err = Config::resolve(
+            cli(&["--config", file.to_str().unwrap(), "--data-dir", data]),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+
+        let token = dir.path().join("token");
+        std::fs::write(&token, "  \n").unwrap();
+        let err = Config::resolve(
+            cli(&[
+                "--data-dir",
+                data,
+                "--auth-token-file",
+                token.to_str().unwrap(),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::EmptyToken { .. }), "{err}");
+    }
+
+    #[test]
+    fn api_key_picks_the_cloud_and_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(
+            cli(&["--data-dir", dir.path().to_str().unwrap()]),
+            Some("sk-let-secret".into()),
+        )
+        .unwrap();
+        assert_eq!(config.letta.base_url, DEFAULT_CLOUD_LETTA_URL);
+        assert!(!format!("{config:?}").contains("sk-let-secret"));
+    }
+}

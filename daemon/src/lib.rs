@@ -1,0 +1,16 @@
+//! letta-daemon: the long-running process on the user's machine that owns
+//! agent sessions, runs their client-side tools, and serves frontends over
+//! protocol v2 on a local socket and on WebSocket.
+//!
+//! Start at [`app::run`]: it opens the [`store`], builds the method table
+//! ([`rpc`]), binds the transports ([`server`]), publishes the discovery file
+//! ([`discovery`]) and shuts everything down in order on SIGINT/SIGTERM.
+
+pub mod app;
+pub mod config;
+pub mod discovery;
+mod fs;
+pub mod logging;
+pub mod rpc;
+pub mod server;
+pub mod store;

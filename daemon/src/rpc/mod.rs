@@ -1,0 +1,146 @@
+//! The protocol v2 methods this daemon implements, in one jsonrpsee
+//! `RpcModule` that every transport serves.
+//!
+//! Methods are registered through [`register`], which takes the name and the
+//! types from the registry in `letta-protocol`; a method the registry
+//! declares but nobody registers here answers "method not found" naming it.
+
+mod info;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use jsonrpsee::core::RegisterMethodError;
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{Methods, RpcModule};
+use letta_protocol::errors::{ErrorCode, RpcError};
+use letta_protocol::{Method, methods};
+use serde::de::DeserializeOwned;
+
+pub use info::app_server_info;
+
+/// What the method handlers share.
+#[derive(Debug)]
+pub struct DaemonState {
+    pub started_at: SystemTime,
+    pub max_message_bytes: usize,
+    implemented: OnceLock<Vec<String>>,
+}
+
+impl DaemonState {
+    pub fn new(max_message_bytes: usize) -> Self {
+        DaemonState {
+            started_at: SystemTime::now(),
+            max_message_bytes,
+            implemented: OnceLock::new(),
+        }
+    }
+
+    /// Names of the methods this daemon answers.
+    pub fn implemented(&self) -> &[String] {
+        self.implemented
+            .get()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn implements(&self, method: &str) -> bool {
+        self.implemented().iter().any(|name| name == method)
+    }
+}
+
+/// Which transport a connection arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    LocalSocket,
+    WebSocketRpc,
+    WebSocketFrames,
+}
+
+/// Per-connection context, visible to every handler the connection calls.
+#[derive(Debug)]
+pub struct ConnectionInfo {
+    pub id: usize,
+    pub transport: Transport,
+    protocol_version: AtomicU32,
+}
+
+impl ConnectionInfo {
+    pub fn new(id: usize, transport: Transport) -> Self {
+        ConnectionInfo {
+            id,
+            transport,
+            protocol_version: AtomicU32::new(letta_protocol::PROTOCOL_VERSION),
+        }
+    }
+
+    /// The protocol version agreed in `initialize`, or the current one.
+    pub fn protocol_version(&self) -> u32 {
+        self.protocol_version.load(Ordering::Relaxed)
+    }
+
+    fn set_protocol_version(&self, version: u32) {
+        self.protocol_version.store(version, Ordering::Relaxed);
+    }
+}
+
+/// Builds the method table every transport dispatches into.
+pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
+    let mut module = RpcModule::new(state.clone());
+    register::<methods::Initialize, _, _>(&mut module, info::initialize)?;
+    register::<methods::AppServerInfo, _, _>(&mut module, |state, _, _| async move {
+        Ok(info::app_server_info(&state))
+    })?;
+    let names = module.method_names().map(str::to_owned).collect();
+    // Only `build` sets it, once per state.
+    let _ = state.implemented.set(names);
+    Ok(module.into())
+}
+
+/// Registers a typed handler under the method's registry name.
+fn register<M, F, Fut>(
+    module: &mut RpcModule<Arc<DaemonState>>,
+    handler: F,
+) -> Result<(), RegisterMethodError>
+where
+    M: Method,
+    M::Result: Clone,
+    F: Fn(Arc<DaemonState>, Arc<ConnectionInfo>, M::Params) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
+{
+    module.register_async_method(M::NAME, move |params, state, extensions| {
+        let handler = handler.clone();
+        let connection = extensions.get::<Arc<ConnectionInfo>>().cloned();
+        let params = parse_params::<M::Params>(M::NAME, params.as_str());
+        async move {
+            let connection = connection.ok_or_else(|| {
+                to_error_object(RpcError::new(
+                    ErrorCode::InternalError,
+                    "call without a connection",
+                ))
+            })?;
+            let params = params.map_err(to_error_object)?;
+            handler(Arc::clone(&state), connection, params)
+                .await
+                .map_err(to_error_object)
+        }
+    })?;
+    Ok(())
+}
+
+/// Parses params; absent params are an empty object, so a method whose
+/// params are all optional can be called with none.
+fn parse_params<P: DeserializeOwned>(method: &str, raw: Option<&str>) -> Result<P, RpcError> {
+    serde_json::from_str(raw.unwrap_or("{}")).map_err(|err| {
+        RpcError::new(
+            ErrorCode::InvalidParams,
+            format!("invalid params for {method}: {err}"),
+        )
+    })
+}
+
+pub fn to_error_object(error: RpcError) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(error.code, error.message, error.data)
+}

@@ -1,0 +1,94 @@
+//! WebSocket connections: each text message is one JSON-RPC message (`/rpc`)
+//! or one Letta Code frame (`/ws`).
+//!
+//! Messages up to the configured limit are served; messages over it but
+//! within twice the limit are read, discarded and answered with an error, so
+//! the connection stays usable; anything larger is cut off by the WebSocket
+//! layer and the connection is closed with code 1009 (message too big).
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::Shared;
+use super::connection::{self, Inbound, OUTBOUND_CAPACITY};
+use super::http::transport_name;
+use crate::rpc::Transport;
+
+pub async fn upgrade_rpc(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade_to(shared, upgrade, Transport::WebSocketRpc)
+}
+
+pub async fn upgrade_frames(
+    State(shared): State<Arc<Shared>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade_to(shared, upgrade, Transport::WebSocketFrames)
+}
+
+fn upgrade_to(shared: Arc<Shared>, upgrade: WebSocketUpgrade, transport: Transport) -> Response {
+    let hard_limit = shared.max_message_bytes.saturating_mul(2);
+    upgrade
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| {
+            let connections = shared.connections.clone();
+            connections.track_future(serve_socket(shared, socket, transport))
+        })
+}
+
+async fn serve_socket(shared: Arc<Shared>, socket: WebSocket, transport: Transport) {
+    let responder = shared.open_connection(transport);
+    let (sink, stream) = socket.split();
+    let close_frame = Arc::new(OnceLock::new());
+    let (outbound, replies) = mpsc::channel(OUTBOUND_CAPACITY);
+    let writer = tokio::spawn(write_messages(sink, replies, close_frame.clone()));
+    let shutdown_close = close_frame.clone();
+
+    let limit = shared.max_message_bytes;
+    let inbound = stream
+        .take_while(|message| std::future::ready(!matches!(message, Ok(Message::Close(_)))))
+        .filter_map(move |message| {
+            let inbound = match message {
+                Ok(Message::Text(text)) => Some(Ok(Inbound::Text(text.as_str().to_owned()))),
+                Ok(Message::Binary(_)) => Some(Ok(Inbound::NotText("binary WebSocket message"))),
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
+                Err(err) => {
+                    let err = err.to_string();
+                    if err.contains("too long") || err.contains("Space limit") {
+                        let reason = format!("message exceeds the {limit}-byte limit");
+                        let _ = close_frame.set(CloseFrame { code: close_code::SIZE, reason: reason.into() });
+                    }
+                    tracing::debug!(transport = transport_name(transport), error = %err, "WebSocket read failed");
+                    Some(Err(std::io::Error::other(err)))
+                }
+            };
+            std::future::ready(inbound)
+        });
+    let shutdown = shared.shutdown.clone();
+    connection::serve(responder, Box::pin(inbound), outbound, shutdown.clone()).await;
+    if shutdown.is_cancelled() {
+        let _ = shutdown_close.set(CloseFrame {
+            code: close_code::AWAY,
+            reason: "daemon shutting down".into(),
+        });
+    }
+    let _ = writer.await;
+}
+
+async fn write_messages(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut replies: mpsc::Receiver<String>,
+    close_frame: Arc<OnceLock<CloseFrame>>,
+) {
+    while let Some(reply) = replies.recv().await {
+        if sink.send(Message::Text(reply.into())).await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.send(Message::Close(close_frame.get().cloned())).await;
+}

@@ -1,1 +1,19 @@
+//! Rust client for letta-daemon.
+//!
+//! * [`RpcClient`]: JSON-RPC 2.0 over the local socket (the default) or the
+//!   `/rpc` WebSocket, with calls typed by the protocol registry:
+//!   `client.call::<methods::AppServerInfo>(&params)`.
+//! * [`FrameClient`]: Letta Code frames over `/ws`, for speaking to the
+//!   daemon (or any Letta Code app-server) the way Letta Code's own client
+//!   does.
+//! * [`discovery`]: finding a running daemon through `<data-dir>/daemon.json`.
 
+pub mod discovery;
+mod error;
+mod frame_client;
+mod rpc_client;
+mod transport;
+
+pub use error::ClientError;
+pub use frame_client::FrameClient;
+pub use rpc_client::RpcClient;

@@ -1,1 +1,13 @@
-fn main() {}
+//! End-to-end suites: each test spawns the real `letta-daemon` binary and
+//! talks to it over its sockets.
+
+// Test support code panics on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod bad_input;
+mod handshake;
+mod lifecycle;
+mod official_client;
+mod security;

@@ -93,7 +93,8 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
     register::<methods::AppServerInfo, _, _>(&mut module, |state, _, _| async move {
         Ok(info::app_server_info(&state))
     })?;
-    let names = module.method_names().map(str::to_owned).collect();
+    let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
+    names.sort();
     // Only `build` sets it, once per state.
     let _ = state.implemented.set(names);
     Ok(module.into())

@@ -100,6 +100,15 @@ impl Dispatcher {
 
     async fn handle_single(&self, text: &str) -> Option<String> {
         match serde_json::from_str::<Request>(text) {
+            Ok(request) if !params_are_structured(request.params.as_deref()) => {
+                Some(error_response(
+                    serde_json::to_value(&request.id).unwrap_or(Value::Null),
+                    RpcError::new(
+                        ErrorCode::InvalidRequest,
+                        "\"params\" must be an object or an array",
+                    ),
+                ))
+            }
             Ok(request) => {
                 let response = self
                     .invoke(request.id.into_owned(), &request.method, request.params)
@@ -249,6 +258,16 @@ fn classify(value: &Value) -> Irregular<'_> {
         Some(Value::String(_) | Value::Number(_) | Value::Null) => invalid("malformed request"),
         Some(_) => invalid("\"id\" must be a string, an integer or null"),
     }
+}
+
+/// JSON-RPC params are an object or an array when present.
+fn params_are_structured(params: Option<&RawValue>) -> bool {
+    params.is_none_or(|params| {
+        matches!(
+            params.get().trim_start().as_bytes().first(),
+            Some(b'{' | b'[')
+        )
+    })
 }
 
 fn parse_error(err: &serde_json::Error) -> RpcError {

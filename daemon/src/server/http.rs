@@ -45,14 +45,15 @@ async fn guard_request(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Err(refusal) = guard.check(request.headers()) {
-        return refusal;
+    match guard.refusal(request.headers()) {
+        Some((status, message)) => refuse(status, message),
+        None => next.run(request).await,
     }
-    next.run(request).await
 }
 
 impl AccessGuard {
-    fn check(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// Why the request must be refused, if it must.
+    fn refusal(&self, headers: &HeaderMap) -> Option<(StatusCode, &'static str)> {
         match &self.auth_token {
             Some(token) => {
                 let presented = headers
@@ -61,20 +62,17 @@ impl AccessGuard {
                     .and_then(|value| value.strip_prefix("Bearer "))
                     .map(str::trim)
                     .unwrap_or_default();
-                if bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
-                    Ok(())
-                } else {
-                    Err(refuse(
-                        StatusCode::UNAUTHORIZED,
-                        "missing or wrong bearer token: send Authorization: Bearer <token from --auth-token-file>",
-                    ))
-                }
+                let matches = bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes()));
+                (!matches).then_some((
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong bearer token: send Authorization: Bearer <token from --auth-token-file>",
+                ))
             }
-            None if headers.contains_key(header::ORIGIN) => Err(refuse(
+            None if headers.contains_key(header::ORIGIN) => Some((
                 StatusCode::FORBIDDEN,
                 "requests from web pages (with an Origin header) are refused unless the daemon runs with --auth-token-file",
             )),
-            None => Ok(()),
+            None => None,
         }
     }
 }

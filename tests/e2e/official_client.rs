@@ -1,0 +1,90 @@
+//! Letta Code's official `AppServerClient`, run with Node, against the daemon.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::support::{Daemon, Options, TIMEOUT};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Unpacks (once) the reference package and its `ws` dependency.
+fn reference_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LETTA_CODE_REFERENCE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let script = repo_root().join("../shared/tools/letta-code-reference.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run {}: {err}", script.display());
+        });
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+async fn run_official_client(url: &str, token: Option<&str>) -> Value {
+    let script = repo_root().join("tests/node/app-server-info.mjs");
+    let mut command = tokio::process::Command::new("node");
+    command.arg(script).arg(url).arg(reference_dir());
+    if let Some(token) = token {
+        command.arg(token);
+    }
+    let output = tokio::time::timeout(
+        TIMEOUT * 3,
+        command.stdin(Stdio::null()).kill_on_drop(true).output(),
+    )
+    .await
+    .expect("node client timed out")
+    .expect("cannot run node");
+    assert!(
+        output.status.success(),
+        "official client failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn official_client_accepts_the_daemon() {
+    let daemon = Daemon::start();
+    // The client turns a bare base URL into .../ws, as users will pass it.
+    let seen = run_official_client(&daemon.info.ws_url, None).await;
+    assert_eq!(
+        seen["accepted"], true,
+        "isAppServerInfoResponseMessage rejected {}",
+        seen["info"]
+    );
+    assert_eq!(seen["info"]["type"], "app_server_info_response");
+    assert_eq!(seen["info"]["backend"], "api");
+    // An unknown command is answered instead of timing out.
+    assert_eq!(seen["unknown"]["type"], "error");
+    assert_eq!(seen["unknown"]["command"], "no_such_command");
+    // A declared command this build does not serve fails in its own reply type.
+    assert_eq!(seen["unserved"]["type"], "conversation_list_response");
+    assert_eq!(seen["unserved"]["success"], false);
+}
+
+#[tokio::test]
+async fn official_client_sends_the_auth_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "official-client-token").unwrap();
+    let daemon = Daemon::start_with(
+        Options::default()
+            .arg("--auth-token-file")
+            .arg(token.to_str().unwrap()),
+    );
+    let seen = run_official_client(&daemon.ws_url("/ws"), Some("official-client-token")).await;
+    assert_eq!(seen["accepted"], true);
+}

@@ -1,0 +1,145 @@
+//! Who may talk to the daemon, and what never leaks.
+
+use letta_client::FrameClient;
+use letta_protocol::AppServerInfoParams;
+use letta_protocol::methods::AppServerInfo;
+
+use crate::support::raw;
+use crate::support::{Daemon, Options, TIMEOUT, http, start_expecting_failure, within};
+
+const TOKEN: &str = "s3cret-token-for-tests";
+
+fn with_token(dir: &std::path::Path) -> Options {
+    let token = dir.join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    Options::default()
+        .arg("--auth-token-file")
+        .arg(token.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn web_pages_are_refused_without_a_token() {
+    let daemon = Daemon::start();
+    let response = http()
+        .get(format!("{}/healthz", daemon.http_url()))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let err = raw::websocket(&daemon.ws_url("/ws"), &[("Origin", "https://evil.example")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    // Without Origin (a local program) it is fine.
+    assert!(raw::websocket(&daemon.ws_url("/ws"), &[]).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_configured_token_is_required_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with(with_token(dir.path()));
+    let http = http();
+    let url = format!("{}/healthz", daemon.http_url());
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(&TOKEN[..TOKEN.len() - 1])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let ok = http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    // With a token, a web page that holds it may connect.
+    let ok = http
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    for path in ["/ws", "/rpc"] {
+        let err = raw::websocket(&daemon.ws_url(path), &[]).await.unwrap_err();
+        assert!(err.to_string().contains("401"), "{path}: {err}");
+    }
+    let client = within(FrameClient::connect(&daemon.ws_url("/ws"), Some(TOKEN)))
+        .await
+        .unwrap();
+    let info = client
+        .call::<AppServerInfo>(&AppServerInfoParams {}, TIMEOUT)
+        .await
+        .unwrap();
+    assert!(info.success);
+}
+
+#[test]
+fn non_loopback_listen_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        listen: Some("ws://0.0.0.0:0".into()),
+        ..Options::default()
+    };
+    let (code, stderr) = start_expecting_failure(dir.path(), &dir.path().join("data"), &options);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--auth-token-file"), "{stderr}");
+    assert!(!dir.path().join("data").join("daemon.json").exists());
+}
+
+#[test]
+fn socket_and_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let daemon = Daemon::start();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&daemon.socket()), 0o600);
+    assert_eq!(mode(&daemon.data_dir), 0o700);
+    assert_eq!(mode(&daemon.data_dir.join("daemon.json")), 0o600);
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let api_key = "sk-let-very-secret-api-key";
+    let options = with_token(dir.path())
+        .arg("--log")
+        .arg("trace")
+        .env("LETTA_API_KEY", api_key);
+    let mut daemon = Daemon::start_with(options);
+    let client = within(FrameClient::connect(&daemon.ws_url("/ws"), Some(TOKEN)))
+        .await
+        .unwrap();
+    client
+        .call::<AppServerInfo>(&AppServerInfoParams {}, TIMEOUT)
+        .await
+        .unwrap();
+    let _ = http()
+        .get(format!("{}/healthz", daemon.http_url()))
+        .bearer_auth("wrong-guess")
+        .send()
+        .await;
+    drop(client);
+    assert!(daemon.stop().success());
+    let logs = daemon.stderr();
+    assert!(
+        logs.contains("letta-daemon ready"),
+        "trace logging produced nothing: {logs}"
+    );
+    // The key picks the cloud URL, proving it was read.
+    assert!(logs.contains("api.letta.com"), "{logs}");
+    assert!(!logs.contains(api_key), "API key leaked into logs");
+    assert!(!logs.contains(TOKEN), "auth token leaked into logs");
+}

@@ -1,0 +1,229 @@
+//! Test harness: spawns the real `letta-daemon` binary with a temporary
+//! data directory and talks to it the way clients do. Every wait and every
+//! read is bounded by [`TIMEOUT`].
+
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use letta_client::discovery::{DaemonFile, read_daemon_file};
+use tempfile::TempDir;
+
+/// Upper bound for any single wait in these tests.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn daemon_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_letta-daemon")
+}
+
+/// A running daemon with its own data directory and home.
+pub struct Daemon {
+    pub dir: TempDir,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    pub info: DaemonFile,
+}
+
+/// How to start a daemon.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Use this data directory instead of a fresh one (for restarts).
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` value; a free loopback port by default.
+    pub listen: Option<String>,
+}
+
+impl Options {
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_with(Options::default())
+    }
+
+    /// Starts the daemon and waits until it has published `daemon.json`.
+    pub fn start_with(options: Options) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("ld").tempdir().unwrap();
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
+        let mut child = spawn(dir.path(), &data_dir, &options);
+        let info = wait_for_daemon_file(&data_dir, &mut child, &dir.path().join("stderr.log"));
+        Daemon {
+            dir,
+            data_dir,
+            child: Some(child),
+            info,
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        PathBuf::from(&self.info.socket)
+    }
+
+    /// `http://HOST:PORT`
+    pub fn http_url(&self) -> String {
+        self.info.ws_url.replacen("ws://", "http://", 1)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.info.ws_url)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        signal(self.pid(), "TERM");
+        self.wait()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.child = None;
+    }
+
+    pub fn wait(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon already stopped");
+        wait_with_timeout(&mut child).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("daemon did not exit within {TIMEOUT:?}\n{}", self.stderr());
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the daemon expecting it to refuse to start; returns its exit code
+/// and stderr.
+pub fn start_expecting_failure(home: &Path, data_dir: &Path, options: &Options) -> (i32, String) {
+    let mut child = spawn(home, data_dir, options);
+    let status = wait_with_timeout(&mut child).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("daemon was expected to exit but kept running");
+    });
+    let stderr = std::fs::read_to_string(home.join("stderr.log")).unwrap_or_default();
+    (status.code().unwrap_or(-1), stderr)
+}
+
+fn spawn(home: &Path, data_dir: &Path, options: &Options) -> Child {
+    std::fs::create_dir_all(home).unwrap();
+    let stderr = std::fs::File::create(home.join("stderr.log")).unwrap();
+    let mut command = Command::new(daemon_bin());
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg(options.listen.as_deref().unwrap_or("ws://127.0.0.1:0"))
+        .args(&options.args)
+        .env("HOME", home)
+        .env_remove("LETTA_API_KEY")
+        .env_remove("LETTA_BASE_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    for (key, value) in &options.env {
+        command.env(key, value);
+    }
+    command.spawn().unwrap()
+}
+
+fn wait_for_daemon_file(data_dir: &Path, child: &mut Child, stderr: &Path) -> DaemonFile {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        // A daemon killed with -9 leaves its daemon.json behind: wait for ours.
+        if let Ok(info) = read_daemon_file(data_dir)
+            && info.pid == child.id()
+        {
+            return info;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "daemon exited with {status} before it was ready:\n{}",
+                std::fs::read_to_string(stderr).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daemon.json did not appear within {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_with_timeout(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Kills a child process the test started by hand if the test fails.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Bounds a future by [`TIMEOUT`].
+pub async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(TIMEOUT, future)
+        .await
+        .expect("timed out")
+}
+
+/// An HTTP client that sends no default headers we would have to undo.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(TIMEOUT).build().unwrap()
+}

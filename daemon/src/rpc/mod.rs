@@ -18,6 +18,7 @@ use jsonrpsee::{Methods, RpcModule};
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{Method, methods};
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
 
 pub use info::app_server_info;
 
@@ -64,14 +65,17 @@ pub enum Transport {
 pub struct ConnectionInfo {
     pub id: usize,
     pub transport: Transport,
+    /// Bounded queue of encoded messages pushed to this connection.
+    pub events: mpsc::Sender<String>,
     protocol_version: AtomicU32,
 }
 
 impl ConnectionInfo {
-    pub fn new(id: usize, transport: Transport) -> Self {
+    pub fn new(id: usize, transport: Transport, events: mpsc::Sender<String>) -> Self {
         ConnectionInfo {
             id,
             transport,
+            events,
             protocol_version: AtomicU32::new(letta_protocol::PROTOCOL_VERSION),
         }
     }

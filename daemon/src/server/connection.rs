@@ -1,28 +1,28 @@
 //! The life of one client connection, whatever its transport.
 //!
 //! A transport turns its socket into a stream of [`Inbound`] messages and a
-//! writer task fed by a bounded channel of outgoing texts; [`serve`] does the
-//! rest: it answers each message (several at once, so a slow method does not
-//! hold up the next), stops reading at shutdown, and lets the answers in
-//! flight finish before the connection closes. The writer owns the socket, so
-//! a slow client never blocks request handling for anyone else.
+//! sink of outgoing texts; [`serve`] does the rest. One task per connection
+//! reads, answers and writes: answers are computed concurrently (a slow
+//! method does not hold up the next message) but polled on the connection's
+//! own task, so a fast request costs no hop between threads. Events for the
+//! connection arrive through a bounded channel and are written in between.
+//! A slow client only ever slows its own connection. At shutdown it stops
+//! reading and lets the answers in flight finish before closing.
 
-use std::sync::Arc;
-
-use futures_util::{Stream, StreamExt};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::frames::{self, MalformedFrame};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Dispatcher, error_response};
 
 /// Messages a connection may have in flight at once before it stops reading.
 const MAX_IN_FLIGHT: usize = 64;
-/// Outgoing messages buffered per connection.
-pub const OUTBOUND_CAPACITY: usize = 1024;
+/// Events buffered per connection before it counts as too slow.
+pub const EVENT_CAPACITY: usize = 1024;
 
 /// One message read off a transport.
 #[derive(Debug)]
@@ -91,45 +91,55 @@ impl Responder {
 }
 
 /// Serves one connection until the client leaves or the daemon shuts down.
-pub async fn serve<S>(
+pub async fn serve<S, W>(
     responder: Responder,
     mut inbound: S,
-    outbound: mpsc::Sender<String>,
+    sink: &mut W,
+    mut events: mpsc::Receiver<String>,
     shutdown: CancellationToken,
 ) where
     S: Stream<Item = std::io::Result<Inbound>> + Unpin,
+    W: Sink<String> + Unpin,
+    W::Error: std::fmt::Display,
 {
-    let responder = Arc::new(responder);
     let connection = responder.dispatcher.connection().id;
-    let mut in_flight = JoinSet::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut reading = true;
     loop {
-        if in_flight.len() >= MAX_IN_FLIGHT {
-            in_flight.join_next().await;
-            continue;
+        if !reading && in_flight.is_empty() {
+            break;
         }
-        let next = tokio::select! {
+        let outgoing = tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
-            next = inbound.next() => next,
-        };
-        let message = match next {
-            None => break,
-            Some(Ok(message)) => message,
-            Some(Err(err)) => {
-                tracing::debug!(connection, error = %err, "connection read failed");
-                break;
+            () = shutdown.cancelled(), if reading => {
+                reading = false;
+                continue;
             }
+            Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
+                Some(reply) => reply,
+                None => continue,
+            },
+            Some(event) = events.recv() => event,
+            next = inbound.next(), if reading && in_flight.len() < MAX_IN_FLIGHT => match next {
+                Some(Ok(message)) => {
+                    in_flight.push(responder.respond(message));
+                    continue;
+                }
+                Some(Err(err)) => {
+                    tracing::debug!(connection, error = %err, "connection read failed");
+                    reading = false;
+                    continue;
+                }
+                None => {
+                    reading = false;
+                    continue;
+                }
+            },
         };
-        let responder = responder.clone();
-        let outbound = outbound.clone();
-        in_flight.spawn(async move {
-            if let Some(reply) = responder.respond(message).await {
-                // A closed channel means the client is gone; nothing to do.
-                let _ = outbound.send(reply).await;
-            }
-        });
+        if let Err(err) = sink.send(outgoing).await {
+            tracing::debug!(connection, error = %err, "connection write failed");
+            return;
+        }
     }
-    while in_flight.join_next().await.is_some() {}
     tracing::debug!(connection, "connection closed");
 }

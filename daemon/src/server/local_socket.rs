@@ -10,16 +10,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio_util::bytes::{Bytes, BytesMut};
-use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, FramedRead};
+use tokio_util::codec::{
+    AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, FramedRead, FramedWrite, LinesCodec,
+};
 
 use super::Shared;
-use super::connection::{self, Inbound, OUTBOUND_CAPACITY};
+use super::connection::{self, Inbound};
 use crate::rpc::Transport;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +74,12 @@ impl LocalSocket {
             };
             match accepted {
                 Ok(stream) => {
-                    let responder = shared.open_connection(Transport::LocalSocket);
+                    let (responder, events) = shared.open_connection(Transport::LocalSocket);
                     let shutdown = shared.shutdown.clone();
                     let limit = shared.max_message_bytes;
                     shared
                         .connections
-                        .spawn(serve_stream(stream, responder, limit, shutdown));
+                        .spawn(serve_stream(stream, responder, events, limit, shutdown));
                 }
                 Err(err) => {
                     // Typically out of file descriptors; back off instead of spinning.
@@ -98,35 +100,15 @@ impl LocalSocket {
 async fn serve_stream(
     stream: Stream,
     responder: connection::Responder,
+    events: mpsc::Receiver<String>,
     limit: usize,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (reader, writer) = tokio::io::split(stream);
-    let (outbound, replies) = mpsc::channel(OUTBOUND_CAPACITY);
-    let writer = tokio::spawn(write_lines(writer, replies));
     let inbound = FramedRead::new(reader, JsonLines::new(limit));
-    connection::serve(responder, inbound, outbound, shutdown).await;
-    let _ = writer.await;
-}
-
-/// Writes each reply as one line, flushing when nothing else is waiting.
-async fn write_lines(writer: impl AsyncWrite + Unpin, mut replies: mpsc::Receiver<String>) {
-    let mut writer = BufWriter::new(writer);
-    while let Some(reply) = replies.recv().await {
-        let written = async {
-            writer.write_all(reply.as_bytes()).await?;
-            writer.write_all(b"\n").await?;
-            if replies.is_empty() {
-                writer.flush().await?;
-            }
-            io::Result::Ok(())
-        };
-        if written.await.is_err() {
-            return;
-        }
-    }
-    let _ = writer.flush().await;
-    let _ = writer.shutdown().await;
+    let mut sink = FramedWrite::new(writer, LinesCodec::new());
+    connection::serve(responder, inbound, &mut sink, events, shutdown).await;
+    let _ = SinkExt::<String>::close(&mut sink).await;
 }
 
 /// Splits a byte stream into lines. An over-long line or one that is not

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::rpc::{ConnectionInfo, DaemonState, Transport};
-use connection::{Codec, Responder};
+use connection::{Codec, EVENT_CAPACITY, Responder};
 use dispatch::Dispatcher;
+use tokio::sync::mpsc;
 
 /// What every transport shares.
 pub struct Shared {
@@ -54,16 +55,21 @@ impl Shared {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// A responder for a new connection on `transport`.
-    pub fn open_connection(&self, transport: Transport) -> Responder {
+    /// A responder for a new connection on `transport`, and the receiving
+    /// end of the connection's event queue.
+    pub fn open_connection(&self, transport: Transport) -> (Responder, mpsc::Receiver<String>) {
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
-        let connection = Arc::new(ConnectionInfo::new(id, transport));
+        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let connection = Arc::new(ConnectionInfo::new(id, transport, events));
         let codec = match transport {
             Transport::LocalSocket | Transport::WebSocketRpc => Codec::JsonRpc,
             Transport::WebSocketFrames => Codec::Frames,
         };
         tracing::debug!(connection = id, ?transport, "connection opened");
         let dispatcher = Dispatcher::new(self.methods.clone(), connection, self.max_message_bytes);
-        Responder::new(dispatcher, codec, self.max_message_bytes)
+        (
+            Responder::new(dispatcher, codec, self.max_message_bytes),
+            events_rx,
+        )
     }
 }

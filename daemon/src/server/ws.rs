@@ -12,10 +12,9 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 
 use super::Shared;
-use super::connection::{self, Inbound, OUTBOUND_CAPACITY};
+use super::connection::{self, Inbound};
 use super::http::transport_name;
 use crate::rpc::Transport;
 
@@ -42,14 +41,12 @@ fn upgrade_to(shared: Arc<Shared>, upgrade: WebSocketUpgrade, transport: Transpo
 }
 
 async fn serve_socket(shared: Arc<Shared>, socket: WebSocket, transport: Transport) {
-    let responder = shared.open_connection(transport);
+    let (responder, events) = shared.open_connection(transport);
     let (sink, stream) = socket.split();
     let close_frame = Arc::new(OnceLock::new());
-    let (outbound, replies) = mpsc::channel(OUTBOUND_CAPACITY);
-    let writer = tokio::spawn(write_messages(sink, replies, close_frame.clone()));
-    let shutdown_close = close_frame.clone();
 
     let limit = shared.max_message_bytes;
+    let too_large = close_frame.clone();
     let inbound = stream
         .take_while(|message| std::future::ready(!matches!(message, Ok(Message::Close(_)))))
         .filter_map(move |message| {
@@ -61,7 +58,7 @@ async fn serve_socket(shared: Arc<Shared>, socket: WebSocket, transport: Transpo
                     let err = err.to_string();
                     if err.contains("too long") || err.contains("Space limit") {
                         let reason = format!("message exceeds the {limit}-byte limit");
-                        let _ = close_frame.set(CloseFrame { code: close_code::SIZE, reason: reason.into() });
+                        let _ = too_large.set(CloseFrame { code: close_code::SIZE, reason: reason.into() });
                     }
                     tracing::debug!(transport = transport_name(transport), error = %err, "WebSocket read failed");
                     Some(Err(std::io::Error::other(err)))
@@ -69,26 +66,25 @@ async fn serve_socket(shared: Arc<Shared>, socket: WebSocket, transport: Transpo
             };
             std::future::ready(inbound)
         });
+    let mut sink = sink
+        .with(|text: String| std::future::ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
     let shutdown = shared.shutdown.clone();
-    connection::serve(responder, Box::pin(inbound), outbound, shutdown.clone()).await;
+    connection::serve(
+        responder,
+        Box::pin(inbound),
+        &mut sink,
+        events,
+        shutdown.clone(),
+    )
+    .await;
     if shutdown.is_cancelled() {
-        let _ = shutdown_close.set(CloseFrame {
+        let _ = close_frame.set(CloseFrame {
             code: close_code::AWAY,
             reason: "daemon shutting down".into(),
         });
     }
-    let _ = writer.await;
-}
-
-async fn write_messages(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut replies: mpsc::Receiver<String>,
-    close_frame: Arc<OnceLock<CloseFrame>>,
-) {
-    while let Some(reply) = replies.recv().await {
-        if sink.send(Message::Text(reply.into())).await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.send(Message::Close(close_frame.get().cloned())).await;
+    let _ = sink
+        .get_mut()
+        .send(Message::Close(close_frame.get().cloned()))
+        .await;
 }

@@ -1,1 +1,400 @@
-fn main() {}
+//! letta-bench: the benchmark harness. It prints numbers; it never decides
+//! pass or fail (these machines are shared and noisy).
+//!
+//! `letta-bench run` spawns letta-daemon and measures spawn-to-healthy time,
+//! idle RSS and `app_server_info` round trips on the local socket, `/rpc`
+//! and `/ws`; with `--reference-cmd` it measures a Letta Code app-server the
+//! same way in the same run, and it always measures a do-nothing WebSocket
+//! server as the floor.
+
+// This binary's output is its report.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod floor;
+mod latency;
+mod process;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use latency::Target;
+use process::{Readiness, Server, free_port};
+use stats::{Summary, ms, us};
+
+#[derive(Parser)]
+#[command(
+    name = "letta-bench",
+    version,
+    about = "Benchmarks letta-daemon (and, for comparison, a Letta Code app-server)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Full report: start-up, idle memory and round-trip latency.
+    Run(RunArgs),
+    /// Round trips against an already running server.
+    Latency {
+        /// A Letta Code app-server URL (`ws://HOST:PORT/ws`) or a daemon's
+        /// JSON-RPC WebSocket (`ws://HOST:PORT/rpc`).
+        #[arg(long, conflicts_with = "socket")]
+        url: Option<String>,
+        /// A daemon's local socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 1_000)]
+        warmup: usize,
+    },
+    /// Serves the do-nothing floor server on a port (used by `run`).
+    #[command(hide = true)]
+    FloorServer {
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The letta-daemon binary [default: next to letta-bench].
+    #[arg(long)]
+    daemon: Option<PathBuf>,
+    /// Start-ups to time.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Measured round trips per transport.
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
+    #[arg(long, default_value_t = 1_000)]
+    warmup: usize,
+    /// Command line of a Letta Code app-server to compare with; `{port}` is
+    /// replaced by a free port, e.g.
+    /// "letta server --listen ws://127.0.0.1:{port} --backend local".
+    #[arg(long)]
+    reference_cmd: Option<String>,
+    /// Start-ups to time for the reference (it is slow).
+    #[arg(long, default_value_t = 5)]
+    reference_runs: usize,
+    /// The unpacked Letta Code package (from letta-code-reference.sh), to
+    /// also measure `/ws` through its official Node client.
+    #[arg(long)]
+    node_client: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => run(args).await,
+        Command::Latency {
+            url,
+            socket,
+            requests,
+            warmup,
+        } => {
+            let target = match (url, socket) {
+                (_, Some(path)) => Target::Socket(path),
+                (Some(url), None) if url.trim_end_matches('/').ends_with("/rpc") => {
+                    Target::Rpc(url)
+                }
+                (Some(url), None) => Target::Frames(url),
+                (None, None) => bail!("pass --url or --socket"),
+            };
+            let summary = latency::measure(&target, requests, warmup).await?;
+            println!("{}", latency_row(&format!("{target:?}"), &summary));
+            Ok(())
+        }
+        Command::FloorServer { port } => floor::serve(port).await,
+    }
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let daemon = match args.daemon.clone() {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("letta-daemon"),
+    };
+    if !daemon.is_file() {
+        bail!(
+            "no letta-daemon at {} (build it, or pass --daemon)",
+            daemon.display()
+        );
+    }
+    let daemon = daemon.display().to_string();
+    let scratch = tempfile::tempdir()?;
+
+    println!("## letta-bench run\n");
+    println!(
+        "machine: {} cores; {} start-ups; {} round trips per transport after {} warm-up\n",
+        cores(),
+        args.runs,
+        args.requests,
+        args.warmup
+    );
+
+    // Start-up and idle memory.
+    let mut startups = Vec::new();
+    let mut rss = Vec::new();
+    for run in 0..args.runs {
+        let data_dir = scratch.path().join(format!("startup-{run}"));
+        let port = free_port()?;
+        let (server, elapsed) = Server::spawn(
+            &daemon,
+            &daemon_args(&data_dir, port),
+            &[],
+            &Readiness::Http(format!("http://127.0.0.1:{port}/healthz")),
+        )
+        .await?;
+        startups.push(elapsed);
+        if run == 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rss.push(server.tree_rss()?);
+        }
+        server.stop()?;
+    }
+    let startup = Summary::of(&mut startups).context("no start-ups")?;
+
+    // Latency, with one daemon.
+    let data_dir = scratch.path().join("latency");
+    let port = free_port()?;
+    let (server, _) = Server::spawn(
+        &daemon,
+        &daemon_args(&data_dir, port),
+        &[],
+        &Readiness::Http(format!("http://127.0.0.1:{port}/healthz")),
+    )
+    .await?;
+    let socket = Target::Socket(data_dir.join("daemon.sock"));
+    let rpc = Target::Rpc(format!("ws://127.0.0.1:{port}/rpc"));
+    let frames_url = format!("ws://127.0.0.1:{port}/ws");
+    let ours = [
+        (
+            "letta-daemon local socket (JSON-RPC)",
+            latency::measure(&socket, args.requests, args.warmup).await?,
+        ),
+        (
+            "letta-daemon /rpc (JSON-RPC over WebSocket)",
+            latency::measure(&rpc, args.requests, args.warmup).await?,
+        ),
+        (
+            "letta-daemon /ws (Letta Code frames)",
+            latency::measure(
+                &Target::Frames(frames_url.clone()),
+                args.requests,
+                args.warmup,
+            )
+            .await?,
+        ),
+    ];
+    let loaded_rss = server.tree_rss()?;
+
+    // The floor: a do-nothing WebSocket server in its own process.
+    let floor_port = free_port()?;
+    let bench = std::env::current_exe()?.display().to_string();
+    let floor_args = vec![
+        "floor-server".to_owned(),
+        "--port".to_owned(),
+        floor_port.to_string(),
+    ];
+    let floor_addr = std::net::SocketAddr::from(([127, 0, 0, 1], floor_port));
+    let (floor_server, _) =
+        Server::spawn(&bench, &floor_args, &[], &Readiness::Tcp(floor_addr)).await?;
+    let floor_url = format!("ws://127.0.0.1:{floor_port}/ws");
+    let floor = latency::measure(
+        &Target::Frames(floor_url.clone()),
+        args.requests,
+        args.warmup,
+    )
+    .await?;
+
+    // The reference, if asked for.
+    let reference = match &args.reference_cmd {
+        Some(command) => Some(measure_reference(command, &args, scratch.path()).await?),
+        None => None,
+    };
+
+    println!("### Start-up (spawn to first 200 from /healthz)\n");
+    println!("| server | runs | p50 ms | min ms | max ms |\n|---|---|---|---|---|");
+    println!(
+        "| letta-daemon | {} | {} | {} | {} |",
+        startup.count,
+        ms(startup.p50),
+        ms(startup.min),
+        ms(startup.max)
+    );
+    if let Some(reference) = &reference {
+        let s = &reference.startup;
+        println!(
+            "| reference | {} | {} | {} | {} |",
+            s.count,
+            ms(s.p50),
+            ms(s.min),
+            ms(s.max)
+        );
+    }
+    println!("\n### Memory (RSS of the process tree)\n");
+    println!("| server | idle MiB | after the latency runs MiB |\n|---|---|---|");
+    println!(
+        "| letta-daemon | {} | {} |",
+        mib(rss.first().copied().unwrap_or(0)),
+        mib(loaded_rss)
+    );
+    if let Some(reference) = &reference {
+        println!("| reference | {} | - |", mib(reference.idle_rss));
+    }
+    println!("\n### app_server_info round trip, letta-bench's Rust client\n");
+    println!("| target | n | p50 µs | p90 µs | p99 µs | mean µs |\n|---|---|---|---|---|---|");
+    for (name, summary) in &ours {
+        println!("{}", latency_row(name, summary));
+    }
+    println!(
+        "{}",
+        latency_row("floor: do-nothing WebSocket server, same frames", &floor)
+    );
+    if let Some(reference) = &reference {
+        println!(
+            "{}",
+            latency_row("reference /ws (Letta Code app-server)", &reference.frames)
+        );
+    }
+    let ws = &ours[2].1;
+    println!(
+        "\n/ws p50 minus floor p50: {} µs",
+        us(ws.p50.saturating_sub(floor.p50))
+    );
+    if let Some(reference) = &reference {
+        println!(
+            "reference /ws p50 / letta-daemon /ws p50: {:.2}x",
+            reference.frames.p50.as_secs_f64() / ws.p50.as_secs_f64()
+        );
+    }
+
+    if let Some(reference_dir) = &args.node_client {
+        println!(
+            "\n### app_server_info round trip, Letta Code's official Node client (AppServerClient.info())\n"
+        );
+        println!("| target | p50 ms | p99 ms |\n|---|---|---|");
+        let node = |url: String| {
+            let reference_dir = reference_dir.clone();
+            let (requests, warmup) = (args.requests, args.warmup);
+            async move { latency::measure_with_node(&url, &reference_dir, requests, warmup).await }
+        };
+        let (p50, p99) = node(frames_url).await?;
+        println!("| letta-daemon /ws | {p50:.3} | {p99:.3} |");
+        let (p50, p99) = node(floor_url).await?;
+        println!("| floor | {p50:.3} | {p99:.3} |");
+        if let Some(reference) = &reference
+            && let Some(url) = &reference.url
+        {
+            let (p50, p99) = node(url.clone()).await?;
+            println!("| reference /ws | {p50:.3} | {p99:.3} |");
+        }
+    }
+
+    drop(floor_server);
+    server.stop()?;
+    if let Some(reference) = reference
+        && let Some(server) = reference.server
+    {
+        server.stop()?;
+    }
+    Ok(())
+}
+
+struct ReferenceFigures {
+    startup: Summary,
+    idle_rss: u64,
+    frames: Summary,
+    /// Left running for the Node client pass.
+    server: Option<Server>,
+    url: Option<String>,
+}
+
+async fn measure_reference(
+    command: &str,
+    args: &RunArgs,
+    scratch: &std::path::Path,
+) -> Result<ReferenceFigures> {
+    let home = scratch.join("reference-home");
+    std::fs::create_dir_all(&home)?;
+    let envs = vec![("HOME".to_owned(), home.display().to_string())];
+    let spawn = |port: u16| {
+        let words: Vec<String> = command
+            .replace("{port}", &port.to_string())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let envs = envs.clone();
+        async move {
+            let (program, rest) = words.split_first().context("empty --reference-cmd")?;
+            Server::spawn(
+                program,
+                rest,
+                &envs,
+                &Readiness::Http(format!("http://127.0.0.1:{port}/healthz")),
+            )
+            .await
+        }
+    };
+    let mut startups = Vec::new();
+    let mut idle_rss = 0;
+    for run in 0..args.reference_runs.max(1) {
+        let port = free_port()?;
+        let (server, elapsed) = spawn(port).await?;
+        startups.push(elapsed);
+        if run == 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            idle_rss = server.tree_rss()?;
+        }
+        server.stop()?;
+    }
+    let port = free_port()?;
+    let (server, _) = spawn(port).await?;
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let frames = latency::measure(&Target::Frames(url.clone()), args.requests, args.warmup).await?;
+    Ok(ReferenceFigures {
+        startup: Summary::of(&mut startups).context("no reference start-ups")?,
+        idle_rss,
+        frames,
+        server: Some(server),
+        url: Some(url),
+    })
+}
+
+fn daemon_args(data_dir: &std::path::Path, port: u16) -> Vec<String> {
+    vec![
+        "--data-dir".to_owned(),
+        data_dir.display().to_string(),
+        "--listen".to_owned(),
+        format!("ws://127.0.0.1:{port}"),
+        "--log".to_owned(),
+        "warn".to_owned(),
+    ]
+}
+
+fn latency_row(name: &str, summary: &Summary) -> String {
+    format!(
+        "| {name} | {} | {} | {} | {} | {} |",
+        summary.count,
+        us(summary.p50),
+        us(summary.p90),
+        us(summary.p99),
+        us(summary.mean)
+    )
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}

@@ -1,0 +1,164 @@
+//! Spawning a server, timing it to healthy, and measuring its memory.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// How to tell a spawned server is ready.
+pub enum Readiness {
+    /// `GET` answers 2xx.
+    Http(String),
+    /// A TCP connection is accepted.
+    Tcp(std::net::SocketAddr),
+}
+
+impl Readiness {
+    async fn probe(&self, http: &reqwest::Client) -> bool {
+        match self {
+            Readiness::Http(url) => http
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success()),
+            Readiness::Tcp(addr) => tokio::net::TcpStream::connect(addr).await.is_ok(),
+        }
+    }
+}
+
+/// A spawned server process, killed (with its children) when dropped.
+pub struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Spawns `program args...` and waits until it is ready; returns the
+    /// server and the time from spawn to ready.
+    pub async fn spawn(
+        program: &str,
+        args: &[String],
+        envs: &[(String, String)],
+        ready: &Readiness,
+    ) -> Result<(Server, Duration)> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let started = Instant::now();
+        let child = Command::new(program)
+            .args(args)
+            .envs(
+                envs.iter()
+                    .map(|(key, value)| (key.as_str(), value.as_str())),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run {program}"))?;
+        let mut server = Server { child };
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if ready.probe(&http).await {
+                return Ok((server, started.elapsed()));
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{program} exited with {status} before it was ready");
+            }
+            if Instant::now() > deadline {
+                bail!("{program} was not ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the process and all its descendants, in bytes.
+    pub fn tree_rss(&self) -> Result<u64> {
+        let mut total = 0;
+        let mut pending = vec![self.pid()];
+        while let Some(pid) = pending.pop() {
+            total += rss_of(pid)?;
+            pending.extend(children_of(pid));
+        }
+        Ok(total)
+    }
+
+    /// SIGTERM, then wait; SIGKILL after five seconds.
+    pub fn stop(mut self) -> Result<()> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill_tree();
+        Ok(())
+    }
+
+    fn kill_tree(&mut self) {
+        let mut pids = vec![self.pid()];
+        let mut index = 0;
+        while index < pids.len() {
+            pids.extend(children_of(pids[index]));
+            index += 1;
+        }
+        for pid in pids.iter().rev() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill_tree();
+        }
+    }
+}
+
+fn rss_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("no /proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(kib * 1024)
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// A free loopback TCP port (bound then released).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

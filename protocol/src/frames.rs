@@ -7,6 +7,9 @@
 //! nothing else, so the daemon serves frames with the same methods it serves
 //! JSON-RPC with.
 
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::errors::{ErrorCode, RpcError};
@@ -16,14 +19,14 @@ use crate::registry::{FrameReply, method_info};
 pub const ERROR_FRAME_TYPE: &str = "error";
 
 /// A command frame taken apart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Command {
     /// The frame `type`, i.e. the method name.
     pub method: String,
     /// The correlation id, when the method has one and the frame carried it.
     pub request_id: Option<Value>,
-    /// Everything else.
-    pub params: Map<String, Value>,
+    /// Everything else, as a JSON object.
+    pub params: Box<RawValue>,
     /// How to answer; `None` for types protocol v2 does not declare.
     pub reply: Option<FrameReply>,
 }
@@ -36,33 +39,23 @@ pub struct MalformedFrame {
     pub error: RpcError,
 }
 
-/// Takes a command frame apart.
+/// Takes a command frame apart. Field values stay unparsed JSON text: they
+/// are only moved from the frame into the params.
 pub fn decode_command(text: &str) -> Result<Command, MalformedFrame> {
-    let value: Value = serde_json::from_str(text).map_err(|err| MalformedFrame {
-        request_id: None,
-        error: RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {err}")),
-    })?;
-    let Value::Object(mut fields) = value else {
-        return Err(MalformedFrame {
-            request_id: None,
+    let mut fields: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(text).map_err(|_| explain_malformed(text))?;
+    let method = fields
+        .remove("type")
+        .and_then(|method| serde_json::from_str::<String>(method.get()).ok())
+        .ok_or_else(|| MalformedFrame {
+            request_id: fields
+                .get("request_id")
+                .and_then(|id| serde_json::from_str(id.get()).ok()),
             error: RpcError::new(
                 ErrorCode::InvalidRequest,
-                "a command frame must be a JSON object with a \"type\"",
+                "a command frame needs a string \"type\"",
             ),
-        });
-    };
-    let method = match fields.remove("type") {
-        Some(Value::String(method)) => method,
-        Some(_) | None => {
-            return Err(MalformedFrame {
-                request_id: fields.get("request_id").cloned(),
-                error: RpcError::new(
-                    ErrorCode::InvalidRequest,
-                    "a command frame needs a string \"type\"",
-                ),
-            });
-        }
-    };
+        })?;
     let reply = method_info(&method).map(|info| info.frame_reply);
     let correlates = reply.is_none_or(FrameReply::correlates);
     let request_id = if correlates {
@@ -70,35 +63,74 @@ pub fn decode_command(text: &str) -> Result<Command, MalformedFrame> {
     } else {
         None
     };
+    let request_id = request_id.and_then(|id| serde_json::from_str(id.get()).ok());
+    let params = serde_json::value::to_raw_value(&fields).map_err(|err| MalformedFrame {
+        request_id: request_id.clone(),
+        error: RpcError::new(
+            ErrorCode::InternalError,
+            format!("cannot re-encode the frame: {err}"),
+        ),
+    })?;
     Ok(Command {
         method,
         request_id,
-        params: fields,
+        params,
         reply,
     })
 }
 
+/// Says why a frame that does not parse as an object is unusable.
+fn explain_malformed(text: &str) -> MalformedFrame {
+    let error = match serde_json::from_str::<Value>(text) {
+        Err(err) => RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {err}")),
+        Ok(_) => RpcError::new(
+            ErrorCode::InvalidRequest,
+            "a command frame must be a JSON object with a \"type\"",
+        ),
+    };
+    MalformedFrame {
+        request_id: None,
+        error,
+    }
+}
+
 /// The reply frame for a successful call, or `None` when the method sends no
 /// reply for this command (fire-and-forget commands without `request_id`).
-pub fn success_frame(command: &Command, result: Value) -> Option<Value> {
+///
+/// The result object's fields are spliced after `type` and `request_id`
+/// without re-parsing them; results never carry fields of those names (the
+/// schema test checks).
+pub fn success_frame(command: &Command, result: &RawValue) -> Option<String> {
     let reply_type = match command.reply? {
         FrameReply::Always(reply_type) => reply_type,
         FrameReply::WhenRequestId(reply_type) if command.request_id.is_some() => reply_type,
         FrameReply::WhenRequestId(_) | FrameReply::Never => return None,
     };
-    let mut frame = match result {
-        Value::Object(fields) => fields,
-        other => {
-            let mut fields = Map::new();
-            fields.insert("result".to_owned(), other);
-            fields
-        }
-    };
-    frame.insert("type".to_owned(), Value::from(reply_type));
+    let result = result.get().trim();
+    let mut frame = String::with_capacity(result.len() + reply_type.len() + 48);
+    frame.push_str(r#"{"type":""#);
+    frame.push_str(reply_type);
+    frame.push('"');
     if let Some(request_id) = &command.request_id {
-        frame.insert("request_id".to_owned(), request_id.clone());
+        frame.push_str(r#","request_id":"#);
+        frame.push_str(&request_id.to_string());
     }
-    Some(Value::Object(frame))
+    match result
+        .strip_prefix('{')
+        .and_then(|inner| inner.strip_suffix('}'))
+    {
+        Some(fields) if fields.trim().is_empty() => {}
+        Some(fields) => {
+            frame.push(',');
+            frame.push_str(fields);
+        }
+        None => {
+            frame.push_str(r#","result":"#);
+            frame.push_str(result);
+        }
+    }
+    frame.push('}');
+    Some(frame)
 }
 
 /// The frame for a failed call. Failures are always answered: as the
@@ -151,18 +183,33 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn raw(value: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&value).unwrap()
+    }
+
+    fn params(command: &Command) -> Value {
+        serde_json::from_str(command.params.get()).unwrap()
+    }
+
     #[test]
     fn request_id_is_a_correlation_id_for_replying_methods() {
         let command =
             decode_command(r#"{"type":"app_server_info","request_id":"a-1","x":1}"#).unwrap();
         assert_eq!(command.method, "app_server_info");
         assert_eq!(command.request_id, Some(json!("a-1")));
-        assert_eq!(Value::Object(command.params.clone()), json!({"x": 1}));
-        let frame = success_frame(&command, json!({"success": true})).unwrap();
+        assert_eq!(params(&command), json!({"x": 1}));
+        let frame = success_frame(&command, &raw(json!({"success": true}))).unwrap();
         assert_eq!(
-            frame,
+            serde_json::from_str::<Value>(&frame).unwrap(),
             json!({"type": "app_server_info_response", "request_id": "a-1", "success": true})
         );
+        let empty = success_frame(&command, &raw(json!({}))).unwrap();
+        assert_eq!(
+            empty,
+            r#"{"type":"app_server_info_response","request_id":"a-1"}"#
+        );
+        let scalar = success_frame(&command, &raw(json!(5))).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&scalar).unwrap()["result"], 5);
     }
 
     #[test]
@@ -171,18 +218,21 @@ mod tests {
             decode_command(r#"{"type":"external_tool_call_response","request_id":"ext-1"}"#)
                 .unwrap();
         assert_eq!(command.request_id, None);
-        assert_eq!(command.params.get("request_id"), Some(&json!("ext-1")));
-        assert_eq!(success_frame(&command, json!({"success": true})), None);
+        assert_eq!(params(&command)["request_id"], "ext-1");
+        assert_eq!(
+            success_frame(&command, &raw(json!({"success": true}))),
+            None
+        );
     }
 
     #[test]
     fn optional_replies_follow_the_request_id() {
         let without = decode_command(r#"{"type":"sync","runtime":{}}"#).unwrap();
-        assert_eq!(success_frame(&without, json!({})), None);
+        assert_eq!(success_frame(&without, &raw(json!({}))), None);
         let with = decode_command(r#"{"type":"input","request_id":7}"#).unwrap();
         assert_eq!(
-            success_frame(&with, json!({"accepted": true})),
-            Some(json!({"type": "input_accepted", "request_id": 7, "accepted": true}))
+            success_frame(&with, &raw(json!({"accepted": true}))).as_deref(),
+            Some(r#"{"type":"input_accepted","request_id":7,"accepted":true}"#)
         );
     }
 

@@ -49,3 +49,23 @@ fn schema_lists_every_declared_method_and_event() {
         assert!(schema["$defs"][name].is_object(), "dangling $ref to {name}");
     }
 }
+
+#[test]
+fn results_leave_type_and_request_id_to_the_frame() {
+    // The frame codec splices results after `type` and `request_id`.
+    let schema = letta_protocol::schema::generate();
+    for info in letta_protocol::METHODS {
+        let reference = schema["methods"][info.name]["result"]["$ref"]
+            .as_str()
+            .unwrap();
+        let name = reference.trim_start_matches("#/$defs/");
+        let properties = &schema["$defs"][name]["properties"];
+        for reserved in ["type", "request_id"] {
+            assert!(
+                properties.get(reserved).is_none(),
+                "{} result has a {reserved} field",
+                info.name
+            );
+        }
+    }
+}

@@ -59,42 +59,11 @@ impl Dispatcher {
             Ok(command) => command,
             Err(malformed) => return Some(frames::malformed_frame(&malformed).to_string()),
         };
-        let outcome = match serde_json::value::to_raw_value(&command.params) {
-            Ok(params) => self.call(&command.method, Some(Cow::Owned(params))).await,
-            Err(err) => Err(RpcError::new(
-                ErrorCode::InternalError,
-                format!("cannot re-encode params: {err}"),
-            )),
-        };
-        match outcome {
-            Ok(result) => frames::success_frame(&command, result).map(|frame| frame.to_string()),
+        let params = Some(Cow::Borrowed(&*command.params));
+        let response = self.invoke(Id::Number(0), &command.method, params).await;
+        match outcome(response.as_json()) {
+            Ok(result) => frames::success_frame(&command, result),
             Err(error) => Some(frames::failure_frame(&command, &error).to_string()),
-        }
-    }
-
-    /// Calls a method by name and returns its result or error.
-    pub async fn call(
-        &self,
-        method: &str,
-        params: Option<Cow<'_, RawValue>>,
-    ) -> Result<Value, RpcError> {
-        #[derive(Deserialize)]
-        struct Outcome {
-            result: Option<Value>,
-            error: Option<RpcError>,
-        }
-        let response = self.invoke(Id::Number(0), method, params).await;
-        let (json, _, _) = response.into_parts();
-        let outcome: Outcome = serde_json::from_str(json.get()).map_err(|err| {
-            RpcError::new(
-                ErrorCode::InternalError,
-                format!("unreadable method response: {err}"),
-            )
-        })?;
-        match (outcome.result, outcome.error) {
-            (_, Some(error)) => Err(error),
-            (Some(result), None) => Ok(result),
-            (None, None) => Ok(Value::Null),
         }
     }
 
@@ -209,6 +178,30 @@ impl Dispatcher {
                 )
             }
         }
+    }
+}
+
+/// The result or the error of a JSON-RPC response, the result left unparsed.
+fn outcome(response: &RawValue) -> Result<&RawValue, RpcError> {
+    #[derive(Deserialize)]
+    struct Outcome<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+        error: Option<RpcError>,
+    }
+    let outcome: Outcome<'_> = serde_json::from_str(response.get()).map_err(|err| {
+        RpcError::new(
+            ErrorCode::InternalError,
+            format!("unreadable method response: {err}"),
+        )
+    })?;
+    match (outcome.result, outcome.error) {
+        (_, Some(error)) => Err(error),
+        (Some(result), None) => Ok(result),
+        (None, None) => Err(RpcError::new(
+            ErrorCode::InternalError,
+            "method response without a result",
+        )),
     }
 }
 

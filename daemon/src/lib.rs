@@ -10,6 +10,7 @@ pub mod app;
 pub mod config;
 pub mod discovery;
 mod fs;
+pub mod letta_api;
 pub mod logging;
 pub mod rpc;
 pub mod server;

@@ -1,0 +1,238 @@
+//! A run's server-sent events as typed chunks.
+//!
+//! What the Letta server sends: `data: <json>` events without a name, each
+//! carrying `message_type` and, in background mode, `run_id` and a 1-based
+//! `seq_id` (`stop_reason` and `usage_statistics` come without `seq_id`);
+//! `data: [DONE]` at the end; errors as `event: error` with either
+//! `{"error": {"message": ...}}` or `{"message": ...}`.
+
+use std::pin::Pin;
+
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::LettaError;
+
+type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+
+/// The chunks of one run, as they arrive.
+pub struct RunStream {
+    events: Events,
+}
+
+/// One item of a run stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    Chunk(Chunk),
+    /// `data: [DONE]`: the server finished the stream.
+    Done,
+}
+
+/// One streamed message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub message: StreamMessage,
+    pub seq_id: Option<u64>,
+    pub run_id: Option<String>,
+    /// The chunk as the server sent it, forwarded to frontends unchanged.
+    pub raw: Map<String, Value>,
+}
+
+/// The kinds of messages a run streams. Kinds this build does not know yet
+/// arrive as [`StreamMessage::Other`] and are passed through.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "message_type", rename_all = "snake_case")]
+pub enum StreamMessage {
+    ReasoningMessage {},
+    HiddenReasoningMessage {},
+    AssistantMessage {},
+    UserMessage {},
+    SystemMessage {},
+    ToolCallMessage {},
+    ToolReturnMessage {},
+    ApprovalRequestMessage {
+        #[serde(default)]
+        tool_call: Option<ToolCallDelta>,
+        /// An array, or (when tokens are streamed) a single object.
+        #[serde(default, deserialize_with = "one_or_many")]
+        tool_calls: Vec<ToolCallDelta>,
+    },
+    ApprovalResponseMessage {},
+    StopReason {
+        stop_reason: String,
+    },
+    UsageStatistics {},
+    Ping {},
+    ErrorMessage {
+        #[serde(default)]
+        message: Option<String>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// A tool call, whole or one streamed piece of it (the first piece names the
+/// tool; later pieces append to `arguments`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ToolCallDelta {
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
+}
+
+impl StreamMessage {
+    /// The tool call pieces of an approval request.
+    pub fn tool_call_deltas(&self) -> Vec<ToolCallDelta> {
+        match self {
+            StreamMessage::ApprovalRequestMessage { tool_calls, .. } if !tool_calls.is_empty() => {
+                tool_calls.clone()
+            }
+            StreamMessage::ApprovalRequestMessage {
+                tool_call: Some(call),
+                ..
+            } => vec![call.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ToolCallDelta>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(ToolCallDelta),
+        Many(Vec<ToolCallDelta>),
+        Null(()),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(call) => vec![call],
+        OneOrMany::Many(calls) => calls,
+        OneOrMany::Null(()) => Vec::new(),
+    })
+}
+
+impl Chunk {
+    /// Parses one `data:` payload.
+    pub fn parse(data: &str) -> Result<Chunk, LettaError> {
+        let raw: Map<String, Value> = serde_json::from_str(data).map_err(|err| {
+            LettaError::Decode(format!("stream chunk is not a JSON object: {err}"))
+        })?;
+        let message = StreamMessage::deserialize(Value::Object(raw.clone()))
+            .map_err(|err| LettaError::Decode(format!("stream chunk: {err}")))?;
+        let seq_id = raw.get("seq_id").and_then(Value::as_u64);
+        let run_id = raw.get("run_id").and_then(Value::as_str).map(str::to_owned);
+        Ok(Chunk {
+            message,
+            seq_id,
+            run_id,
+            raw,
+        })
+    }
+}
+
+impl RunStream {
+    pub(crate) fn new(response: reqwest::Response) -> RunStream {
+        RunStream {
+            events: Box::pin(response.bytes_stream().eventsource()),
+        }
+    }
+
+    /// The next item; `None` when the connection ended (with or without
+    /// `[DONE]` — a stream that ends without it was cut off).
+    pub async fn next(&mut self) -> Option<Result<StreamItem, LettaError>> {
+        loop {
+            let event = match self.events.next().await? {
+                Ok(event) => event,
+                Err(err) => return Some(Err(LettaError::Stream(err.to_string()))),
+            };
+            let data = event.data.trim();
+            if event.event == "error" {
+                return Some(Err(LettaError::Stream(stream_error_message(data))));
+            }
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                return Some(Ok(StreamItem::Done));
+            }
+            return Some(Chunk::parse(data).map(StreamItem::Chunk));
+        }
+    }
+}
+
+/// The message of an `event: error` payload, in either shape.
+fn stream_error_message(data: &str) -> String {
+    let Ok(value) = serde_json::from_str::<Value>(data) else {
+        return data.to_owned();
+    };
+    value
+        .pointer("/error/message")
+        .or_else(|| value.get("message"))
+        .or_else(|| value.get("detail"))
+        .or_else(|| value.get("error"))
+        .map(|message| {
+            message
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| message.to_string())
+        })
+        .unwrap_or_else(|| data.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_streamed_approval_requests_carry_one_object() {
+        let chunk = Chunk::parse(
+            r#"{"message_type":"approval_request_message","seq_id":3,"run_id":"run-1",
+            "tool_call":{"name":null,"arguments":"{\"a\":","tool_call_id":"call_1"},
+            "tool_calls":{"name":null,"arguments":"{\"a\":","tool_call_id":"call_1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(chunk.seq_id, Some(3));
+        assert_eq!(chunk.run_id.as_deref(), Some("run-1"));
+        let deltas = chunk.message.tool_call_deltas();
+        assert_eq!(deltas.len(), 1);
+        assert_eq!(deltas[0].arguments.as_deref(), Some("{\"a\":"));
+    }
+
+    #[test]
+    fn chunks_without_seq_id_and_unknown_kinds() {
+        let stop =
+            Chunk::parse(r#"{"message_type":"stop_reason","stop_reason":"requires_approval"}"#)
+                .unwrap();
+        assert_eq!(stop.seq_id, None);
+        assert_eq!(
+            stop.message,
+            StreamMessage::StopReason {
+                stop_reason: "requires_approval".into()
+            }
+        );
+        let other = Chunk::parse(r#"{"message_type":"brand_new_kind","x":1}"#).unwrap();
+        assert_eq!(other.message, StreamMessage::Other);
+        assert_eq!(other.raw["x"], 1);
+        assert!(Chunk::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn error_events_in_both_shapes() {
+        assert_eq!(
+            stream_error_message(r#"{"error":{"message":"model failed","type":"x"}}"#),
+            "model failed"
+        );
+        assert_eq!(
+            stream_error_message(r#"{"message":"run expired"}"#),
+            "run expired"
+        );
+        assert_eq!(stream_error_message("plain"), "plain");
+    }
+}

@@ -3,6 +3,10 @@
 //! Every durable state change goes through a function here whose name says
 //! the transition, each one transaction.
 
+mod events;
+mod runtimes;
+mod turns;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,6 +14,10 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use events::CursorAdvance;
+pub use runtimes::RuntimeRow;
+pub use turns::{ExternalCallRow, InputRow, RunRow};
 
 /// Migrations from `migrations/`, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

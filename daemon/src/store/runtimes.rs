@@ -1,0 +1,83 @@
+//! Runtimes: which agent conversations the daemon runs, and their settings.
+
+use super::{Store, StoreError};
+
+/// A stored runtime.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RuntimeRow {
+    pub id: i64,
+    /// Empty for agent-free conversations.
+    pub agent_id: String,
+    pub conversation_id: String,
+    pub cwd: String,
+    pub permission_mode: String,
+    pub queue_paused: bool,
+}
+
+impl Store {
+    /// Creates the runtime, or updates the settings of the existing one.
+    pub async fn upsert_runtime(
+        &self,
+        agent_id: &str,
+        conversation_id: &str,
+        cwd: &str,
+        permission_mode: &str,
+        now: &str,
+    ) -> Result<RuntimeRow, StoreError> {
+        let row = sqlx::query_as(
+            "INSERT INTO runtimes (agent_id, conversation_id, cwd, permission_mode, created_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (agent_id, conversation_id)
+             DO UPDATE SET cwd = excluded.cwd, permission_mode = excluded.permission_mode
+             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused",
+        )
+        .bind(agent_id)
+        .bind(conversation_id)
+        .bind(cwd)
+        .bind(permission_mode)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    pub async fn find_runtime(&self, agent_id: &str, conversation_id: &str) -> Result<Option<RuntimeRow>, StoreError> {
+        let row = sqlx::query_as(
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused
+             FROM runtimes WHERE agent_id = ? AND conversation_id = ?",
+        )
+        .bind(agent_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    pub async fn load_runtimes(&self) -> Result<Vec<RuntimeRow>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused FROM runtimes ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn update_device_state(&self, runtime_id: i64, cwd: &str, permission_mode: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runtimes SET cwd = ?, permission_mode = ? WHERE id = ?")
+            .bind(cwd)
+            .bind(permission_mode)
+            .bind(runtime_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_queue_paused(&self, runtime_id: i64, paused: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runtimes SET queue_paused = ? WHERE id = ?")
+            .bind(paused)
+            .bind(runtime_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

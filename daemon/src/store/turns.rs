@@ -1,0 +1,196 @@
+//! The input journal, run cursors and external tool calls of turns.
+
+use super::{Store, StoreError};
+
+/// An accepted input.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InputRow {
+    pub id: i64,
+    pub client_message_id: String,
+    pub turn_id: String,
+    pub disposition: String,
+    pub status: String,
+    pub payload: String,
+    pub accepted_at: String,
+}
+
+/// A stored run cursor.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunRow {
+    pub run_id: String,
+    pub turn_id: String,
+    pub last_seq_id: i64,
+    pub status: String,
+}
+
+/// A call of a frontend-executed tool.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExternalCallRow {
+    pub request_id: String,
+    pub turn_id: String,
+    pub tool_call_id: String,
+    pub tool_name: String,
+    pub input: String,
+    pub status: String,
+    pub result: Option<String>,
+}
+
+/// The columns of [`InputRow`], as a literal for `concat!`.
+macro_rules! input_columns {
+    () => {
+        "id, client_message_id, turn_id, disposition, status, payload, accepted_at"
+    };
+}
+
+impl Store {
+    /// Journals an input. If the same `client_message_id` was accepted
+    /// before, nothing is written and the first record is returned with
+    /// `false`.
+    pub async fn record_input(
+        &self,
+        runtime_id: i64,
+        client_message_id: &str,
+        turn_id: &str,
+        disposition: &str,
+        payload: &str,
+        now: &str,
+    ) -> Result<(InputRow, bool), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<InputRow> =
+            sqlx::query_as(concat!(
+                "SELECT ",
+                input_columns!(),
+                " FROM inputs WHERE runtime_id = ? AND client_message_id = ?"
+            ))
+                .bind(runtime_id)
+                .bind(client_message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(existing) = existing {
+            return Ok((existing, false));
+        }
+        let row = sqlx::query_as(concat!(
+            "INSERT INTO inputs (runtime_id, client_message_id, turn_id, disposition, status, payload, accepted_at)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?) RETURNING ",
+            input_columns!()
+        ))
+        .bind(runtime_id)
+        .bind(client_message_id)
+        .bind(turn_id)
+        .bind(disposition)
+        .bind(payload)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((row, true))
+    }
+
+    /// Inputs not finished yet, in queue order.
+    pub async fn open_inputs(&self, runtime_id: i64) -> Result<Vec<InputRow>, StoreError> {
+        let rows = sqlx::query_as(concat!(
+            "SELECT ",
+            input_columns!(),
+            " FROM inputs WHERE runtime_id = ? AND status IN ('queued', 'running') ORDER BY id"
+        ))
+        .bind(runtime_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn set_input_status(&self, input_id: i64, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE inputs SET status = ? WHERE id = ?").bind(status).bind(input_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records a run the turn is streaming.
+    pub async fn start_run(&self, run_id: &str, runtime_id: i64, turn_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (run_id, runtime_id, turn_id, status) VALUES (?, ?, ?, 'streaming')
+             ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(runtime_id)
+        .bind(turn_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_run(&self, run_id: &str, status: &str, stop_reason: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = ?, stop_reason = ? WHERE run_id = ?")
+            .bind(status)
+            .bind(stop_reason)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The cursor of a run, if the daemon has seen it.
+    pub async fn run_cursor(&self, run_id: &str) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query_as("SELECT run_id, turn_id, last_seq_id, status FROM runs WHERE run_id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row)
+    }
+
+    pub async fn record_external_call(
+        &self,
+        runtime_id: i64,
+        call: &ExternalCallRow,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO external_tool_calls (request_id, runtime_id, turn_id, tool_call_id, tool_name, input, status)
+             VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(&call.request_id)
+        .bind(runtime_id)
+        .bind(&call.turn_id)
+        .bind(&call.tool_call_id)
+        .bind(&call.tool_name)
+        .bind(&call.input)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores the answer to a pending external call; `false` when it was not
+    /// pending (unknown, or answered already: the first answer wins).
+    pub async fn answer_external_call(&self, request_id: &str, result: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE external_tool_calls SET status = 'answered', result = ? WHERE request_id = ? AND status = 'pending'",
+        )
+        .bind(result)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    pub async fn external_call(&self, request_id: &str) -> Result<Option<ExternalCallRow>, StoreError> {
+        let row = sqlx::query_as(
+            "SELECT request_id, turn_id, tool_call_id, tool_name, input, status, result
+             FROM external_tool_calls WHERE request_id = ?",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    pub async fn pending_external_calls(&self, runtime_id: i64) -> Result<Vec<ExternalCallRow>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT request_id, turn_id, tool_call_id, tool_name, input, status, result
+             FROM external_tool_calls WHERE runtime_id = ? AND status = 'pending' ORDER BY rowid",
+        )
+        .bind(runtime_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}
+

@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::discovery::{DataDirLock, DiscoveryError, Published};
+use crate::letta_api::{LettaApi, LettaError};
 use crate::rpc::{self, DaemonState};
+use crate::runtime::Runtimes;
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
 use crate::store::{DATABASE_FILE, Store, StoreError};
@@ -39,6 +41,8 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up the Letta client: {0}")]
+    Letta(#[from] LettaError),
     #[error("cannot register protocol methods: {0}")]
     Methods(#[from] jsonrpsee::core::RegisterMethodError),
     #[error("cannot wait for signals: {0}")]
@@ -69,7 +73,13 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         tracing::warn!(pid = run.pid, started_at = %run.started_at, "an earlier daemon run did not stop cleanly");
     }
 
-    let state = Arc::new(DaemonState::new(config.max_message_bytes));
+    let api = LettaApi::new(&config.letta)?;
+    let runtimes = Arc::new(Runtimes::new(api, store.clone(), config.event_retention));
+    let restored = runtimes.restore().await?;
+    if restored > 0 {
+        tracing::info!(runtimes = restored, "restored runtimes");
+    }
+    let state = Arc::new(DaemonState::new(config.max_message_bytes, runtimes));
     let methods = rpc::build(state.clone())?;
     let shared = Arc::new(Shared::new(methods, state, config.max_message_bytes));
 

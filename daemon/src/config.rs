@@ -14,6 +14,8 @@ use serde::Deserialize;
 
 /// Default largest accepted message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Default events kept per runtime.
+pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 const DEFAULT_LISTEN: &str = "ws://127.0.0.1:4500";
 const DEFAULT_LOCAL_LETTA_URL: &str = "http://localhost:8283";
 const DEFAULT_CLOUD_LETTA_URL: &str = "https://api.letta.com";
@@ -59,6 +61,9 @@ pub struct Cli {
     /// Largest accepted message in bytes [default: 16777216].
     #[arg(long, env = "LETTA_DAEMON_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
+    /// Events kept per runtime for replay [default: 100000].
+    #[arg(long, env = "LETTA_DAEMON_EVENT_RETENTION", value_name = "EVENTS")]
+    pub event_retention: Option<u64>,
     /// Letta server URL [default: https://api.letta.com with an API key, else http://localhost:8283].
     #[arg(long, env = "LETTA_BASE_URL", value_name = "URL")]
     pub letta_base_url: Option<String>,
@@ -78,6 +83,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log: Option<String>,
     max_message_bytes: Option<usize>,
+    event_retention: Option<u64>,
     letta_base_url: Option<String>,
     letta_api_key: Option<String>,
 }
@@ -119,6 +125,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub max_message_bytes: usize,
+    /// Events kept per runtime for replay.
+    pub event_retention: u64,
     pub letta: LettaApiConfig,
 }
 
@@ -229,6 +237,11 @@ impl Config {
                 .unwrap_or(LogFormat::Text),
             log_filter: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             max_message_bytes,
+            event_retention: cli
+                .event_retention
+                .or(file.event_retention)
+                .unwrap_or(DEFAULT_EVENT_RETENTION)
+                .max(1),
             letta: LettaApiConfig {
                 base_url,
                 api_key: api_key.map(Secret::new),

@@ -13,5 +13,6 @@ mod fs;
 pub mod letta_api;
 pub mod logging;
 pub mod rpc;
+pub mod runtime;
 pub mod server;
 pub mod store;

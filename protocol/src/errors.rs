@@ -16,6 +16,14 @@ pub enum ErrorCode {
     Overloaded,
     /// The client asked for protocol versions this daemon does not speak.
     UnsupportedProtocolVersion,
+    /// The runtime named is not known; `runtime_start` it first.
+    UnknownRuntime,
+    /// The Letta server refused or failed; `data` carries its status and detail.
+    LettaServer,
+    /// The request or tool call answered is no longer pending.
+    NotPending,
+    /// The daemon could not persist or read its state.
+    Storage,
 }
 
 impl ErrorCode {
@@ -29,6 +37,10 @@ impl ErrorCode {
             ErrorCode::MessageTooLarge => -32001,
             ErrorCode::Overloaded => -32002,
             ErrorCode::UnsupportedProtocolVersion => -32003,
+            ErrorCode::UnknownRuntime => -32004,
+            ErrorCode::LettaServer => -32005,
+            ErrorCode::NotPending => -32006,
+            ErrorCode::Storage => -32007,
         }
     }
 }

@@ -94,18 +94,6 @@ async fn unknown_and_unimplemented_methods_are_named() {
         reply["error"]["data"],
         json!({"method": "no_such_method", "declared": false})
     );
-
-    // Declared by protocol v2 but not served by this build: never a fake success.
-    for method in ["runtime_start", "agent_list", "input", "sync"] {
-        let reply = lines
-            .request(&format!(
-                r#"{{"jsonrpc":"2.0","id":2,"method":"{method}","params":{{}}}}"#
-            ))
-            .await;
-        assert_eq!(reply["error"]["code"], -32601, "{method}");
-        assert_eq!(reply["error"]["data"]["declared"], true, "{method}");
-        assert!(reply["error"]["message"].as_str().unwrap().contains(method));
-    }
 }
 
 #[tokio::test]
@@ -234,16 +222,28 @@ async fn letta_code_frames_malformed_messages() {
     assert_eq!(reply["command"], "no_such_command");
     assert!(reply["error"].as_str().unwrap().contains("no_such_command"));
 
-    // A declared command this build does not serve fails in its own reply type.
+    // A failing command answers in its own reply type.
     let reply = raw::exchange(
         &mut socket,
-        r#"{"type":"agent_list","request_id":"agent-list-1"}"#,
+        r#"{"type":"runtime_start","request_id":"rs-1","create_agent":{"body":{}},"agent_id":"a"}"#,
     )
     .await;
-    assert_eq!(reply["type"], "agent_list_response");
-    assert_eq!(reply["request_id"], "agent-list-1");
+    assert_eq!(reply["type"], "runtime_start_response");
+    assert_eq!(reply["request_id"], "rs-1");
     assert_eq!(reply["success"], false);
-    assert_eq!(reply["error_code"], -32601);
+    assert_eq!(reply["error_code"], -32602);
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("mutually exclusive")
+    );
+    let input = r#"{"type":"input","request_id":"in-1","runtime":{"agent_id":"a","conversation_id":"c"},
+        "payload":{"kind":"create_message","messages":[]}}"#;
+    let reply = raw::exchange(&mut socket, input.replace('\n', "")).await;
+    assert_eq!(reply["type"], "input_accepted");
+    assert_eq!(reply["success"], false);
+    assert_eq!(reply["error_code"], -32004, "unknown runtime: {reply}");
 
     // Fire-and-forget commands still hear about failures.
     let reply = raw::exchange(
@@ -253,6 +253,8 @@ async fn letta_code_frames_malformed_messages() {
     .await;
     assert_eq!(reply["type"], "error");
     assert_eq!(reply["command"], "sync");
+    assert_eq!(reply["error_code"], -32004);
+    assert_eq!(reply["error_code"], -32004);
 
     let big = format!(
         r#"{{"type":"app_server_info","request_id":"big","pad":"{}"}}"#,

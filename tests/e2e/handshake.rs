@@ -17,11 +17,12 @@ fn assert_honest_info(info: &letta_protocol::AppServerInfo) {
     );
     assert_eq!(info.daemon_protocol_version, 2);
     assert_eq!(info.server.name, "letta-daemon");
-    // Nothing beyond discovery is served yet, and the capabilities say so.
-    assert!(!info.capabilities.runtime_start);
-    assert!(!info.capabilities.agent_management);
-    assert!(!info.capabilities.conversation_management);
-    assert_eq!(info.capabilities.runtime_external_tools_update, Some(false));
+    // Capabilities follow what is served.
+    assert!(info.capabilities.runtime_start);
+    assert!(info.capabilities.agent_management);
+    assert!(info.capabilities.conversation_management);
+    assert!(!info.capabilities.memory_management);
+    assert_eq!(info.capabilities.runtime_external_tools_update, Some(true));
 }
 
 #[tokio::test]
@@ -42,7 +43,21 @@ async fn local_socket_handshake_and_info() {
     assert_eq!(init.protocol, "letta-daemon");
     assert_eq!(init.protocol_version, 2);
     assert_eq!(init.server_info.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(init.capabilities.methods, ["app_server_info", "initialize"]);
+    let mut declared: Vec<&str> = letta_protocol::METHODS
+        .iter()
+        .map(|info| info.name)
+        .collect();
+    declared.sort_unstable();
+    assert_eq!(
+        init.capabilities.methods, declared,
+        "every declared method is served"
+    );
+    assert!(
+        init.capabilities
+            .events
+            .iter()
+            .any(|event| event == "stream_delta")
+    );
     assert_eq!(init.capabilities.max_message_bytes, 16 * 1024 * 1024);
 
     let info = within(client.call::<AppServerInfo>(&AppServerInfoParams {}))

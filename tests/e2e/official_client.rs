@@ -70,9 +70,9 @@ async fn official_client_accepts_the_daemon() {
     // An unknown command is answered instead of timing out.
     assert_eq!(seen["unknown"]["type"], "error");
     assert_eq!(seen["unknown"]["command"], "no_such_command");
-    // A declared command this build does not serve fails in its own reply type.
-    assert_eq!(seen["unserved"]["type"], "conversation_list_response");
-    assert_eq!(seen["unserved"]["success"], false);
+    // A failing command answers in its own reply type.
+    assert_eq!(seen["unsynced"]["type"], "sync_response");
+    assert_eq!(seen["unsynced"]["success"], false);
 }
 
 #[tokio::test]

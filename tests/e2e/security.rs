@@ -118,6 +118,10 @@ async fn secrets_never_reach_the_logs() {
         .arg("--log")
         .arg("trace")
         .env("LETTA_API_KEY", api_key);
+    let options = Options {
+        env_remove: vec!["LETTA_BASE_URL".into()],
+        ..options
+    };
     let mut daemon = Daemon::start_with(options);
     let client = within(FrameClient::connect(&daemon.ws_url("/ws"), Some(TOKEN)))
         .await

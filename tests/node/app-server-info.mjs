@@ -12,6 +12,6 @@ const client = new AppServerClient({ url, WebSocket, authToken, requestTimeoutMs
 await client.connect();
 const info = await client.info();
 const unknown = await client.request({ type: "no_such_command", request_id: "no_such_command-1" });
-const unserved = await client.conversationList({});
+const unsynced = await client.sync({ runtime: { agent_id: "agent-x", conversation_id: "conv-x" } });
 client.close();
-console.log(JSON.stringify({ info, accepted: isAppServerInfoResponseMessage(info), unknown, unserved }));
+console.log(JSON.stringify({ info, accepted: isAppServerInfoResponseMessage(info), unknown, unsynced }));

@@ -10,9 +10,16 @@ use letta_protocol::{
 
 use super::{ConnectionInfo, DaemonState};
 
-/// Event frame types this build emits. Runtimes (which emit them) are not
-/// served yet, so none.
-const EMITTED_EVENTS: &[&str] = &[];
+/// Event frame types this build emits (approvals, and so `control_request`,
+/// are not served yet).
+const EMITTED_EVENTS: &[&str] = &[
+    "stream_delta",
+    "turn_finished",
+    "external_tool_call_request",
+    "update_loop_status",
+    "update_queue",
+    "update_device_status",
+];
 
 pub async fn initialize(
     state: Arc<DaemonState>,

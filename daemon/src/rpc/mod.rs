@@ -6,6 +6,8 @@
 //! declares but nobody registers here answers "method not found" naming it.
 
 mod info;
+mod resources;
+mod runtime;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,23 +20,26 @@ use jsonrpsee::{Methods, RpcModule};
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{Method, methods};
 use serde::de::DeserializeOwned;
+
+use crate::runtime::Runtimes;
 use tokio::sync::mpsc;
 
 pub use info::app_server_info;
 
 /// What the method handlers share.
-#[derive(Debug)]
 pub struct DaemonState {
     pub started_at: SystemTime,
     pub max_message_bytes: usize,
+    pub runtimes: Arc<Runtimes>,
     implemented: OnceLock<Vec<String>>,
 }
 
 impl DaemonState {
-    pub fn new(max_message_bytes: usize) -> Self {
+    pub fn new(max_message_bytes: usize, runtimes: Arc<Runtimes>) -> Self {
         DaemonState {
             started_at: SystemTime::now(),
             max_message_bytes,
+            runtimes,
             implemented: OnceLock::new(),
         }
     }
@@ -80,6 +85,25 @@ impl ConnectionInfo {
         }
     }
 
+    /// Queues an event frame for this connection, as a frame on `/ws` and as
+    /// an `event` notification on JSON-RPC transports. Waits while the
+    /// queue is full; fails once the connection is gone.
+    pub async fn push_event(&self, frame: &str) -> Result<(), ConnectionGone> {
+        let message = match self.transport {
+            Transport::WebSocketFrames => frame.to_owned(),
+            Transport::LocalSocket | Transport::WebSocketRpc => format!(
+                r#"{{"jsonrpc":"2.0","method":"{}","params":{frame}}}"#,
+                letta_protocol::EVENT_NOTIFICATION
+            ),
+        };
+        self.events.send(message).await.map_err(|_| ConnectionGone)
+    }
+
+    /// Resolves when the connection has closed.
+    pub async fn closed(&self) {
+        self.events.closed().await;
+    }
+
     /// The protocol version agreed in `initialize`, or the current one.
     pub fn protocol_version(&self) -> u32 {
         self.protocol_version.load(Ordering::Relaxed)
@@ -90,6 +114,11 @@ impl ConnectionInfo {
     }
 }
 
+/// The connection an event was meant for has closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the connection is closed")]
+pub struct ConnectionGone;
+
 /// Builds the method table every transport dispatches into.
 pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
     let mut module = RpcModule::new(state.clone());
@@ -97,6 +126,33 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
     register::<methods::AppServerInfo, _, _>(&mut module, |state, _, _| async move {
         Ok(info::app_server_info(&state))
     })?;
+    register::<methods::RuntimeStart, _, _>(&mut module, runtime::runtime_start)?;
+    register::<methods::Sync, _, _>(&mut module, runtime::sync)?;
+    register::<methods::Input, _, _>(&mut module, runtime::input)?;
+    register::<methods::AbortMessage, _, _>(&mut module, runtime::abort_message)?;
+    register::<methods::ResumeQueue, _, _>(&mut module, runtime::resume_queue)?;
+    register::<methods::ChangeDeviceState, _, _>(&mut module, runtime::change_device_state)?;
+    register::<methods::RuntimeExternalToolsUpdate, _, _>(
+        &mut module,
+        runtime::runtime_external_tools_update,
+    )?;
+    register::<methods::ExternalToolCallResponse, _, _>(
+        &mut module,
+        runtime::external_tool_call_response,
+    )?;
+    register::<methods::AgentList, _, _>(&mut module, resources::agent_list)?;
+    register::<methods::AgentRetrieve, _, _>(&mut module, resources::agent_retrieve)?;
+    register::<methods::AgentCreate, _, _>(&mut module, resources::agent_create)?;
+    register::<methods::AgentUpdate, _, _>(&mut module, resources::agent_update)?;
+    register::<methods::AgentDelete, _, _>(&mut module, resources::agent_delete)?;
+    register::<methods::ConversationList, _, _>(&mut module, resources::conversation_list)?;
+    register::<methods::ConversationRetrieve, _, _>(&mut module, resources::conversation_retrieve)?;
+    register::<methods::ConversationCreate, _, _>(&mut module, resources::conversation_create)?;
+    register::<methods::ConversationUpdate, _, _>(&mut module, resources::conversation_update)?;
+    register::<methods::ConversationMessagesList, _, _>(
+        &mut module,
+        resources::conversation_messages_list,
+    )?;
     let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
     names.sort();
     // Only `build` sets it, once per state.

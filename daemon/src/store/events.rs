@@ -12,10 +12,11 @@ pub struct CursorAdvance<'a> {
 impl Store {
     /// The highest `event_seq` written for the runtime (0 if none).
     pub async fn last_event_seq(&self, runtime_id: i64) -> Result<u64, StoreError> {
-        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(event_seq) FROM events WHERE runtime_id = ?")
-            .bind(runtime_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(event_seq) FROM events WHERE runtime_id = ?")
+                .bind(runtime_id)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(last.and_then(|seq| u64::try_from(seq).ok()).unwrap_or(0))
     }
 
@@ -48,7 +49,12 @@ impl Store {
     }
 
     /// Up to `limit` events after `after`, in order.
-    pub async fn events_after(&self, runtime_id: i64, after: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError> {
+    pub async fn events_after(
+        &self,
+        runtime_id: i64,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT event_seq, frame FROM events WHERE runtime_id = ? AND event_seq > ? ORDER BY event_seq LIMIT ?",
         )
@@ -57,16 +63,20 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(seq, frame)| (u64::try_from(seq).unwrap_or(0), frame)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(seq, frame)| (u64::try_from(seq).unwrap_or(0), frame))
+            .collect())
     }
 
     /// The oldest `event_seq` still stored (retention may have removed
     /// older ones); `None` when the log is empty.
     pub async fn first_event_seq(&self, runtime_id: i64) -> Result<Option<u64>, StoreError> {
-        let first: Option<i64> = sqlx::query_scalar("SELECT MIN(event_seq) FROM events WHERE runtime_id = ?")
-            .bind(runtime_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(event_seq) FROM events WHERE runtime_id = ?")
+                .bind(runtime_id)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(first.and_then(|seq| u64::try_from(seq).ok()))
     }
 

@@ -41,7 +41,11 @@ impl Store {
         Ok(row)
     }
 
-    pub async fn find_runtime(&self, agent_id: &str, conversation_id: &str) -> Result<Option<RuntimeRow>, StoreError> {
+    pub async fn find_runtime(
+        &self,
+        agent_id: &str,
+        conversation_id: &str,
+    ) -> Result<Option<RuntimeRow>, StoreError> {
         let row = sqlx::query_as(
             "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused
              FROM runtimes WHERE agent_id = ? AND conversation_id = ?",
@@ -62,7 +66,12 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn update_device_state(&self, runtime_id: i64, cwd: &str, permission_mode: &str) -> Result<(), StoreError> {
+    pub async fn update_device_state(
+        &self,
+        runtime_id: i64,
+        cwd: &str,
+        permission_mode: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE runtimes SET cwd = ?, permission_mode = ? WHERE id = ?")
             .bind(cwd)
             .bind(permission_mode)

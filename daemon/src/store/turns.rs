@@ -56,16 +56,15 @@ impl Store {
         now: &str,
     ) -> Result<(InputRow, bool), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let existing: Option<InputRow> =
-            sqlx::query_as(concat!(
-                "SELECT ",
-                input_columns!(),
-                " FROM inputs WHERE runtime_id = ? AND client_message_id = ?"
-            ))
-                .bind(runtime_id)
-                .bind(client_message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let existing: Option<InputRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            input_columns!(),
+            " FROM inputs WHERE runtime_id = ? AND client_message_id = ?"
+        ))
+        .bind(runtime_id)
+        .bind(client_message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some(existing) = existing {
             return Ok((existing, false));
         }
@@ -100,12 +99,21 @@ impl Store {
     }
 
     pub async fn set_input_status(&self, input_id: i64, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE inputs SET status = ? WHERE id = ?").bind(status).bind(input_id).execute(&self.pool).await?;
+        sqlx::query("UPDATE inputs SET status = ? WHERE id = ?")
+            .bind(status)
+            .bind(input_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Records a run the turn is streaming.
-    pub async fn start_run(&self, run_id: &str, runtime_id: i64, turn_id: &str) -> Result<(), StoreError> {
+    pub async fn start_run(
+        &self,
+        run_id: &str,
+        runtime_id: i64,
+        turn_id: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO runs (run_id, runtime_id, turn_id, status) VALUES (?, ?, ?, 'streaming')
              ON CONFLICT (run_id) DO NOTHING",
@@ -118,7 +126,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn finish_run(&self, run_id: &str, status: &str, stop_reason: Option<&str>) -> Result<(), StoreError> {
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        stop_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET status = ?, stop_reason = ? WHERE run_id = ?")
             .bind(status)
             .bind(stop_reason)
@@ -130,10 +143,12 @@ impl Store {
 
     /// The cursor of a run, if the daemon has seen it.
     pub async fn run_cursor(&self, run_id: &str) -> Result<Option<RunRow>, StoreError> {
-        let row = sqlx::query_as("SELECT run_id, turn_id, last_seq_id, status FROM runs WHERE run_id = ?")
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query_as(
+            "SELECT run_id, turn_id, last_seq_id, status FROM runs WHERE run_id = ?",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row)
     }
 
@@ -159,19 +174,29 @@ impl Store {
 
     /// Stores the answer to a pending external call; `false` when it was not
     /// pending (unknown, or answered already: the first answer wins).
-    pub async fn answer_external_call(&self, request_id: &str, result: &str) -> Result<bool, StoreError> {
+    pub async fn answer_external_call(
+        &self,
+        runtime_id: i64,
+        request_id: &str,
+        result: &str,
+    ) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE external_tool_calls SET status = 'answered', result = ? WHERE request_id = ? AND status = 'pending'",
+            "UPDATE external_tool_calls SET status = 'answered', result = ?
+             WHERE request_id = ? AND runtime_id = ? AND status = 'pending'",
         )
         .bind(result)
         .bind(request_id)
+        .bind(runtime_id)
         .execute(&self.pool)
         .await?
         .rows_affected();
         Ok(updated == 1)
     }
 
-    pub async fn external_call(&self, request_id: &str) -> Result<Option<ExternalCallRow>, StoreError> {
+    pub async fn external_call(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<ExternalCallRow>, StoreError> {
         let row = sqlx::query_as(
             "SELECT request_id, turn_id, tool_call_id, tool_name, input, status, result
              FROM external_tool_calls WHERE request_id = ?",
@@ -182,7 +207,10 @@ impl Store {
         Ok(row)
     }
 
-    pub async fn pending_external_calls(&self, runtime_id: i64) -> Result<Vec<ExternalCallRow>, StoreError> {
+    pub async fn pending_external_calls(
+        &self,
+        runtime_id: i64,
+    ) -> Result<Vec<ExternalCallRow>, StoreError> {
         let rows = sqlx::query_as(
             "SELECT request_id, turn_id, tool_call_id, tool_name, input, status, result
              FROM external_tool_calls WHERE runtime_id = ? AND status = 'pending' ORDER BY rowid",
@@ -193,4 +221,3 @@ impl Store {
         Ok(rows)
     }
 }
-

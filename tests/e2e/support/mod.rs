@@ -37,6 +37,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// `--listen` value; a free loopback port by default.
     pub listen: Option<String>,
+    /// Environment variables to unset.
+    pub env_remove: Vec<String>,
 }
 
 impl Options {
@@ -152,13 +154,17 @@ fn spawn(home: &Path, data_dir: &Path, options: &Options) -> Child {
         .args(&options.args)
         .env("HOME", home)
         .env_remove("LETTA_API_KEY")
-        .env_remove("LETTA_BASE_URL")
+        // Nothing listens on port 1: tests that need a Letta server say so.
+        .env("LETTA_BASE_URL", "http://127.0.0.1:1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
     for (key, value) in &options.env {
         command.env(key, value);
+    }
+    for key in &options.env_remove {
+        command.env_remove(key);
     }
     command.spawn().unwrap()
 }

@@ -1,0 +1,272 @@
+//! Runtime methods: start, sync, input, abort, queue, device state and
+//! external tools. Every runtime-scoped call subscribes the caller to the
+//! runtime's events.
+
+use std::sync::Arc;
+
+use letta_protocol::errors::{ErrorCode, RpcError};
+use letta_protocol::{
+    AbortMessageParams, AbortMessageResult, Ack, ChangeDeviceStateParams, Created,
+    ExternalToolCallResponseParams, InputAccepted, InputParams, InputPayload, ResumeQueueParams,
+    ResumeQueueResult, RuntimeExternalToolsUpdateParams, RuntimeScope, RuntimeStartParams,
+    RuntimeStartResult, SyncParams, SyncResult,
+};
+use serde_json::{Value, json};
+
+use super::{ConnectionInfo, DaemonState};
+use crate::runtime::{Runtime, upstream};
+
+pub async fn runtime_start(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: RuntimeStartParams,
+) -> Result<RuntimeStartResult, RpcError> {
+    let api = state.runtimes.api();
+    let exclusive = |what: &str| {
+        RpcError::new(
+            ErrorCode::InvalidParams,
+            format!("{what} are mutually exclusive"),
+        )
+    };
+    if params.agent_id.is_some() && params.create_agent.is_some() {
+        return Err(exclusive("agent_id and create_agent"));
+    }
+    if params.conversation_id.is_some() && params.create_conversation.is_some() {
+        return Err(exclusive("conversation_id and create_conversation"));
+    }
+    let mut created = Created::default();
+    let mut agent = match (&params.agent_id, &params.create_agent) {
+        (Some(agent_id), _) => Some(api.retrieve_agent(agent_id).await.map_err(upstream)?),
+        (None, Some(create)) => {
+            created.agent = true;
+            Some(
+                api.create_agent(&Value::Object(create.body.clone()))
+                    .await
+                    .map_err(upstream)?,
+            )
+        }
+        (None, None) => None,
+    };
+    let conversation = match (&params.conversation_id, &params.create_conversation) {
+        (Some(conversation_id), _) => api
+            .retrieve_conversation(conversation_id)
+            .await
+            .map_err(upstream)?,
+        (None, Some(create)) => {
+            let agent_id = agent
+                .as_ref()
+                .and_then(id_of)
+                .ok_or_else(|| {
+                    RpcError::new(
+                        ErrorCode::InvalidParams,
+                        "create_conversation needs agent_id or create_agent",
+                    )
+                })?;
+            let body = create
+                .body
+                .clone()
+                .map(Value::Object)
+                .unwrap_or_else(|| json!({}));
+            created.conversation = true;
+            api.create_conversation(&agent_id, &body)
+                .await
+                .map_err(upstream)?
+        }
+        (None, None) => {
+            return Err(RpcError::new(
+                ErrorCode::InvalidParams,
+                "runtime_start needs conversation_id or create_conversation",
+            ));
+        }
+    };
+    let conversation_id = id_of(&conversation).ok_or_else(|| {
+        RpcError::new(
+            ErrorCode::LettaServer,
+            "the Letta server returned a conversation without an id",
+        )
+    })?;
+    let agent_id = agent.as_ref().and_then(id_of).or_else(|| {
+        conversation
+            .get("agent_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if agent.is_none()
+        && let Some(agent_id) = &agent_id
+    {
+        agent = Some(api.retrieve_agent(agent_id).await.map_err(upstream)?);
+    }
+
+    let runtime = state
+        .runtimes
+        .open_with(
+            agent_id.as_deref(),
+            &conversation_id,
+            params.cwd,
+            params.mode,
+        )
+        .await?;
+    if let Some(groups) = params.external_tools {
+        runtime
+            .register_external_tools(connection.id, groups)
+            .await?;
+    }
+    let mut delivered = runtime
+        .subscribe(&connection, params.after_event_seq)
+        .await?;
+    let last = runtime.emit_snapshots().await?;
+    if params.wait_for_replay.unwrap_or(true) {
+        let _ = delivered.wait_for(|seq| *seq >= last).await;
+    }
+    Ok(RuntimeStartResult {
+        success: true,
+        runtime: Some(runtime.scope.clone()),
+        agent,
+        conversation: Some(conversation),
+        created,
+        error: None,
+    })
+}
+
+/// The runtime a call names, with the caller subscribed to it.
+async fn subscribed(
+    state: &DaemonState,
+    connection: &Arc<ConnectionInfo>,
+    scope: &RuntimeScope,
+) -> Result<Arc<Runtime>, RpcError> {
+    let runtime = state.runtimes.get(scope).await?;
+    runtime.subscribe(connection, None).await?;
+    Ok(runtime)
+}
+
+pub async fn sync(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: SyncParams,
+) -> Result<SyncResult, RpcError> {
+    let runtime = state.runtimes.get(&params.runtime).await?;
+    runtime.sync(&connection, params.after_event_seq).await?;
+    Ok(SyncResult {
+        runtime: runtime.scope.clone(),
+        success: true,
+        error: None,
+    })
+}
+
+pub async fn input(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: InputParams,
+) -> Result<InputAccepted, RpcError> {
+    let runtime = subscribed(&state, &connection, &params.runtime).await?;
+    match params.payload {
+        InputPayload::CreateMessage(message) => runtime.accept_input(message).await,
+        InputPayload::ApprovalResponse(response) => Err(RpcError::new(
+            ErrorCode::NotPending,
+            format!(
+                "approval request {} is not pending on this runtime",
+                response.request_id
+            ),
+        )),
+    }
+}
+
+pub async fn abort_message(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: AbortMessageParams,
+) -> Result<AbortMessageResult, RpcError> {
+    subscribed(&state, &connection, &params.runtime)
+        .await?
+        .abort()
+        .await
+}
+
+pub async fn resume_queue(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: ResumeQueueParams,
+) -> Result<ResumeQueueResult, RpcError> {
+    subscribed(&state, &connection, &params.runtime)
+        .await?
+        .resume_queue()
+        .await
+}
+
+pub async fn change_device_state(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: ChangeDeviceStateParams,
+) -> Result<Ack, RpcError> {
+    subscribed(&state, &connection, &params.runtime)
+        .await?
+        .change_device_state(params.payload)
+        .await?;
+    Ok(Ack {
+        success: true,
+        error: None,
+    })
+}
+
+pub async fn runtime_external_tools_update(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: RuntimeExternalToolsUpdateParams,
+) -> Result<Ack, RpcError> {
+    for update in params.updates {
+        for scope in &update.runtimes {
+            let runtime = state
+                .runtimes
+                .open_with(
+                    scope.agent_id.as_deref(),
+                    &scope.conversation_id,
+                    None,
+                    None,
+                )
+                .await?;
+            runtime
+                .register_external_tools(connection.id, update.external_tools.clone())
+                .await?;
+        }
+    }
+    Ok(Ack {
+        success: true,
+        error: None,
+    })
+}
+
+pub async fn external_tool_call_response(
+    state: Arc<DaemonState>,
+    _connection: Arc<ConnectionInfo>,
+    params: ExternalToolCallResponseParams,
+) -> Result<Ack, RpcError> {
+    if params.result.is_none() && params.error.is_none() {
+        return Err(RpcError::new(
+            ErrorCode::InvalidParams,
+            "external_tool_call_response needs result or error",
+        ));
+    }
+    let answer = json!({ "result": params.result, "error": params.error });
+    for runtime in state.runtimes.all().await {
+        if runtime
+            .answer_external_call(&params.request_id, answer.clone())
+            .await?
+        {
+            return Ok(Ack {
+                success: true,
+                error: None,
+            });
+        }
+    }
+    Err(RpcError::new(
+        ErrorCode::NotPending,
+        format!(
+            "external tool call {} is not pending (unknown, or answered already)",
+            params.request_id
+        ),
+    ))
+}
+
+fn id_of(object: &Value) -> Option<String> {
+    object.get("id").and_then(Value::as_str).map(str::to_owned)
+}

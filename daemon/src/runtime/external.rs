@@ -1,0 +1,34 @@
+//! Waiting for frontends to answer external tool calls.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::lock;
+
+/// Turns waiting for answers, by request id. The answers themselves are
+/// stored first; this only wakes the waiting turn.
+#[derive(Default)]
+pub struct ExternalCalls {
+    waiters: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+}
+
+impl ExternalCalls {
+    pub fn waiter(&self, request_id: &str) -> oneshot::Receiver<Value> {
+        let (sender, receiver) = oneshot::channel();
+        lock(&self.waiters).insert(request_id.to_owned(), sender);
+        receiver
+    }
+
+    pub fn answered(&self, request_id: &str, answer: Value) {
+        if let Some(waiter) = lock(&self.waiters).remove(request_id) {
+            let _ = waiter.send(answer);
+        }
+    }
+
+    pub fn forget(&self, request_id: &str) {
+        lock(&self.waiters).remove(request_id);
+    }
+}

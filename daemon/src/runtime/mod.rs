@@ -1,0 +1,502 @@
+//! Runtimes: one agent conversation each, with its settings, its queue of
+//! inputs, its turn worker and its event log.
+//!
+//! [`Runtimes`] finds or creates them; a [`Runtime`] accepts inputs, runs
+//! turns one at a time in its worker ([`turn`]), and emits every change as a
+//! durable event ([`event_log`]). Frontends only observe and steer: no turn
+//! depends on a connection staying open.
+
+pub mod event_log;
+mod external;
+mod state;
+mod turn;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use letta_protocol::errors::{ErrorCode, RpcError};
+use letta_protocol::{
+    AbortMessageResult, CreateMessage, DeviceStateChange, ExternalToolsGroup, InputAccepted,
+    InputDisposition, PermissionMode, QueueRemoval, QueueRemovalDisposition, ResumeQueueResult,
+    RuntimeScope, events,
+};
+use tokio::sync::Notify;
+
+use crate::letta_api::{LettaApi, LettaError};
+use crate::rpc::ConnectionInfo;
+use crate::store::{RuntimeRow, Store, StoreError};
+use event_log::{Draft, EventLog, SubscribeError};
+use external::ExternalCalls;
+use state::{QueuedInput, RuntimeState};
+
+pub use state::Registration;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it:
+/// runtime state stays usable, and durable state is in the database anyway.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every runtime the daemon knows.
+pub struct Runtimes {
+    api: LettaApi,
+    store: Store,
+    retention: u64,
+    default_cwd: String,
+    by_key: tokio::sync::Mutex<HashMap<(String, String), Arc<Runtime>>>,
+}
+
+/// One agent conversation.
+pub struct Runtime {
+    pub id: i64,
+    pub scope: RuntimeScope,
+    pub log: Arc<EventLog>,
+    api: LettaApi,
+    store: Store,
+    state: Mutex<RuntimeState>,
+    /// Wakes the turn worker when there may be work.
+    wake: Notify,
+    external: ExternalCalls,
+}
+
+impl Runtimes {
+    pub fn new(api: LettaApi, store: Store, retention: u64) -> Runtimes {
+        let default_cwd = std::env::current_dir()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_else(|_| "/".to_owned());
+        Runtimes {
+            api,
+            store,
+            retention,
+            default_cwd,
+            by_key: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn api(&self) -> &LettaApi {
+        &self.api
+    }
+
+    /// Loads every stored runtime and restarts their workers, so queued
+    /// inputs and interrupted turns continue without anyone reconnecting.
+    pub async fn restore(&self) -> Result<usize, StoreError> {
+        let rows = self.store.load_runtimes().await?;
+        let count = rows.len();
+        for row in rows {
+            self.open(row).await?;
+        }
+        Ok(count)
+    }
+
+    /// Opens (or returns) the runtime of `agent_id`/`conversation_id` with
+    /// these settings.
+    pub async fn open_with(
+        &self,
+        agent_id: Option<&str>,
+        conversation_id: &str,
+        cwd: Option<String>,
+        mode: Option<PermissionMode>,
+    ) -> Result<Arc<Runtime>, RpcError> {
+        let agent_key = agent_id.unwrap_or_default();
+        let existing = self
+            .store
+            .find_runtime(agent_key, conversation_id)
+            .await
+            .map_err(storage)?;
+        let cwd = cwd
+            .or_else(|| existing.as_ref().map(|row| row.cwd.clone()))
+            .unwrap_or_else(|| self.default_cwd.clone());
+        let mode = mode
+            .or_else(|| {
+                existing
+                    .as_ref()
+                    .and_then(|row| parse_mode(&row.permission_mode))
+            })
+            .unwrap_or(PermissionMode::Standard);
+        let row = self
+            .store
+            .upsert_runtime(
+                agent_key,
+                conversation_id,
+                &cwd,
+                mode_name(mode),
+                &crate::app::now_rfc3339(),
+            )
+            .await
+            .map_err(storage)?;
+        let runtime = self.open(row).await.map_err(storage)?;
+        runtime.set_device_state(Some(cwd), Some(mode));
+        Ok(runtime)
+    }
+
+    async fn open(&self, row: RuntimeRow) -> Result<Arc<Runtime>, StoreError> {
+        let key = (row.agent_id.clone(), row.conversation_id.clone());
+        let mut by_key = self.by_key.lock().await;
+        if let Some(runtime) = by_key.get(&key) {
+            return Ok(runtime.clone());
+        }
+        let scope = RuntimeScope {
+            agent_id: (!row.agent_id.is_empty()).then(|| row.agent_id.clone()),
+            conversation_id: row.conversation_id.clone(),
+            acting_user_id: None,
+        };
+        let log = EventLog::open(row.id, scope.clone(), self.store.clone(), self.retention).await?;
+        let mode = parse_mode(&row.permission_mode).unwrap_or(PermissionMode::Standard);
+        let mut state = RuntimeState::new(row.cwd.clone(), mode, row.queue_paused);
+        for input in self.store.open_inputs(row.id).await? {
+            let content = turn::content_of(&input.payload);
+            state.queue.push(QueuedInput {
+                row: input,
+                content,
+            });
+        }
+        let runtime = Arc::new(Runtime {
+            id: row.id,
+            scope,
+            log,
+            api: self.api.clone(),
+            store: self.store.clone(),
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            external: ExternalCalls::default(),
+        });
+        tokio::spawn(turn::work(runtime.clone()));
+        by_key.insert(key, runtime.clone());
+        Ok(runtime)
+    }
+
+    /// The runtime named by `scope`, which `runtime_start` must have opened.
+    pub async fn get(&self, scope: &RuntimeScope) -> Result<Arc<Runtime>, RpcError> {
+        let key = (
+            scope.agent_id.clone().unwrap_or_default(),
+            scope.conversation_id.clone(),
+        );
+        if let Some(runtime) = self.by_key.lock().await.get(&key) {
+            return Ok(runtime.clone());
+        }
+        Err(RpcError::new(
+            ErrorCode::UnknownRuntime,
+            format!(
+                "no runtime for agent {} conversation {}: call runtime_start first",
+                scope.agent_id.as_deref().unwrap_or("(none)"),
+                scope.conversation_id
+            ),
+        ))
+    }
+
+    /// Every open runtime.
+    pub async fn all(&self) -> Vec<Arc<Runtime>> {
+        self.by_key.lock().await.values().cloned().collect()
+    }
+}
+
+impl Runtime {
+    /// Subscribes a connection to this runtime's events (see
+    /// [`EventLog::subscribe`]).
+    pub async fn subscribe(
+        &self,
+        connection: &Arc<ConnectionInfo>,
+        after: Option<u64>,
+    ) -> Result<tokio::sync::watch::Receiver<u64>, RpcError> {
+        self.log
+            .subscribe(connection, after)
+            .await
+            .map_err(|err| match err {
+                SubscribeError::Expired { .. } => {
+                    RpcError::new(ErrorCode::InvalidParams, err.to_string())
+                }
+                SubscribeError::Store(err) => storage(err),
+            })
+    }
+
+    /// Replays to `connection` what it asks for, then the current state, and
+    /// returns once all of it is queued for the connection (before the reply).
+    pub async fn sync(
+        &self,
+        connection: &Arc<ConnectionInfo>,
+        after: Option<u64>,
+    ) -> Result<(), RpcError> {
+        let mut delivered = self.subscribe(connection, after).await?;
+        let last = self.emit_snapshots().await?;
+        delivered.wait_for(|seq| *seq >= last).await.map_err(|_| {
+            RpcError::new(
+                ErrorCode::InternalError,
+                "the connection closed during sync",
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Emits device status, loop status and queue; returns the last seq.
+    pub async fn emit_snapshots(&self) -> Result<u64, RpcError> {
+        let drafts = vec![
+            self.device_status_draft().await,
+            self.loop_status_draft(),
+            self.queue_draft(Vec::new()),
+        ];
+        self.log.emit_all(drafts, None).await.map_err(storage)
+    }
+
+    /// Accepts a user turn: starts it, or queues it behind the running one.
+    /// A `client_message_id` seen before returns the first answer and starts
+    /// nothing.
+    pub async fn accept_input(&self, message: CreateMessage) -> Result<InputAccepted, RpcError> {
+        if message.messages.is_empty() {
+            return Err(RpcError::new(
+                ErrorCode::InvalidParams,
+                "create_message needs at least one message",
+            ));
+        }
+        let client_message_id = message
+            .messages
+            .iter()
+            .find_map(|message| message.client_message_id.clone())
+            .unwrap_or_else(|| format!("cm-{:016x}", fastrand::u64(..)));
+        let payload = serde_json::to_string(&message)
+            .map_err(|err| RpcError::new(ErrorCode::InvalidParams, err.to_string()))?;
+        let busy = {
+            let state = lock(&self.state);
+            state.running.is_some() || !state.queue.is_empty()
+        };
+        let disposition = if busy {
+            InputDisposition::Queued
+        } else {
+            InputDisposition::Started
+        };
+        let turn_id = format!("turn-{:016x}", fastrand::u64(..));
+        let (row, fresh) = self
+            .store
+            .record_input(
+                self.id,
+                &client_message_id,
+                &turn_id,
+                disposition_name(disposition),
+                &payload,
+                &crate::app::now_rfc3339(),
+            )
+            .await
+            .map_err(storage)?;
+        let disposition = if row.disposition == "queued" {
+            InputDisposition::Queued
+        } else {
+            InputDisposition::Started
+        };
+        if fresh {
+            let content = turn::content_of(&row.payload);
+            let was_paused = {
+                let mut state = lock(&self.state);
+                state.queue.push(QueuedInput { row, content });
+                std::mem::replace(&mut state.paused, false)
+            };
+            if was_paused {
+                // A new message releases a queue parked by an abort.
+                self.store
+                    .set_queue_paused(self.id, false)
+                    .await
+                    .map_err(storage)?;
+            }
+            let draft = self.queue_draft(Vec::new());
+            self.log.emit(draft).await.map_err(storage)?;
+            self.wake.notify_one();
+        }
+        Ok(InputAccepted {
+            runtime: self.scope.clone(),
+            accepted: true,
+            disposition: Some(disposition),
+            error: None,
+        })
+    }
+
+    /// Cancels the running turn (if any) and parks the queue.
+    pub async fn abort(&self) -> Result<AbortMessageResult, RpcError> {
+        let running = {
+            let mut state = lock(&self.state);
+            state.paused = true;
+            state.running.clone()
+        };
+        self.store
+            .set_queue_paused(self.id, true)
+            .await
+            .map_err(storage)?;
+        if let Some(turn) = &running {
+            turn.cancel.cancel();
+        }
+        let draft = self.queue_draft(Vec::new());
+        self.log.emit(draft).await.map_err(storage)?;
+        Ok(AbortMessageResult {
+            runtime: self.scope.clone(),
+            aborted: running.is_some(),
+            success: true,
+            error: None,
+        })
+    }
+
+    /// Releases a queue parked by an abort.
+    pub async fn resume_queue(&self) -> Result<ResumeQueueResult, RpcError> {
+        let released = {
+            let mut state = lock(&self.state);
+            let released = if state.paused { state.queue.len() } else { 0 };
+            state.paused = false;
+            released
+        };
+        self.store
+            .set_queue_paused(self.id, false)
+            .await
+            .map_err(storage)?;
+        let draft = self.queue_draft(Vec::new());
+        self.log.emit(draft).await.map_err(storage)?;
+        self.wake.notify_one();
+        Ok(ResumeQueueResult {
+            runtime: self.scope.clone(),
+            resumed: u32::try_from(released).unwrap_or(u32::MAX),
+            success: true,
+            error: None,
+        })
+    }
+
+    pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RpcError> {
+        let (cwd, mode) = self.set_device_state(change.cwd, change.mode);
+        self.store
+            .update_device_state(self.id, &cwd, mode_name(mode))
+            .await
+            .map_err(storage)?;
+        let draft = self.device_status_draft().await;
+        self.log.emit(draft).await.map_err(storage)?;
+        Ok(())
+    }
+
+    fn set_device_state(
+        &self,
+        cwd: Option<String>,
+        mode: Option<PermissionMode>,
+    ) -> (String, PermissionMode) {
+        let mut state = lock(&self.state);
+        if let Some(cwd) = cwd {
+            state.cwd = cwd;
+        }
+        if let Some(mode) = mode {
+            state.mode = mode;
+        }
+        (state.cwd.clone(), state.mode)
+    }
+
+    /// Replaces the tools `connection` registered on this runtime.
+    pub async fn register_external_tools(
+        &self,
+        connection: usize,
+        groups: Vec<ExternalToolsGroup>,
+    ) -> Result<(), RpcError> {
+        {
+            let mut state = lock(&self.state);
+            state
+                .registrations
+                .retain(|registration| registration.connection != connection);
+            state.registrations.extend(
+                groups
+                    .into_iter()
+                    .map(|group| Registration { connection, group }),
+            );
+        }
+        let draft = self.device_status_draft().await;
+        self.log.emit(draft).await.map_err(storage)?;
+        Ok(())
+    }
+
+    /// Stores a frontend's answer to an external tool call.
+    pub async fn answer_external_call(
+        &self,
+        request_id: &str,
+        result: serde_json::Value,
+    ) -> Result<bool, RpcError> {
+        let text = result.to_string();
+        let answered = self
+            .store
+            .answer_external_call(self.id, request_id, &text)
+            .await
+            .map_err(storage)?;
+        if answered {
+            self.external.answered(request_id, result);
+        }
+        Ok(answered)
+    }
+
+    pub(crate) fn loop_status_draft(&self) -> Draft {
+        let loop_status = lock(&self.state).loop_state();
+        self.log
+            .draft::<events::UpdateLoopStatus>(|envelope| letta_protocol::LoopStatusEvent {
+                envelope,
+                loop_status,
+            })
+    }
+
+    pub(crate) fn queue_draft(&self, removed: Vec<QueueRemoval>) -> Draft {
+        let queue = lock(&self.state).queue_messages();
+        self.log
+            .draft::<events::UpdateQueue>(|envelope| letta_protocol::QueueEvent {
+                envelope,
+                queue,
+                removed,
+            })
+    }
+
+    pub(crate) async fn device_status_draft(&self) -> Draft {
+        let pending = Vec::new();
+        let device_status = lock(&self.state).device_status(pending);
+        self.log
+            .draft::<events::UpdateDeviceStatus>(|envelope| letta_protocol::DeviceStatusEvent {
+                envelope,
+                device_status,
+            })
+    }
+
+    pub(crate) fn dequeued(client_message_id: &str) -> QueueRemoval {
+        QueueRemoval {
+            client_message_id: client_message_id.to_owned(),
+            disposition: QueueRemovalDisposition::Dequeued,
+        }
+    }
+}
+
+pub(crate) fn storage(err: StoreError) -> RpcError {
+    tracing::error!(error = %err, "storage failure");
+    RpcError::new(
+        ErrorCode::Storage,
+        format!("the daemon could not store its state: {err}"),
+    )
+}
+
+/// A Letta server failure as a protocol error, keeping status and detail.
+pub(crate) fn upstream(err: LettaError) -> RpcError {
+    let data = match &err {
+        LettaError::Status {
+            status,
+            code,
+            detail,
+            ..
+        } => {
+            serde_json::json!({ "status": status, "code": code, "detail": detail })
+        }
+        _ => serde_json::json!({}),
+    };
+    RpcError::new(ErrorCode::LettaServer, err.to_string()).with_data(data)
+}
+
+fn parse_mode(name: &str) -> Option<PermissionMode> {
+    serde_json::from_value(serde_json::Value::from(name)).ok()
+}
+
+fn mode_name(mode: PermissionMode) -> &'static str {
+    match mode {
+        PermissionMode::Standard => "standard",
+        PermissionMode::AcceptEdits => "acceptEdits",
+        PermissionMode::Unrestricted => "unrestricted",
+        PermissionMode::Strict => "strict",
+    }
+}
+
+fn disposition_name(disposition: InputDisposition) -> &'static str {
+    match disposition {
+        InputDisposition::Started => "started",
+        InputDisposition::Queued => "queued",
+    }
+}

@@ -1,0 +1,157 @@
+//! What a runtime is doing now, and the snapshots frontends get of it.
+
+use std::collections::BTreeMap;
+
+use letta_protocol::{
+    DeviceStatus, ExternalToolDefinition, ExternalToolsGroup, LoopState, LoopStatus,
+    PermissionMode, QueueMessage,
+};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::InputRow;
+
+/// An accepted input waiting for its turn.
+#[derive(Debug, Clone)]
+pub struct QueuedInput {
+    pub row: InputRow,
+    /// The message content, for the queue snapshot.
+    pub content: Value,
+}
+
+/// The turn being worked on.
+#[derive(Debug, Clone)]
+pub struct RunningTurn {
+    pub input_id: i64,
+    pub turn_id: String,
+    pub client_message_id: String,
+    pub cancel: CancellationToken,
+}
+
+/// Tools a connection registered, and under which scope.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub connection: usize,
+    pub group: ExternalToolsGroup,
+}
+
+#[derive(Debug)]
+pub struct RuntimeState {
+    pub cwd: String,
+    pub mode: PermissionMode,
+    pub loop_status: LoopStatus,
+    pub active_run_ids: Vec<String>,
+    pub executing_tool_call_ids: Vec<String>,
+    pub client_message_ids_by_run_id: BTreeMap<String, Vec<String>>,
+    pub queue: Vec<QueuedInput>,
+    pub paused: bool,
+    pub running: Option<RunningTurn>,
+    pub registrations: Vec<Registration>,
+}
+
+impl RuntimeState {
+    pub fn new(cwd: String, mode: PermissionMode, paused: bool) -> Self {
+        RuntimeState {
+            cwd,
+            mode,
+            loop_status: LoopStatus::WaitingOnInput,
+            active_run_ids: Vec::new(),
+            executing_tool_call_ids: Vec::new(),
+            client_message_ids_by_run_id: BTreeMap::new(),
+            queue: Vec::new(),
+            paused,
+            running: None,
+            registrations: Vec::new(),
+        }
+    }
+
+    pub fn loop_state(&self) -> LoopState {
+        LoopState {
+            status: self.loop_status,
+            active_run_ids: self.active_run_ids.clone(),
+            client_message_ids_by_run_id: Some(self.client_message_ids_by_run_id.clone()),
+            executing_tool_call_ids: self.executing_tool_call_ids.clone(),
+        }
+    }
+
+    pub fn queue_messages(&self) -> Vec<QueueMessage> {
+        self.queue
+            .iter()
+            .map(|input| QueueMessage {
+                id: format!("input-{}", input.row.id),
+                client_message_id: input.row.client_message_id.clone(),
+                kind: "message".to_owned(),
+                source: "user".to_owned(),
+                content: input.content.clone(),
+                enqueued_at: input.row.accepted_at.clone(),
+                paused: self.paused.then_some(true),
+            })
+            .collect()
+    }
+
+    /// External tools offered to a turn: unscoped ones, plus those whose
+    /// scope the input selected.
+    pub fn external_tools(&self, scope_ids: Option<&[String]>) -> Vec<ExternalToolDefinition> {
+        let mut tools: Vec<ExternalToolDefinition> = Vec::new();
+        for registration in &self.registrations {
+            let selected = match (&registration.group.scope_id, scope_ids) {
+                (None, _) => true,
+                (Some(scope), Some(selected)) => selected.contains(scope),
+                (Some(_), None) => false,
+            };
+            if selected {
+                for tool in &registration.group.tools {
+                    if !tools.iter().any(|known| known.name == tool.name) {
+                        tools.push(tool.clone());
+                    }
+                }
+            }
+        }
+        tools
+    }
+
+    pub fn device_status(
+        &self,
+        pending: Vec<letta_protocol::PendingControlRequest>,
+    ) -> DeviceStatus {
+        let loaded: Vec<String> = self
+            .external_tools(None)
+            .into_iter()
+            .map(|tool| tool.name)
+            .collect();
+        let mut extra = Map::new();
+        for (key, value) in [
+            ("git_context", Value::Null),
+            ("letta_code_version", Value::Null),
+            ("current_toolset_preference", json!("auto")),
+            ("available_toolsets", json!([])),
+            ("current_available_skills", json!([])),
+            ("background_processes", json!([])),
+            ("experiments", json!([])),
+            ("memory_directory", Value::Null),
+            ("reflection_settings", Value::Null),
+            ("supported_commands", json!([])),
+        ] {
+            extra.insert(key.to_owned(), value);
+        }
+        DeviceStatus {
+            current_connection_id: Some("letta-daemon".to_owned()),
+            connection_name: hostname(),
+            is_online: true,
+            is_processing: self.running.is_some(),
+            current_permission_mode: self.mode,
+            current_working_directory: Some(self.cwd.clone()),
+            current_toolset: None,
+            current_loaded_tools: loaded,
+            pending_control_requests: pending,
+            extra,
+        }
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+}

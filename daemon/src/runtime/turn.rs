@@ -1,0 +1,639 @@
+//! The turn worker: takes inputs off a runtime's queue one at a time and
+//! drives each turn to its end.
+//!
+//! A turn is one or more Letta runs. The first run carries the user's
+//! message; when a run stops with `requires_approval` for client-side tools,
+//! the calls are resolved through the tool layer and their results sent as
+//! an approval message, which the server continues in a new run. Every chunk
+//! becomes a `stream_delta` event committed together with the run cursor, so
+//! a dropped stream is resumed from the cursor without losing or repeating a
+//! chunk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use letta_protocol::{
+    CreateMessage, ExternalToolCallRequestEvent, ExternalToolDefinition, LoopStatus,
+    StreamDeltaEvent, TurnFinishedEvent, events,
+};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::state::{QueuedInput, RunningTurn};
+use super::{Runtime, lock};
+use crate::letta_api::{LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta};
+use crate::store::{CursorAdvance, ExternalCallRow, StoreError};
+
+/// A stream that sends nothing, pings included, for this long is resumed.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Resume attempts per run before the turn fails.
+const MAX_RESUMES: u32 = 8;
+
+/// Why a turn ended early.
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Letta(#[from] LettaError),
+    #[error("cannot store turn state: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// How a run ended.
+struct RunEnd {
+    run_id: Option<String>,
+    stop_reason: Option<String>,
+    usage: Option<Value>,
+    calls: Vec<ToolCall>,
+}
+
+/// A tool call assembled from streamed pieces.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ToolCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Runs the runtime's turns, forever.
+pub(super) async fn work(runtime: Arc<Runtime>) {
+    loop {
+        match take_next(&runtime) {
+            Some((input, turn)) => {
+                Turn {
+                    runtime: &runtime,
+                    turn,
+                }
+                .run(input)
+                .await
+            }
+            None => runtime.wake.notified().await,
+        }
+    }
+}
+
+/// The next input, when the queue is neither empty nor parked and no turn runs.
+fn take_next(runtime: &Runtime) -> Option<(QueuedInput, RunningTurn)> {
+    let mut state = lock(&runtime.state);
+    if state.paused || state.running.is_some() || state.queue.is_empty() {
+        return None;
+    }
+    let input = state.queue.remove(0);
+    let turn = RunningTurn {
+        input_id: input.row.id,
+        turn_id: input.row.turn_id.clone(),
+        client_message_id: input.row.client_message_id.clone(),
+        cancel: CancellationToken::new(),
+    };
+    state.running = Some(turn.clone());
+    Some((input, turn))
+}
+
+/// The message content of a stored `create_message` payload, for queue
+/// snapshots.
+pub(super) fn content_of(payload: &str) -> Value {
+    serde_json::from_str::<CreateMessage>(payload)
+        .ok()
+        .and_then(|message| message.messages.into_iter().next())
+        .map(|message| message.content)
+        .unwrap_or(Value::Null)
+}
+
+struct Turn<'a> {
+    runtime: &'a Runtime,
+    turn: RunningTurn,
+}
+
+impl Turn<'_> {
+    async fn run(self, input: QueuedInput) {
+        let outcome = self.drive(&input).await;
+        let rt = self.runtime;
+        let (status, stop_reason, run_id, usage, error) = match outcome {
+            Ok(end) => (
+                "finished",
+                end.stop_reason.unwrap_or_else(|| "end_turn".to_owned()),
+                end.run_id,
+                end.usage,
+                None,
+            ),
+            Err(TurnError::Cancelled) => {
+                let agent = rt.scope.agent_id.as_deref();
+                if let Err(err) = rt
+                    .api
+                    .cancel_conversation(&rt.scope.conversation_id, agent)
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot cancel the run on the Letta server");
+                }
+                ("cancelled", "cancelled".to_owned(), None, None, None)
+            }
+            Err(err) => {
+                tracing::warn!(turn = %self.turn.turn_id, error = %err, "turn failed");
+                (
+                    "failed",
+                    "error".to_owned(),
+                    None,
+                    None,
+                    Some(err.to_string()),
+                )
+            }
+        };
+        if let Err(err) = rt.store.set_input_status(self.turn.input_id, status).await {
+            tracing::error!(error = %err, "cannot record the end of a turn");
+        }
+        {
+            let mut state = lock(&rt.state);
+            state.running = None;
+            state.loop_status = LoopStatus::WaitingOnInput;
+            state.active_run_ids.clear();
+            state.executing_tool_call_ids.clear();
+        }
+        let turn_id = self.turn.turn_id.clone();
+        let finished = rt
+            .log
+            .draft::<events::TurnFinished>(|envelope| TurnFinishedEvent {
+                envelope,
+                turn_id,
+                stop_reason,
+                run_id,
+                error,
+                usage,
+            });
+        let drafts = vec![
+            rt.loop_status_draft(),
+            rt.device_status_draft().await,
+            finished,
+        ];
+        if let Err(err) = rt.log.emit_all(drafts, None).await {
+            tracing::error!(error = %err, "cannot record the end of a turn");
+        }
+        rt.wake.notify_one();
+    }
+
+    async fn drive(&self, input: &QueuedInput) -> Result<RunEnd, TurnError> {
+        let rt = self.runtime;
+        rt.store
+            .set_input_status(self.turn.input_id, "running")
+            .await?;
+        let message: CreateMessage = serde_json::from_str(&input.row.payload)
+            .map_err(|err| TurnError::Protocol(format!("stored input is unreadable: {err}")))?;
+        let tools = self.offered_tools(&message);
+        let removed = vec![Runtime::dequeued(&self.turn.client_message_id)];
+        let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
+        rt.log.emit_all(drafts, None).await?;
+
+        let mut body = request_body(user_messages(&message), &tools);
+        loop {
+            let end = tokio::select! {
+                end = self.one_run(&body) => end?,
+                () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
+            };
+            if end.stop_reason.as_deref() != Some("requires_approval") || end.calls.is_empty() {
+                return Ok(end);
+            }
+            let approvals = tokio::select! {
+                approvals = self.resolve_calls(&end, &tools) => approvals?,
+                () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
+            };
+            body = request_body(
+                vec![json!({ "type": "approval", "approvals": approvals })],
+                &tools,
+            );
+        }
+    }
+
+    /// The client tools this turn offers: the external tools registered on
+    /// the runtime (and selected by scope), narrowed by the allowlist.
+    fn offered_tools(&self, message: &CreateMessage) -> Vec<ExternalToolDefinition> {
+        let tools =
+            lock(&self.runtime.state).external_tools(message.external_tool_scope_ids.as_deref());
+        match &message.client_tool_allowlist {
+            Some(allowed) => tools
+                .into_iter()
+                .filter(|tool| allowed.contains(&tool.name))
+                .collect(),
+            None => tools,
+        }
+    }
+
+    async fn set_loop(&self, status: LoopStatus, executing: Vec<String>) -> Result<(), TurnError> {
+        {
+            let mut state = lock(&self.runtime.state);
+            state.loop_status = status;
+            state.executing_tool_call_ids = executing;
+        }
+        self.runtime
+            .log
+            .emit(self.runtime.loop_status_draft())
+            .await?;
+        Ok(())
+    }
+
+    /// Sends one request and streams its run to the end, resuming dropped
+    /// or stalled streams from the cursor.
+    async fn one_run(&self, body: &Value) -> Result<RunEnd, TurnError> {
+        let rt = self.runtime;
+        self.set_loop(LoopStatus::SendingApiRequest, Vec::new())
+            .await?;
+        let mut stream = rt
+            .api
+            .send_messages(&rt.scope.conversation_id, body)
+            .await?;
+        self.set_loop(LoopStatus::WaitingForApiResponse, Vec::new())
+            .await?;
+
+        let mut end = RunEnd {
+            run_id: None,
+            stop_reason: None,
+            usage: None,
+            calls: Vec::new(),
+        };
+        let mut pieces: Vec<ToolCallDelta> = Vec::new();
+        let mut last_seq = 0;
+        let mut resumes = 0;
+        loop {
+            let item = match tokio::time::timeout(STALL_TIMEOUT, stream.next()).await {
+                Ok(Some(Ok(item))) => Some(item),
+                Ok(Some(Err(err))) if !err.is_transient() => return Err(err.into()),
+                // Cut off, stalled, or a transient failure: resume below.
+                Ok(Some(Err(_)) | None) | Err(_) => None,
+            };
+            let chunk = match item {
+                Some(StreamItem::Done) => break,
+                Some(StreamItem::Chunk(chunk)) => chunk,
+                None => {
+                    if end.stop_reason.is_some() {
+                        // Everything that matters arrived; only [DONE] is missing.
+                        break;
+                    }
+                    let Some(run_id) = end.run_id.clone() else {
+                        return Err(TurnError::Protocol(
+                            "the stream ended before the run started".to_owned(),
+                        ));
+                    };
+                    resumes += 1;
+                    if resumes > MAX_RESUMES {
+                        return Err(TurnError::Protocol(format!(
+                            "run {run_id} could not be resumed"
+                        )));
+                    }
+                    tokio::time::sleep(resume_backoff(resumes)).await;
+                    tracing::info!(run = %run_id, after = last_seq, "resuming the run stream");
+                    stream = resume(rt, &run_id, last_seq).await?;
+                    continue;
+                }
+            };
+            if chunk.seq_id.is_some_and(|seq| seq <= last_seq) {
+                // Already committed before a resume.
+                continue;
+            }
+            if end.run_id.is_none()
+                && let Some(run_id) = &chunk.run_id
+            {
+                self.run_started(run_id).await?;
+                end.run_id = Some(run_id.clone());
+            }
+            match &chunk.message {
+                StreamMessage::StopReason { stop_reason } => {
+                    end.stop_reason = Some(stop_reason.clone())
+                }
+                StreamMessage::UsageStatistics {} => {
+                    end.usage = Some(Value::Object(chunk.raw.clone()))
+                }
+                StreamMessage::ApprovalRequestMessage { .. } => {
+                    pieces.extend(chunk.message.tool_call_deltas())
+                }
+                _ => {}
+            }
+            let drafts = if matches!(chunk.message, StreamMessage::Ping {}) {
+                Vec::new()
+            } else {
+                let mut delta = chunk.raw.clone();
+                delta.insert("type".to_owned(), Value::from("message"));
+                vec![
+                    rt.log
+                        .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
+                            envelope,
+                            delta: Value::Object(delta),
+                            subagent_id: None,
+                        }),
+                ]
+            };
+            let cursor = match (chunk.seq_id, end.run_id.as_deref()) {
+                (Some(seq_id), Some(run_id)) => Some(CursorAdvance { run_id, seq_id }),
+                _ => None,
+            };
+            rt.log.emit_all(drafts, cursor).await?;
+            if let Some(seq) = chunk.seq_id {
+                last_seq = seq;
+            }
+        }
+        if let Some(run_id) = &end.run_id {
+            rt.store
+                .finish_run(run_id, "completed", end.stop_reason.as_deref())
+                .await?;
+        }
+        end.calls = assemble(pieces);
+        Ok(end)
+    }
+
+    async fn run_started(&self, run_id: &str) -> Result<(), TurnError> {
+        let rt = self.runtime;
+        rt.store
+            .start_run(run_id, rt.id, &self.turn.turn_id)
+            .await?;
+        {
+            let mut state = lock(&rt.state);
+            state.loop_status = LoopStatus::ProcessingApiResponse;
+            state.active_run_ids = vec![run_id.to_owned()];
+            state
+                .client_message_ids_by_run_id
+                .insert(run_id.to_owned(), vec![self.turn.client_message_id.clone()]);
+        }
+        rt.log.emit(rt.loop_status_draft()).await?;
+        Ok(())
+    }
+
+    /// Resolves each requested client-side call and returns the approval
+    /// entries to send back.
+    async fn resolve_calls(
+        &self,
+        end: &RunEnd,
+        tools: &[ExternalToolDefinition],
+    ) -> Result<Vec<Value>, TurnError> {
+        let mut approvals = Vec::with_capacity(end.calls.len());
+        for call in &end.calls {
+            let (tool_return, status) = if tools.iter().any(|tool| tool.name == call.name) {
+                self.call_external(call, end.run_id.as_deref()).await?
+            } else {
+                (
+                    format!("Tool {} is not available on this device.", call.name),
+                    "error",
+                )
+            };
+            approvals.push(json!({
+                "type": "tool",
+                "tool_call_id": call.id,
+                "tool_return": tool_return,
+                "status": status,
+            }));
+        }
+        Ok(approvals)
+    }
+
+    /// Asks the frontends to run an external tool and waits for the first
+    /// answer. The request is durable: a frontend that connects later, or
+    /// after a daemon restart, still sees it and can answer.
+    async fn call_external(
+        &self,
+        call: &ToolCall,
+        run_id: Option<&str>,
+    ) -> Result<(String, &'static str), TurnError> {
+        let rt = self.runtime;
+        let input: Map<String, Value> = match serde_json::from_str(&call.arguments) {
+            Ok(Value::Object(input)) => input,
+            Ok(_) | Err(_) if call.arguments.trim().is_empty() => Map::new(),
+            _ => {
+                return Ok((
+                    format!(
+                        "Invalid JSON arguments for {}: {}",
+                        call.name, call.arguments
+                    ),
+                    "error",
+                ));
+            }
+        };
+        let request_id = format!("ext-{}", call.id);
+        let row = ExternalCallRow {
+            request_id: request_id.clone(),
+            turn_id: self.turn.turn_id.clone(),
+            tool_call_id: call.id.clone(),
+            tool_name: call.name.clone(),
+            input: Value::Object(input.clone()).to_string(),
+            status: "pending".to_owned(),
+            result: None,
+        };
+        rt.store.record_external_call(rt.id, &row).await?;
+        let waiter = rt.external.waiter(&request_id);
+        {
+            let mut state = lock(&rt.state);
+            state.loop_status = LoopStatus::ExecutingClientSideTool;
+            state.executing_tool_call_ids = vec![call.id.clone()];
+        }
+        let start = lifecycle(
+            run_id,
+            json!({
+                "message_type": "client_tool_start",
+                "tool_call_id": call.id,
+                "tool_name": call.name,
+                "tool_args": call.arguments,
+            }),
+        );
+        let request = rt.log.draft::<events::ExternalToolCallRequest>(|envelope| {
+            ExternalToolCallRequestEvent {
+                envelope,
+                request_id: request_id.clone(),
+                scope_id: None,
+                tool_call_id: call.id.clone(),
+                tool_name: call.name.clone(),
+                input,
+            }
+        });
+        let drafts = vec![rt.loop_status_draft(), self.delta(start), request];
+        rt.log.emit_all(drafts, None).await?;
+
+        // The answer may have been stored before the waiter existed.
+        let answer = match rt
+            .store
+            .external_call(&request_id)
+            .await?
+            .and_then(|row| row.result)
+        {
+            Some(stored) => serde_json::from_str(&stored).unwrap_or(Value::Null),
+            None => waiter
+                .await
+                .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
+        };
+        rt.external.forget(&request_id);
+        let (tool_return, status) = tool_return_of(&answer);
+        let end = lifecycle(
+            run_id,
+            json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": status }),
+        );
+        rt.log.emit(self.delta(end)).await?;
+        Ok((tool_return, status))
+    }
+
+    fn delta(&self, delta: Value) -> super::event_log::Draft {
+        self.runtime
+            .log
+            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
+                envelope,
+                delta,
+                subagent_id: None,
+            })
+    }
+}
+
+async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {
+    Ok(rt.api.resume_stream(run_id, after).await?)
+}
+
+fn resume_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(10))
+}
+
+/// A lifecycle delta (`client_tool_start`, ...) with the fields every
+/// lifecycle message has.
+fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
+    if let Value::Object(map) = &mut fields {
+        map.insert(
+            "id".to_owned(),
+            Value::from(format!("lifecycle-{:016x}", fastrand::u64(..))),
+        );
+        map.insert("date".to_owned(), Value::from(crate::app::now_rfc3339()));
+        if let Some(run_id) = run_id {
+            map.insert("run_id".to_owned(), Value::from(run_id));
+        }
+    }
+    fields
+}
+
+/// The text and status to return to the agent for a frontend's answer
+/// (`{"result": {"content": [...], "is_error"?}}` or `{"error": "..."}`).
+fn tool_return_of(answer: &Value) -> (String, &'static str) {
+    if let Some(error) = answer.get("error").and_then(Value::as_str) {
+        return (error.to_owned(), "error");
+    }
+    let result = answer.get("result").unwrap_or(&Value::Null);
+    let texts: Vec<&str> = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = if texts.is_empty() {
+        result.to_string()
+    } else {
+        texts.join("\n")
+    };
+    let is_error = result
+        .get("is_error")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    (text, if is_error { "error" } else { "success" })
+}
+
+/// Joins streamed tool-call pieces into whole calls, in order.
+fn assemble(pieces: Vec<ToolCallDelta>) -> Vec<ToolCall> {
+    let mut calls: Vec<ToolCall> = Vec::new();
+    for piece in pieces {
+        let index = match piece.tool_call_id.as_deref() {
+            Some(id) => match calls.iter().position(|call| call.id == id) {
+                Some(index) => index,
+                None => {
+                    calls.push(ToolCall {
+                        id: id.to_owned(),
+                        ..ToolCall::default()
+                    });
+                    calls.len() - 1
+                }
+            },
+            None if !calls.is_empty() => calls.len() - 1,
+            None => continue,
+        };
+        let call = &mut calls[index];
+        if let Some(name) = piece.name.filter(|name| !name.is_empty()) {
+            call.name = name;
+        }
+        if let Some(arguments) = piece.arguments {
+            call.arguments.push_str(&arguments);
+        }
+    }
+    calls
+}
+
+/// The Letta `messages` of a user turn: each with its `otid`.
+fn user_messages(message: &CreateMessage) -> Vec<Value> {
+    message
+        .messages
+        .iter()
+        .map(|message| {
+            let mut fields = message.extra.clone();
+            fields.insert("role".to_owned(), Value::from(message.role.clone()));
+            fields.insert("content".to_owned(), message.content.clone());
+            if let Some(otid) = &message.client_message_id {
+                fields.insert("otid".to_owned(), Value::from(otid.clone()));
+            }
+            Value::Object(fields)
+        })
+        .collect()
+}
+
+fn request_body(messages: Vec<Value>, tools: &[ExternalToolDefinition]) -> Value {
+    let client_tools: Vec<Value> = tools
+        .iter()
+        .map(|tool| json!({ "name": tool.name, "description": tool.description, "parameters": tool.parameters }))
+        .collect();
+    json!({
+        "messages": messages,
+        "streaming": true,
+        "stream_tokens": true,
+        "background": true,
+        "include_pings": true,
+        "client_tools": client_tools,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(id: Option<&str>, name: Option<&str>, arguments: Option<&str>) -> ToolCallDelta {
+        ToolCallDelta {
+            tool_call_id: id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            arguments: arguments.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn streamed_pieces_make_whole_calls() {
+        let calls = assemble(vec![
+            piece(Some("c1"), Some("Ext"), None),
+            piece(Some("c1"), None, Some("{\"x\"")),
+            piece(Some("c1"), None, Some(": 1}")),
+            piece(Some("c2"), Some("Other"), Some("{}")),
+        ]);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            calls[0],
+            ToolCall {
+                id: "c1".into(),
+                name: "Ext".into(),
+                arguments: "{\"x\": 1}".into()
+            }
+        );
+        assert_eq!(calls[1].name, "Other");
+    }
+
+    #[test]
+    fn frontend_answers_become_tool_returns() {
+        let ok = json!({"result": {"content": [{"type": "text", "text": "42"}]}});
+        assert_eq!(tool_return_of(&ok), ("42".to_owned(), "success"));
+        let failed =
+            json!({"result": {"content": [{"type": "text", "text": "nope"}], "is_error": true}});
+        assert_eq!(tool_return_of(&failed).1, "error");
+        assert_eq!(
+            tool_return_of(&json!({"error": "boom"})),
+            ("boom".to_owned(), "error")
+        );
+    }
+}

@@ -11,3 +11,4 @@ mod handshake;
 mod lifecycle;
 mod official_client;
 mod security;
+mod turns;

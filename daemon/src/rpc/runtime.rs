@@ -53,15 +53,12 @@ pub async fn runtime_start(
             .await
             .map_err(upstream)?,
         (None, Some(create)) => {
-            let agent_id = agent
-                .as_ref()
-                .and_then(id_of)
-                .ok_or_else(|| {
-                    RpcError::new(
-                        ErrorCode::InvalidParams,
-                        "create_conversation needs agent_id or create_agent",
-                    )
-                })?;
+            let agent_id = agent.as_ref().and_then(id_of).ok_or_else(|| {
+                RpcError::new(
+                    ErrorCode::InvalidParams,
+                    "create_conversation needs agent_id or create_agent",
+                )
+            })?;
             let body = create
                 .body
                 .clone()

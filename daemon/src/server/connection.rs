@@ -2,12 +2,15 @@
 //!
 //! A transport turns its socket into a stream of [`Inbound`] messages and a
 //! sink of outgoing texts; [`serve`] does the rest. One task per connection
-//! reads, answers and writes: answers are computed concurrently (a slow
-//! method does not hold up the next message) but polled on the connection's
-//! own task, so a fast request costs no hop between threads. Events for the
-//! connection arrive through a bounded channel and are written in between.
-//! A slow client only ever slows its own connection. At shutdown it stops
-//! reading and lets the answers in flight finish before closing.
+//! reads, answers and writes, so a request costs no hop between threads.
+//! Commands on one connection take effect in the order they were sent (two
+//! inputs sent back to back queue in that order): the next message is read
+//! once the previous one is answered. Events for the connection arrive
+//! through a bounded channel and keep being written while a command is being
+//! answered; events queued before an answer are written before it, which is
+//! what lets `sync` promise "replay, then sync_response". A slow client only
+//! ever slows its own connection. At shutdown it stops reading and lets the
+//! answer in flight finish before closing.
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -19,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Dispatcher, error_response};
 
-/// Messages a connection may have in flight at once before it stops reading.
-const MAX_IN_FLIGHT: usize = 64;
+/// Messages answered at once per connection: one, to keep commands in order.
+const MAX_IN_FLIGHT: usize = 1;
 /// Events buffered per connection before it counts as too slow.
 pub const EVENT_CAPACITY: usize = 1024;
 
@@ -115,11 +118,11 @@ pub async fn serve<S, W>(
                 reading = false;
                 continue;
             }
+            Some(event) = events.recv() => event,
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
                 Some(reply) => reply,
                 None => continue,
             },
-            Some(event) = events.recv() => event,
             next = inbound.next(), if reading && in_flight.len() < MAX_IN_FLIGHT => match next {
                 Some(Ok(message)) => {
                     in_flight.push(responder.respond(message));

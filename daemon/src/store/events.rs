@@ -28,7 +28,7 @@ impl Store {
         events: &[(u64, &str)],
         cursor: Option<CursorAdvance<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for (event_seq, frame) in events {
             sqlx::query("INSERT INTO events (runtime_id, event_seq, frame) VALUES (?, ?, ?)")
                 .bind(runtime_id)

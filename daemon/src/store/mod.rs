@@ -75,7 +75,7 @@ impl Store {
         version: &str,
         started_at: &str,
     ) -> Result<(i64, Vec<UncleanRun>), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let unclean: Vec<(i64, String)> = sqlx::query_as(
             "SELECT pid, started_at FROM daemon_runs WHERE stopped_at IS NULL ORDER BY id",
         )
@@ -107,6 +107,16 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Starts a transaction that writes. `BEGIN IMMEDIATE` takes the write
+    /// lock up front, so the busy timeout applies; a deferred transaction
+    /// that reads first fails at once with SQLITE_BUSY when another
+    /// connection wrote in between.
+    async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Checks the database answers.

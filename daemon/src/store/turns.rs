@@ -55,7 +55,7 @@ impl Store {
         payload: &str,
         now: &str,
     ) -> Result<(InputRow, bool), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let existing: Option<InputRow> = sqlx::query_as(concat!(
             "SELECT ",
             input_columns!(),

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod frontend;
+pub mod letta_server;
 pub mod raw;
 
 use std::path::{Path, PathBuf};

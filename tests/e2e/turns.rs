@@ -1,0 +1,354 @@
+//! Agent turns against a real Letta server with a scripted model.
+
+use serde_json::{Value, json};
+
+use crate::support::frontend::{Frontend, start_new_runtime, user_input};
+use crate::support::{Daemon, Options, letta_server};
+
+fn ext_tool() -> Value {
+    json!([{
+        "name": "Ext",
+        "description": "Answers with a number.",
+        "parameters": { "type": "object", "properties": { "x": { "type": "integer" } }, "required": ["x"] },
+    }])
+}
+
+/// A client_message_id unique to this test run. Letta deduplicates requests
+/// by their messages' otids across conversations, so ids must never repeat.
+fn cm(name: &str) -> String {
+    static RUN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    format!(
+        "cm-{name}-{:016x}",
+        RUN.get_or_init(|| std::process::id() as u64 ^ now_nanos())
+    )
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn daemon_on_real_server() -> Daemon {
+    let url = letta_server::base_url();
+    Daemon::start_with(Options::default().env("LETTA_BASE_URL", url))
+}
+
+/// Starts a runtime with a new agent and conversation; returns its scope.
+async fn new_runtime(frontend: &Frontend, name: &str) -> Value {
+    let reply = frontend.request(start_new_runtime(name, ext_tool())).await;
+    assert_eq!(reply["type"], "runtime_start_response", "{reply}");
+    assert_eq!(reply["success"], true, "{reply}");
+    assert_eq!(
+        reply["created"],
+        json!({"agent": true, "conversation": true})
+    );
+    reply["runtime"].clone()
+}
+
+fn assert_consecutive(seqs: &[u64]) {
+    for pair in seqs.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "event_seq must grow by one: {seqs:?}");
+    }
+}
+
+/// The assistant's text as streamed.
+fn streamed_text(frontend: &Frontend) -> String {
+    frontend
+        .deltas("assistant_message")
+        .iter()
+        .filter_map(|delta| delta["content"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_turn_with_an_external_tool() {
+    let daemon = daemon_on_real_server();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-external-tool").await;
+
+    let mut input = user_input(&runtime, r#"[[call:Ext {"x": 7}]]"#, &cm("external-1"));
+    input["request_id"] = json!("input-1");
+    let accepted = frontend.request(input).await;
+    assert_eq!(accepted["type"], "input_accepted");
+    assert_eq!(accepted["accepted"], true);
+    assert_eq!(accepted["disposition"], "started");
+
+    let call = frontend.wait_for_type("external_tool_call_request").await;
+    assert_eq!(call["tool_name"], "Ext");
+    assert_eq!(call["input"], json!({"x": 7}));
+    assert_eq!(call["runtime"], runtime);
+    frontend
+        .send(json!({
+            "type": "external_tool_call_response",
+            "request_id": call["request_id"],
+            "result": { "content": [{ "type": "text", "text": "forty-two" }] },
+        }))
+        .await;
+
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(finished["run_id"].as_str().unwrap().starts_with("run-"));
+
+    assert!(
+        !frontend.deltas("approval_request_message").is_empty(),
+        "{:?}",
+        frontend.types()
+    );
+    assert_eq!(frontend.deltas("client_tool_start").len(), 1);
+    assert_eq!(frontend.deltas("client_tool_end")[0]["status"], "success");
+    let text = streamed_text(&frontend);
+    assert!(
+        text.contains("forty-two"),
+        "the agent saw the tool's answer: {text}"
+    );
+    let seqs = frontend.event_seqs();
+    assert_consecutive(&seqs);
+
+    // What was streamed is what the server stored.
+    let listed = frontend
+        .request(json!({
+            "type": "conversation_messages_list",
+            "conversation_id": runtime["conversation_id"],
+            "query": { "limit": 50 },
+        }))
+        .await;
+    assert_eq!(listed["success"], true, "{listed}");
+    let messages = listed["messages"].as_array().unwrap();
+    let stored_text: Vec<&str> = messages
+        .iter()
+        .filter(|message| message["message_type"] == "assistant_message")
+        .filter_map(|message| message["content"].as_str())
+        .collect();
+    assert_eq!(stored_text, vec![text.as_str()]);
+    let user_messages = messages
+        .iter()
+        .filter(|message| message["otid"] == cm("external-1").as_str())
+        .count();
+    assert_eq!(user_messages, 1);
+    let tool_return = messages
+        .iter()
+        .find(|message| message["message_type"] == "tool_return_message")
+        .unwrap();
+    assert!(tool_return.to_string().contains("forty-two"));
+}
+
+#[tokio::test]
+async fn a_repeated_client_message_id_starts_nothing() {
+    let daemon = daemon_on_real_server();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-idempotent").await;
+    let mut first = user_input(&runtime, "[[notool]] hello once", &cm("once"));
+    first["request_id"] = json!("first");
+    let mut again = first.clone();
+    again["request_id"] = json!("again");
+    assert_eq!(frontend.request(first).await["disposition"], "started");
+    let repeated = frontend.request(again).await;
+    assert_eq!(repeated["accepted"], true);
+    assert_eq!(
+        repeated["disposition"], "started",
+        "the first disposition is returned"
+    );
+    frontend.wait_for_type("turn_finished").await;
+
+    // A later input proves no second turn was queued behind the first.
+    let mut next = user_input(&runtime, "[[notool]] next", &cm("next"));
+    next["request_id"] = json!("next");
+    assert_eq!(frontend.request(next).await["disposition"], "started");
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(
+        frontend
+            .seen
+            .iter()
+            .filter(|frame| frame["type"] == "turn_finished")
+            .count(),
+        2
+    );
+    assert_eq!(finished["stop_reason"], "end_turn");
+
+    let listed = frontend
+        .request(json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"], "query": {"limit": 50}}))
+        .await;
+    let sent_once = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["otid"] == cm("once").as_str())
+        .count();
+    assert_eq!(sent_once, 1, "the agent saw the message once");
+}
+
+#[tokio::test]
+async fn inputs_queue_behind_a_running_turn() {
+    let daemon = daemon_on_real_server();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-queue").await;
+    let mut slow = user_input(
+        &runtime,
+        "[[notool]] [[delay=0.05]] [[repeat=4]] first",
+        &cm("first"),
+    );
+    slow["request_id"] = json!("slow");
+    let mut second = user_input(&runtime, "[[notool]] second", &cm("second"));
+    second["request_id"] = json!("second");
+    assert_eq!(frontend.request(slow).await["disposition"], "started");
+    let queued = frontend.request(second).await;
+    assert_eq!(queued["disposition"], "queued", "{queued}");
+
+    let first_done = frontend.wait_for_type("turn_finished").await;
+    let second_done = frontend.wait_for_type("turn_finished").await;
+    assert_ne!(first_done["turn_id"], second_done["turn_id"]);
+    assert_eq!(first_done["stop_reason"], "end_turn", "{first_done}");
+    assert_eq!(second_done["stop_reason"], "end_turn", "{second_done}");
+    let queued: Vec<&Value> = frontend
+        .seen
+        .iter()
+        .filter(|frame| frame["type"] == "update_queue")
+        .filter(|frame| {
+            frame["queue"]
+                .as_array()
+                .is_some_and(|queue| !queue.is_empty())
+        })
+        .collect();
+    assert!(
+        queued
+            .iter()
+            .any(|frame| frame["queue"][0]["client_message_id"] == cm("second").as_str()),
+        "{:?}",
+        frontend.types()
+    );
+    let dequeued = frontend.seen.iter().any(|frame| {
+        frame["type"] == "update_queue"
+            && frame["removed"][0]["client_message_id"] == cm("second").as_str()
+    });
+    assert!(dequeued);
+    assert_consecutive(&frontend.event_seqs());
+}
+
+#[tokio::test]
+async fn abort_cancels_the_turn_and_parks_the_queue() {
+    let daemon = daemon_on_real_server();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-abort").await;
+    let slow = user_input(
+        &runtime,
+        "[[notool]] [[delay=0.2]] [[repeat=20]] long story",
+        &cm("long"),
+    );
+    frontend.send(slow).await;
+    frontend
+        .send(user_input(&runtime, "[[notool]] after", &cm("after")))
+        .await;
+    frontend
+        .wait_for("the first streamed text", |frame| {
+            frame["delta"]["message_type"] == "assistant_message"
+        })
+        .await;
+
+    let aborted = frontend
+        .request(json!({"type": "abort_message", "runtime": runtime}))
+        .await;
+    assert_eq!(aborted["type"], "abort_message_response");
+    assert_eq!(aborted["aborted"], true);
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "cancelled");
+
+    // The queued input waits, parked, until resume_queue.
+    let parked = frontend
+        .seen_or_wait_for("a parked queue", |frame| {
+            frame["type"] == "update_queue" && frame["queue"][0]["paused"] == true
+        })
+        .await;
+    assert_eq!(
+        parked["queue"][0]["client_message_id"],
+        cm("after").as_str()
+    );
+    let resumed = frontend
+        .request(json!({"type": "resume_queue", "runtime": runtime, "request_id": "resume-1"}))
+        .await;
+    assert_eq!(resumed["type"], "resume_queue_response");
+    assert_eq!(resumed["resumed"], 1);
+    let after = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(after["stop_reason"], "end_turn");
+}
+
+#[tokio::test]
+async fn work_goes_on_without_frontends_and_replays_exactly_once() {
+    let daemon = daemon_on_real_server();
+    let mut first = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&first, "e2e-replay").await;
+    let text = "[[notool]] [[delay=0.05]] [[repeat=6]] keep going";
+    first.send(user_input(&runtime, text, &cm("replay"))).await;
+    let seen = first
+        .wait_for("some streamed text", |frame| {
+            frame["delta"]["message_type"] == "assistant_message"
+        })
+        .await;
+    let last_seen = seen["event_seq"].as_u64().unwrap();
+    // The terminal closes mid-turn.
+    drop(first);
+
+    // Time passes; the turn finishes with nobody watching. A second frontend
+    // then asks for everything after what the first one saw.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mut second = Frontend::connect(&daemon).await;
+    let synced = second
+        .request(json!({"type": "sync", "runtime": runtime, "after_event_seq": last_seen, "request_id": "sync-1"}))
+        .await;
+    assert_eq!(synced["type"], "sync_response");
+    assert_eq!(synced["success"], true);
+    // Everything arrived before sync_response; drain what was queued.
+    let finished = second.wait_for_type("turn_finished").await;
+    assert_eq!(
+        finished["stop_reason"], "end_turn",
+        "the turn finished while no frontend was connected"
+    );
+    let seqs = second.event_seqs();
+    assert_eq!(
+        seqs[0],
+        last_seen + 1,
+        "replay starts right after the cursor: {seqs:?}"
+    );
+    assert_consecutive(&seqs);
+    let text: String = second
+        .deltas("assistant_message")
+        .iter()
+        .filter_map(|delta| delta["content"].as_str())
+        .collect();
+    assert!(!text.is_empty());
+}
+
+#[tokio::test]
+async fn two_frontends_see_the_same_events() {
+    let daemon = daemon_on_real_server();
+    let mut one = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&one, "e2e-two").await;
+    let mut two = Frontend::connect(&daemon).await;
+    let joined = two
+        .request(json!({
+            "type": "runtime_start",
+            "agent_id": runtime["agent_id"],
+            "conversation_id": runtime["conversation_id"],
+        }))
+        .await;
+    assert_eq!(joined["success"], true, "{joined}");
+    assert_eq!(
+        joined["created"],
+        json!({"agent": false, "conversation": false})
+    );
+    one.send(user_input(&runtime, "[[notool]] for both", &cm("both")))
+        .await;
+    let a = one.wait_for_type("turn_finished").await;
+    let b = two.wait_for_type("turn_finished").await;
+    assert_eq!(a, b, "the same event, byte for byte");
+    let deltas = |frontend: &Frontend| -> Vec<u64> {
+        frontend
+            .seen
+            .iter()
+            .filter(|frame| frame["type"] == "stream_delta")
+            .filter_map(|frame| frame["event_seq"].as_u64())
+            .collect()
+    };
+    assert_eq!(deltas(&one), deltas(&two));
+}

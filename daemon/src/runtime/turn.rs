@@ -50,8 +50,18 @@ struct RunEnd {
     calls: Vec<ToolCall>,
 }
 
+/// Where a turn goes next.
+enum Step {
+    /// Send a request (the user's message, or an approval) and stream its run.
+    Send(Value),
+    /// Stream a run the server already has, after this `seq_id`.
+    Reattach { run_id: String, after: u64 },
+    /// A run that already ended.
+    Finished(RunEnd),
+}
+
 /// A tool call assembled from streamed pieces.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ToolCall {
     id: String,
     name: String,
@@ -185,10 +195,14 @@ impl Turn<'_> {
         let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
         rt.log.emit_all(drafts, None).await?;
 
-        let mut body = request_body(user_messages(&message), &tools);
+        let mut step = if input.row.status == "running" {
+            self.recovery_step(&message, &tools).await?
+        } else {
+            Step::Send(request_body(user_messages(&message), &tools))
+        };
         loop {
             let end = tokio::select! {
-                end = self.one_run(&body) => end?,
+                end = self.take(step) => end?,
                 () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
             };
             if end.stop_reason.as_deref() != Some("requires_approval") || end.calls.is_empty() {
@@ -198,11 +212,101 @@ impl Turn<'_> {
                 approvals = self.resolve_calls(&end, &tools) => approvals?,
                 () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
             };
-            body = request_body(
+            let body = request_body(
                 vec![json!({ "type": "approval", "approvals": approvals })],
                 &tools,
             );
+            step = Step::Send(body);
         }
+    }
+
+    async fn take(&self, step: Step) -> Result<RunEnd, TurnError> {
+        match step {
+            Step::Send(body) => self.one_run(&body).await,
+            Step::Reattach { run_id, after } => {
+                tracing::info!(run = %run_id, after, turn = %self.turn.turn_id, "reattaching to a run after a restart");
+                let stream = resume(self.runtime, &run_id, after).await?;
+                self.stream_run(stream, Some(run_id), after).await
+            }
+            Step::Finished(end) => Ok(end),
+        }
+    }
+
+    /// Where a turn that was running when the daemon stopped picks up. What
+    /// the server may already have is looked up, never sent again: a run in
+    /// flight is reattached from its cursor; a message or approval that may
+    /// have reached the server is found there by its run.
+    async fn recovery_step(
+        &self,
+        message: &CreateMessage,
+        tools: &[ExternalToolDefinition],
+    ) -> Result<Step, TurnError> {
+        let rt = self.runtime;
+        match rt.store.latest_run_of_turn(&self.turn.turn_id).await? {
+            Some(run) if run.status == "streaming" => Ok(Step::Reattach {
+                run_id: run.run_id,
+                after: u64::try_from(run.last_seq_id).unwrap_or(0),
+            }),
+            Some(run) => {
+                if let Some(newer) = self
+                    .newest_run()
+                    .await?
+                    .filter(|newest| *newest != run.run_id)
+                {
+                    // The approval answering this run was sent and started a run.
+                    return Ok(Step::Reattach {
+                        run_id: newer,
+                        after: 0,
+                    });
+                }
+                let calls: Vec<ToolCall> = run
+                    .approval_calls
+                    .as_deref()
+                    .and_then(|calls| serde_json::from_str(calls).ok())
+                    .unwrap_or_default();
+                Ok(Step::Finished(RunEnd {
+                    run_id: Some(run.run_id),
+                    stop_reason: run.stop_reason,
+                    usage: None,
+                    calls,
+                }))
+            }
+            None if self.server_has_message().await? => match self.newest_run().await? {
+                Some(run_id) => Ok(Step::Reattach { run_id, after: 0 }),
+                None => Err(TurnError::Protocol(
+                    "the message reached the server but its run cannot be found".to_owned(),
+                )),
+            },
+            None => Ok(Step::Send(request_body(user_messages(message), tools))),
+        }
+    }
+
+    /// Whether the server stored this turn's message (found by its otid).
+    async fn server_has_message(&self) -> Result<bool, TurnError> {
+        let rt = self.runtime;
+        let query = json!({ "limit": 50, "order": "desc" });
+        let messages = rt
+            .api
+            .list_conversation_messages(&rt.scope.conversation_id, &query)
+            .await?;
+        Ok(messages.as_array().is_some_and(|messages| {
+            messages
+                .iter()
+                .any(|message| message["otid"] == self.turn.client_message_id.as_str())
+        }))
+    }
+
+    /// The conversation's most recent run on the server.
+    async fn newest_run(&self) -> Result<Option<String>, TurnError> {
+        let rt = self.runtime;
+        let query =
+            json!({ "conversation_id": rt.scope.conversation_id, "order": "desc", "limit": 1 });
+        let runs = rt.api.list_runs(&query).await?;
+        Ok(runs
+            .as_array()
+            .and_then(|runs| runs.first())
+            .and_then(|run| run["id"].as_str())
+            .map(str::to_owned))
     }
 
     /// The client tools this turn offers: the external tools registered on
@@ -238,21 +342,36 @@ impl Turn<'_> {
         let rt = self.runtime;
         self.set_loop(LoopStatus::SendingApiRequest, Vec::new())
             .await?;
-        let mut stream = rt
+        let stream = rt
             .api
             .send_messages(&rt.scope.conversation_id, body)
             .await?;
         self.set_loop(LoopStatus::WaitingForApiResponse, Vec::new())
             .await?;
+        self.stream_run(stream, None, 0).await
+    }
 
+    /// Streams a run to its end; `run_id` and `after` are known when
+    /// reattaching.
+    async fn stream_run(
+        &self,
+        mut stream: RunStream,
+        run_id: Option<String>,
+        after: u64,
+    ) -> Result<RunEnd, TurnError> {
+        let rt = self.runtime;
         let mut end = RunEnd {
             run_id: None,
             stop_reason: None,
             usage: None,
             calls: Vec::new(),
         };
+        if let Some(run_id) = run_id {
+            self.run_started(&run_id).await?;
+            end.run_id = Some(run_id);
+        }
         let mut pieces: Vec<ToolCallDelta> = Vec::new();
-        let mut last_seq = 0;
+        let mut last_seq = after;
         let mut resumes = 0;
         loop {
             let item = match tokio::time::timeout(STALL_TIMEOUT, stream.next()).await {
@@ -331,12 +450,19 @@ impl Turn<'_> {
                 last_seq = seq;
             }
         }
+        end.calls = assemble(pieces);
         if let Some(run_id) = &end.run_id {
+            let calls = (!end.calls.is_empty())
+                .then(|| serde_json::to_string(&end.calls).unwrap_or_default());
             rt.store
-                .finish_run(run_id, "completed", end.stop_reason.as_deref())
+                .finish_run(
+                    run_id,
+                    "completed",
+                    end.stop_reason.as_deref(),
+                    calls.as_deref(),
+                )
                 .await?;
         }
-        end.calls = assemble(pieces);
         Ok(end)
     }
 
@@ -366,14 +492,21 @@ impl Turn<'_> {
     ) -> Result<Vec<Value>, TurnError> {
         let mut approvals = Vec::with_capacity(end.calls.len());
         for call in &end.calls {
-            let (tool_return, status) = if tools.iter().any(|tool| tool.name == call.name) {
-                self.call_external(call, end.run_id.as_deref()).await?
-            } else {
-                (
-                    format!("Tool {} is not available on this device.", call.name),
-                    "error",
-                )
-            };
+            let requested_before = self
+                .runtime
+                .store
+                .external_call(&external_request_id(&call.id))
+                .await?
+                .is_some();
+            let (tool_return, status) =
+                if requested_before || tools.iter().any(|tool| tool.name == call.name) {
+                    self.call_external(call, end.run_id.as_deref()).await?
+                } else {
+                    (
+                        format!("Tool {} is not available on this device.", call.name),
+                        "error",
+                    )
+                };
             approvals.push(json!({
                 "type": "tool",
                 "tool_call_id": call.id,
@@ -406,7 +539,7 @@ impl Turn<'_> {
                 ));
             }
         };
-        let request_id = format!("ext-{}", call.id);
+        let request_id = external_request_id(&call.id);
         let row = ExternalCallRow {
             request_id: request_id.clone(),
             turn_id: self.turn.turn_id.clone(),
@@ -476,6 +609,12 @@ impl Turn<'_> {
                 subagent_id: None,
             })
     }
+}
+
+/// The request id of an external tool call: stable, so a restarted daemon
+/// finds the request it made before.
+fn external_request_id(tool_call_id: &str) -> String {
+    format!("ext-{tool_call_id}")
 }
 
 async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {

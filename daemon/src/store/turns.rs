@@ -21,6 +21,9 @@ pub struct RunRow {
     pub turn_id: String,
     pub last_seq_id: i64,
     pub status: String,
+    pub stop_reason: Option<String>,
+    /// JSON array of the tool calls the run stopped for.
+    pub approval_calls: Option<String>,
 }
 
 /// A call of a frontend-executed tool.
@@ -126,27 +129,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records how a run ended and, for `requires_approval`, the calls it
+    /// stopped for.
     pub async fn finish_run(
         &self,
         run_id: &str,
         status: &str,
         stop_reason: Option<&str>,
+        approval_calls: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = ?, stop_reason = ? WHERE run_id = ?")
-            .bind(status)
-            .bind(stop_reason)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET status = ?, stop_reason = ?, approval_calls = ? WHERE run_id = ?",
+        )
+        .bind(status)
+        .bind(stop_reason)
+        .bind(approval_calls)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// The cursor of a run, if the daemon has seen it.
-    pub async fn run_cursor(&self, run_id: &str) -> Result<Option<RunRow>, StoreError> {
+    /// The most recent run the daemon recorded for a turn.
+    pub async fn latest_run_of_turn(&self, turn_id: &str) -> Result<Option<RunRow>, StoreError> {
         let row = sqlx::query_as(
-            "SELECT run_id, turn_id, last_seq_id, status FROM runs WHERE run_id = ?",
+            "SELECT run_id, turn_id, last_seq_id, status, stop_reason, approval_calls
+             FROM runs WHERE turn_id = ? ORDER BY rowid DESC LIMIT 1",
         )
-        .bind(run_id)
+        .bind(turn_id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row)

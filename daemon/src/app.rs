@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::discovery::{DataDirLock, DiscoveryError, Published};
 use crate::letta_api::{LettaApi, LettaError};
 use crate::rpc::{self, DaemonState};
-use crate::runtime::Runtimes;
+use crate::runtime::{RuntimeSettings, Runtimes};
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
 use crate::store::{DATABASE_FILE, Store, StoreError};
@@ -74,7 +74,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
 
     let api = LettaApi::new(&config.letta)?;
-    let runtimes = Arc::new(Runtimes::new(api, store.clone(), config.event_retention));
+    let settings = RuntimeSettings {
+        event_retention: config.event_retention,
+        stall_timeout: config.stream_stall_timeout,
+    };
+    let runtimes = Arc::new(Runtimes::new(api, store.clone(), settings));
     let restored = runtimes.restore().await?;
     if restored > 0 {
         tracing::info!(runtimes = restored, "restored runtimes");

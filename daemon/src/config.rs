@@ -64,6 +64,13 @@ pub struct Cli {
     /// Events kept per runtime for replay [default: 100000].
     #[arg(long, env = "LETTA_DAEMON_EVENT_RETENTION", value_name = "EVENTS")]
     pub event_retention: Option<u64>,
+    /// Seconds a run stream may stay silent (pings included) before it is resumed [default: 60].
+    #[arg(
+        long,
+        env = "LETTA_DAEMON_STREAM_STALL_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub stream_stall_timeout: Option<u64>,
     /// Letta server URL [default: https://api.letta.com with an API key, else http://localhost:8283].
     #[arg(long, env = "LETTA_BASE_URL", value_name = "URL")]
     pub letta_base_url: Option<String>,
@@ -84,6 +91,7 @@ struct FileConfig {
     log: Option<String>,
     max_message_bytes: Option<usize>,
     event_retention: Option<u64>,
+    stream_stall_timeout: Option<u64>,
     letta_base_url: Option<String>,
     letta_api_key: Option<String>,
 }
@@ -127,6 +135,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Events kept per runtime for replay.
     pub event_retention: u64,
+    /// A run stream silent for this long is resumed.
+    pub stream_stall_timeout: std::time::Duration,
     pub letta: LettaApiConfig,
 }
 
@@ -242,6 +252,12 @@ impl Config {
                 .or(file.event_retention)
                 .unwrap_or(DEFAULT_EVENT_RETENTION)
                 .max(1),
+            stream_stall_timeout: std::time::Duration::from_secs(
+                cli.stream_stall_timeout
+                    .or(file.stream_stall_timeout)
+                    .unwrap_or(60)
+                    .max(1),
+            ),
             letta: LettaApiConfig {
                 base_url,
                 api_key: api_key.map(Secret::new),

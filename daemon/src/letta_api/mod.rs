@@ -344,9 +344,9 @@ impl LettaApi {
     }
 }
 
-/// Exponential backoff with full jitter: a random wait up to
-/// `FIRST_BACKOFF * 2^(attempt-1)`, capped.
-fn backoff(attempt: u32) -> Duration {
+/// Exponential backoff with jitter: a random wait between half and all of
+/// `FIRST_BACKOFF * 2^(attempt-1)`, capped at `MAX_BACKOFF`.
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ceiling = FIRST_BACKOFF
         .saturating_mul(1 << attempt.saturating_sub(1).min(8))
         .min(MAX_BACKOFF);

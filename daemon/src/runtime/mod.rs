@@ -13,6 +13,7 @@ mod turn;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
@@ -37,11 +38,20 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How runtimes behave; from the daemon's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeSettings {
+    /// Events kept per runtime for replay.
+    pub event_retention: u64,
+    /// A run stream silent (pings included) for this long is resumed.
+    pub stall_timeout: Duration,
+}
+
 /// Every runtime the daemon knows.
 pub struct Runtimes {
     api: LettaApi,
     store: Store,
-    retention: u64,
+    settings: RuntimeSettings,
     default_cwd: String,
     by_key: tokio::sync::Mutex<HashMap<(String, String), Arc<Runtime>>>,
 }
@@ -53,6 +63,7 @@ pub struct Runtime {
     pub log: Arc<EventLog>,
     api: LettaApi,
     store: Store,
+    stall_timeout: Duration,
     state: Mutex<RuntimeState>,
     /// Wakes the turn worker when there may be work.
     wake: Notify,
@@ -60,14 +71,14 @@ pub struct Runtime {
 }
 
 impl Runtimes {
-    pub fn new(api: LettaApi, store: Store, retention: u64) -> Runtimes {
+    pub fn new(api: LettaApi, store: Store, settings: RuntimeSettings) -> Runtimes {
         let default_cwd = std::env::current_dir()
             .map(|dir| dir.display().to_string())
             .unwrap_or_else(|_| "/".to_owned());
         Runtimes {
             api,
             store,
-            retention,
+            settings,
             default_cwd,
             by_key: tokio::sync::Mutex::new(HashMap::new()),
         }
@@ -140,7 +151,13 @@ impl Runtimes {
             conversation_id: row.conversation_id.clone(),
             acting_user_id: None,
         };
-        let log = EventLog::open(row.id, scope.clone(), self.store.clone(), self.retention).await?;
+        let log = EventLog::open(
+            row.id,
+            scope.clone(),
+            self.store.clone(),
+            self.settings.event_retention,
+        )
+        .await?;
         let mode = parse_mode(&row.permission_mode).unwrap_or(PermissionMode::Standard);
         let mut state = RuntimeState::new(row.cwd.clone(), mode, row.queue_paused);
         for input in self.store.open_inputs(row.id).await? {
@@ -156,6 +173,7 @@ impl Runtimes {
             log,
             api: self.api.clone(),
             store: self.store.clone(),
+            stall_timeout: self.settings.stall_timeout,
             state: Mutex::new(state),
             wake: Notify::new(),
             external: ExternalCalls::default(),

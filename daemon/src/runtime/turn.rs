@@ -10,7 +10,6 @@
 //! chunk.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use letta_protocol::{
     CreateMessage, ExternalToolCallRequestEvent, ExternalToolDefinition, LoopStatus,
@@ -21,11 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::state::{QueuedInput, RunningTurn};
 use super::{Runtime, lock};
-use crate::letta_api::{LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta};
+use crate::letta_api::{LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff};
 use crate::store::{CursorAdvance, ExternalCallRow, StoreError};
 
-/// A stream that sends nothing, pings included, for this long is resumed.
-const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Attempts at sending one request before the turn fails.
+const MAX_SEND_ATTEMPTS: u32 = 6;
 /// Resume attempts per run before the turn fails.
 const MAX_RESUMES: u32 = 8;
 
@@ -52,8 +51,12 @@ struct RunEnd {
 
 /// Where a turn goes next.
 enum Step {
-    /// Send a request (the user's message, or an approval) and stream its run.
-    Send(Value),
+    /// Send a request and stream its run: the user's message, or an
+    /// approval answering run `answering`.
+    Send {
+        body: Value,
+        answering: Option<String>,
+    },
     /// Stream a run the server already has, after this `seq_id`.
     Reattach { run_id: String, after: u64 },
     /// A run that already ended.
@@ -198,7 +201,10 @@ impl Turn<'_> {
         let mut step = if input.row.status == "running" {
             self.recovery_step(&message, &tools).await?
         } else {
-            Step::Send(request_body(user_messages(&message), &tools))
+            Step::Send {
+                body: request_body(user_messages(&message), &tools),
+                answering: None,
+            }
         };
         loop {
             let end = tokio::select! {
@@ -216,13 +222,16 @@ impl Turn<'_> {
                 vec![json!({ "type": "approval", "approvals": approvals })],
                 &tools,
             );
-            step = Step::Send(body);
+            step = Step::Send {
+                body,
+                answering: end.run_id.clone(),
+            };
         }
     }
 
     async fn take(&self, step: Step) -> Result<RunEnd, TurnError> {
         match step {
-            Step::Send(body) => self.one_run(&body).await,
+            Step::Send { body, answering } => self.one_run(&body, answering.as_deref()).await,
             Step::Reattach { run_id, after } => {
                 tracing::info!(run = %run_id, after, turn = %self.turn.turn_id, "reattaching to a run after a restart");
                 let stream = resume(self.runtime, &run_id, after).await?;
@@ -277,7 +286,10 @@ impl Turn<'_> {
                     "the message reached the server but its run cannot be found".to_owned(),
                 )),
             },
-            None => Ok(Step::Send(request_body(user_messages(message), tools))),
+            None => Ok(Step::Send {
+                body: request_body(user_messages(message), tools),
+                answering: None,
+            }),
         }
     }
 
@@ -338,17 +350,54 @@ impl Turn<'_> {
 
     /// Sends one request and streams its run to the end, resuming dropped
     /// or stalled streams from the cursor.
-    async fn one_run(&self, body: &Value) -> Result<RunEnd, TurnError> {
+    async fn one_run(&self, body: &Value, answering: Option<&str>) -> Result<RunEnd, TurnError> {
         let rt = self.runtime;
         self.set_loop(LoopStatus::SendingApiRequest, Vec::new())
             .await?;
-        let stream = rt
-            .api
-            .send_messages(&rt.scope.conversation_id, body)
-            .await?;
+        let mut attempt = 0;
+        let stream = loop {
+            let err = match rt.api.send_messages(&rt.scope.conversation_id, body).await {
+                Ok(stream) => break stream,
+                Err(err) => err,
+            };
+            attempt += 1;
+            // Transient failures, and a conversation still busy with a run
+            // that is ending, are worth waiting out; anything else is final.
+            let busy = err.status() == Some(409) && !err.is_pending_approval();
+            if !(err.is_transient() || busy) || attempt >= MAX_SEND_ATTEMPTS {
+                return Err(err.into());
+            }
+            let wait = err.retry_after().unwrap_or_else(|| backoff(attempt));
+            tracing::info!(error = %err, attempt, ?wait, "sending to the Letta server failed; retrying");
+            self.set_loop(LoopStatus::RetryingApiRequest, Vec::new())
+                .await?;
+            tokio::time::sleep(wait).await;
+            // The failed attempt may still have reached the server and started
+            // a run: stream that run rather than sending again.
+            if let Some(run_id) = self.run_started_by_earlier_attempt(answering).await? {
+                tracing::info!(run = %run_id, "the earlier attempt started a run; streaming it");
+                let stream = resume(rt, &run_id, 0).await?;
+                return self.stream_run(stream, Some(run_id), 0).await;
+            }
+        };
         self.set_loop(LoopStatus::WaitingForApiResponse, Vec::new())
             .await?;
         self.stream_run(stream, None, 0).await
+    }
+
+    /// The run an earlier attempt at this request started, if any: for the
+    /// user's message, the newest run once the message (by otid) is stored;
+    /// for an approval, a run newer than the one it answers.
+    async fn run_started_by_earlier_attempt(
+        &self,
+        answering: Option<&str>,
+    ) -> Result<Option<String>, TurnError> {
+        let newest = match answering {
+            Some(answered) => self.newest_run().await?.filter(|newest| newest != answered),
+            None if self.server_has_message().await? => self.newest_run().await?,
+            None => None,
+        };
+        Ok(newest)
     }
 
     /// Streams a run to its end; `run_id` and `after` are known when
@@ -374,7 +423,7 @@ impl Turn<'_> {
         let mut last_seq = after;
         let mut resumes = 0;
         loop {
-            let item = match tokio::time::timeout(STALL_TIMEOUT, stream.next()).await {
+            let item = match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
                 Ok(Some(Ok(item))) => Some(item),
                 Ok(Some(Err(err))) if !err.is_transient() => return Err(err.into()),
                 // Cut off, stalled, or a transient failure: resume below.
@@ -399,7 +448,7 @@ impl Turn<'_> {
                             "run {run_id} could not be resumed"
                         )));
                     }
-                    tokio::time::sleep(resume_backoff(resumes)).await;
+                    tokio::time::sleep(backoff(resumes)).await;
                     tracing::info!(run = %run_id, after = last_seq, "resuming the run stream");
                     stream = resume(rt, &run_id, last_seq).await?;
                     continue;
@@ -619,10 +668,6 @@ fn external_request_id(tool_call_id: &str) -> String {
 
 async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {
     Ok(rt.api.resume_stream(run_id, after).await?)
-}
-
-fn resume_backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(10))
 }
 
 /// A lifecycle delta (`client_tool_start`, ...) with the fields every

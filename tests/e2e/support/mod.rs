@@ -6,6 +6,7 @@
 
 pub mod frontend;
 pub mod letta_server;
+pub mod mock_letta;
 pub mod raw;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,164 @@
+//! Turns against a scripted Letta server that drops, stalls and refuses.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::frontend::{Frontend, user_input};
+use crate::support::mock_letta::{CHUNKS, Faults, MockLetta, SendFailure};
+use crate::support::{Daemon, Options};
+
+async fn start(faults: Faults) -> (MockLetta, Daemon, Frontend, Value) {
+    let mock = MockLetta::start(faults).await;
+    let daemon = Daemon::start_with(
+        Options::default()
+            .env("LETTA_BASE_URL", mock.url.clone())
+            .arg("--stream-stall-timeout")
+            .arg("1"),
+    );
+    let frontend = Frontend::connect(&daemon).await;
+    let reply = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": { "name": "mock" } },
+            "create_conversation": {},
+        }))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let runtime = reply["runtime"].clone();
+    (mock, daemon, frontend, runtime)
+}
+
+/// Runs one turn and returns the text streamed to the frontend.
+async fn one_turn(frontend: &mut Frontend, runtime: &Value, otid: &str) -> String {
+    frontend.send(user_input(runtime, "hello", otid)).await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    let deltas = frontend.deltas("assistant_message");
+    let seq_ids: Vec<u64> = deltas
+        .iter()
+        .filter_map(|delta| delta["seq_id"].as_u64())
+        .collect();
+    let mut unique = seq_ids.clone();
+    unique.dedup();
+    assert_eq!(seq_ids, unique, "no chunk repeated");
+    assert_eq!(deltas.len(), CHUNKS, "no chunk lost: {seq_ids:?}");
+    deltas
+        .iter()
+        .filter_map(|delta| delta["content"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dropped_stream_is_resumed_from_the_cursor() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        drop_after: Some(4),
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-drop").await;
+    assert_eq!(vec![text], mock.full_texts());
+    // Four chunks arrived (a ping and three words): resume after seq 4.
+    assert_eq!(mock.seen().resumes, vec![4]);
+}
+
+#[tokio::test]
+async fn a_stalled_stream_is_resumed() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        stall_after: Some(6),
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-stall").await;
+    assert_eq!(vec![text], mock.full_texts());
+    assert_eq!(mock.seen().resumes, vec![6]);
+}
+
+#[tokio::test]
+async fn a_lost_send_response_streams_the_run_it_started() {
+    let faults = Faults {
+        send_failures: VecDeque::from([SendFailure::LostResponse]),
+        ..Faults::default()
+    };
+    let (mock, _daemon, mut frontend, runtime) = start(faults).await;
+    let text = one_turn(&mut frontend, &runtime, "cm-lost").await;
+    assert_eq!(vec![text], mock.full_texts());
+    assert_eq!(
+        mock.seen().sends.len(),
+        1,
+        "the message was not sent a second time"
+    );
+    assert_eq!(mock.stored_with_otid("cm-lost"), 1);
+}
+
+#[tokio::test]
+async fn server_errors_busy_and_rate_limits_are_waited_out() {
+    let failures = VecDeque::from([
+        SendFailure::Status {
+            status: 503,
+            retry_after: None,
+            detail: json!("overloaded"),
+        },
+        SendFailure::Status {
+            status: 409,
+            retry_after: None,
+            detail: json!("conversation busy"),
+        },
+        SendFailure::Status {
+            status: 429,
+            retry_after: Some(1),
+            detail: json!("slow down"),
+        },
+    ]);
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        send_failures: failures,
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-retry").await;
+    assert_eq!(vec![text], mock.full_texts());
+    let sends = mock.seen().sends;
+    assert_eq!(sends.len(), 4);
+    assert!(
+        sends[3] - sends[2] >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert_eq!(mock.stored_with_otid("cm-retry"), 1);
+    let retrying = frontend.seen.iter().any(|frame| {
+        frame["type"] == "update_loop_status"
+            && frame["loop_status"]["status"] == "RETRYING_API_REQUEST"
+    });
+    assert!(retrying, "frontends see the retries");
+}
+
+#[tokio::test]
+async fn a_pending_approval_conflict_fails_the_turn_with_the_reason() {
+    let failures = VecDeque::from([SendFailure::Status {
+        status: 409,
+        retry_after: None,
+        detail: json!({ "code": "PENDING_APPROVAL", "message": "an approval is pending" }),
+    }]);
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        send_failures: failures,
+        ..Faults::default()
+    })
+    .await;
+    frontend
+        .send(user_input(&runtime, "hello", "cm-pending"))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "error");
+    assert!(
+        finished["error"]
+            .as_str()
+            .unwrap()
+            .contains("PENDING_APPROVAL"),
+        "{finished}"
+    );
+    assert_eq!(
+        mock.seen().sends.len(),
+        1,
+        "a conflict that waiting cannot fix is not retried"
+    );
+}

@@ -1,0 +1,376 @@
+//! A scripted Letta server for fault injection: the parts of the API the
+//! daemon uses, answering like Letta 0.16.8 (background runs with 1-based
+//! `seq_id`s, `data: [DONE]`, resume by `starting_after`, deduplication by
+//! otid), plus faults a real server will not produce on demand.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+/// How one message send fails before the server takes it.
+#[derive(Debug, Clone)]
+pub enum SendFailure {
+    /// Answer this status (with `Retry-After` seconds when given).
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+        detail: Value,
+    },
+    /// Take the message and start its run, then fail the response, as when
+    /// a connection drops after the server acted.
+    LostResponse,
+}
+
+/// What the mock does wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Each run's first stream ends (without `[DONE]`) after this many chunks.
+    pub drop_after: Option<usize>,
+    /// Each run's first stream goes silent after this many chunks.
+    pub stall_after: Option<usize>,
+    /// Applied to successive sends, first to last.
+    pub send_failures: VecDeque<SendFailure>,
+    pub chunk_delay: Duration,
+}
+
+/// What the mock saw.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// When each `POST .../messages` arrived.
+    pub sends: Vec<Instant>,
+    /// `starting_after` of each resume.
+    pub resumes: Vec<u64>,
+}
+
+struct Run {
+    id: String,
+    conversation_id: String,
+    chunks: Vec<Value>,
+    streamed_once: bool,
+}
+
+#[derive(Default)]
+struct MockState {
+    faults: Faults,
+    seen: Seen,
+    next_id: u64,
+    conversations: HashMap<String, (String, Vec<Value>)>,
+    runs: Vec<Run>,
+    run_by_otid: HashMap<String, String>,
+}
+
+pub struct MockLetta {
+    pub url: String,
+    state: Arc<Mutex<MockState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Assistant text chunks per run.
+pub const CHUNKS: usize = 10;
+
+impl MockLetta {
+    pub async fn start(faults: Faults) -> MockLetta {
+        let state = Arc::new(Mutex::new(MockState {
+            faults,
+            ..MockState::default()
+        }));
+        let app = Router::new()
+            .route("/v1/agents/", post(create_agent))
+            .route("/v1/agents/{id}", get(get_agent))
+            .route("/v1/conversations/", post(create_conversation))
+            .route("/v1/conversations/{id}", get(get_conversation))
+            .route(
+                "/v1/conversations/{id}/messages",
+                get(list_messages).post(send_messages),
+            )
+            .route(
+                "/v1/conversations/{id}/cancel",
+                post(|| async { axum::Json(json!({})) }),
+            )
+            .route("/v1/runs/", get(list_runs))
+            .route("/v1/runs/{id}", get(get_run))
+            .route("/v1/runs/{id}/stream", post(resume_run))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        MockLetta { url, state, task }
+    }
+
+    pub fn seen(&self) -> Seen {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The whole assistant text of every run, in order.
+    pub fn full_texts(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .runs
+            .iter()
+            .map(|run| {
+                run.chunks
+                    .iter()
+                    .filter_map(|chunk| chunk["content"].as_str())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// How many stored user messages carry this otid.
+    pub fn stored_with_otid(&self, otid: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .conversations
+            .values()
+            .flat_map(|(_, messages)| messages)
+            .filter(|message| message["otid"] == otid)
+            .count()
+    }
+}
+
+impl Drop for MockLetta {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type Shared = State<Arc<Mutex<MockState>>>;
+
+fn next_id(state: &mut MockState, prefix: &str) -> String {
+    state.next_id += 1;
+    format!("{prefix}-mock-{}", state.next_id)
+}
+
+async fn create_agent(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let id = next_id(&mut state.lock().unwrap(), "agent");
+    axum::Json(json!({ "id": id, "name": body["name"] })).into_response()
+}
+
+async fn get_agent(Path(id): Path<String>) -> Response {
+    axum::Json(json!({ "id": id })).into_response()
+}
+
+async fn create_conversation(
+    State(state): Shared,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    let agent_id = query.get("agent_id").cloned().unwrap_or_default();
+    let id = next_id(&mut state, "conv");
+    state
+        .conversations
+        .insert(id.clone(), (agent_id.clone(), Vec::new()));
+    axum::Json(json!({ "id": id, "agent_id": agent_id })).into_response()
+}
+
+async fn get_conversation(State(state): Shared, Path(id): Path<String>) -> Response {
+    match state.lock().unwrap().conversations.get(&id) {
+        Some((agent_id, _)) => {
+            axum::Json(json!({ "id": id, "agent_id": agent_id })).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "detail": "no such conversation" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn list_messages(State(state): Shared, Path(id): Path<String>) -> Response {
+    let state = state.lock().unwrap();
+    let mut messages = state
+        .conversations
+        .get(&id)
+        .map(|(_, messages)| messages.clone())
+        .unwrap_or_default();
+    messages.reverse();
+    axum::Json(Value::Array(messages)).into_response()
+}
+
+async fn list_runs(State(state): Shared, Query(query): Query<HashMap<String, String>>) -> Response {
+    let state = state.lock().unwrap();
+    let conversation = query.get("conversation_id");
+    let runs: Vec<Value> = state
+        .runs
+        .iter()
+        .rev()
+        .filter(|run| conversation.is_none_or(|id| *id == run.conversation_id))
+        .map(|run| json!({ "id": run.id, "status": "completed" }))
+        .collect();
+    axum::Json(Value::Array(runs)).into_response()
+}
+
+async fn get_run(Path(id): Path<String>) -> Response {
+    axum::Json(json!({ "id": id, "status": "completed" })).into_response()
+}
+
+async fn send_messages(
+    State(state): Shared,
+    Path(conversation_id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut guard = state.lock().unwrap();
+    guard.seen.sends.push(Instant::now());
+    let otid = body["messages"][0]["otid"].as_str().map(str::to_owned);
+    // Letta answers a repeated otid with the stream of the run it started.
+    if let Some(run_id) = otid
+        .as_ref()
+        .and_then(|otid| guard.run_by_otid.get(otid))
+        .cloned()
+    {
+        drop(guard);
+        return stream_response(state, &run_id, 0);
+    }
+    let failure = guard.faults.send_failures.pop_front();
+    if let Some(SendFailure::Status {
+        status,
+        retry_after,
+        detail,
+    }) = &failure
+    {
+        let mut headers = HeaderMap::new();
+        if let Some(seconds) = retry_after {
+            headers.insert("retry-after", seconds.to_string().parse().unwrap());
+        }
+        let status = StatusCode::from_u16(*status).unwrap();
+        return (status, headers, axum::Json(json!({ "detail": detail }))).into_response();
+    }
+    let run_id = next_id(&mut guard, "run");
+    let chunks = script(&run_id);
+    let text: String = chunks
+        .iter()
+        .filter_map(|chunk| chunk["content"].as_str())
+        .collect();
+    if let Some((_, messages)) = guard.conversations.get_mut(&conversation_id) {
+        messages.push(json!({ "message_type": "user_message", "otid": otid, "content": body["messages"][0]["content"] }));
+        messages.push(
+            json!({ "message_type": "assistant_message", "content": text, "run_id": run_id }),
+        );
+    }
+    if let Some(otid) = otid {
+        guard.run_by_otid.insert(otid, run_id.clone());
+    }
+    guard.runs.push(Run {
+        id: run_id.clone(),
+        conversation_id,
+        chunks,
+        streamed_once: false,
+    });
+    drop(guard);
+    if matches!(failure, Some(SendFailure::LostResponse)) {
+        return (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({ "detail": "upstream connection lost" })),
+        )
+            .into_response();
+    }
+    stream_response(state, &run_id, 0)
+}
+
+async fn resume_run(
+    State(state): Shared,
+    Path(run_id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let after = body["starting_after"].as_u64().unwrap_or(0);
+    state.lock().unwrap().seen.resumes.push(after);
+    stream_response(state, &run_id, after)
+}
+
+/// The chunks of a run: a ping, the assistant's text in pieces, then the
+/// stop reason and usage (which carry no seq_id), as Letta streams them.
+fn script(run_id: &str) -> Vec<Value> {
+    let mut chunks = vec![json!({ "message_type": "ping", "seq_id": 1, "run_id": run_id })];
+    for index in 0..CHUNKS {
+        chunks.push(json!({
+            "message_type": "assistant_message",
+            "id": format!("message-{run_id}"),
+            "content": format!("w{index} "),
+            "seq_id": index + 2,
+            "run_id": run_id,
+        }));
+    }
+    chunks
+}
+
+fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Response {
+    let mut guard = state.lock().unwrap();
+    let faults = guard.faults.clone();
+    let Some(run) = guard.runs.iter_mut().find(|run| run.id == run_id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "detail": "no such run" })),
+        )
+            .into_response();
+    };
+    let first = !std::mem::replace(&mut run.streamed_once, true);
+    let mut events: Vec<String> = run
+        .chunks
+        .iter()
+        .filter(|chunk| chunk["seq_id"].as_u64().is_some_and(|seq| seq > after))
+        .map(|chunk| format!("data: {chunk}\n\n"))
+        .collect();
+    let cut = if first {
+        faults.drop_after.or(faults.stall_after)
+    } else {
+        None
+    };
+    let ends = match cut {
+        Some(count) => {
+            events.truncate(count);
+            if faults.stall_after.is_some() {
+                Ending::Stall
+            } else {
+                Ending::Drop
+            }
+        }
+        None => {
+            events.push(format!(
+                "data: {}\n\n",
+                json!({ "message_type": "stop_reason", "stop_reason": "end_turn" })
+            ));
+            events.push(format!(
+                "data: {}\n\n",
+                json!({ "message_type": "usage_statistics", "total_tokens": 42 })
+            ));
+            events.push("data: [DONE]\n\n".to_owned());
+            Ending::Done
+        }
+    };
+    drop(guard);
+    let delay = faults.chunk_delay;
+    let body = futures_util::stream::iter(events)
+        .then(move |event| async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, Infallible>(Bytes::from(event))
+        })
+        .chain(futures_util::stream::once(async move {
+            if ends == Ending::Stall {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Infallible>(Bytes::new())
+        }));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(body))
+        .unwrap()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Done,
+    Drop,
+    Stall,
+}

@@ -12,4 +12,5 @@ mod handshake;
 mod lifecycle;
 mod official_client;
 mod security;
+mod subscriptions;
 mod turns;

@@ -5,12 +5,12 @@
 //! types from the registry in `letta-protocol`; a method the registry
 //! declares but nobody registers here answers "method not found" naming it.
 
+mod connection;
 mod info;
 mod resources;
 mod runtime;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -22,8 +22,8 @@ use letta_protocol::{Method, methods};
 use serde::de::DeserializeOwned;
 
 use crate::runtime::Runtimes;
-use tokio::sync::mpsc;
 
+pub use connection::{ConnectionGone, ConnectionInfo, Transport};
 pub use info::app_server_info;
 
 /// What the method handlers share.
@@ -56,68 +56,6 @@ impl DaemonState {
         self.implemented().iter().any(|name| name == method)
     }
 }
-
-/// Which transport a connection arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    LocalSocket,
-    WebSocketRpc,
-    WebSocketFrames,
-}
-
-/// Per-connection context, visible to every handler the connection calls.
-#[derive(Debug)]
-pub struct ConnectionInfo {
-    pub id: usize,
-    pub transport: Transport,
-    /// Bounded queue of encoded messages pushed to this connection.
-    pub events: mpsc::Sender<String>,
-    protocol_version: AtomicU32,
-}
-
-impl ConnectionInfo {
-    pub fn new(id: usize, transport: Transport, events: mpsc::Sender<String>) -> Self {
-        ConnectionInfo {
-            id,
-            transport,
-            events,
-            protocol_version: AtomicU32::new(letta_protocol::PROTOCOL_VERSION),
-        }
-    }
-
-    /// Queues an event frame for this connection, as a frame on `/ws` and as
-    /// an `event` notification on JSON-RPC transports. Waits while the
-    /// queue is full; fails once the connection is gone.
-    pub async fn push_event(&self, frame: &str) -> Result<(), ConnectionGone> {
-        let message = match self.transport {
-            Transport::WebSocketFrames => frame.to_owned(),
-            Transport::LocalSocket | Transport::WebSocketRpc => format!(
-                r#"{{"jsonrpc":"2.0","method":"{}","params":{frame}}}"#,
-                letta_protocol::EVENT_NOTIFICATION
-            ),
-        };
-        self.events.send(message).await.map_err(|_| ConnectionGone)
-    }
-
-    /// Resolves when the connection has closed.
-    pub async fn closed(&self) {
-        self.events.closed().await;
-    }
-
-    /// The protocol version agreed in `initialize`, or the current one.
-    pub fn protocol_version(&self) -> u32 {
-        self.protocol_version.load(Ordering::Relaxed)
-    }
-
-    fn set_protocol_version(&self, version: u32) {
-        self.protocol_version.store(version, Ordering::Relaxed);
-    }
-}
-
-/// The connection an event was meant for has closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the connection is closed")]
-pub struct ConnectionGone;
 
 /// Builds the method table every transport dispatches into.
 pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {

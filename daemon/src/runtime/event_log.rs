@@ -273,6 +273,13 @@ async fn deliver(
                     return;
                 }
             };
+            if events.first().is_some_and(|(first, _)| *first > cursor + 1) {
+                // Retention removed events this connection has not received.
+                connection.close(format!(
+                    "this connection fell behind the event log: events after {cursor} are no longer kept; reconnect and sync without after_event_seq"
+                ));
+                return;
+            }
             for (seq, frame) in events {
                 if connection.push_event(&frame).await.is_err() {
                     return;
@@ -285,5 +292,126 @@ async fn deliver(
             changed = latest.changed() => if changed.is_err() { return },
             () = connection.closed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::Transport;
+    use letta_protocol::{LoopState, LoopStatus, LoopStatusEvent, events};
+    use std::time::Duration;
+
+    async fn log() -> (tempfile::TempDir, Arc<EventLog>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("events.db")).await.unwrap();
+        let row = store
+            .upsert_runtime("agent-1", "conv-1", "/", "standard", "now")
+            .await
+            .unwrap();
+        let scope = RuntimeScope {
+            agent_id: Some("agent-1".into()),
+            conversation_id: "conv-1".into(),
+            acting_user_id: None,
+        };
+        (
+            dir,
+            EventLog::open(row.id, scope, store, 100_000).await.unwrap(),
+        )
+    }
+
+    fn draft(log: &EventLog) -> Draft {
+        let loop_status = LoopState {
+            status: LoopStatus::WaitingOnInput,
+            active_run_ids: vec![],
+            client_message_ids_by_run_id: None,
+            executing_tool_call_ids: vec![],
+        };
+        log.draft::<events::UpdateLoopStatus>(|envelope| LoopStatusEvent {
+            envelope,
+            loop_status,
+        })
+    }
+
+    fn connection(
+        id: usize,
+        capacity: usize,
+    ) -> (Arc<ConnectionInfo>, tokio::sync::mpsc::Receiver<String>) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity);
+        (
+            Arc::new(ConnectionInfo::new(id, Transport::WebSocketFrames, sender)),
+            receiver,
+        )
+    }
+
+    fn seq_of(frame: &str) -> u64 {
+        serde_json::from_str::<Value>(frame).unwrap()["event_seq"]
+            .as_u64()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stalled_subscriber_holds_up_nobody_and_loses_nothing() {
+        let (_dir, log) = log().await;
+        let (slow, mut slow_rx) = connection(1, 8);
+        let (fast, mut fast_rx) = connection(2, 8);
+        log.subscribe(&slow, Some(0)).await.unwrap();
+        log.subscribe(&fast, Some(0)).await.unwrap();
+        // More events than the in-memory ring: the slow one catches up from
+        // the database.
+        let total = (RECENT_EVENTS + 1000) as u64;
+        let emitter = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for _ in 0..total {
+                    log.emit(draft(&log)).await.unwrap();
+                }
+            })
+        };
+        for expected in 1..=total {
+            let frame = tokio::time::timeout(Duration::from_secs(10), fast_rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(seq_of(&frame), expected);
+        }
+        emitter.await.unwrap();
+        // The slow connection held at most its queue while it did not read.
+        assert!(slow_rx.len() <= 8);
+        for expected in 1..=total {
+            let frame = tokio::time::timeout(Duration::from_secs(10), slow_rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                seq_of(&frame),
+                expected,
+                "in order, none lost, none repeated"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn resubscribing_with_a_cursor_replays_from_it() {
+        let (_dir, log) = log().await;
+        for _ in 0..5 {
+            log.emit(draft(&log)).await.unwrap();
+        }
+        let (client, mut rx) = connection(3, 64);
+        let mut delivered = log.subscribe(&client, Some(2)).await.unwrap();
+        delivered.wait_for(|seq| *seq >= 5).await.unwrap();
+        let seqs: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|frame| seq_of(&frame))
+            .collect();
+        assert_eq!(seqs, vec![3, 4, 5]);
+        // A plain subscribe keeps the existing subscription.
+        log.subscribe(&client, None).await.unwrap();
+        log.emit(draft(&log)).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seq_of(&next), 6);
+        assert_eq!(log.subscriber_count(), 1);
     }
 }

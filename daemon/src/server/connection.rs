@@ -81,7 +81,7 @@ impl Responder {
         }
     }
 
-    fn error(&self, error: RpcError) -> String {
+    pub fn error(&self, error: RpcError) -> String {
         match self.codec {
             Codec::JsonRpc => error_response(Value::Null, error),
             Codec::Frames => frames::malformed_frame(&MalformedFrame {
@@ -105,7 +105,8 @@ pub async fn serve<S, W>(
     W: Sink<String> + Unpin,
     W::Error: std::fmt::Display,
 {
-    let connection = responder.dispatcher.connection().id;
+    let info = responder.dispatcher.connection_arc();
+    let connection = info.id;
     let mut in_flight = FuturesUnordered::new();
     let mut reading = true;
     loop {
@@ -118,9 +119,26 @@ pub async fn serve<S, W>(
                 reading = false;
                 continue;
             }
+            reason = info.closing() => {
+                let farewell = responder.error(RpcError::new(ErrorCode::Overloaded, reason));
+                let _ = sink.send(farewell).await;
+                tracing::info!(connection, reason, "closing connection");
+                return;
+            }
             Some(event) = events.recv() => event,
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
-                Some(reply) => reply,
+                Some(reply) => {
+                    // Events queued while the answer was computed (another
+                    // thread may have queued them after `recv` above came up
+                    // empty) go out first: `sync` relies on it.
+                    while let Ok(event) = events.try_recv() {
+                        if let Err(err) = sink.send(event).await {
+                            tracing::debug!(connection, error = %err, "connection write failed");
+                            return;
+                        }
+                    }
+                    reply
+                }
                 None => continue,
             },
             next = inbound.next(), if reading && in_flight.len() < MAX_IN_FLIGHT => match next {

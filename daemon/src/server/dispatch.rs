@@ -43,6 +43,10 @@ impl Dispatcher {
         &self.connection
     }
 
+    pub fn connection_arc(&self) -> Arc<ConnectionInfo> {
+        self.connection.clone()
+    }
+
     /// Handles one JSON-RPC 2.0 message; `None` when nothing is owed back
     /// (a notification, or a batch of them).
     pub async fn handle_jsonrpc(&self, text: &str) -> Option<String> {

@@ -1,0 +1,161 @@
+//! Events over JSON-RPC, replay after a cursor, and retention.
+
+use serde_json::{Value, json};
+
+use crate::support::mock_letta::{Faults, MockLetta};
+use crate::support::raw::Lines;
+use crate::support::{Daemon, Options};
+
+async fn daemon_with_mock(extra: &[&str]) -> (MockLetta, Daemon) {
+    let mock = MockLetta::start(Faults::default()).await;
+    let mut options = Options::default().env("LETTA_BASE_URL", mock.url.clone());
+    for arg in extra {
+        options = options.arg(*arg);
+    }
+    (mock, Daemon::start_with(options))
+}
+
+/// Reads lines until the response with `id`, keeping event notifications.
+async fn call(
+    lines: &mut Lines,
+    id: u64,
+    method: &str,
+    params: Value,
+    events: &mut Vec<Value>,
+) -> Value {
+    lines
+        .send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
+        .await;
+    loop {
+        let message = lines.recv().await;
+        if message["method"] == "event" {
+            events.push(message["params"].clone());
+        } else if message["id"] == id {
+            return message;
+        }
+    }
+}
+
+async fn until_turn_finished(lines: &mut Lines, events: &mut Vec<Value>) {
+    while !events.iter().any(|event| event["type"] == "turn_finished") {
+        let message = lines.recv().await;
+        assert_eq!(message["method"], "event", "{message}");
+        events.push(message["params"].clone());
+    }
+}
+
+fn seqs(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|event| event["event_seq"].as_u64())
+        .collect()
+}
+
+#[tokio::test]
+async fn json_rpc_clients_get_events_as_notifications_and_replay_after_a_cursor() {
+    let (_mock, daemon) = daemon_with_mock(&[]).await;
+    let mut lines = Lines::connect(&daemon.socket()).await;
+    let mut events = Vec::new();
+    let started = call(
+        &mut lines,
+        1,
+        "runtime_start",
+        json!({"create_agent": {"body": {"name": "rpc"}}, "create_conversation": {}}),
+        &mut events,
+    )
+    .await;
+    let runtime = started["result"]["runtime"].clone();
+    assert!(runtime["conversation_id"].is_string(), "{started}");
+    let input = json!({"runtime": runtime, "payload": {"kind": "create_message",
+        "messages": [{"role": "user", "content": "hi", "client_message_id": "cm-rpc"}]}});
+    let accepted = call(&mut lines, 2, "input", input, &mut events).await;
+    assert_eq!(accepted["result"]["disposition"], "started");
+    until_turn_finished(&mut lines, &mut events).await;
+    let all = seqs(&events);
+    assert_eq!(all[0], 1);
+    for pair in all.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "{all:?}");
+    }
+
+    // A second connection replays everything after event 5, then the state
+    // snapshots, then answers: no gap, no duplicate.
+    let mut other = Lines::connect(&daemon.socket()).await;
+    let mut replayed = Vec::new();
+    let synced = call(
+        &mut other,
+        1,
+        "sync",
+        json!({"runtime": runtime, "after_event_seq": 5}),
+        &mut replayed,
+    )
+    .await;
+    assert_eq!(synced["result"]["success"], true);
+    let replayed_seqs = seqs(&replayed);
+    let last = *all.last().unwrap();
+    assert_eq!(
+        replayed_seqs[..(last - 5) as usize],
+        all[5..],
+        "the replay is the log after the cursor"
+    );
+    let snapshots: Vec<&str> = replayed[(last - 5) as usize..]
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        snapshots,
+        ["update_device_status", "update_loop_status", "update_queue"]
+    );
+    assert_eq!(replayed[(last - 5) as usize]["event_seq"], last + 1);
+}
+
+#[tokio::test]
+async fn events_beyond_retention_cannot_be_replayed() {
+    let (_mock, daemon) = daemon_with_mock(&["--event-retention", "10"]).await;
+    let mut lines = Lines::connect(&daemon.socket()).await;
+    let mut events = Vec::new();
+    let started = call(
+        &mut lines,
+        1,
+        "runtime_start",
+        json!({"create_agent": {"body": {"name": "retention"}}, "create_conversation": {}}),
+        &mut events,
+    )
+    .await;
+    let runtime = started["result"]["runtime"].clone();
+    // Each sync adds three snapshot events; trimming runs every 1024 events.
+    for id in 2..400 {
+        call(
+            &mut lines,
+            id,
+            "sync",
+            json!({"runtime": runtime}),
+            &mut events,
+        )
+        .await;
+    }
+    let refused = call(
+        &mut lines,
+        500,
+        "sync",
+        json!({"runtime": runtime, "after_event_seq": 1}),
+        &mut events,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer kept")
+    );
+    let latest = seqs(&events).into_iter().max().unwrap();
+    let fine = call(
+        &mut lines,
+        501,
+        "sync",
+        json!({"runtime": runtime, "after_event_seq": latest - 5}),
+        &mut events,
+    )
+    .await;
+    assert_eq!(fine["result"]["success"], true);
+}

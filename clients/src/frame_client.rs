@@ -51,9 +51,13 @@ impl FrameClient {
                 .map_err(|err| connect_error(&err))?;
             request.headers_mut().insert("authorization", value);
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|err| connect_error(&err))?;
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(crate::websocket_config()),
+            true,
+        )
+        .await
+        .map_err(|err| connect_error(&err))?;
         let (sink, mut stream) = socket.split();
         let pending: Pending = Arc::default();
         let (unsolicited_tx, unsolicited) = mpsc::channel(UNSOLICITED_CAPACITY);

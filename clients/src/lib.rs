@@ -17,3 +17,10 @@ mod transport;
 pub use error::ClientError;
 pub use frame_client::FrameClient;
 pub use rpc_client::RpcClient;
+
+/// WebSocket settings for every client connection: no Nagle delay, and a
+/// small read buffer (tungstenite zeroes its whole read buffer, 128 KiB by
+/// default, on every read).
+pub fn websocket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024)
+}

@@ -46,13 +46,16 @@ impl RpcClient {
 
     /// Connects to a daemon's `/rpc` WebSocket, e.g. `ws://127.0.0.1:4500/rpc`.
     pub async fn connect_ws(url: &str) -> Result<RpcClient, ClientError> {
-        let (socket, _) =
-            tokio_tungstenite::connect_async(url)
-                .await
-                .map_err(|err| ClientError::Connect {
-                    target: url.to_owned(),
-                    source: std::io::Error::other(err),
-                })?;
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(
+            url,
+            Some(crate::websocket_config()),
+            true,
+        )
+        .await
+        .map_err(|err| ClientError::Connect {
+            target: url.to_owned(),
+            source: std::io::Error::other(err),
+        })?;
         let (sink, stream) = socket.split();
         Ok(Self::build(WsSender(sink), WsReceiver(stream)))
     }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use axum::serve::ListenerExt;
 use letta_protocol::discovery::DaemonFile;
 use tokio::net::TcpListener;
 
@@ -25,6 +26,8 @@ use crate::store::{DATABASE_FILE, Store, StoreError};
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code when another daemon already owns the data directory or socket.
 pub const EXIT_ALREADY_RUNNING: u8 = 3;
+/// How often the maintenance task runs.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for connections to finish their replies.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -83,6 +86,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     if restored > 0 {
         tracing::info!(runtimes = restored, "restored runtimes");
     }
+    let maintenance = tokio::spawn(maintain(store.clone(), runtimes.clone()));
     let state = Arc::new(DaemonState::new(config.max_message_bytes, runtimes));
     let methods = rpc::build(state.clone())?;
     let shared = Arc::new(Shared::new(methods, state, config.max_message_bytes));
@@ -98,6 +102,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         addr: config.listen,
         source,
     })?;
+    // Frames are small and latency matters: no Nagle delay on replies.
+    let tcp = tcp.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
 
     let socket_task = tokio::spawn(socket.serve(shared.clone()));
     let router = http::router(shared.clone(), config.auth_token.clone());
@@ -149,6 +157,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     {
         tracing::warn!("connections still busy after {SHUTDOWN_GRACE:?}; closing them");
     }
+    maintenance.abort();
     published.remove();
     if let Err(err) = store.record_daemon_stop(run_id, &now_rfc3339()).await {
         tracing::warn!(error = %err, "cannot record the clean stop");
@@ -156,6 +165,22 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     store.close().await;
     tracing::info!("stopped");
     outcome
+}
+
+/// Background upkeep, off the path from chunk to frontend: WAL checkpoints
+/// and event-log retention.
+async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.checkpoint().await {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
+        for runtime in runtimes.all().await {
+            runtime.log.trim().await;
+        }
+    }
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {

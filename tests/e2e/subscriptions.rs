@@ -122,7 +122,7 @@ async fn events_beyond_retention_cannot_be_replayed() {
     )
     .await;
     let runtime = started["result"]["runtime"].clone();
-    // Each sync adds three snapshot events; trimming runs every 1024 events.
+    // Each sync adds three snapshot events.
     for id in 2..400 {
         call(
             &mut lines,
@@ -133,6 +133,8 @@ async fn events_beyond_retention_cannot_be_replayed() {
         )
         .await;
     }
+    // Retention is applied by the daemon's maintenance task, once a second.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let refused = call(
         &mut lines,
         500,

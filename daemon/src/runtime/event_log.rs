@@ -22,8 +22,6 @@ use crate::store::{CursorAdvance, Store, StoreError};
 
 /// Recent events kept in memory for delivery.
 const RECENT_EVENTS: usize = 4096;
-/// How many events between two retention trims.
-const TRIM_EVERY: u64 = 1024;
 /// Events read from the database per query when catching up.
 const CATCH_UP_BATCH: u32 = 512;
 
@@ -164,13 +162,12 @@ impl EventLog {
             }
         }
         self.latest.send_replace(last);
-        if last / TRIM_EVERY != previous / TRIM_EVERY {
-            self.trim().await;
-        }
         Ok(last)
     }
 
-    async fn trim(&self) {
+    /// Applies retention: keeps the newest events. Called by the daemon's
+    /// maintenance task, off the path from chunk to frontend.
+    pub async fn trim(&self) {
         if let Err(err) = self
             .store
             .trim_events(self.runtime_id, self.retention)
@@ -237,9 +234,11 @@ impl EventLog {
             if let Some((oldest, _)) = recent.front()
                 && *oldest <= cursor + 1
             {
+                // The ring holds consecutive seqs, so the cursor gives the index.
+                let start = usize::try_from(cursor + 1 - oldest).unwrap_or(usize::MAX);
                 return Ok(recent
-                    .iter()
-                    .filter(|(seq, _)| *seq > cursor)
+                    .range(start.min(recent.len())..)
+                    .take(CATCH_UP_BATCH as usize)
                     .cloned()
                     .collect());
             }

@@ -20,7 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::state::{QueuedInput, RunningTurn};
 use super::{Runtime, lock};
-use crate::letta_api::{LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff};
+use futures_util::FutureExt;
+
+use crate::letta_api::{
+    Chunk, LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff,
+};
 use crate::store::{CursorAdvance, ExternalCallRow, StoreError};
 
 /// Attempts at sending one request before the turn fails.
@@ -47,6 +51,48 @@ struct RunEnd {
     stop_reason: Option<String>,
     usage: Option<Value>,
     calls: Vec<ToolCall>,
+}
+
+/// Most chunks committed in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// Chunks read but not yet committed.
+#[derive(Default)]
+struct Batch {
+    drafts: Vec<super::event_log::Draft>,
+    /// The highest `seq_id` among them.
+    seq_id: Option<u64>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.drafts.is_empty() && self.seq_id.is_none()
+    }
+
+    fn is_full(&self) -> bool {
+        self.drafts.len() >= MAX_BATCH
+    }
+}
+
+/// What reading a run stream gave.
+enum Next {
+    Chunk(Chunk),
+    Done,
+    /// A failure resuming cannot fix.
+    Failed(LettaError),
+    /// Cut off, stalled, or a transient failure: resume from the cursor.
+    Interrupted,
+}
+
+impl From<Option<Result<StreamItem, LettaError>>> for Next {
+    fn from(next: Option<Result<StreamItem, LettaError>>) -> Next {
+        match next {
+            Some(Ok(StreamItem::Chunk(chunk))) => Next::Chunk(chunk),
+            Some(Ok(StreamItem::Done)) => Next::Done,
+            Some(Err(err)) if !err.is_transient() => Next::Failed(err),
+            Some(Err(_)) | None => Next::Interrupted,
+        }
+    }
 }
 
 /// Where a turn goes next.
@@ -420,19 +466,39 @@ impl Turn<'_> {
             end.run_id = Some(run_id);
         }
         let mut pieces: Vec<ToolCallDelta> = Vec::new();
+        let mut batch = Batch::default();
         let mut last_seq = after;
         let mut resumes = 0;
         loop {
-            let item = match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
-                Ok(Some(Ok(item))) => Some(item),
-                Ok(Some(Err(err))) if !err.is_transient() => return Err(err.into()),
-                // Cut off, stalled, or a transient failure: resume below.
-                Ok(Some(Err(_)) | None) | Err(_) => None,
+            // Chunks that arrive together are committed together (one
+            // transaction per batch, events still before anyone sees them);
+            // a lone chunk is committed at once.
+            let next = if batch.is_empty() {
+                match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
+                    Ok(next) => Next::from(next),
+                    Err(_) => Next::Interrupted,
+                }
+            } else if batch.is_full() {
+                self.commit(&mut batch, &end).await?;
+                continue;
+            } else {
+                match stream.next().now_or_never() {
+                    Some(next) => Next::from(next),
+                    None => {
+                        self.commit(&mut batch, &end).await?;
+                        continue;
+                    }
+                }
             };
-            let chunk = match item {
-                Some(StreamItem::Done) => break,
-                Some(StreamItem::Chunk(chunk)) => chunk,
-                None => {
+            let chunk = match next {
+                Next::Chunk(chunk) => chunk,
+                Next::Done => break,
+                Next::Failed(err) => {
+                    self.commit(&mut batch, &end).await?;
+                    return Err(err.into());
+                }
+                Next::Interrupted => {
+                    self.commit(&mut batch, &end).await?;
                     if end.stop_reason.is_some() {
                         // Everything that matters arrived; only [DONE] is missing.
                         break;
@@ -461,6 +527,7 @@ impl Turn<'_> {
             if end.run_id.is_none()
                 && let Some(run_id) = &chunk.run_id
             {
+                self.commit(&mut batch, &end).await?;
                 self.run_started(run_id).await?;
                 end.run_id = Some(run_id.clone());
             }
@@ -476,29 +543,26 @@ impl Turn<'_> {
                 }
                 _ => {}
             }
-            let drafts = if matches!(chunk.message, StreamMessage::Ping {}) {
-                Vec::new()
-            } else {
-                let mut delta = chunk.raw.clone();
-                delta.insert("type".to_owned(), Value::from("message"));
-                vec![
-                    rt.log
-                        .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
-                            envelope,
-                            delta: Value::Object(delta),
-                            subagent_id: None,
-                        }),
-                ]
-            };
-            let cursor = match (chunk.seq_id, end.run_id.as_deref()) {
-                (Some(seq_id), Some(run_id)) => Some(CursorAdvance { run_id, seq_id }),
-                _ => None,
-            };
-            rt.log.emit_all(drafts, cursor).await?;
             if let Some(seq) = chunk.seq_id {
                 last_seq = seq;
+                batch.seq_id = Some(seq);
+            }
+            if !matches!(chunk.message, StreamMessage::Ping {}) {
+                let mut delta = chunk.raw;
+                delta.insert("type".to_owned(), Value::from("message"));
+                batch
+                    .drafts
+                    .push(
+                        rt.log
+                            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
+                                envelope,
+                                delta: Value::Object(delta),
+                                subagent_id: None,
+                            }),
+                    );
             }
         }
+        self.commit(&mut batch, &end).await?;
         end.calls = assemble(pieces);
         if let Some(run_id) = &end.run_id {
             let calls = (!end.calls.is_empty())
@@ -513,6 +577,22 @@ impl Turn<'_> {
                 .await?;
         }
         Ok(end)
+    }
+
+    /// Writes a batch's events and run-cursor advance in one transaction.
+    async fn commit(&self, batch: &mut Batch, end: &RunEnd) -> Result<(), TurnError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let cursor = match (batch.seq_id.take(), end.run_id.as_deref()) {
+            (Some(seq_id), Some(run_id)) => Some(CursorAdvance { run_id, seq_id }),
+            _ => None,
+        };
+        self.runtime
+            .log
+            .emit_all(std::mem::take(&mut batch.drafts), cursor)
+            .await?;
+        Ok(())
     }
 
     async fn run_started(&self, run_id: &str) -> Result<(), TurnError> {

@@ -24,6 +24,8 @@ use super::dispatch::{Dispatcher, error_response};
 
 /// Messages answered at once per connection: one, to keep commands in order.
 const MAX_IN_FLIGHT: usize = 1;
+/// Most queued events written behind one message before a flush.
+const WRITE_BURST: usize = 256;
 /// Events buffered per connection before it counts as too slow.
 pub const EVENT_CAPACITY: usize = 1024;
 
@@ -157,10 +159,30 @@ pub async fn serve<S, W>(
                 }
             },
         };
-        if let Err(err) = sink.send(outgoing).await {
+        if let Err(err) = write_with_queued(sink, outgoing, &mut events).await {
             tracing::debug!(connection, error = %err, "connection write failed");
             return;
         }
     }
     tracing::debug!(connection, "connection closed");
+}
+
+/// Writes a message and whatever events are already queued behind it, then
+/// flushes once: one system call for a burst instead of one per event.
+async fn write_with_queued<W>(
+    sink: &mut W,
+    first: String,
+    events: &mut mpsc::Receiver<String>,
+) -> Result<(), W::Error>
+where
+    W: Sink<String> + Unpin,
+{
+    sink.feed(first).await?;
+    for _ in 0..WRITE_BURST {
+        match events.try_recv() {
+            Ok(event) => sink.feed(event).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
 }

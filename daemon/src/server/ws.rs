@@ -18,6 +18,9 @@ use super::connection::{self, Inbound};
 use super::http::transport_name;
 use crate::rpc::Transport;
 
+/// Bytes read from a WebSocket at a time.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 pub async fn upgrade_rpc(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
     upgrade_to(shared, upgrade, Transport::WebSocketRpc)
 }
@@ -34,6 +37,9 @@ fn upgrade_to(shared: Arc<Shared>, upgrade: WebSocketUpgrade, transport: Transpo
     upgrade
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        // The default 128 KiB read buffer is zeroed on every read attempt;
+        // a connection that is mostly written to would pay that per event.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let connections = shared.connections.clone();
             connections.track_future(serve_socket(shared, socket, transport))

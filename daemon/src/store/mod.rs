@@ -57,7 +57,13 @@ impl Store {
             // crash; only an OS crash can drop the last few.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints run in the background (`checkpoint`), not inside
+            // whichever commit crosses the threshold: that commit would
+            // otherwise wait for an fsync of the database file, and a chunk
+            // would reach frontends tens of milliseconds late.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -117,6 +123,15 @@ impl Store {
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Copies committed WAL content into the database file without blocking
+    /// writers. Called periodically by the daemon's maintenance task.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Checks the database answers.

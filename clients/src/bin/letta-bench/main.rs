@@ -14,6 +14,7 @@ mod floor;
 mod latency;
 mod process;
 mod stats;
+mod stream;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +54,22 @@ enum Command {
         requests: usize,
         #[arg(long, default_value_t = 1_000)]
         warmup: usize,
+    },
+    /// Streaming: the daemon's added latency per chunk and stream_delta
+    /// fan-out throughput, against a built-in mock Letta server.
+    Stream {
+        /// The letta-daemon binary [default: next to letta-bench].
+        #[arg(long)]
+        daemon: Option<PathBuf>,
+        /// Chunks, 1 ms apart, for the latency figure.
+        #[arg(long, default_value_t = 2_000)]
+        latency_chunks: usize,
+        /// Chunks per fan-out round, sent as fast as possible.
+        #[arg(long, default_value_t = 5_000)]
+        fan_out_chunks: usize,
+        /// Subscriber counts, one round each.
+        #[arg(long, value_delimiter = ',', default_values_t = [10, 100])]
+        subscribers: Vec<usize>,
     },
     /// Serves the do-nothing floor server on a port (used by `run`).
     #[command(hide = true)]
@@ -110,6 +127,20 @@ async fn main() -> Result<()> {
             let summary = latency::measure(&target, requests, warmup).await?;
             println!("{}", latency_row(&format!("{target:?}"), &summary));
             Ok(())
+        }
+        Command::Stream {
+            daemon,
+            latency_chunks,
+            fan_out_chunks,
+            subscribers,
+        } => {
+            stream_report(
+                daemon_path(daemon)?,
+                latency_chunks,
+                fan_out_chunks,
+                &subscribers,
+            )
+            .await
         }
         Command::FloorServer { port } => floor::serve(port).await,
     }
@@ -365,6 +396,64 @@ async fn measure_reference(
         server: Some(server),
         url: Some(url),
     })
+}
+
+/// The daemon binary: the given path, or the one next to letta-bench.
+fn daemon_path(given: Option<PathBuf>) -> Result<String> {
+    let daemon = match given {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("letta-daemon"),
+    };
+    if !daemon.is_file() {
+        bail!(
+            "no letta-daemon at {} (build it, or pass --daemon)",
+            daemon.display()
+        );
+    }
+    Ok(daemon.display().to_string())
+}
+
+async fn stream_report(
+    daemon: String,
+    latency_chunks: usize,
+    fan_out_chunks: usize,
+    subscribers: &[usize],
+) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let data_dir = scratch.path().join("stream");
+    let start = |letta_url: String| async move {
+        let port = free_port()?;
+        let envs = vec![("LETTA_BASE_URL".to_owned(), letta_url)];
+        let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
+        let (server, _) =
+            Server::spawn(&daemon, &daemon_args(&data_dir, port), &envs, &ready).await?;
+        Ok((server, format!("ws://127.0.0.1:{port}")))
+    };
+    let figures = stream::measure(start, latency_chunks, subscribers, fan_out_chunks).await?;
+    println!("## letta-bench stream\n");
+    println!(
+        "machine: {} cores; persistence on (SQLite WAL, one transaction per chunk)\n",
+        cores()
+    );
+    println!(
+        "### Added latency per chunk (mock server hands a chunk to HTTP -> subscriber reads its frame)\n"
+    );
+    println!("| chunks | p50 µs | p90 µs | p99 µs | max µs |\n|---|---|---|---|---|");
+    let l = &figures.latency;
+    println!(
+        "| {} | {} | {} | {} | {} |",
+        l.count,
+        us(l.p50),
+        us(l.p90),
+        us(l.p99),
+        us(l.max)
+    );
+    println!("\n### stream_delta fan-out (chunks sent as fast as possible)\n");
+    println!("| subscribers | chunks | events delivered/s | chunks/s |\n|---|---|---|---|");
+    for (subscribers, chunks, delivered, produced) in &figures.fan_out {
+        println!("| {subscribers} | {chunks} | {delivered:.0} | {produced:.0} |");
+    }
+    Ok(())
 }
 
 fn daemon_args(data_dir: &std::path::Path, port: u16) -> Vec<String> {

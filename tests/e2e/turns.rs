@@ -410,3 +410,29 @@ async fn a_killed_daemon_finishes_the_turn_after_restart() {
         restarted.stderr()
     );
 }
+
+#[tokio::test]
+async fn an_agents_default_conversation() {
+    let daemon = daemon_on_real_server();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let mut start = start_new_runtime("e2e-default", ext_tool());
+    start.as_object_mut().unwrap().remove("create_conversation");
+    let reply = frontend.request(start).await;
+    assert_eq!(reply["success"], true, "{reply}");
+    assert_eq!(
+        reply["created"],
+        json!({"agent": true, "conversation": false})
+    );
+    let runtime = reply["runtime"].clone();
+    assert_eq!(runtime["conversation_id"], "default");
+    frontend
+        .send(user_input(
+            &runtime,
+            "[[notool]] hello default",
+            &cm("default"),
+        ))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(streamed_text(&frontend).contains("hello default"));
+}

@@ -14,7 +14,7 @@ use letta_protocol::{
 use serde_json::{Value, json};
 
 use super::{ConnectionInfo, DaemonState};
-use crate::runtime::{Runtime, upstream};
+use crate::runtime::{DEFAULT_CONVERSATION, Runtime, upstream};
 
 pub async fn runtime_start(
     state: Arc<DaemonState>,
@@ -47,13 +47,22 @@ pub async fn runtime_start(
         }
         (None, None) => None,
     };
-    let conversation = match (&params.conversation_id, &params.create_conversation) {
-        (Some(conversation_id), _) => api
+    let agent_id_so_far = agent.as_ref().and_then(id_of);
+    let conversation = match (
+        &params.conversation_id,
+        &params.create_conversation,
+        &agent_id_so_far,
+    ) {
+        // The agent's default conversation needs no lookup.
+        (Some(conversation_id), _, Some(agent_id)) if conversation_id == DEFAULT_CONVERSATION => {
+            json!({ "id": DEFAULT_CONVERSATION, "agent_id": agent_id })
+        }
+        (Some(conversation_id), _, _) => api
             .retrieve_conversation(conversation_id)
             .await
             .map_err(upstream)?,
-        (None, Some(create)) => {
-            let agent_id = agent.as_ref().and_then(id_of).ok_or_else(|| {
+        (None, Some(create), agent_id) => {
+            let agent_id = agent_id.clone().ok_or_else(|| {
                 RpcError::new(
                     ErrorCode::InvalidParams,
                     "create_conversation needs agent_id or create_agent",
@@ -69,10 +78,11 @@ pub async fn runtime_start(
                 .await
                 .map_err(upstream)?
         }
-        (None, None) => {
+        (None, None, Some(agent_id)) => json!({ "id": DEFAULT_CONVERSATION, "agent_id": agent_id }),
+        (None, None, None) => {
             return Err(RpcError::new(
                 ErrorCode::InvalidParams,
-                "runtime_start needs conversation_id or create_conversation",
+                "runtime_start needs an agent (agent_id or create_agent) or a conversation (conversation_id)",
             ));
         }
     };

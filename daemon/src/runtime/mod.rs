@@ -32,6 +32,10 @@ use state::{QueuedInput, RuntimeState};
 
 pub use state::Registration;
 
+/// The conversation id Letta uses for an agent's default conversation; the
+/// agent goes along in the request.
+pub const DEFAULT_CONVERSATION: &str = "default";
+
 /// Locks a mutex, recovering the data if a panicking thread poisoned it:
 /// runtime state stays usable, and durable state is in the database anyway.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,6 +213,26 @@ impl Runtimes {
 }
 
 impl Runtime {
+    /// Whether this runtime is an agent's default conversation.
+    pub(crate) fn is_default_conversation(&self) -> bool {
+        self.scope.conversation_id == DEFAULT_CONVERSATION
+    }
+
+    /// Adds what a request about this conversation must carry: the agent,
+    /// for the default conversation.
+    pub(crate) fn scoped(&self, mut fields: serde_json::Value) -> serde_json::Value {
+        if self.is_default_conversation()
+            && let (Some(agent_id), serde_json::Value::Object(map)) =
+                (&self.scope.agent_id, &mut fields)
+        {
+            map.insert(
+                "agent_id".to_owned(),
+                serde_json::Value::from(agent_id.clone()),
+            );
+        }
+        fields
+    }
+
     /// Subscribes a connection to this runtime's events (see
     /// [`EventLog::subscribe`]).
     pub async fn subscribe(

@@ -342,7 +342,7 @@ impl Turn<'_> {
     /// Whether the server stored this turn's message (found by its otid).
     async fn server_has_message(&self) -> Result<bool, TurnError> {
         let rt = self.runtime;
-        let query = json!({ "limit": 50, "order": "desc" });
+        let query = rt.scoped(json!({ "limit": 50, "order": "desc" }));
         let messages = rt
             .api
             .list_conversation_messages(&rt.scope.conversation_id, &query)
@@ -357,8 +357,12 @@ impl Turn<'_> {
     /// The conversation's most recent run on the server.
     async fn newest_run(&self) -> Result<Option<String>, TurnError> {
         let rt = self.runtime;
-        let query =
-            json!({ "conversation_id": rt.scope.conversation_id, "order": "desc", "limit": 1 });
+        // Runs of the default conversation are found by their agent.
+        let query = if rt.is_default_conversation() {
+            json!({ "agent_id": rt.scope.agent_id, "order": "desc", "limit": 1 })
+        } else {
+            json!({ "conversation_id": rt.scope.conversation_id, "order": "desc", "limit": 1 })
+        };
         let runs = rt.api.list_runs(&query).await?;
         Ok(runs
             .as_array()
@@ -400,6 +404,7 @@ impl Turn<'_> {
         let rt = self.runtime;
         self.set_loop(LoopStatus::SendingApiRequest, Vec::new())
             .await?;
+        let body = &rt.scoped(body.clone());
         let mut attempt = 0;
         let stream = loop {
             let err = match rt.api.send_messages(&rt.scope.conversation_id, body).await {

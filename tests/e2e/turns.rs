@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::support::frontend::{Frontend, start_new_runtime, user_input};
+use crate::support::mock_letta::{Faults, MockLetta};
 use crate::support::{Daemon, Options, letta_server};
 
 fn ext_tool() -> Value {
@@ -30,10 +31,52 @@ fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-fn daemon_on_real_server() -> Daemon {
-    let url = letta_server::base_url();
-    Daemon::start_with(Options::default().env("LETTA_BASE_URL", url))
+/// Where the scenarios run: the real Letta server with its scripted model,
+/// or the mock that follows the same script directives.
+enum Backend {
+    Real,
+    Mock(MockLetta),
 }
+
+impl Backend {
+    async fn mock() -> Backend {
+        Backend::Mock(MockLetta::start(Faults::default()).await)
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Backend::Real => letta_server::base_url(),
+            Backend::Mock(mock) => mock.url.clone(),
+        }
+    }
+
+    fn daemon(&self) -> Daemon {
+        Daemon::start_with(Options::default().env("LETTA_BASE_URL", self.url()))
+    }
+}
+
+/// Each scenario runs against both backends.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod real_server {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::Real).await } )*
+        }
+        mod mock_server {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::mock().await).await } )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_turn_with_an_external_tool,
+    a_repeated_client_message_id_starts_nothing,
+    inputs_queue_behind_a_running_turn,
+    abort_cancels_the_turn_and_parks_the_queue,
+    work_goes_on_without_frontends_and_replays_exactly_once,
+    two_frontends_see_the_same_events,
+    a_killed_daemon_finishes_the_turn_after_restart,
+    an_agents_default_conversation
+);
 
 /// Starts a runtime with a new agent and conversation; returns its scope.
 async fn new_runtime(frontend: &Frontend, name: &str) -> Value {
@@ -62,9 +105,8 @@ fn streamed_text(frontend: &Frontend) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn a_turn_with_an_external_tool() {
-    let daemon = daemon_on_real_server();
+async fn a_turn_with_an_external_tool(backend: Backend) {
+    let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = new_runtime(&frontend, "e2e-external-tool").await;
 
@@ -134,9 +176,8 @@ async fn a_turn_with_an_external_tool() {
     assert!(tool_return.to_string().contains("forty-two"));
 }
 
-#[tokio::test]
-async fn a_repeated_client_message_id_starts_nothing() {
-    let daemon = daemon_on_real_server();
+async fn a_repeated_client_message_id_starts_nothing(backend: Backend) {
+    let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = new_runtime(&frontend, "e2e-idempotent").await;
     let mut first = user_input(&runtime, "[[notool]] hello once", &cm("once"));
@@ -179,9 +220,8 @@ async fn a_repeated_client_message_id_starts_nothing() {
     assert_eq!(sent_once, 1, "the agent saw the message once");
 }
 
-#[tokio::test]
-async fn inputs_queue_behind_a_running_turn() {
-    let daemon = daemon_on_real_server();
+async fn inputs_queue_behind_a_running_turn(backend: Backend) {
+    let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = new_runtime(&frontend, "e2e-queue").await;
     let mut slow = user_input(
@@ -226,9 +266,8 @@ async fn inputs_queue_behind_a_running_turn() {
     assert_consecutive(&frontend.event_seqs());
 }
 
-#[tokio::test]
-async fn abort_cancels_the_turn_and_parks_the_queue() {
-    let daemon = daemon_on_real_server();
+async fn abort_cancels_the_turn_and_parks_the_queue(backend: Backend) {
+    let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = new_runtime(&frontend, "e2e-abort").await;
     let slow = user_input(
@@ -273,9 +312,8 @@ async fn abort_cancels_the_turn_and_parks_the_queue() {
     assert_eq!(after["stop_reason"], "end_turn");
 }
 
-#[tokio::test]
-async fn work_goes_on_without_frontends_and_replays_exactly_once() {
-    let daemon = daemon_on_real_server();
+async fn work_goes_on_without_frontends_and_replays_exactly_once(backend: Backend) {
+    let daemon = backend.daemon();
     let mut first = Frontend::connect(&daemon).await;
     let runtime = new_runtime(&first, "e2e-replay").await;
     let text = "[[notool]] [[delay=0.05]] [[repeat=6]] keep going";
@@ -319,9 +357,8 @@ async fn work_goes_on_without_frontends_and_replays_exactly_once() {
     assert!(!text.is_empty());
 }
 
-#[tokio::test]
-async fn two_frontends_see_the_same_events() {
-    let daemon = daemon_on_real_server();
+async fn two_frontends_see_the_same_events(backend: Backend) {
+    let daemon = backend.daemon();
     let mut one = Frontend::connect(&daemon).await;
     let runtime = new_runtime(&one, "e2e-two").await;
     let mut two = Frontend::connect(&daemon).await;
@@ -353,9 +390,8 @@ async fn two_frontends_see_the_same_events() {
     assert_eq!(deltas(&one), deltas(&two));
 }
 
-#[tokio::test]
-async fn a_killed_daemon_finishes_the_turn_after_restart() {
-    let url = letta_server::base_url();
+async fn a_killed_daemon_finishes_the_turn_after_restart(backend: Backend) {
+    let url = backend.url();
     let mut crashed = Daemon::start_with(Options::default().env("LETTA_BASE_URL", url.clone()));
     let mut before = Frontend::connect(&crashed).await;
     let runtime = new_runtime(&before, "e2e-crash").await;
@@ -411,9 +447,8 @@ async fn a_killed_daemon_finishes_the_turn_after_restart() {
     );
 }
 
-#[tokio::test]
-async fn an_agents_default_conversation() {
-    let daemon = daemon_on_real_server();
+async fn an_agents_default_conversation(backend: Backend) {
+    let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
     let mut start = start_new_runtime("e2e-default", ext_tool());
     start.as_object_mut().unwrap().remove("create_conversation");

@@ -56,6 +56,8 @@ struct Run {
     id: String,
     conversation_id: String,
     chunks: Vec<Value>,
+    stop_reason: &'static str,
+    delay: Duration,
     streamed_once: bool,
 }
 
@@ -65,6 +67,9 @@ struct MockState {
     seen: Seen,
     next_id: u64,
     conversations: HashMap<String, (String, Vec<Value>)>,
+    /// Per conversation: the calls the scripted model still has to make,
+    /// and how it replies.
+    scripts: HashMap<String, Script>,
     runs: Vec<Run>,
     run_by_otid: HashMap<String, String>,
 }
@@ -248,17 +253,13 @@ async fn send_messages(
         return (status, headers, axum::Json(json!({ "detail": detail }))).into_response();
     }
     let run_id = next_id(&mut guard, "run");
-    let chunks = script(&run_id);
-    let text: String = chunks
-        .iter()
-        .filter_map(|chunk| chunk["content"].as_str())
-        .collect();
-    if let Some((_, messages)) = guard.conversations.get_mut(&conversation_id) {
-        messages.push(json!({ "message_type": "user_message", "otid": otid, "content": body["messages"][0]["content"] }));
-        messages.push(
-            json!({ "message_type": "assistant_message", "content": text, "run_id": run_id }),
-        );
-    }
+    let (chunks, stop_reason, delay) = reply(
+        &mut guard,
+        &conversation_id,
+        &run_id,
+        &body,
+        otid.as_deref(),
+    );
     if let Some(otid) = otid {
         guard.run_by_otid.insert(otid, run_id.clone());
     }
@@ -266,6 +267,8 @@ async fn send_messages(
         id: run_id.clone(),
         conversation_id,
         chunks,
+        stop_reason,
+        delay,
         streamed_once: false,
     });
     drop(guard);
@@ -289,20 +292,117 @@ async fn resume_run(
     stream_response(state, &run_id, after)
 }
 
-/// The chunks of a run: a ping, the assistant's text in pieces, then the
-/// stop reason and usage (which carry no seq_id), as Letta streams them.
-fn script(run_id: &str) -> Vec<Value> {
-    let mut chunks = vec![json!({ "message_type": "ping", "seq_id": 1, "run_id": run_id })];
-    for index in 0..CHUNKS {
-        chunks.push(json!({
-            "message_type": "assistant_message",
-            "id": format!("message-{run_id}"),
-            "content": format!("w{index} "),
-            "seq_id": index + 2,
-            "run_id": run_id,
-        }));
+/// How the scripted model behaves in a conversation, from directives in the
+/// user's message, as the shared fake model reads them: `[[call:Name {json}]]`
+/// (in order, one per response), `[[delay=S]]` between chunks,
+/// `[[repeat=N]]` for longer replies.
+#[derive(Debug, Clone, Default)]
+struct Script {
+    calls: VecDeque<(String, String)>,
+    delay: Duration,
+    repeat: usize,
+    text: String,
+}
+
+impl Script {
+    fn parse(text: &str) -> Script {
+        let mut script = Script {
+            repeat: 1,
+            ..Script::default()
+        };
+        let mut rest = text;
+        while let Some(start) = rest.find("[[") {
+            let Some(end) = rest[start..].find("]]") else {
+                break;
+            };
+            let directive = &rest[start + 2..start + end];
+            if let Some(call) = directive.strip_prefix("call:") {
+                let (name, args) = call.split_once(' ').unwrap_or((call, "{}"));
+                script
+                    .calls
+                    .push_back((name.to_owned(), args.trim().to_owned()));
+            } else if let Some(seconds) = directive.strip_prefix("delay=") {
+                script.delay = Duration::from_secs_f64(seconds.parse().unwrap_or(0.0));
+            } else if let Some(times) = directive.strip_prefix("repeat=") {
+                script.repeat = times.parse().unwrap_or(1);
+            }
+            rest = &rest[start + end + 2..];
+        }
+        script.text = text
+            .split("]]")
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        script
     }
-    chunks
+}
+
+/// The chunks of the next run of a conversation, its stop reason and its
+/// pace; stores the messages the server would.
+fn reply(
+    state: &mut MockState,
+    conversation_id: &str,
+    run_id: &str,
+    body: &Value,
+    otid: Option<&str>,
+) -> (Vec<Value>, &'static str, Duration) {
+    let message = &body["messages"][0];
+    let mut stored = Vec::new();
+    let mut tool_return = None;
+    if message["type"] == "approval" {
+        let approval = &message["approvals"][0];
+        tool_return = approval["tool_return"].as_str().map(str::to_owned);
+        stored.push(json!({ "message_type": "tool_return_message", "tool_call_id": approval["tool_call_id"], "tool_return": tool_return }));
+    } else {
+        let text = message["content"].as_str().unwrap_or_default();
+        state
+            .scripts
+            .insert(conversation_id.to_owned(), Script::parse(text));
+        stored.push(
+            json!({ "message_type": "user_message", "otid": otid, "content": message["content"] }),
+        );
+    }
+    let script = state.scripts.entry(conversation_id.to_owned()).or_default();
+    let delay = script.delay;
+    let mut chunks = vec![json!({ "message_type": "ping", "seq_id": 1, "run_id": run_id })];
+    let stop_reason = if let Some((name, args)) = script.calls.pop_front() {
+        let call_id = format!("call-{run_id}");
+        let pieces = [
+            json!({ "name": name, "arguments": null, "tool_call_id": call_id }),
+            json!({ "name": null, "arguments": args, "tool_call_id": call_id }),
+        ];
+        for piece in pieces {
+            let seq = chunks.len() + 1;
+            chunks.push(json!({ "message_type": "approval_request_message", "seq_id": seq, "run_id": run_id, "tool_call": piece, "tool_calls": piece }));
+        }
+        stored.push(json!({ "message_type": "approval_request_message", "tool_call": { "name": name, "arguments": args, "tool_call_id": call_id } }));
+        "requires_approval"
+    } else {
+        let opening = match &tool_return {
+            Some(result) => format!("The tool said: {result} "),
+            None => format!("Echo: {} ", script.text),
+        };
+        let mut pieces = vec![opening];
+        pieces.extend((1..CHUNKS * script.repeat.max(1)).map(|index| format!("w{index} ")));
+        for piece in &pieces {
+            let seq = chunks.len() + 1;
+            chunks.push(json!({ "message_type": "assistant_message", "id": format!("message-{run_id}"), "content": piece, "seq_id": seq, "run_id": run_id }));
+        }
+        stored.push(json!({ "message_type": "assistant_message", "content": pieces.concat(), "run_id": run_id }));
+        "end_turn"
+    };
+    let conversation = state
+        .conversations
+        .entry(conversation_id.to_owned())
+        .or_insert_with(|| {
+            (
+                body["agent_id"].as_str().unwrap_or_default().to_owned(),
+                Vec::new(),
+            )
+        });
+    conversation.1.extend(stored);
+    (chunks, stop_reason, delay)
 }
 
 fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Response {
@@ -316,6 +416,7 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
             .into_response();
     };
     let first = !std::mem::replace(&mut run.streamed_once, true);
+    let delay = faults.chunk_delay.max(run.delay);
     let mut events: Vec<String> = run
         .chunks
         .iter()
@@ -339,7 +440,7 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
         None => {
             events.push(format!(
                 "data: {}\n\n",
-                json!({ "message_type": "stop_reason", "stop_reason": "end_turn" })
+                json!({ "message_type": "stop_reason", "stop_reason": run.stop_reason })
             ));
             events.push(format!(
                 "data: {}\n\n",
@@ -350,7 +451,6 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
         }
     };
     drop(guard);
-    let delay = faults.chunk_delay;
     let body = futures_util::stream::iter(events)
         .then(move |event| async move {
             tokio::time::sleep(delay).await;

@@ -471,3 +471,63 @@ async fn an_agents_default_conversation(backend: Backend) {
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
     assert!(streamed_text(&frontend).contains("hello default"));
 }
+
+/// The mock drops streams itself (see `faults`); in front of the real
+/// server a proxy cuts the first message stream mid-run.
+#[tokio::test]
+async fn a_dropped_real_stream_is_resumed_without_loss_or_repeat() {
+    let upstream = letta_server::base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = crate::support::cutting_proxy::CuttingProxy::start(upstream, 6).await;
+    let daemon = Daemon::start_with(Options::default().env("LETTA_BASE_URL", proxy.url.clone()));
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-dropped").await;
+    frontend
+        .send(user_input(
+            &runtime,
+            "[[notool]] [[delay=0.02]] [[repeat=3]] cut me off",
+            &cm("cut"),
+        ))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(
+        proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the proxy cut the stream"
+    );
+    assert!(
+        daemon.stderr().contains("resuming the run stream"),
+        "{}",
+        daemon.stderr()
+    );
+
+    let seq_ids: Vec<u64> = frontend
+        .deltas("assistant_message")
+        .iter()
+        .filter_map(|delta| delta["seq_id"].as_u64())
+        .collect();
+    let mut unique = seq_ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        seq_ids.len(),
+        "no chunk repeated: {seq_ids:?}"
+    );
+    let listed = frontend
+        .request(json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"], "query": {"limit": 50}}))
+        .await;
+    let stored: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["message_type"] == "assistant_message")
+        .filter_map(|message| message["content"].as_str())
+        .collect();
+    assert_eq!(
+        stored,
+        vec![streamed_text(&frontend).as_str()],
+        "no chunk lost"
+    );
+}

@@ -9,28 +9,26 @@
 //! a dropped stream is resumed from the cursor without losing or repeating a
 //! chunk.
 
+mod stream;
+mod tools;
+
 use std::sync::Arc;
 
 use letta_protocol::{
-    CreateMessage, ExternalToolCallRequestEvent, ExternalToolDefinition, LoopStatus,
-    StreamDeltaEvent, TurnFinishedEvent, events,
+    CreateMessage, ExternalToolDefinition, LoopStatus, TurnFinishedEvent, events,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::state::{QueuedInput, RunningTurn};
 use super::{Runtime, lock};
-use futures_util::FutureExt;
 
-use crate::letta_api::{
-    Chunk, LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff,
-};
-use crate::store::{CursorAdvance, ExternalCallRow, StoreError};
+use crate::letta_api::{LettaError, RunStream, backoff};
+use crate::store::StoreError;
+use tools::ToolCall;
 
 /// Attempts at sending one request before the turn fails.
 const MAX_SEND_ATTEMPTS: u32 = 6;
-/// Resume attempts per run before the turn fails.
-const MAX_RESUMES: u32 = 8;
 
 /// Why a turn ended early.
 #[derive(Debug, thiserror::Error)]
@@ -53,48 +51,6 @@ struct RunEnd {
     calls: Vec<ToolCall>,
 }
 
-/// Most chunks committed in one transaction.
-const MAX_BATCH: usize = 128;
-
-/// Chunks read but not yet committed.
-#[derive(Default)]
-struct Batch {
-    drafts: Vec<super::event_log::Draft>,
-    /// The highest `seq_id` among them.
-    seq_id: Option<u64>,
-}
-
-impl Batch {
-    fn is_empty(&self) -> bool {
-        self.drafts.is_empty() && self.seq_id.is_none()
-    }
-
-    fn is_full(&self) -> bool {
-        self.drafts.len() >= MAX_BATCH
-    }
-}
-
-/// What reading a run stream gave.
-enum Next {
-    Chunk(Chunk),
-    Done,
-    /// A failure resuming cannot fix.
-    Failed(LettaError),
-    /// Cut off, stalled, or a transient failure: resume from the cursor.
-    Interrupted,
-}
-
-impl From<Option<Result<StreamItem, LettaError>>> for Next {
-    fn from(next: Option<Result<StreamItem, LettaError>>) -> Next {
-        match next {
-            Some(Ok(StreamItem::Chunk(chunk))) => Next::Chunk(chunk),
-            Some(Ok(StreamItem::Done)) => Next::Done,
-            Some(Err(err)) if !err.is_transient() => Next::Failed(err),
-            Some(Err(_)) | None => Next::Interrupted,
-        }
-    }
-}
-
 /// Where a turn goes next.
 enum Step {
     /// Send a request and stream its run: the user's message, or an
@@ -107,14 +63,6 @@ enum Step {
     Reattach { run_id: String, after: u64 },
     /// A run that already ended.
     Finished(RunEnd),
-}
-
-/// A tool call assembled from streamed pieces.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-struct ToolCall {
-    id: String,
-    name: String,
-    arguments: String,
 }
 
 /// Runs the runtime's turns, forever.
@@ -451,155 +399,6 @@ impl Turn<'_> {
         Ok(newest)
     }
 
-    /// Streams a run to its end; `run_id` and `after` are known when
-    /// reattaching.
-    async fn stream_run(
-        &self,
-        mut stream: RunStream,
-        run_id: Option<String>,
-        after: u64,
-    ) -> Result<RunEnd, TurnError> {
-        let rt = self.runtime;
-        let mut end = RunEnd {
-            run_id: None,
-            stop_reason: None,
-            usage: None,
-            calls: Vec::new(),
-        };
-        if let Some(run_id) = run_id {
-            self.run_started(&run_id).await?;
-            end.run_id = Some(run_id);
-        }
-        let mut pieces: Vec<ToolCallDelta> = Vec::new();
-        let mut batch = Batch::default();
-        let mut last_seq = after;
-        let mut resumes = 0;
-        loop {
-            // Chunks that arrive together are committed together (one
-            // transaction per batch, events still before anyone sees them);
-            // a lone chunk is committed at once.
-            let next = if batch.is_empty() {
-                match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
-                    Ok(next) => Next::from(next),
-                    Err(_) => Next::Interrupted,
-                }
-            } else if batch.is_full() {
-                self.commit(&mut batch, &end).await?;
-                continue;
-            } else {
-                match stream.next().now_or_never() {
-                    Some(next) => Next::from(next),
-                    None => {
-                        self.commit(&mut batch, &end).await?;
-                        continue;
-                    }
-                }
-            };
-            let chunk = match next {
-                Next::Chunk(chunk) => chunk,
-                Next::Done => break,
-                Next::Failed(err) => {
-                    self.commit(&mut batch, &end).await?;
-                    return Err(err.into());
-                }
-                Next::Interrupted => {
-                    self.commit(&mut batch, &end).await?;
-                    if end.stop_reason.is_some() {
-                        // Everything that matters arrived; only [DONE] is missing.
-                        break;
-                    }
-                    let Some(run_id) = end.run_id.clone() else {
-                        return Err(TurnError::Protocol(
-                            "the stream ended before the run started".to_owned(),
-                        ));
-                    };
-                    resumes += 1;
-                    if resumes > MAX_RESUMES {
-                        return Err(TurnError::Protocol(format!(
-                            "run {run_id} could not be resumed"
-                        )));
-                    }
-                    tokio::time::sleep(backoff(resumes)).await;
-                    tracing::info!(run = %run_id, after = last_seq, "resuming the run stream");
-                    stream = resume(rt, &run_id, last_seq).await?;
-                    continue;
-                }
-            };
-            if chunk.seq_id.is_some_and(|seq| seq <= last_seq) {
-                // Already committed before a resume.
-                continue;
-            }
-            if end.run_id.is_none()
-                && let Some(run_id) = &chunk.run_id
-            {
-                self.commit(&mut batch, &end).await?;
-                self.run_started(run_id).await?;
-                end.run_id = Some(run_id.clone());
-            }
-            match &chunk.message {
-                StreamMessage::StopReason { stop_reason } => {
-                    end.stop_reason = Some(stop_reason.clone())
-                }
-                StreamMessage::UsageStatistics {} => {
-                    end.usage = Some(Value::Object(chunk.raw.clone()))
-                }
-                StreamMessage::ApprovalRequestMessage { .. } => {
-                    pieces.extend(chunk.message.tool_call_deltas())
-                }
-                _ => {}
-            }
-            if let Some(seq) = chunk.seq_id {
-                last_seq = seq;
-                batch.seq_id = Some(seq);
-            }
-            if !matches!(chunk.message, StreamMessage::Ping {}) {
-                let mut delta = chunk.raw;
-                delta.insert("type".to_owned(), Value::from("message"));
-                batch
-                    .drafts
-                    .push(
-                        rt.log
-                            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
-                                envelope,
-                                delta: Value::Object(delta),
-                                subagent_id: None,
-                            }),
-                    );
-            }
-        }
-        self.commit(&mut batch, &end).await?;
-        end.calls = assemble(pieces);
-        if let Some(run_id) = &end.run_id {
-            let calls = (!end.calls.is_empty())
-                .then(|| serde_json::to_string(&end.calls).unwrap_or_default());
-            rt.store
-                .finish_run(
-                    run_id,
-                    "completed",
-                    end.stop_reason.as_deref(),
-                    calls.as_deref(),
-                )
-                .await?;
-        }
-        Ok(end)
-    }
-
-    /// Writes a batch's events and run-cursor advance in one transaction.
-    async fn commit(&self, batch: &mut Batch, end: &RunEnd) -> Result<(), TurnError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let cursor = match (batch.seq_id.take(), end.run_id.as_deref()) {
-            (Some(seq_id), Some(run_id)) => Some(CursorAdvance { run_id, seq_id }),
-            _ => None,
-        };
-        self.runtime
-            .log
-            .emit_all(std::mem::take(&mut batch.drafts), cursor)
-            .await?;
-        Ok(())
-    }
-
     async fn run_started(&self, run_id: &str) -> Result<(), TurnError> {
         let rt = self.runtime;
         rt.store
@@ -616,217 +415,6 @@ impl Turn<'_> {
         rt.log.emit(rt.loop_status_draft()).await?;
         Ok(())
     }
-
-    /// Resolves each requested client-side call and returns the approval
-    /// entries to send back.
-    async fn resolve_calls(
-        &self,
-        end: &RunEnd,
-        tools: &[ExternalToolDefinition],
-    ) -> Result<Vec<Value>, TurnError> {
-        let mut approvals = Vec::with_capacity(end.calls.len());
-        for call in &end.calls {
-            let requested_before = self
-                .runtime
-                .store
-                .external_call(&external_request_id(&call.id))
-                .await?
-                .is_some();
-            let (tool_return, status) =
-                if requested_before || tools.iter().any(|tool| tool.name == call.name) {
-                    self.call_external(call, end.run_id.as_deref()).await?
-                } else {
-                    (
-                        format!("Tool {} is not available on this device.", call.name),
-                        "error",
-                    )
-                };
-            approvals.push(json!({
-                "type": "tool",
-                "tool_call_id": call.id,
-                "tool_return": tool_return,
-                "status": status,
-            }));
-        }
-        Ok(approvals)
-    }
-
-    /// Asks the frontends to run an external tool and waits for the first
-    /// answer. The request is durable: a frontend that connects later, or
-    /// after a daemon restart, still sees it and can answer.
-    async fn call_external(
-        &self,
-        call: &ToolCall,
-        run_id: Option<&str>,
-    ) -> Result<(String, &'static str), TurnError> {
-        let rt = self.runtime;
-        let input: Map<String, Value> = match serde_json::from_str(&call.arguments) {
-            Ok(Value::Object(input)) => input,
-            Ok(_) | Err(_) if call.arguments.trim().is_empty() => Map::new(),
-            _ => {
-                return Ok((
-                    format!(
-                        "Invalid JSON arguments for {}: {}",
-                        call.name, call.arguments
-                    ),
-                    "error",
-                ));
-            }
-        };
-        let request_id = external_request_id(&call.id);
-        let row = ExternalCallRow {
-            request_id: request_id.clone(),
-            turn_id: self.turn.turn_id.clone(),
-            tool_call_id: call.id.clone(),
-            tool_name: call.name.clone(),
-            input: Value::Object(input.clone()).to_string(),
-            status: "pending".to_owned(),
-            result: None,
-        };
-        rt.store.record_external_call(rt.id, &row).await?;
-        let waiter = rt.external.waiter(&request_id);
-        {
-            let mut state = lock(&rt.state);
-            state.loop_status = LoopStatus::ExecutingClientSideTool;
-            state.executing_tool_call_ids = vec![call.id.clone()];
-        }
-        let start = lifecycle(
-            run_id,
-            json!({
-                "message_type": "client_tool_start",
-                "tool_call_id": call.id,
-                "tool_name": call.name,
-                "tool_args": call.arguments,
-            }),
-        );
-        let request = rt.log.draft::<events::ExternalToolCallRequest>(|envelope| {
-            ExternalToolCallRequestEvent {
-                envelope,
-                request_id: request_id.clone(),
-                scope_id: None,
-                tool_call_id: call.id.clone(),
-                tool_name: call.name.clone(),
-                input,
-            }
-        });
-        let drafts = vec![rt.loop_status_draft(), self.delta(start), request];
-        rt.log.emit_all(drafts, None).await?;
-
-        // The answer may have been stored before the waiter existed.
-        let answer = match rt
-            .store
-            .external_call(&request_id)
-            .await?
-            .and_then(|row| row.result)
-        {
-            Some(stored) => serde_json::from_str(&stored).unwrap_or(Value::Null),
-            None => waiter
-                .await
-                .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
-        };
-        rt.external.forget(&request_id);
-        let (tool_return, status) = tool_return_of(&answer);
-        let end = lifecycle(
-            run_id,
-            json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": status }),
-        );
-        rt.log.emit(self.delta(end)).await?;
-        Ok((tool_return, status))
-    }
-
-    fn delta(&self, delta: Value) -> super::event_log::Draft {
-        self.runtime
-            .log
-            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
-                envelope,
-                delta,
-                subagent_id: None,
-            })
-    }
-}
-
-/// The request id of an external tool call: stable, so a restarted daemon
-/// finds the request it made before.
-fn external_request_id(tool_call_id: &str) -> String {
-    format!("ext-{tool_call_id}")
-}
-
-async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {
-    Ok(rt.api.resume_stream(run_id, after).await?)
-}
-
-/// A lifecycle delta (`client_tool_start`, ...) with the fields every
-/// lifecycle message has.
-fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
-    if let Value::Object(map) = &mut fields {
-        map.insert(
-            "id".to_owned(),
-            Value::from(format!("lifecycle-{:016x}", fastrand::u64(..))),
-        );
-        map.insert("date".to_owned(), Value::from(crate::app::now_rfc3339()));
-        if let Some(run_id) = run_id {
-            map.insert("run_id".to_owned(), Value::from(run_id));
-        }
-    }
-    fields
-}
-
-/// The text and status to return to the agent for a frontend's answer
-/// (`{"result": {"content": [...], "is_error"?}}` or `{"error": "..."}`).
-fn tool_return_of(answer: &Value) -> (String, &'static str) {
-    if let Some(error) = answer.get("error").and_then(Value::as_str) {
-        return (error.to_owned(), "error");
-    }
-    let result = answer.get("result").unwrap_or(&Value::Null);
-    let texts: Vec<&str> = result
-        .get("content")
-        .and_then(Value::as_array)
-        .map(|parts| {
-            parts
-                .iter()
-                .filter_map(|part| part.get("text").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    let text = if texts.is_empty() {
-        result.to_string()
-    } else {
-        texts.join("\n")
-    };
-    let is_error = result
-        .get("is_error")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    (text, if is_error { "error" } else { "success" })
-}
-
-/// Joins streamed tool-call pieces into whole calls, in order.
-fn assemble(pieces: Vec<ToolCallDelta>) -> Vec<ToolCall> {
-    let mut calls: Vec<ToolCall> = Vec::new();
-    for piece in pieces {
-        let index = match piece.tool_call_id.as_deref() {
-            Some(id) => match calls.iter().position(|call| call.id == id) {
-                Some(index) => index,
-                None => {
-                    calls.push(ToolCall {
-                        id: id.to_owned(),
-                        ..ToolCall::default()
-                    });
-                    calls.len() - 1
-                }
-            },
-            None if !calls.is_empty() => calls.len() - 1,
-            None => continue,
-        };
-        let call = &mut calls[index];
-        if let Some(name) = piece.name.filter(|name| !name.is_empty()) {
-            call.name = name;
-        }
-        if let Some(arguments) = piece.arguments {
-            call.arguments.push_str(&arguments);
-        }
-    }
-    calls
 }
 
 /// The Letta `messages` of a user turn: each with its `otid`.
@@ -861,48 +449,6 @@ fn request_body(messages: Vec<Value>, tools: &[ExternalToolDefinition]) -> Value
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn piece(id: Option<&str>, name: Option<&str>, arguments: Option<&str>) -> ToolCallDelta {
-        ToolCallDelta {
-            tool_call_id: id.map(str::to_owned),
-            name: name.map(str::to_owned),
-            arguments: arguments.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn streamed_pieces_make_whole_calls() {
-        let calls = assemble(vec![
-            piece(Some("c1"), Some("Ext"), None),
-            piece(Some("c1"), None, Some("{\"x\"")),
-            piece(Some("c1"), None, Some(": 1}")),
-            piece(Some("c2"), Some("Other"), Some("{}")),
-        ]);
-        assert_eq!(calls.len(), 2);
-        assert_eq!(
-            calls[0],
-            ToolCall {
-                id: "c1".into(),
-                name: "Ext".into(),
-                arguments: "{\"x\": 1}".into()
-            }
-        );
-        assert_eq!(calls[1].name, "Other");
-    }
-
-    #[test]
-    fn frontend_answers_become_tool_returns() {
-        let ok = json!({"result": {"content": [{"type": "text", "text": "42"}]}});
-        assert_eq!(tool_return_of(&ok), ("42".to_owned(), "success"));
-        let failed =
-            json!({"result": {"content": [{"type": "text", "text": "nope"}], "is_error": true}});
-        assert_eq!(tool_return_of(&failed).1, "error");
-        assert_eq!(
-            tool_return_of(&json!({"error": "boom"})),
-            ("boom".to_owned(), "error")
-        );
-    }
+async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {
+    Ok(rt.api.resume_stream(run_id, after).await?)
 }

@@ -1,0 +1,210 @@
+//! Streaming one run: chunks become committed events, and a dropped or
+//! stalled stream is resumed from the committed cursor.
+
+use futures_util::FutureExt;
+use letta_protocol::{StreamDeltaEvent, events};
+use serde_json::Value;
+
+use super::tools::assemble;
+use super::{RunEnd, Turn, TurnError, resume};
+use crate::letta_api::{
+    Chunk, LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff,
+};
+use crate::runtime::event_log::Draft;
+use crate::store::CursorAdvance;
+
+/// Resume attempts per run before the turn fails.
+const MAX_RESUMES: u32 = 8;
+
+/// Most chunks committed in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// Chunks read but not yet committed.
+#[derive(Default)]
+struct Batch {
+    drafts: Vec<Draft>,
+    /// The highest `seq_id` among them.
+    seq_id: Option<u64>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.drafts.is_empty() && self.seq_id.is_none()
+    }
+
+    fn is_full(&self) -> bool {
+        self.drafts.len() >= MAX_BATCH
+    }
+}
+
+/// What reading a run stream gave.
+enum Next {
+    Chunk(Chunk),
+    Done,
+    /// A failure resuming cannot fix.
+    Failed(LettaError),
+    /// Cut off, stalled, or a transient failure: resume from the cursor.
+    Interrupted,
+}
+
+impl From<Option<Result<StreamItem, LettaError>>> for Next {
+    fn from(next: Option<Result<StreamItem, LettaError>>) -> Next {
+        match next {
+            Some(Ok(StreamItem::Chunk(chunk))) => Next::Chunk(chunk),
+            Some(Ok(StreamItem::Done)) => Next::Done,
+            Some(Err(err)) if !err.is_transient() => Next::Failed(err),
+            Some(Err(_)) | None => Next::Interrupted,
+        }
+    }
+}
+
+impl Turn<'_> {
+    /// Streams a run to its end; `run_id` and `after` are known when
+    /// reattaching.
+    pub(super) async fn stream_run(
+        &self,
+        mut stream: RunStream,
+        run_id: Option<String>,
+        after: u64,
+    ) -> Result<RunEnd, TurnError> {
+        let rt = self.runtime;
+        let mut end = RunEnd {
+            run_id: None,
+            stop_reason: None,
+            usage: None,
+            calls: Vec::new(),
+        };
+        if let Some(run_id) = run_id {
+            self.run_started(&run_id).await?;
+            end.run_id = Some(run_id);
+        }
+        let mut pieces: Vec<ToolCallDelta> = Vec::new();
+        let mut batch = Batch::default();
+        let mut last_seq = after;
+        let mut resumes = 0;
+        loop {
+            // Chunks that arrive together are committed together (one
+            // transaction per batch, events still before anyone sees them);
+            // a lone chunk is committed at once.
+            let next = if batch.is_empty() {
+                match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
+                    Ok(next) => Next::from(next),
+                    Err(_) => Next::Interrupted,
+                }
+            } else if batch.is_full() {
+                self.commit(&mut batch, &end).await?;
+                continue;
+            } else {
+                match stream.next().now_or_never() {
+                    Some(next) => Next::from(next),
+                    None => {
+                        self.commit(&mut batch, &end).await?;
+                        continue;
+                    }
+                }
+            };
+            let chunk = match next {
+                Next::Chunk(chunk) => chunk,
+                Next::Done => break,
+                Next::Failed(err) => {
+                    self.commit(&mut batch, &end).await?;
+                    return Err(err.into());
+                }
+                Next::Interrupted => {
+                    self.commit(&mut batch, &end).await?;
+                    if end.stop_reason.is_some() {
+                        // Everything that matters arrived; only [DONE] is missing.
+                        break;
+                    }
+                    let Some(run_id) = end.run_id.clone() else {
+                        return Err(TurnError::Protocol(
+                            "the stream ended before the run started".to_owned(),
+                        ));
+                    };
+                    resumes += 1;
+                    if resumes > MAX_RESUMES {
+                        return Err(TurnError::Protocol(format!(
+                            "run {run_id} could not be resumed"
+                        )));
+                    }
+                    tokio::time::sleep(backoff(resumes)).await;
+                    tracing::info!(run = %run_id, after = last_seq, "resuming the run stream");
+                    stream = resume(rt, &run_id, last_seq).await?;
+                    continue;
+                }
+            };
+            if chunk.seq_id.is_some_and(|seq| seq <= last_seq) {
+                // Already committed before a resume.
+                continue;
+            }
+            if end.run_id.is_none()
+                && let Some(run_id) = &chunk.run_id
+            {
+                self.commit(&mut batch, &end).await?;
+                self.run_started(run_id).await?;
+                end.run_id = Some(run_id.clone());
+            }
+            match &chunk.message {
+                StreamMessage::StopReason { stop_reason } => {
+                    end.stop_reason = Some(stop_reason.clone())
+                }
+                StreamMessage::UsageStatistics {} => {
+                    end.usage = Some(Value::Object(chunk.raw.clone()))
+                }
+                StreamMessage::ApprovalRequestMessage { .. } => {
+                    pieces.extend(chunk.message.tool_call_deltas())
+                }
+                _ => {}
+            }
+            if let Some(seq) = chunk.seq_id {
+                last_seq = seq;
+                batch.seq_id = Some(seq);
+            }
+            if !matches!(chunk.message, StreamMessage::Ping {}) {
+                let mut delta = chunk.raw;
+                delta.insert("type".to_owned(), Value::from("message"));
+                batch
+                    .drafts
+                    .push(
+                        rt.log
+                            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
+                                envelope,
+                                delta: Value::Object(delta),
+                                subagent_id: None,
+                            }),
+                    );
+            }
+        }
+        self.commit(&mut batch, &end).await?;
+        end.calls = assemble(pieces);
+        if let Some(run_id) = &end.run_id {
+            let calls = (!end.calls.is_empty())
+                .then(|| serde_json::to_string(&end.calls).unwrap_or_default());
+            rt.store
+                .finish_run(
+                    run_id,
+                    "completed",
+                    end.stop_reason.as_deref(),
+                    calls.as_deref(),
+                )
+                .await?;
+        }
+        Ok(end)
+    }
+
+    /// Writes a batch's events and run-cursor advance in one transaction.
+    async fn commit(&self, batch: &mut Batch, end: &RunEnd) -> Result<(), TurnError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let cursor = match (batch.seq_id.take(), end.run_id.as_deref()) {
+            (Some(seq_id), Some(run_id)) => Some(CursorAdvance { run_id, seq_id }),
+            _ => None,
+        };
+        self.runtime
+            .log
+            .emit_all(std::mem::take(&mut batch.drafts), cursor)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! Resolving the client-side tool calls a run stopped for.
+
+use letta_protocol::{
+    ExternalToolCallRequestEvent, ExternalToolDefinition, LoopStatus, StreamDeltaEvent, events,
+};
+use serde_json::{Map, Value, json};
+
+use super::{RunEnd, Turn, TurnError};
+use crate::letta_api::ToolCallDelta;
+use crate::runtime::event_log::Draft;
+use crate::runtime::lock;
+use crate::store::ExternalCallRow;
+
+/// A tool call assembled from streamed pieces.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct ToolCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl Turn<'_> {
+    /// Resolves each requested client-side call and returns the approval
+    /// entries to send back.
+    pub(super) async fn resolve_calls(
+        &self,
+        end: &RunEnd,
+        tools: &[ExternalToolDefinition],
+    ) -> Result<Vec<Value>, TurnError> {
+        let mut approvals = Vec::with_capacity(end.calls.len());
+        for call in &end.calls {
+            let requested_before = self
+                .runtime
+                .store
+                .external_call(&external_request_id(&call.id))
+                .await?
+                .is_some();
+            let (tool_return, status) =
+                if requested_before || tools.iter().any(|tool| tool.name == call.name) {
+                    self.call_external(call, end.run_id.as_deref()).await?
+                } else {
+                    (
+                        format!("Tool {} is not available on this device.", call.name),
+                        "error",
+                    )
+                };
+            approvals.push(json!({
+                "type": "tool",
+                "tool_call_id": call.id,
+                "tool_return": tool_return,
+                "status": status,
+            }));
+        }
+        Ok(approvals)
+    }
+
+    /// Asks the frontends to run an external tool and waits for the first
+    /// answer. The request is durable: a frontend that connects later, or
+    /// after a daemon restart, still sees it and can answer.
+    async fn call_external(
+        &self,
+        call: &ToolCall,
+        run_id: Option<&str>,
+    ) -> Result<(String, &'static str), TurnError> {
+        let rt = self.runtime;
+        let input: Map<String, Value> = match serde_json::from_str(&call.arguments) {
+            Ok(Value::Object(input)) => input,
+            Ok(_) | Err(_) if call.arguments.trim().is_empty() => Map::new(),
+            _ => {
+                return Ok((
+                    format!(
+                        "Invalid JSON arguments for {}: {}",
+                        call.name, call.arguments
+                    ),
+                    "error",
+                ));
+            }
+        };
+        let request_id = external_request_id(&call.id);
+        let row = ExternalCallRow {
+            request_id: request_id.clone(),
+            turn_id: self.turn.turn_id.clone(),
+            tool_call_id: call.id.clone(),
+            tool_name: call.name.clone(),
+            input: Value::Object(input.clone()).to_string(),
+            status: "pending".to_owned(),
+            result: None,
+        };
+        rt.store.record_external_call(rt.id, &row).await?;
+        let waiter = rt.external.waiter(&request_id);
+        {
+            let mut state = lock(&rt.state);
+            state.loop_status = LoopStatus::ExecutingClientSideTool;
+            state.executing_tool_call_ids = vec![call.id.clone()];
+        }
+        let start = lifecycle(
+            run_id,
+            json!({
+                "message_type": "client_tool_start",
+                "tool_call_id": call.id,
+                "tool_name": call.name,
+                "tool_args": call.arguments,
+            }),
+        );
+        let request = rt.log.draft::<events::ExternalToolCallRequest>(|envelope| {
+            ExternalToolCallRequestEvent {
+                envelope,
+                request_id: request_id.clone(),
+                scope_id: None,
+                tool_call_id: call.id.clone(),
+                tool_name: call.name.clone(),
+                input,
+            }
+        });
+        let drafts = vec![rt.loop_status_draft(), self.delta(start), request];
+        rt.log.emit_all(drafts, None).await?;
+
+        // The answer may have been stored before the waiter existed.
+        let answer = match rt
+            .store
+            .external_call(&request_id)
+            .await?
+            .and_then(|row| row.result)
+        {
+            Some(stored) => serde_json::from_str(&stored).unwrap_or(Value::Null),
+            None => waiter
+                .await
+                .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
+        };
+        rt.external.forget(&request_id);
+        let (tool_return, status) = tool_return_of(&answer);
+        let end = lifecycle(
+            run_id,
+            json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": status }),
+        );
+        rt.log.emit(self.delta(end)).await?;
+        Ok((tool_return, status))
+    }
+
+    fn delta(&self, delta: Value) -> Draft {
+        self.runtime
+            .log
+            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
+                envelope,
+                delta,
+                subagent_id: None,
+            })
+    }
+}
+
+/// The request id of an external tool call: stable, so a restarted daemon
+/// finds the request it made before.
+fn external_request_id(tool_call_id: &str) -> String {
+    format!("ext-{tool_call_id}")
+}
+
+/// A lifecycle delta (`client_tool_start`, ...) with the fields every
+/// lifecycle message has.
+fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
+    if let Value::Object(map) = &mut fields {
+        map.insert(
+            "id".to_owned(),
+            Value::from(format!("lifecycle-{:016x}", fastrand::u64(..))),
+        );
+        map.insert("date".to_owned(), Value::from(crate::app::now_rfc3339()));
+        if let Some(run_id) = run_id {
+            map.insert("run_id".to_owned(), Value::from(run_id));
+        }
+    }
+    fields
+}
+
+/// The text and status to return to the agent for a frontend's answer
+/// (`{"result": {"content": [...], "is_error"?}}` or `{"error": "..."}`).
+fn tool_return_of(answer: &Value) -> (String, &'static str) {
+    if let Some(error) = answer.get("error").and_then(Value::as_str) {
+        return (error.to_owned(), "error");
+    }
+    let result = answer.get("result").unwrap_or(&Value::Null);
+    let texts: Vec<&str> = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = if texts.is_empty() {
+        result.to_string()
+    } else {
+        texts.join("\n")
+    };
+    let is_error = result
+        .get("is_error")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    (text, if is_error { "error" } else { "success" })
+}
+
+/// Joins streamed tool-call pieces into whole calls, in order.
+pub(super) fn assemble(pieces: Vec<ToolCallDelta>) -> Vec<ToolCall> {
+    let mut calls: Vec<ToolCall> = Vec::new();
+    for piece in pieces {
+        let index = match piece.tool_call_id.as_deref() {
+            Some(id) => match calls.iter().position(|call| call.id == id) {
+                Some(index) => index,
+                None => {
+                    calls.push(ToolCall {
+                        id: id.to_owned(),
+                        ..ToolCall::default()
+                    });
+                    calls.len() - 1
+                }
+            },
+            None if !calls.is_empty() => calls.len() - 1,
+            None => continue,
+        };
+        let call = &mut calls[index];
+        if let Some(name) = piece.name.filter(|name| !name.is_empty()) {
+            call.name = name;
+        }
+        if let Some(arguments) = piece.arguments {
+            call.arguments.push_str(&arguments);
+        }
+    }
+    calls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(id: Option<&str>, name: Option<&str>, arguments: Option<&str>) -> ToolCallDelta {
+        ToolCallDelta {
+            tool_call_id: id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            arguments: arguments.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn streamed_pieces_make_whole_calls() {
+        let calls = assemble(vec![
+            piece(Some("c1"), Some("Ext"), None),
+            piece(Some("c1"), None, Some("{\"x\"")),
+            piece(Some("c1"), None, Some(": 1}")),
+            piece(Some("c2"), Some("Other"), Some("{}")),
+        ]);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            calls[0],
+            ToolCall {
+                id: "c1".into(),
+                name: "Ext".into(),
+                arguments: "{\"x\": 1}".into()
+            }
+        );
+        assert_eq!(calls[1].name, "Other");
+    }
+
+    #[test]
+    fn frontend_answers_become_tool_returns() {
+        let ok = json!({"result": {"content": [{"type": "text", "text": "42"}]}});
+        assert_eq!(tool_return_of(&ok), ("42".to_owned(), "success"));
+        let failed =
+            json!({"result": {"content": [{"type": "text", "text": "nope"}], "is_error": true}});
+        assert_eq!(tool_return_of(&failed).1, "error");
+        assert_eq!(
+            tool_return_of(&json!({"error": "boom"})),
+            ("boom".to_owned(), "error")
+        );
+    }
+}

@@ -325,21 +325,9 @@ impl Runtime {
         };
         if fresh {
             let content = turn::content_of(&row.payload);
-            let was_paused = {
-                let mut state = lock(&self.state);
-                state.queue.push(QueuedInput { row, content });
-                std::mem::replace(&mut state.paused, false)
-            };
-            if was_paused {
-                // A new message releases a queue parked by an abort.
-                self.store
-                    .set_queue_paused(self.id, false)
-                    .await
-                    .map_err(storage)?;
-            }
-            let draft = self.queue_draft(Vec::new());
-            self.log.emit(draft).await.map_err(storage)?;
-            self.wake.notify_one();
+            lock(&self.state).queue.push(QueuedInput { row, content });
+            // A new message also releases a queue parked by an abort.
+            self.set_queue_paused(false).await?;
         }
         Ok(InputAccepted {
             runtime: self.scope.clone(),
@@ -351,20 +339,11 @@ impl Runtime {
 
     /// Cancels the running turn (if any) and parks the queue.
     pub async fn abort(&self) -> Result<AbortMessageResult, RpcError> {
-        let running = {
-            let mut state = lock(&self.state);
-            state.paused = true;
-            state.running.clone()
-        };
-        self.store
-            .set_queue_paused(self.id, true)
-            .await
-            .map_err(storage)?;
+        let running = lock(&self.state).running.clone();
         if let Some(turn) = &running {
             turn.cancel.cancel();
         }
-        let draft = self.queue_draft(Vec::new());
-        self.log.emit(draft).await.map_err(storage)?;
+        self.set_queue_paused(true).await?;
         Ok(AbortMessageResult {
             runtime: self.scope.clone(),
             aborted: running.is_some(),
@@ -375,25 +354,37 @@ impl Runtime {
 
     /// Releases a queue parked by an abort.
     pub async fn resume_queue(&self) -> Result<ResumeQueueResult, RpcError> {
-        let released = {
-            let mut state = lock(&self.state);
-            let released = if state.paused { state.queue.len() } else { 0 };
-            state.paused = false;
-            released
-        };
-        self.store
-            .set_queue_paused(self.id, false)
-            .await
-            .map_err(storage)?;
-        let draft = self.queue_draft(Vec::new());
-        self.log.emit(draft).await.map_err(storage)?;
-        self.wake.notify_one();
+        let was_paused = lock(&self.state).paused;
+        let waiting = self.set_queue_paused(false).await?;
+        let resumed = if was_paused { waiting } else { 0 };
         Ok(ResumeQueueResult {
             runtime: self.scope.clone(),
-            resumed: u32::try_from(released).unwrap_or(u32::MAX),
+            resumed: u32::try_from(resumed).unwrap_or(u32::MAX),
             success: true,
             error: None,
         })
+    }
+
+    /// Parks or releases the queue, durably, tells frontends, and wakes the
+    /// worker when released. Returns how many inputs are waiting.
+    async fn set_queue_paused(&self, paused: bool) -> Result<usize, RpcError> {
+        let waiting = {
+            let mut state = lock(&self.state);
+            state.paused = paused;
+            state.queue.len()
+        };
+        self.store
+            .set_queue_paused(self.id, paused)
+            .await
+            .map_err(storage)?;
+        self.log
+            .emit(self.queue_draft(Vec::new()))
+            .await
+            .map_err(storage)?;
+        if !paused {
+            self.wake.notify_one();
+        }
+        Ok(waiting)
     }
 
     pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RpcError> {

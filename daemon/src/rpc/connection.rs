@@ -57,19 +57,35 @@ impl ConnectionInfo {
     /// an `event` notification on JSON-RPC transports. Waits while the
     /// queue is full; fails once the connection is gone.
     pub async fn push_event(&self, frame: &str) -> Result<(), ConnectionGone> {
-        let message = match self.transport {
+        self.events
+            .send(self.encode_event(frame))
+            .await
+            .map_err(|_| ConnectionGone)
+    }
+
+    /// An event frame as this connection's transport carries it.
+    fn encode_event(&self, frame: &str) -> String {
+        match self.transport {
             Transport::WebSocketFrames => frame.to_owned(),
             Transport::LocalSocket | Transport::WebSocketRpc => format!(
                 r#"{{"jsonrpc":"2.0","method":"{}","params":{frame}}}"#,
                 letta_protocol::EVENT_NOTIFICATION
             ),
-        };
-        self.events.send(message).await.map_err(|_| ConnectionGone)
+        }
     }
 
-    /// Resolves when the connection has closed.
-    pub async fn closed(&self) {
-        self.events.closed().await;
+    /// Queues an event frame if there is room right now.
+    pub fn try_push_event(&self, frame: &str) -> Result<(), TryPushError> {
+        self.events
+            .try_send(self.encode_event(frame))
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => TryPushError::Full,
+                mpsc::error::TrySendError::Closed(_) => TryPushError::Gone,
+            })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.events.is_closed()
     }
 
     /// The protocol version agreed in `initialize`, or the current one.
@@ -80,6 +96,15 @@ impl ConnectionInfo {
     pub(super) fn set_protocol_version(&self, version: u32) {
         self.protocol_version.store(version, Ordering::Relaxed);
     }
+}
+
+/// Why an event could not be queued without waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryPushError {
+    /// The queue is full: the client reads more slowly than events come.
+    Full,
+    /// The connection has closed.
+    Gone,
 }
 
 /// The connection an event was meant for has closed.

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::runtime::Runtimes;
 
-pub use connection::{ConnectionGone, ConnectionInfo, Transport};
+pub use connection::{ConnectionGone, ConnectionInfo, Transport, TryPushError};
 pub use info::app_server_info;
 
 /// What the method handlers share.

@@ -1,23 +1,25 @@
 //! A runtime's event log and its subscribers.
 //!
 //! Emitting an event numbers it (`event_seq`, per runtime), writes it to the
-//! database and only then makes it visible. Each subscribed connection has
-//! its own delivery task with a cursor: it sends the events after its
-//! cursor, from a ring of recent events or, when it has fallen behind, from
-//! the database. A slow connection therefore only falls behind; it never
-//! holds up the runtime or other connections, and what it has not received
-//! yet waits in the database, not in memory.
+//! database and only then makes it visible. A subscribed connection that is
+//! keeping up is *live*: the emitter hands it each event directly, without
+//! waiting. One whose queue is full, or that asked for events from the past,
+//! is *catching up*: its own task sends what follows its cursor, from a ring
+//! of recent events or from the database, and hands it back to live delivery
+//! once it has caught up. A slow connection therefore only falls behind; it
+//! never holds up the runtime or other connections, and what it has not
+//! received yet waits in the database, not in memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::lock;
 
-use letta_protocol::{Envelope, Event, RuntimeScope};
+use letta_protocol::{Envelope, Event, RuntimeScope, events};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use crate::rpc::ConnectionInfo;
+use crate::rpc::{ConnectionInfo, TryPushError};
 use crate::store::{CursorAdvance, Store, StoreError};
 
 /// Recent events kept in memory for delivery.
@@ -52,11 +54,26 @@ pub struct EventLog {
     recent: Mutex<VecDeque<(u64, Arc<str>)>>,
     subscribers: Mutex<HashMap<usize, Subscription>>,
     retention: u64,
+    /// This log, for the catch-up tasks it starts.
+    this: Weak<EventLog>,
 }
 
 struct Subscription {
-    delivered: watch::Receiver<u64>,
-    task: tokio::task::JoinHandle<()>,
+    connection: Arc<ConnectionInfo>,
+    /// The last `event_seq` queued for the connection.
+    delivered: watch::Sender<u64>,
+    mode: Mode,
+}
+
+enum Mode {
+    Live,
+    CatchingUp(tokio::task::JoinHandle<()>),
+}
+
+impl Subscription {
+    fn cursor(&self) -> u64 {
+        *self.delivered.borrow()
+    }
 }
 
 impl EventLog {
@@ -68,7 +85,7 @@ impl EventLog {
     ) -> Result<Arc<EventLog>, StoreError> {
         let last = store.last_event_seq(runtime_id).await?;
         let (latest, _) = watch::channel(last);
-        Ok(Arc::new(EventLog {
+        Ok(Arc::new_cyclic(|this| EventLog {
             runtime_id,
             scope,
             store,
@@ -77,6 +94,7 @@ impl EventLog {
             recent: Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)),
             subscribers: Mutex::new(HashMap::new()),
             retention,
+            this: this.clone(),
         }))
     }
 
@@ -100,6 +118,23 @@ impl EventLog {
         };
         Draft {
             kind: E::NAME,
+            frame,
+        }
+    }
+
+    /// A `stream_delta` for a chunk as the server sent it. The same frame
+    /// as `draft::<StreamDelta>` would make, without copying the chunk
+    /// through a typed struct: this is the per-chunk hot path.
+    pub fn stream_delta(&self, delta: Map<String, Value>) -> Draft {
+        let mut frame = Map::new();
+        frame.insert("type".to_owned(), Value::from(events::StreamDelta::NAME));
+        frame.insert("delta".to_owned(), Value::Object(delta));
+        frame.insert(
+            "runtime".to_owned(),
+            serde_json::to_value(&self.scope).unwrap_or(Value::Null),
+        );
+        Draft {
+            kind: events::StreamDelta::NAME,
             frame,
         }
     }
@@ -162,7 +197,55 @@ impl EventLog {
             }
         }
         self.latest.send_replace(last);
+        self.hand_to_live_subscribers(last);
         Ok(last)
+    }
+
+    /// Gives each live subscriber the events it has not had, without
+    /// waiting: a full queue moves it to catching up instead. Runs with the
+    /// emit lock held, so events reach every subscriber in order.
+    fn hand_to_live_subscribers(&self, last: u64) {
+        let mut subscribers = lock(&self.subscribers);
+        let mut gone = Vec::new();
+        for (id, subscription) in subscribers.iter_mut() {
+            if !matches!(subscription.mode, Mode::Live) || subscription.cursor() >= last {
+                continue;
+            }
+            let pending = self
+                .recent_after(subscription.cursor(), usize::MAX)
+                .unwrap_or_default();
+            // An empty list means the ring no longer reaches the cursor.
+            let mut fell_behind = pending.is_empty();
+            for (seq, frame) in pending {
+                match subscription.connection.try_push_event(&frame) {
+                    Ok(()) => {
+                        subscription.delivered.send_replace(seq);
+                    }
+                    Err(TryPushError::Full) => {
+                        fell_behind = true;
+                        break;
+                    }
+                    Err(TryPushError::Gone) => {
+                        gone.push(*id);
+                        break;
+                    }
+                }
+            }
+            if fell_behind
+                && !gone.contains(id)
+                && let Some(log) = self.this.upgrade()
+            {
+                subscription.mode = Mode::CatchingUp(tokio::spawn(catch_up(
+                    log,
+                    subscription.connection.clone(),
+                    subscription.cursor(),
+                    subscription.delivered.clone(),
+                )));
+            }
+        }
+        for id in gone {
+            subscribers.remove(&id);
+        }
     }
 
     /// Applies retention: keeps the newest events. Called by the daemon's
@@ -193,55 +276,72 @@ impl EventLog {
                 oldest_kept: first - 1,
             });
         }
+        // No event may be emitted between reading the latest seq and
+        // registering the subscription.
+        let _emitting = self.next_seq.lock().await;
+        let latest = self.latest();
         let mut subscribers = lock(&self.subscribers);
-        subscribers.retain(|_, subscription| !subscription.task.is_finished());
         if after.is_none()
             && let Some(existing) = subscribers.get(&connection.id)
+            && !existing.connection.is_closed()
         {
-            return Ok(existing.delivered.clone());
+            return Ok(existing.delivered.subscribe());
         }
-        let start = after.unwrap_or_else(|| self.latest()).min(self.latest());
-        let (delivered_tx, delivered) = watch::channel(start);
-        let task = tokio::spawn(deliver(
-            self.clone(),
-            connection.clone(),
-            start,
-            delivered_tx,
-        ));
-        if let Some(previous) = subscribers.insert(
-            connection.id,
-            Subscription {
-                delivered: delivered.clone(),
-                task,
-            },
-        ) {
-            previous.task.abort();
+        let start = after.unwrap_or(latest).min(latest);
+        let (delivered, watcher) = watch::channel(start);
+        let mode = if start == latest {
+            Mode::Live
+        } else {
+            Mode::CatchingUp(tokio::spawn(catch_up(
+                self.clone(),
+                connection.clone(),
+                start,
+                delivered.clone(),
+            )))
+        };
+        let subscription = Subscription {
+            connection: connection.clone(),
+            delivered,
+            mode,
+        };
+        if let Some(previous) = subscribers.insert(connection.id, subscription)
+            && let Mode::CatchingUp(task) = previous.mode
+        {
+            task.abort();
         }
-        Ok(delivered)
+        Ok(watcher)
     }
 
     pub fn subscriber_count(&self) -> usize {
         lock(&self.subscribers)
             .values()
-            .filter(|subscription| !subscription.task.is_finished())
+            .filter(|subscription| !subscription.connection.is_closed())
             .count()
+    }
+
+    /// Up to `limit` events after `cursor` from the ring, or `None` when the
+    /// ring no longer reaches back to `cursor`.
+    fn recent_after(&self, cursor: u64, limit: usize) -> Option<Vec<(u64, Arc<str>)>> {
+        let recent = lock(&self.recent);
+        let (oldest, _) = recent.front()?;
+        if *oldest > cursor + 1 {
+            return None;
+        }
+        // The ring holds consecutive seqs, so the cursor gives the index.
+        let start = usize::try_from(cursor + 1 - oldest).unwrap_or(usize::MAX);
+        Some(
+            recent
+                .range(start.min(recent.len())..)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Events after `cursor`, from memory when possible.
     async fn after(&self, cursor: u64) -> Result<Vec<(u64, Arc<str>)>, StoreError> {
-        {
-            let recent = lock(&self.recent);
-            if let Some((oldest, _)) = recent.front()
-                && *oldest <= cursor + 1
-            {
-                // The ring holds consecutive seqs, so the cursor gives the index.
-                let start = usize::try_from(cursor + 1 - oldest).unwrap_or(usize::MAX);
-                return Ok(recent
-                    .range(start.min(recent.len())..)
-                    .take(CATCH_UP_BATCH as usize)
-                    .cloned()
-                    .collect());
-            }
+        if let Some(events) = self.recent_after(cursor, CATCH_UP_BATCH as usize) {
+            return Ok(events);
         }
         let rows = self
             .store
@@ -254,42 +354,47 @@ impl EventLog {
     }
 }
 
-/// Sends a connection every event after `cursor`, then each new one.
-async fn deliver(
+/// Sends a connection the events after `cursor`, waiting for room in its
+/// queue, until it has caught up; then hands it back to live delivery.
+async fn catch_up(
     log: Arc<EventLog>,
     connection: Arc<ConnectionInfo>,
     mut cursor: u64,
     delivered: watch::Sender<u64>,
 ) {
-    let mut latest = log.latest.subscribe();
     loop {
-        while cursor < *latest.borrow_and_update() {
-            let events = match log.after(cursor).await {
-                Ok(events) if !events.is_empty() => events,
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(connection = connection.id, error = %err, "cannot read the event log");
-                    return;
-                }
-            };
-            if events.first().is_some_and(|(first, _)| *first > cursor + 1) {
-                // Retention removed events this connection has not received.
-                connection.close(format!(
-                    "this connection fell behind the event log: events after {cursor} are no longer kept; reconnect and sync without after_event_seq"
-                ));
+        let events = match log.after(cursor).await {
+            Ok(events) => events,
+            Err(err) => {
+                tracing::warn!(connection = connection.id, error = %err, "cannot read the event log");
                 return;
             }
-            for (seq, frame) in events {
-                if connection.push_event(&frame).await.is_err() {
-                    return;
-                }
-                cursor = seq;
-                delivered.send_replace(cursor);
+        };
+        if events.is_empty() {
+            // Caught up. Under the emit lock nothing new can slip by between
+            // this check and going live.
+            let _emitting = log.next_seq.lock().await;
+            if log.latest() > cursor {
+                continue;
             }
+            if let Some(subscription) = lock(&log.subscribers).get_mut(&connection.id) {
+                subscription.mode = Mode::Live;
+            }
+            return;
         }
-        tokio::select! {
-            changed = latest.changed() => if changed.is_err() { return },
-            () = connection.closed() => return,
+        if events.first().is_some_and(|(first, _)| *first > cursor + 1) {
+            // Retention removed events this connection has not received.
+            connection.close(format!(
+                "this connection fell behind the event log: events after {cursor} are no longer kept; reconnect and sync without after_event_seq"
+            ));
+            return;
+        }
+        for (seq, frame) in events {
+            if connection.push_event(&frame).await.is_err() {
+                return;
+            }
+            cursor = seq;
+            delivered.send_replace(cursor);
         }
     }
 }
@@ -388,6 +493,31 @@ mod tests {
                 "in order, none lost, none repeated"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn the_fast_stream_delta_is_the_typed_one() {
+        let (_dir, log) = log().await;
+        let mut delta = Map::new();
+        delta.insert("message_type".into(), Value::from("assistant_message"));
+        delta.insert("content".into(), Value::from("hi"));
+        let fast = log.stream_delta(delta.clone());
+        let typed = log.draft::<events::StreamDelta>(|envelope| letta_protocol::StreamDeltaEvent {
+            envelope,
+            delta: Value::Object(delta),
+            subagent_id: None,
+        });
+        let without_envelope_values = |draft: &Draft| {
+            let mut frame = draft.frame.clone();
+            for key in ["event_seq", "emitted_at", "idempotency_key"] {
+                frame.remove(key);
+            }
+            frame
+        };
+        assert_eq!(
+            without_envelope_values(&fast),
+            without_envelope_values(&typed)
+        );
     }
 
     #[tokio::test]

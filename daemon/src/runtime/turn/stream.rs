@@ -2,7 +2,6 @@
 //! stalled stream is resumed from the committed cursor.
 
 use futures_util::FutureExt;
-use letta_protocol::{StreamDeltaEvent, events};
 use serde_json::Value;
 
 use super::tools::assemble;
@@ -163,16 +162,7 @@ impl Turn<'_> {
             if !matches!(chunk.message, StreamMessage::Ping {}) {
                 let mut delta = chunk.raw;
                 delta.insert("type".to_owned(), Value::from("message"));
-                batch
-                    .drafts
-                    .push(
-                        rt.log
-                            .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
-                                envelope,
-                                delta: Value::Object(delta),
-                                subagent_id: None,
-                            }),
-                    );
+                batch.drafts.push(rt.log.stream_delta(delta));
             }
         }
         self.commit(&mut batch, &end).await?;

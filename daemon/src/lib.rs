@@ -16,3 +16,4 @@ pub mod rpc;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod tools;

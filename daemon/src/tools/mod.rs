@@ -1,0 +1,121 @@
+//! The built-in client-side tools: the agent's hands on this machine.
+//!
+//! Each tool is declared once in [`BUILTIN`] (name, description, argument
+//! schema, what it may touch) and executed by [`execute`]. Names and
+//! argument schemas follow Letta Code's, so an agent behaves the same with
+//! either. Permission checks happen before a tool runs (see
+//! [`crate::permissions`]); the tools themselves only validate arguments.
+
+mod apply_patch;
+mod bash;
+mod catalog;
+mod files;
+mod paths;
+mod search;
+
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+pub use apply_patch::{FileChange, Patch, PatchError};
+pub use bash::BackgroundJobs;
+pub use catalog::{BUILTIN, BuiltinTool, Effect, builtin, offered};
+pub use paths::resolve;
+
+/// Where a tool runs.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// The runtime's working directory; relative paths start here.
+    pub cwd: PathBuf,
+    /// Where output too long to return is kept.
+    pub output_dir: PathBuf,
+    /// The tool call, for naming output files.
+    pub tool_call_id: String,
+    /// Cancelled when the turn is aborted.
+    pub cancel: CancellationToken,
+    /// Background commands of this runtime.
+    pub jobs: BackgroundJobs,
+}
+
+/// What a tool returns to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    pub fn ok(text: impl Into<String>) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            is_error: false,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            is_error: true,
+        }
+    }
+
+    pub fn status(&self) -> &'static str {
+        if self.is_error { "error" } else { "success" }
+    }
+}
+
+/// Runs built-in tool `name` with the agent's arguments.
+pub async fn execute(name: &str, input: &Map<String, Value>, context: &ToolContext) -> ToolOutput {
+    let result = match name {
+        "Bash" => match arguments(name, input) {
+            Ok(args) => bash::run(args, context).await,
+            Err(err) => Err(err),
+        },
+        "Read" => run_blocking(name, input, context, files::read).await,
+        "Write" => run_blocking(name, input, context, files::write).await,
+        "Edit" => run_blocking(name, input, context, files::edit).await,
+        "ApplyPatch" => run_blocking(name, input, context, apply_patch::run).await,
+        "Glob" => run_blocking(name, input, context, search::glob).await,
+        "Grep" => run_blocking(name, input, context, search::grep).await,
+        "LS" => run_blocking(name, input, context, search::ls).await,
+        other => Err(format!("{other} is not a built-in tool")),
+    };
+    result.unwrap_or_else(ToolOutput::error)
+}
+
+/// Parses a tool's arguments, with an error the agent can act on.
+pub(crate) fn arguments<T: DeserializeOwned>(
+    name: &str,
+    input: &Map<String, Value>,
+) -> Result<T, String> {
+    serde_json::from_value(Value::Object(input.clone()))
+        .map_err(|err| format!("Invalid arguments for {name}: {err}"))
+}
+
+/// Runs a file-system tool on the blocking pool: they read and walk files.
+async fn run_blocking<T, F>(
+    name: &str,
+    input: &Map<String, Value>,
+    context: &ToolContext,
+    tool: F,
+) -> Result<ToolOutput, String>
+where
+    T: DeserializeOwned + Send + 'static,
+    F: FnOnce(T, &ToolContext) -> Result<ToolOutput, String> + Send + 'static,
+{
+    let args = arguments::<T>(name, input)?;
+    let context = context.clone();
+    tokio::task::spawn_blocking(move || tool(args, &context))
+        .await
+        .map_err(|err| format!("{name} stopped unexpectedly: {err}"))?
+}
+
+/// Cuts `text` to at most `max` characters, on a character boundary.
+pub(crate) fn truncate_chars(text: &str, max: usize) -> (&str, bool) {
+    match text.char_indices().nth(max) {
+        Some((index, _)) => (&text[..index], true),
+        None => (text, false),
+    }
+}

@@ -12,6 +12,7 @@ pub mod discovery;
 mod fs;
 pub mod letta_api;
 pub mod logging;
+pub mod permissions;
 pub mod rpc;
 pub mod runtime;
 pub mod server;

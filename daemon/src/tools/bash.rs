@@ -143,10 +143,9 @@ pub async fn run(args: BashArgs, context: &ToolContext) -> Result<ToolOutput, St
         Err(_) => {
             // Something the command started still holds its output open.
             kill_group(&mut child).await;
-            match tokio::time::timeout(DRAIN_GRACE, &mut readers).await {
-                Ok(captured) => captured,
-                Err(_) => (Captured::default(), Captured::default()),
-            }
+            tokio::time::timeout(DRAIN_GRACE, &mut readers)
+                .await
+                .unwrap_or_default()
         }
     };
     Ok(compose(&stdout, &stderr, &ending, timeout_ms))

@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 pub use apply_patch::{FileChange, Patch, PatchError};
 pub use bash::BackgroundJobs;
 pub use catalog::{BUILTIN, BuiltinTool, Effect, builtin, offered};
-pub use paths::resolve;
+pub use files::{edit_args, edited, write_atomically};
+pub use paths::{absolute, home_dir, normalize, resolve};
 
 /// Where a tool runs.
 #[derive(Debug, Clone)]

@@ -7,18 +7,23 @@ use std::path::{Component, Path, PathBuf};
 /// they are; permission checks resolve them (see
 /// [`crate::permissions::paths`]).
 pub fn resolve(cwd: &Path, path: &str) -> PathBuf {
+    normalize(&absolute(cwd, path))
+}
+
+/// `path` with `~` expanded and joined to `cwd` when relative, nothing
+/// else changed.
+pub fn absolute(cwd: &Path, path: &str) -> PathBuf {
     let expanded = match path.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             home_dir().join(rest.trim_start_matches('/'))
         }
         _ => PathBuf::from(path),
     };
-    let absolute = if expanded.is_absolute() {
+    if expanded.is_absolute() {
         expanded
     } else {
         cwd.join(expanded)
-    };
-    normalize(&absolute)
+    }
 }
 
 /// Folds `.` and `..` without touching the file system.

@@ -1,0 +1,204 @@
+//! Rules from Letta Code's settings files: `~/.letta/settings.json`,
+//! `<cwd>/.letta/settings.json` and `<cwd>/.letta/settings.local.json`, each
+//! with `permissions.allow|deny|ask` lists of rules. Files are read at
+//! every decision, so an edit takes effect at the next tool call.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::rules::Rule;
+use crate::tools::home_dir;
+
+/// Where a rule came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    User,
+    Project,
+    ProjectLocal,
+    Session,
+}
+
+impl Source {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Source::User => "~/.letta/settings.json",
+            Source::Project => ".letta/settings.json",
+            Source::ProjectLocal => ".letta/settings.local.json",
+            Source::Session => "this session",
+        }
+    }
+}
+
+/// Rules by kind, each with its source.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub allow: Vec<(Rule, Source)>,
+    pub deny: Vec<(Rule, Source)>,
+    pub ask: Vec<(Rule, Source)>,
+}
+
+impl RuleSet {
+    pub fn extend_allow(&mut self, rules: impl IntoIterator<Item = Rule>, source: Source) {
+        self.allow
+            .extend(rules.into_iter().map(|rule| (rule, source)));
+    }
+}
+
+/// The settings files that apply to a working directory.
+#[derive(Debug, Clone)]
+pub struct SettingsFiles {
+    files: [(Source, PathBuf); 3],
+}
+
+impl SettingsFiles {
+    pub fn for_cwd(cwd: &Path) -> SettingsFiles {
+        SettingsFiles {
+            files: [
+                (Source::User, home_dir().join(".letta/settings.json")),
+                (Source::Project, cwd.join(".letta/settings.json")),
+                (Source::ProjectLocal, cwd.join(".letta/settings.local.json")),
+            ],
+        }
+    }
+
+    pub fn path(&self, source: Source) -> Option<&Path> {
+        self.files
+            .iter()
+            .find(|(file_source, _)| *file_source == source)
+            .map(|(_, path)| path.as_path())
+    }
+
+    /// Every rule of every file. A file that is missing adds nothing; one
+    /// that cannot be read or parsed, and rules that do not parse, are
+    /// logged and skipped.
+    pub fn load(&self) -> RuleSet {
+        let mut rules = RuleSet::default();
+        for (source, path) in &self.files {
+            let settings = match read(path) {
+                Ok(Some(settings)) => settings,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), error = %err, "ignoring a settings file");
+                    continue;
+                }
+            };
+            let permissions = settings.get("permissions");
+            for (kind, list) in [
+                ("allow", &mut rules.allow),
+                ("deny", &mut rules.deny),
+                ("ask", &mut rules.ask),
+            ] {
+                let texts = permissions
+                    .and_then(|permissions| permissions.get(kind))
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                for text in texts.iter().filter_map(Value::as_str) {
+                    match text.parse::<Rule>() {
+                        Ok(rule) => list.push((rule, *source)),
+                        Err(err) => {
+                            tracing::warn!(file = %path.display(), error = %err, "ignoring a permission rule");
+                        }
+                    }
+                }
+            }
+        }
+        rules
+    }
+
+    /// Adds allow rules to one file, keeping everything else in it.
+    pub fn add_allow(&self, source: Source, rules: &[Rule]) -> Result<PathBuf, String> {
+        let path = self
+            .path(source)
+            .ok_or_else(|| format!("{} is not a settings file", source.describe()))?
+            .to_path_buf();
+        let mut settings = read(&path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let Value::Object(root) = &mut settings else {
+            return Err(format!("{} does not hold a JSON object", path.display()));
+        };
+        let permissions = root.entry("permissions").or_insert_with(|| json!({}));
+        let Value::Object(permissions) = permissions else {
+            return Err(format!(
+                "permissions in {} is not an object",
+                path.display()
+            ));
+        };
+        let allow = permissions.entry("allow").or_insert_with(|| json!([]));
+        let Value::Array(allow) = allow else {
+            return Err(format!(
+                "permissions.allow in {} is not a list",
+                path.display()
+            ));
+        };
+        for rule in rules {
+            let text = Value::from(rule.to_string());
+            if !allow.contains(&text) {
+                allow.push(text);
+            }
+        }
+        let mut text = serde_json::to_string_pretty(&settings)
+            .map_err(|err| format!("cannot encode settings: {err}"))?;
+        text.push('\n');
+        crate::tools::write_atomically(&path, text.as_bytes())?;
+        Ok(path)
+    }
+}
+
+fn read(path: &Path) -> Result<Option<Value>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|err| format!("{} is not valid JSON: {err}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_read_and_saved_without_losing_other_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SettingsFiles::for_cwd(dir.path());
+        let local = files.path(Source::ProjectLocal).unwrap().to_path_buf();
+        std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+        std::fs::write(
+            &local,
+            r#"{"model": "x", "permissions": {"deny": ["Bash(rm:*)", "Broken(("], "ask": ["Write"]}}"#,
+        )
+        .unwrap();
+        let rules = files.load();
+        assert_eq!(rules.deny.len(), 1, "the broken rule is skipped");
+        assert_eq!(rules.ask.len(), 1);
+
+        files
+            .add_allow(Source::ProjectLocal, &["Bash(npm test:*)".parse().unwrap()])
+            .unwrap();
+        files
+            .add_allow(Source::ProjectLocal, &["Bash(npm test:*)".parse().unwrap()])
+            .unwrap();
+        let saved: Value = serde_json::from_str(&std::fs::read_to_string(&local).unwrap()).unwrap();
+        assert_eq!(saved["model"], "x");
+        assert_eq!(saved["permissions"]["allow"], json!(["Bash(npm test:*)"]));
+        assert_eq!(saved["permissions"]["deny"][0], "Bash(rm:*)");
+        assert_eq!(files.load().allow.len(), 1);
+    }
+
+    #[test]
+    fn a_broken_file_is_skipped_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SettingsFiles::for_cwd(dir.path());
+        let project = files.path(Source::Project).unwrap().to_path_buf();
+        std::fs::create_dir_all(project.parent().unwrap()).unwrap();
+        std::fs::write(&project, "{ not json").unwrap();
+        assert!(files.load().allow.is_empty());
+        let err = files
+            .add_allow(Source::Project, &["Read".parse().unwrap()])
+            .unwrap_err();
+        assert!(err.contains("not valid JSON"), "{err}");
+        assert_eq!(std::fs::read_to_string(&project).unwrap(), "{ not json");
+    }
+}

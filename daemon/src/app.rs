@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let settings = RuntimeSettings {
         event_retention: config.event_retention,
         stall_timeout: config.stream_stall_timeout,
+        tool_output_dir: config.data_dir.join("tool-output"),
     };
     let runtimes = Arc::new(Runtimes::new(api, store.clone(), settings));
     let restored = runtimes.restore().await?;

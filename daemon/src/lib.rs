@@ -9,6 +9,7 @@
 pub mod app;
 pub mod config;
 pub mod discovery;
+pub mod faults;
 mod fs;
 pub mod letta_api;
 pub mod logging;

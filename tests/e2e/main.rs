@@ -10,6 +10,7 @@ mod bad_input;
 mod faults;
 mod handshake;
 mod lifecycle;
+mod local_tools;
 mod official_client;
 mod security;
 mod subscriptions;

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::frontend::{Frontend, start_new_runtime, user_input};
-use crate::support::mock_letta::{Faults, MockLetta};
 use crate::support::{Daemon, Options, letta_server};
 
 fn ext_tool() -> Value {
@@ -12,59 +12,6 @@ fn ext_tool() -> Value {
         "description": "Answers with a number.",
         "parameters": { "type": "object", "properties": { "x": { "type": "integer" } }, "required": ["x"] },
     }])
-}
-
-/// A client_message_id unique to this test run. Letta deduplicates requests
-/// by their messages' otids across conversations, so ids must never repeat.
-fn cm(name: &str) -> String {
-    static RUN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    format!(
-        "cm-{name}-{:016x}",
-        RUN.get_or_init(|| std::process::id() as u64 ^ now_nanos())
-    )
-}
-
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-/// Where the scenarios run: the real Letta server with its scripted model,
-/// or the mock that follows the same script directives.
-enum Backend {
-    Real,
-    Mock(MockLetta),
-}
-
-impl Backend {
-    async fn mock() -> Backend {
-        Backend::Mock(MockLetta::start(Faults::default()).await)
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Backend::Real => letta_server::base_url(),
-            Backend::Mock(mock) => mock.url.clone(),
-        }
-    }
-
-    fn daemon(&self) -> Daemon {
-        Daemon::start_with(Options::default().env("LETTA_BASE_URL", self.url()))
-    }
-}
-
-/// Each scenario runs against both backends.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod real_server {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::Real).await } )*
-        }
-        mod mock_server {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(super::Backend::mock().await).await } )*
-        }
-    };
 }
 
 on_both_backends!(

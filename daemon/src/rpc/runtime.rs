@@ -168,13 +168,15 @@ pub async fn input(
     let runtime = subscribed(&state, &connection, &params.runtime).await?;
     match params.payload {
         InputPayload::CreateMessage(message) => runtime.accept_input(message).await,
-        InputPayload::ApprovalResponse(response) => Err(RpcError::new(
-            ErrorCode::NotPending,
-            format!(
-                "approval request {} is not pending on this runtime",
-                response.request_id
-            ),
-        )),
+        InputPayload::ApprovalResponse(response) => {
+            runtime.answer_approval(response).await?;
+            Ok(InputAccepted {
+                runtime: runtime.scope.clone(),
+                accepted: true,
+                disposition: None,
+                error: None,
+            })
+        }
     }
 }
 

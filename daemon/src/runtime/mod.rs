@@ -6,12 +6,14 @@
 //! durable event ([`event_log`]). Frontends only observe and steer: no turn
 //! depends on a connection staying open.
 
+mod approvals;
 pub mod event_log;
-mod external;
 mod state;
 mod turn;
+mod waiters;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -26,9 +28,10 @@ use tokio::sync::Notify;
 use crate::letta_api::{LettaApi, LettaError};
 use crate::rpc::ConnectionInfo;
 use crate::store::{RuntimeRow, Store, StoreError};
+use crate::tools::BackgroundJobs;
 use event_log::{Draft, EventLog, SubscribeError};
-use external::ExternalCalls;
 use state::{QueuedInput, RuntimeState};
+use waiters::Waiters;
 
 pub use state::Registration;
 
@@ -43,12 +46,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// How runtimes behave; from the daemon's configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     /// Events kept per runtime for replay.
     pub event_retention: u64,
     /// A run stream silent (pings included) for this long is resumed.
     pub stall_timeout: Duration,
+    /// Where tool output too long to return is kept.
+    pub tool_output_dir: PathBuf,
 }
 
 /// Every runtime the daemon knows.
@@ -68,10 +73,14 @@ pub struct Runtime {
     api: LettaApi,
     store: Store,
     stall_timeout: Duration,
+    tool_output_dir: PathBuf,
     state: Mutex<RuntimeState>,
     /// Wakes the turn worker when there may be work.
     wake: Notify,
-    external: ExternalCalls,
+    external: Waiters,
+    /// Turns waiting for approval decisions, by tool call id.
+    approvals: Waiters,
+    jobs: BackgroundJobs,
 }
 
 impl Runtimes {
@@ -178,11 +187,15 @@ impl Runtimes {
             api: self.api.clone(),
             store: self.store.clone(),
             stall_timeout: self.settings.stall_timeout,
+            tool_output_dir: self.settings.tool_output_dir.join(row.id.to_string()),
             state: Mutex::new(state),
             wake: Notify::new(),
-            external: ExternalCalls::default(),
+            external: Waiters::default(),
+            approvals: Waiters::default(),
+            jobs: BackgroundJobs::default(),
         });
         tokio::spawn(turn::work(runtime.clone()));
+        tokio::spawn(report_background_jobs(Arc::downgrade(&runtime)));
         by_key.insert(key, runtime.clone());
         Ok(runtime)
     }
@@ -473,8 +486,12 @@ impl Runtime {
     }
 
     pub(crate) async fn device_status_draft(&self) -> Draft {
-        let pending = Vec::new();
-        let device_status = lock(&self.state).device_status(pending);
+        let pending = self.pending_control_requests().await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "cannot list pending approvals");
+            Vec::new()
+        });
+        let jobs = serde_json::to_value(self.jobs.list()).unwrap_or_default();
+        let device_status = lock(&self.state).device_status(pending, jobs);
         self.log
             .draft::<events::UpdateDeviceStatus>(|envelope| letta_protocol::DeviceStatusEvent {
                 envelope,
@@ -486,6 +503,23 @@ impl Runtime {
         QueueRemoval {
             client_message_id: client_message_id.to_owned(),
             disposition: QueueRemovalDisposition::Dequeued,
+        }
+    }
+}
+
+/// Emits device status whenever a background command starts or ends, for
+/// as long as the runtime exists.
+async fn report_background_jobs(runtime: std::sync::Weak<Runtime>) {
+    let Some(mut changes) = runtime.upgrade().map(|runtime| runtime.jobs.changes()) else {
+        return;
+    };
+    while changes.changed().await.is_ok() {
+        let Some(runtime) = runtime.upgrade() else {
+            return;
+        };
+        let draft = runtime.device_status_draft().await;
+        if let Err(err) = runtime.log.emit(draft).await {
+            tracing::warn!(error = %err, "cannot report a background command");
         }
     }
 }

@@ -113,11 +113,12 @@ impl RuntimeState {
     pub fn device_status(
         &self,
         pending: Vec<letta_protocol::PendingControlRequest>,
+        background_processes: Value,
     ) -> DeviceStatus {
-        let loaded: Vec<String> = self
-            .external_tools(None)
+        let loaded: Vec<String> = crate::tools::offered(None)
             .into_iter()
-            .map(|tool| tool.name)
+            .map(|tool| tool.name.to_owned())
+            .chain(self.external_tools(None).into_iter().map(|tool| tool.name))
             .collect();
         let mut extra = Map::new();
         for (key, value) in [
@@ -126,7 +127,6 @@ impl RuntimeState {
             ("current_toolset_preference", json!("auto")),
             ("available_toolsets", json!([])),
             ("current_available_skills", json!([])),
-            ("background_processes", json!([])),
             ("experiments", json!([])),
             ("memory_directory", Value::Null),
             ("reflection_settings", Value::Null),
@@ -134,6 +134,7 @@ impl RuntimeState {
         ] {
             extra.insert(key.to_owned(), value);
         }
+        extra.insert("background_processes".to_owned(), background_processes);
         DeviceStatus {
             current_connection_id: Some("letta-daemon".to_owned()),
             connection_name: hostname(),
@@ -141,7 +142,7 @@ impl RuntimeState {
             is_processing: self.running.is_some(),
             current_permission_mode: self.mode,
             current_working_directory: Some(self.cwd.clone()),
-            current_toolset: None,
+            current_toolset: Some("default".to_owned()),
             current_loaded_tools: loaded,
             pending_control_requests: pending,
             extra,

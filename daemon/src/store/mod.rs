@@ -5,6 +5,7 @@
 
 mod events;
 mod runtimes;
+mod tool_calls;
 mod turns;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use events::CursorAdvance;
 pub use runtimes::RuntimeRow;
+pub use tool_calls::{Decision, ToolCallRow};
 pub use turns::{ExternalCallRow, InputRow, RunRow};
 
 /// Migrations from `migrations/`, embedded in the binary.

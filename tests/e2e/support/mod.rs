@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod cutting_proxy;
 pub mod frontend;
 pub mod letta_server;

@@ -9,14 +9,13 @@
 //! a dropped stream is resumed from the cursor without losing or repeating a
 //! chunk.
 
+mod local;
 mod stream;
 mod tools;
 
 use std::sync::Arc;
 
-use letta_protocol::{
-    CreateMessage, ExternalToolDefinition, LoopStatus, TurnFinishedEvent, events,
-};
+use letta_protocol::{CreateMessage, LoopStatus, TurnFinishedEvent, events};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +24,7 @@ use super::{Runtime, lock};
 
 use crate::letta_api::{LettaError, RunStream, backoff};
 use crate::store::StoreError;
-use tools::ToolCall;
+use tools::{Offered, ToolCall};
 
 /// Attempts at sending one request before the turn fails.
 const MAX_SEND_ATTEMPTS: u32 = 6;
@@ -127,6 +126,9 @@ impl Turn<'_> {
                 None,
             ),
             Err(TurnError::Cancelled) => {
+                if let Err(err) = rt.store.abandon_pending_approvals(&self.turn.turn_id).await {
+                    tracing::warn!(error = %err, "cannot withdraw the approvals of an aborted turn");
+                }
                 let agent = rt.scope.agent_id.as_deref();
                 if let Err(err) = rt
                     .api
@@ -200,11 +202,17 @@ impl Turn<'_> {
                 answering: None,
             }
         };
+        // Results of built-in calls on their way to the server.
+        let mut delivering: Vec<String> = Vec::new();
         loop {
             let end = tokio::select! {
                 end = self.take(step) => end?,
                 () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
             };
+            if !delivering.is_empty() {
+                rt.store.deliver_tool_results(&delivering).await?;
+                delivering.clear();
+            }
             if end.stop_reason.as_deref() != Some("requires_approval") || end.calls.is_empty() {
                 return Ok(end);
             }
@@ -220,6 +228,7 @@ impl Turn<'_> {
                 body,
                 answering: end.run_id.clone(),
             };
+            delivering = end.calls.iter().map(|call| call.id.clone()).collect();
         }
     }
 
@@ -242,7 +251,7 @@ impl Turn<'_> {
     async fn recovery_step(
         &self,
         message: &CreateMessage,
-        tools: &[ExternalToolDefinition],
+        tools: &Offered,
     ) -> Result<Step, TurnError> {
         let rt = self.runtime;
         match rt.store.latest_run_of_turn(&self.turn.turn_id).await? {
@@ -319,17 +328,29 @@ impl Turn<'_> {
             .map(str::to_owned))
     }
 
-    /// The client tools this turn offers: the external tools registered on
-    /// the runtime (and selected by scope), narrowed by the allowlist.
-    fn offered_tools(&self, message: &CreateMessage) -> Vec<ExternalToolDefinition> {
-        let tools =
+    /// The client tools this turn offers: the built-in tools of its
+    /// toolset and the external tools registered on the runtime (and
+    /// selected by scope), narrowed by the allowlist. An external tool
+    /// replaces a built-in one of the same name.
+    fn offered_tools(&self, message: &CreateMessage) -> Offered {
+        let external =
             lock(&self.runtime.state).external_tools(message.external_tool_scope_ids.as_deref());
-        match &message.client_tool_allowlist {
-            Some(allowed) => tools
+        let allowed = |name: &str| {
+            message
+                .client_tool_allowlist
+                .as_ref()
+                .is_none_or(|allowed| allowed.iter().any(|tool| tool == name))
+        };
+        let builtin = crate::tools::offered(message.client_toolset.as_ref())
+            .into_iter()
+            .filter(|tool| allowed(tool.name) && !external.iter().any(|ext| ext.name == tool.name))
+            .collect();
+        Offered {
+            builtin,
+            external: external
                 .into_iter()
-                .filter(|tool| allowed.contains(&tool.name))
+                .filter(|tool| allowed(&tool.name))
                 .collect(),
-            None => tools,
         }
     }
 
@@ -434,11 +455,8 @@ fn user_messages(message: &CreateMessage) -> Vec<Value> {
         .collect()
 }
 
-fn request_body(messages: Vec<Value>, tools: &[ExternalToolDefinition]) -> Value {
-    let client_tools: Vec<Value> = tools
-        .iter()
-        .map(|tool| json!({ "name": tool.name, "description": tool.description, "parameters": tool.parameters }))
-        .collect();
+fn request_body(messages: Vec<Value>, tools: &Offered) -> Value {
+    let client_tools = tools.client_tools();
     json!({
         "messages": messages,
         "streaming": true,

@@ -10,40 +10,78 @@ use crate::letta_api::ToolCallDelta;
 use crate::runtime::event_log::Draft;
 use crate::runtime::lock;
 use crate::store::ExternalCallRow;
+use crate::tools::{BuiltinTool, builtin};
 
 /// A tool call assembled from streamed pieces.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct ToolCall {
-    id: String,
-    name: String,
-    arguments: String,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) arguments: String,
+}
+
+/// The client tools a turn offers the agent.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Offered {
+    pub(super) builtin: Vec<&'static BuiltinTool>,
+    pub(super) external: Vec<ExternalToolDefinition>,
+}
+
+impl Offered {
+    /// The `client_tools` of a send: name, description and JSON Schema.
+    pub(super) fn client_tools(&self) -> Vec<Value> {
+        let builtin = self.builtin.iter().map(|tool| {
+            json!({ "name": tool.name, "description": tool.description, "parameters": (tool.parameters)() })
+        });
+        let external = self.external.iter().map(|tool| {
+            json!({ "name": tool.name, "description": tool.description, "parameters": tool.parameters })
+        });
+        builtin.chain(external).collect()
+    }
+}
+
+/// Who runs a tool call.
+enum Route {
+    Local(&'static BuiltinTool),
+    External,
+    Unavailable,
 }
 
 impl Turn<'_> {
-    /// Resolves each requested client-side call and returns the approval
-    /// entries to send back.
+    /// Resolves each requested client-side call (built-in ones first, then
+    /// external ones) and returns the approval entries to send back, in
+    /// the order of the calls.
     pub(super) async fn resolve_calls(
         &self,
         end: &RunEnd,
-        tools: &[ExternalToolDefinition],
+        offered: &Offered,
     ) -> Result<Vec<Value>, TurnError> {
-        let mut approvals = Vec::with_capacity(end.calls.len());
+        let mut routes = Vec::with_capacity(end.calls.len());
         for call in &end.calls {
-            let requested_before = self
-                .runtime
-                .store
-                .external_call(&external_request_id(&call.id))
-                .await?
-                .is_some();
-            let (tool_return, status) =
-                if requested_before || tools.iter().any(|tool| tool.name == call.name) {
-                    self.call_external(call, end.run_id.as_deref()).await?
-                } else {
-                    (
-                        format!("Tool {} is not available on this device.", call.name),
-                        "error",
-                    )
-                };
+            routes.push(self.route(call, offered).await?);
+        }
+        let local: Vec<(&ToolCall, &'static BuiltinTool)> = end
+            .calls
+            .iter()
+            .zip(&routes)
+            .filter_map(|(call, route)| match route {
+                Route::Local(tool) => Some((call, *tool)),
+                _ => None,
+            })
+            .collect();
+        let mut outcomes = self.resolve_local(&local, end.run_id.as_deref()).await?;
+        let mut approvals = Vec::with_capacity(end.calls.len());
+        for (call, route) in end.calls.iter().zip(routes) {
+            let (tool_return, status) = match route {
+                Route::Local(_) => outcomes
+                    .remove(&call.id)
+                    .unwrap_or_else(|| ("The tool call was lost.".to_owned(), "error")),
+                Route::External => self.call_external(call, end.run_id.as_deref()).await?,
+                Route::Unavailable => (
+                    format!("Tool {} is not available on this device.", call.name),
+                    "error",
+                ),
+            };
             approvals.push(json!({
                 "type": "tool",
                 "tool_call_id": call.id,
@@ -52,6 +90,33 @@ impl Turn<'_> {
             }));
         }
         Ok(approvals)
+    }
+
+    /// Who runs a call. A call journaled before a restart keeps its route
+    /// even if the tool is no longer offered.
+    async fn route(&self, call: &ToolCall, offered: &Offered) -> Result<Route, TurnError> {
+        let store = &self.runtime.store;
+        if store
+            .external_call(&external_request_id(&call.id))
+            .await?
+            .is_some()
+            || offered.external.iter().any(|tool| tool.name == call.name)
+        {
+            return Ok(Route::External);
+        }
+        let journaled = store.tool_call(&call.id).await?.is_some();
+        match builtin(&call.name) {
+            Some(tool)
+                if journaled
+                    || offered
+                        .builtin
+                        .iter()
+                        .any(|offered| offered.name == tool.name) =>
+            {
+                Ok(Route::Local(tool))
+            }
+            _ => Ok(Route::Unavailable),
+        }
     }
 
     /// Asks the frontends to run an external tool and waits for the first
@@ -137,7 +202,7 @@ impl Turn<'_> {
         Ok((tool_return, status))
     }
 
-    fn delta(&self, delta: Value) -> Draft {
+    pub(super) fn delta(&self, delta: Value) -> Draft {
         self.runtime
             .log
             .draft::<events::StreamDelta>(|envelope| StreamDeltaEvent {
@@ -156,7 +221,7 @@ fn external_request_id(tool_call_id: &str) -> String {
 
 /// A lifecycle delta (`client_tool_start`, ...) with the fields every
 /// lifecycle message has.
-fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
+pub(super) fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
     if let Value::Object(map) = &mut fields {
         map.insert(
             "id".to_owned(),

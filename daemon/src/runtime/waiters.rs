@@ -1,4 +1,5 @@
-//! Waiting for frontends to answer external tool calls.
+//! Turns waiting for a frontend: for the answer to an external tool call,
+//! or for a human's decision on an approval.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,11 +12,11 @@ use super::lock;
 /// Turns waiting for answers, by request id. The answers themselves are
 /// stored first; this only wakes the waiting turn.
 #[derive(Default)]
-pub struct ExternalCalls {
+pub struct Waiters {
     waiters: Mutex<HashMap<String, oneshot::Sender<Value>>>,
 }
 
-impl ExternalCalls {
+impl Waiters {
     pub fn waiter(&self, request_id: &str) -> oneshot::Receiver<Value> {
         let (sender, receiver) = oneshot::channel();
         lock(&self.waiters).insert(request_id.to_owned(), sender);

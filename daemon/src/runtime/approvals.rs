@@ -1,0 +1,245 @@
+//! Humans deciding on tool calls: the policy a runtime applies, pending
+//! approvals as frontends see them, and answers to them.
+//!
+//! A pending approval lives in the tool-call journal (state `requested`
+//! with its request), so it survives disconnects and restarts and is
+//! re-presented by `sync`. The first answer is committed and wins; later
+//! ones get `not_pending`.
+
+use std::path::Path;
+
+use letta_protocol::errors::{ErrorCode, RpcError};
+use letta_protocol::{
+    ApprovalDecision, ApprovalResponse, ControlRequestBody, PendingControlRequest,
+};
+use serde_json::Value;
+
+use super::{Runtime, lock, storage};
+use crate::permissions::paths::canonical_path;
+use crate::permissions::rules::Rule;
+use crate::permissions::settings::{SettingsFiles, Source};
+use crate::permissions::{Call, Policy, Suggestion, SuggestionScope, Verdict};
+use crate::store::{Decision, StoreError, ToolCallRow};
+use crate::tools::builtin;
+
+/// The request id of the approval for a tool call.
+pub fn approval_request_id(tool_call_id: &str) -> String {
+    format!("perm-{tool_call_id}")
+}
+
+impl Runtime {
+    /// The rules and mode that apply now: session rules, then the settings
+    /// files of the working directory (read afresh).
+    pub(crate) async fn policy(&self) -> Result<Policy, StoreError> {
+        let (mode, cwd) = {
+            let state = lock(&self.state);
+            (state.mode, state.cwd.clone())
+        };
+        let cwd = canonical_path(Path::new(&cwd));
+        let mut rules = SettingsFiles::for_cwd(&cwd).load();
+        let session: Vec<String> =
+            serde_json::from_str(&self.store.session_rules(self.id).await?).unwrap_or_default();
+        let mut allow: Vec<(Rule, Source)> = session
+            .iter()
+            .filter_map(|text| text.parse().ok())
+            .map(|rule| (rule, Source::Session))
+            .collect();
+        allow.append(&mut rules.allow);
+        rules.allow = allow;
+        Ok(Policy { mode, cwd, rules })
+    }
+
+    /// Approvals waiting for a human, as listed in device status.
+    pub(crate) async fn pending_control_requests(
+        &self,
+    ) -> Result<Vec<PendingControlRequest>, StoreError> {
+        let rows = self.store.pending_approvals(self.id).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let request: ControlRequestBody =
+                    serde_json::from_str(row.approval.as_deref()?).ok()?;
+                Some(PendingControlRequest {
+                    request_id: approval_request_id(&row.tool_call_id),
+                    request,
+                })
+            })
+            .collect())
+    }
+
+    /// A frontend's answer to a `control_request`.
+    pub async fn answer_approval(&self, response: ApprovalResponse) -> Result<(), RpcError> {
+        let not_pending = || {
+            RpcError::new(
+                ErrorCode::NotPending,
+                format!(
+                    "approval request {} is not pending: it was answered already, or never asked",
+                    response.request_id
+                ),
+            )
+        };
+        let tool_call_id = response
+            .request_id
+            .strip_prefix("perm-")
+            .ok_or_else(not_pending)?;
+        let row = self
+            .store
+            .tool_call(tool_call_id)
+            .await
+            .map_err(storage)?
+            .filter(|row| row.state == "requested" && row.approval.is_some())
+            .ok_or_else(not_pending)?;
+        let (allow, reason, updated_input, selected) = match (&response.decision, &response.error) {
+            (
+                Some(ApprovalDecision::Allow {
+                    message,
+                    updated_input,
+                    selected_permission_suggestion_ids,
+                }),
+                None,
+            ) => (
+                true,
+                message
+                    .clone()
+                    .unwrap_or_else(|| "approved by the user".to_owned()),
+                updated_input
+                    .as_ref()
+                    .map(|input| Value::Object(input.clone()).to_string()),
+                selected_permission_suggestion_ids
+                    .clone()
+                    .unwrap_or_default(),
+            ),
+            (Some(ApprovalDecision::Deny { message }), None) => {
+                (false, message.clone(), None, Vec::new())
+            }
+            (None, Some(error)) => (
+                false,
+                format!("the frontend failed: {error}"),
+                None,
+                Vec::new(),
+            ),
+            _ => {
+                return Err(RpcError::new(
+                    ErrorCode::InvalidParams,
+                    "approval_response needs exactly one of decision and error",
+                ));
+            }
+        };
+        let decision = Decision {
+            allow,
+            reason: &reason,
+            updated_input: updated_input.as_deref(),
+        };
+        let decided = self
+            .store
+            .decide_tool_call(self.id, tool_call_id, &decision)
+            .await
+            .map_err(storage)?;
+        if !decided {
+            return Err(not_pending());
+        }
+        if !selected.is_empty() {
+            self.save_suggestions(&row, &selected).await?;
+        }
+        self.approvals.answered(tool_call_id, Value::Null);
+        if !selected.is_empty() {
+            self.recheck_pending().await.map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Saves the rules of the suggestions a human chose.
+    async fn save_suggestions(
+        &self,
+        row: &ToolCallRow,
+        selected: &[String],
+    ) -> Result<(), RpcError> {
+        let offered: Vec<Suggestion> = row
+            .suggestions
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        for id in selected {
+            let suggestion = offered
+                .iter()
+                .find(|suggestion| &suggestion.id == id)
+                .ok_or_else(|| {
+                    RpcError::new(
+                        ErrorCode::InvalidParams,
+                        format!("{id} is not one of the suggestions offered with this request"),
+                    )
+                })?;
+            let rules: Vec<Rule> = suggestion
+                .rules
+                .iter()
+                .filter_map(|text| text.parse().ok())
+                .collect();
+            match suggestion.scope {
+                SuggestionScope::Session => {
+                    let mut session: Vec<String> = serde_json::from_str(
+                        &self.store.session_rules(self.id).await.map_err(storage)?,
+                    )
+                    .unwrap_or_default();
+                    for rule in &rules {
+                        let text = rule.to_string();
+                        if !session.contains(&text) {
+                            session.push(text);
+                        }
+                    }
+                    let encoded = serde_json::to_string(&session).unwrap_or_else(|_| "[]".into());
+                    self.store
+                        .set_session_rules(self.id, &encoded)
+                        .await
+                        .map_err(storage)?;
+                }
+                SuggestionScope::Project => {
+                    let cwd = canonical_path(Path::new(&lock(&self.state).cwd.clone()));
+                    let saved = SettingsFiles::for_cwd(&cwd)
+                        .add_allow(Source::ProjectLocal, &rules)
+                        .map_err(|err| RpcError::new(ErrorCode::InternalError, err))?;
+                    tracing::info!(file = %saved.display(), "saved permission rules");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides pending approvals that the rules now allow (after a human
+    /// saved one), and wakes the turns waiting on them.
+    pub(crate) async fn recheck_pending(&self) -> Result<(), StoreError> {
+        let pending = self.store.pending_approvals(self.id).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let policy = self.policy().await?;
+        for row in pending {
+            let input = match serde_json::from_str(&row.input) {
+                Ok(Value::Object(input)) => input,
+                _ => continue,
+            };
+            let Some(tool) = builtin(&row.tool_name) else {
+                continue;
+            };
+            let verdict = policy.decide(Call {
+                tool: tool.name,
+                input: &input,
+                effect: tool.effect,
+            });
+            if let Verdict::Allow { reason } = verdict {
+                let decision = Decision {
+                    allow: true,
+                    reason: &reason,
+                    updated_input: None,
+                };
+                if self
+                    .store
+                    .decide_tool_call(self.id, &row.tool_call_id, &decision)
+                    .await?
+                {
+                    self.approvals.answered(&row.tool_call_id, Value::Null);
+                }
+            }
+        }
+        Ok(())
+    }
+}

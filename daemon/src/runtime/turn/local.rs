@@ -1,0 +1,373 @@
+//! Built-in tool calls of a run: classify each by permission, ask a human
+//! where a rule says so, run what is allowed, and journal every step.
+//!
+//! The journal makes each call exactly-once across crashes: a decided call
+//! runs once; a stored result is re-sent, never recomputed; a read-only
+//! call whose outcome is unknown runs again; a mutating call whose outcome
+//! is unknown is reported to the agent as interrupted.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use letta_protocol::{
+    CanUseTool, ControlRequestBody, ControlRequestEvent, LoopStatus, PermissionSuggestion, events,
+};
+use serde_json::{Map, Value, json};
+
+use super::tools::{ToolCall, lifecycle};
+use super::{Turn, TurnError};
+use crate::faults::crash_point;
+use crate::permissions::{Call, Verdict, preview};
+use crate::runtime::approvals::approval_request_id;
+use crate::runtime::lock;
+use crate::store::{Decision, ToolCallRow};
+use crate::tools::{BuiltinTool, Effect, ToolContext, ToolOutput, execute};
+
+/// A call's result for the agent: text and `success` or `error`.
+pub(super) type Outcome = (String, &'static str);
+
+impl Turn<'_> {
+    /// Resolves the built-in calls of a run, in order; returns each call's
+    /// outcome by tool call id.
+    pub(super) async fn resolve_local(
+        &self,
+        calls: &[(&ToolCall, &'static BuiltinTool)],
+        run_id: Option<&str>,
+    ) -> Result<HashMap<String, Outcome>, TurnError> {
+        if calls.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let waiting = self.classify(calls, run_id).await?;
+        for tool_call_id in &waiting {
+            self.wait_for_decision(tool_call_id).await?;
+        }
+        if !waiting.is_empty() {
+            let rt = self.runtime;
+            rt.log.emit(rt.device_status_draft().await).await?;
+        }
+        let mut outcomes = HashMap::new();
+        // Consecutive reads run together; anything else runs alone.
+        let mut index = 0;
+        while index < calls.len() {
+            let mut end = index + 1;
+            if calls[index].1.effect == Effect::ReadOnly {
+                while end < calls.len() && calls[end].1.effect == Effect::ReadOnly {
+                    end += 1;
+                }
+            }
+            let batch = &calls[index..end];
+            let ids: Vec<String> = batch.iter().map(|(call, _)| call.id.clone()).collect();
+            self.set_executing(ids).await?;
+            let results = join_all(
+                batch
+                    .iter()
+                    .map(|(call, tool)| self.finish(call, tool, run_id)),
+            )
+            .await;
+            for ((call, _), result) in batch.iter().zip(results) {
+                outcomes.insert(call.id.clone(), result?);
+            }
+            index = end;
+        }
+        Ok(outcomes)
+    }
+
+    /// Journals each call and decides it by policy; asks a human for those
+    /// that need one. Returns the calls waiting for a human.
+    async fn classify(
+        &self,
+        calls: &[(&ToolCall, &'static BuiltinTool)],
+        run_id: Option<&str>,
+    ) -> Result<Vec<String>, TurnError> {
+        let rt = self.runtime;
+        let policy = rt.policy().await?;
+        let (mut allowed, mut denied, mut asked) = (Vec::new(), Vec::new(), Vec::new());
+        let mut requests = Vec::new();
+        for (call, tool) in calls {
+            let row = rt
+                .store
+                .request_tool_call(
+                    rt.id,
+                    &self.turn.turn_id,
+                    &call.id,
+                    tool.name,
+                    &call.arguments,
+                    tool.effect == Effect::ReadOnly,
+                )
+                .await?;
+            if row.state != "requested" {
+                continue;
+            }
+            if row.approval.is_some() {
+                // Asked before a restart; the request is still pending.
+                asked.push(call.id.clone());
+                continue;
+            }
+            let Some(input) = arguments(&call.arguments) else {
+                let reason = format!(
+                    "Invalid JSON arguments for {}: {}",
+                    tool.name, call.arguments
+                );
+                self.decide(&call.id, false, &reason).await?;
+                denied.push(call.id.clone());
+                continue;
+            };
+            match policy.decide(Call {
+                tool: tool.name,
+                input: &input,
+                effect: tool.effect,
+            }) {
+                Verdict::Allow { reason } => {
+                    self.decide(&call.id, true, &reason).await?;
+                    allowed.push(call.id.clone());
+                }
+                Verdict::Deny { reason } => {
+                    self.decide(&call.id, false, &format!("Permission denied: {reason}"))
+                        .await?;
+                    denied.push(call.id.clone());
+                }
+                Verdict::Ask {
+                    blocked_path,
+                    suggestions,
+                    ..
+                } => {
+                    let body = ControlRequestBody::CanUseTool(CanUseTool {
+                        tool_name: tool.name.to_owned(),
+                        diffs: preview::diffs(tool.name, &input, &policy.cwd),
+                        input,
+                        tool_call_id: call.id.clone(),
+                        permission_suggestions: suggestions
+                            .iter()
+                            .map(|suggestion| PermissionSuggestion {
+                                id: suggestion.id.clone(),
+                                text: suggestion.text.clone(),
+                            })
+                            .collect(),
+                        blocked_path: blocked_path.map(|path| path.display().to_string()),
+                    });
+                    rt.store
+                        .ask_about_tool_call(&call.id, &json_text(&body), &json_text(&suggestions))
+                        .await?;
+                    asked.push(call.id.clone());
+                    requests.push(body);
+                }
+            }
+        }
+        let mut drafts = vec![self.delta(lifecycle(
+            run_id,
+            json!({
+                "message_type": "approval_classification_end",
+                "auto_allowed_tool_call_ids": allowed,
+                "auto_denied_tool_call_ids": denied,
+                "user_input_tool_call_ids": asked,
+            }),
+        ))];
+        if !asked.is_empty() {
+            {
+                let mut state = lock(&rt.state);
+                state.loop_status = LoopStatus::WaitingOnApproval;
+                state.executing_tool_call_ids.clear();
+            }
+            drafts.push(rt.loop_status_draft());
+        }
+        for request in requests {
+            let ControlRequestBody::CanUseTool(ask) = &request;
+            let request_id = approval_request_id(&ask.tool_call_id);
+            drafts.push(
+                rt.log
+                    .draft::<events::ControlRequest>(|envelope| ControlRequestEvent {
+                        envelope,
+                        request_id,
+                        request: request.clone(),
+                        agent_id: rt.scope.agent_id.clone(),
+                        conversation_id: Some(rt.scope.conversation_id.clone()),
+                    }),
+            );
+        }
+        if !asked.is_empty() {
+            drafts.push(rt.device_status_draft().await);
+        }
+        rt.log.emit_all(drafts, None).await?;
+        Ok(asked)
+    }
+
+    async fn decide(&self, tool_call_id: &str, allow: bool, reason: &str) -> Result<(), TurnError> {
+        let decision = Decision {
+            allow,
+            reason,
+            updated_input: None,
+        };
+        self.runtime
+            .store
+            .decide_tool_call(self.runtime.id, tool_call_id, &decision)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until a human (or a rule saved meanwhile) decided the call.
+    async fn wait_for_decision(&self, tool_call_id: &str) -> Result<(), TurnError> {
+        let rt = self.runtime;
+        loop {
+            // Register before looking, so an answer in between still wakes us.
+            let waiter = rt.approvals.waiter(tool_call_id);
+            let row = self.row(tool_call_id).await?;
+            if row.state != "requested" {
+                rt.approvals.forget(tool_call_id);
+                return Ok(());
+            }
+            let _ = waiter.await;
+        }
+    }
+
+    async fn row(&self, tool_call_id: &str) -> Result<ToolCallRow, TurnError> {
+        self.runtime
+            .store
+            .tool_call(tool_call_id)
+            .await?
+            .ok_or_else(|| {
+                TurnError::Protocol(format!("tool call {tool_call_id} is not journaled"))
+            })
+    }
+
+    async fn set_executing(&self, ids: Vec<String>) -> Result<(), TurnError> {
+        let rt = self.runtime;
+        {
+            let mut state = lock(&rt.state);
+            state.loop_status = LoopStatus::ExecutingClientSideTool;
+            state.executing_tool_call_ids = ids;
+        }
+        rt.log.emit(rt.loop_status_draft()).await?;
+        Ok(())
+    }
+
+    /// Takes a decided call to a stored result, by the journal's state.
+    async fn finish(
+        &self,
+        call: &ToolCall,
+        tool: &'static BuiltinTool,
+        run_id: Option<&str>,
+    ) -> Result<Outcome, TurnError> {
+        let rt = self.runtime;
+        let row = self.row(&call.id).await?;
+        let output = match row.state.as_str() {
+            "stored" | "delivered" => {
+                return Ok((
+                    row.result.unwrap_or_default(),
+                    if row.result_status.as_deref() == Some("error") {
+                        "error"
+                    } else {
+                        "success"
+                    },
+                ));
+            }
+            "decided" if row.decision.as_deref() == Some("deny") => ToolOutput::error(format!(
+                "The user did not allow this {} call: {}",
+                tool.name,
+                row.decision_reason.as_deref().unwrap_or("denied")
+            )),
+            "decided" => {
+                crash_point("tool-decided");
+                rt.store.start_tool_call(&call.id).await?;
+                crash_point("tool-executing");
+                self.run_tool(call, tool, &row, run_id).await?
+            }
+            "executing" if row.read_only => {
+                tracing::info!(tool_call = %call.id, "re-running a read-only call interrupted by a restart");
+                self.run_tool(call, tool, &row, run_id).await?
+            }
+            "executing" => ToolOutput::error(format!(
+                "Interrupted: the daemon stopped while this {} call was running, so it may or may \
+                 not have taken effect. It was not run again; check its effects before retrying.",
+                tool.name
+            )),
+            other => {
+                return Err(TurnError::Protocol(format!(
+                    "tool call {} is {other}, not decided",
+                    call.id
+                )));
+            }
+        };
+        rt.store
+            .store_tool_result(&call.id, &output.text, output.status())
+            .await?;
+        crash_point("tool-stored");
+        let status = output.status();
+        rt.log
+            .emit_all(
+                vec![self.delta(json!({
+                    "type": "message",
+                    "message_type": "tool_return_message",
+                    "id": format!("synthetic-tool-return-{}", call.id),
+                    "date": crate::app::now_rfc3339(),
+                    "run_id": run_id,
+                    "status": status,
+                    "tool_call_id": call.id,
+                    "tool_return": output.text,
+                    "tool_returns": [{ "tool_call_id": call.id, "status": status, "tool_return": output.text }],
+                }))],
+                None,
+            )
+            .await?;
+        Ok((output.text, status))
+    }
+
+    /// Runs the tool, between `client_tool_start` and `client_tool_end`.
+    async fn run_tool(
+        &self,
+        call: &ToolCall,
+        tool: &'static BuiltinTool,
+        row: &ToolCallRow,
+        run_id: Option<&str>,
+    ) -> Result<ToolOutput, TurnError> {
+        let rt = self.runtime;
+        let arguments = row.updated_input.as_deref().unwrap_or(&row.input);
+        let start = lifecycle(
+            run_id,
+            json!({
+                "message_type": "client_tool_start",
+                "tool_call_id": call.id,
+                "tool_name": tool.name,
+                "tool_args": arguments,
+            }),
+        );
+        rt.log.emit(self.delta(start)).await?;
+        let output = match arguments_or_error(arguments, tool.name) {
+            Ok(input) => execute(tool.name, &input, &self.tool_context(&call.id)).await,
+            Err(output) => output,
+        };
+        let end = lifecycle(
+            run_id,
+            json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": output.status() }),
+        );
+        rt.log.emit(self.delta(end)).await?;
+        Ok(output)
+    }
+
+    fn tool_context(&self, tool_call_id: &str) -> ToolContext {
+        let rt = self.runtime;
+        ToolContext {
+            cwd: lock(&rt.state).cwd.clone().into(),
+            output_dir: rt.tool_output_dir.clone(),
+            tool_call_id: tool_call_id.to_owned(),
+            cancel: self.turn.cancel.clone(),
+            jobs: rt.jobs.clone(),
+        }
+    }
+}
+
+fn arguments(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(input)) => Some(input),
+        _ if text.trim().is_empty() => Some(Map::new()),
+        _ => None,
+    }
+}
+
+fn arguments_or_error(text: &str, tool: &str) -> Result<Map<String, Value>, ToolOutput> {
+    arguments(text)
+        .ok_or_else(|| ToolOutput::error(format!("Invalid JSON arguments for {tool}: {text}")))
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}

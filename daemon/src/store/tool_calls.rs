@@ -1,0 +1,230 @@
+//! The tool-call journal: requested -> decided -> executing -> stored ->
+//! delivered, each step one committed transition, so a restarted daemon
+//! knows exactly how far every call got.
+
+use super::{Store, StoreError};
+
+/// One journaled call.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ToolCallRow {
+    pub tool_call_id: String,
+    pub turn_id: String,
+    pub tool_name: String,
+    pub input: String,
+    pub read_only: bool,
+    pub state: String,
+    pub approval: Option<String>,
+    pub suggestions: Option<String>,
+    pub decision: Option<String>,
+    pub decision_reason: Option<String>,
+    pub updated_input: Option<String>,
+    pub result: Option<String>,
+    pub result_status: Option<String>,
+}
+
+/// A decision on a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision<'a> {
+    pub allow: bool,
+    pub reason: &'a str,
+    pub updated_input: Option<&'a str>,
+}
+
+/// The columns of [`ToolCallRow`], for `concat!` into static queries.
+macro_rules! columns {
+    () => {
+        "tool_call_id, turn_id, tool_name, input, read_only, state, approval, suggestions, \
+         decision, decision_reason, updated_input, result, result_status"
+    };
+}
+
+impl Store {
+    /// Journals a requested call, or returns the row a previous attempt
+    /// left (the call id is the key).
+    pub async fn request_tool_call(
+        &self,
+        runtime_id: i64,
+        turn_id: &str,
+        tool_call_id: &str,
+        tool_name: &str,
+        input: &str,
+        read_only: bool,
+    ) -> Result<ToolCallRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO tool_calls (tool_call_id, runtime_id, turn_id, tool_name, input, read_only, state, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'requested', ?) ON CONFLICT (tool_call_id) DO NOTHING",
+        )
+        .bind(tool_call_id)
+        .bind(runtime_id)
+        .bind(turn_id)
+        .bind(tool_name)
+        .bind(input)
+        .bind(read_only)
+        .bind(crate::app::now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        self.tool_call(tool_call_id)
+            .await?
+            .ok_or(StoreError::Sqlx(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn tool_call(&self, tool_call_id: &str) -> Result<Option<ToolCallRow>, StoreError> {
+        let row = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tool_calls WHERE tool_call_id = ?"
+        ))
+        .bind(tool_call_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Records that a human is asked about a requested call.
+    pub async fn ask_about_tool_call(
+        &self,
+        tool_call_id: &str,
+        approval: &str,
+        suggestions: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tool_calls SET approval = ?, suggestions = ?, updated_at = ?
+             WHERE tool_call_id = ? AND state = 'requested'",
+        )
+        .bind(approval)
+        .bind(suggestions)
+        .bind(crate::app::now_rfc3339())
+        .bind(tool_call_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Decides a requested call; `false` when it was decided already (the
+    /// first decision wins) or is unknown.
+    pub async fn decide_tool_call(
+        &self,
+        runtime_id: i64,
+        tool_call_id: &str,
+        decision: &Decision<'_>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE tool_calls SET state = 'decided', decision = ?, decision_reason = ?, updated_input = ?, updated_at = ?
+             WHERE tool_call_id = ? AND runtime_id = ? AND state = 'requested'",
+        )
+        .bind(if decision.allow { "allow" } else { "deny" })
+        .bind(decision.reason)
+        .bind(decision.updated_input)
+        .bind(crate::app::now_rfc3339())
+        .bind(tool_call_id)
+        .bind(runtime_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Marks a decided call as executing, just before it runs.
+    pub async fn start_tool_call(&self, tool_call_id: &str) -> Result<(), StoreError> {
+        self.move_tool_call(tool_call_id, "decided", "executing")
+            .await
+    }
+
+    /// Stores a call's result (once).
+    pub async fn store_tool_result(
+        &self,
+        tool_call_id: &str,
+        result: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tool_calls SET state = 'stored', result = ?, result_status = ?, updated_at = ?
+             WHERE tool_call_id = ? AND state IN ('decided', 'executing')",
+        )
+        .bind(result)
+        .bind(status)
+        .bind(crate::app::now_rfc3339())
+        .bind(tool_call_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks stored results as delivered: the server accepted them.
+    pub async fn deliver_tool_results(&self, tool_call_ids: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        for id in tool_call_ids {
+            sqlx::query(
+                "UPDATE tool_calls SET state = 'delivered', updated_at = ? WHERE tool_call_id = ? AND state = 'stored'",
+            )
+            .bind(crate::app::now_rfc3339())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Denies what a turn was still waiting on when it was aborted, so no
+    /// approval stays pending for a turn that is gone.
+    pub async fn abandon_pending_approvals(&self, turn_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tool_calls SET state = 'decided', decision = 'deny', decision_reason = 'the turn was aborted', updated_at = ?
+             WHERE turn_id = ? AND state = 'requested'",
+        )
+        .bind(crate::app::now_rfc3339())
+        .bind(turn_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Calls of a runtime waiting for a human, oldest first.
+    pub async fn pending_approvals(&self, runtime_id: i64) -> Result<Vec<ToolCallRow>, StoreError> {
+        let rows = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tool_calls WHERE runtime_id = ? AND state = 'requested' AND approval IS NOT NULL ORDER BY rowid"
+        ))
+        .bind(runtime_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn session_rules(&self, runtime_id: i64) -> Result<String, StoreError> {
+        let (rules,): (String,) = sqlx::query_as("SELECT session_rules FROM runtimes WHERE id = ?")
+            .bind(runtime_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(rules)
+    }
+
+    pub async fn set_session_rules(&self, runtime_id: i64, rules: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runtimes SET session_rules = ? WHERE id = ?")
+            .bind(rules)
+            .bind(runtime_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn move_tool_call(
+        &self,
+        tool_call_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tool_calls SET state = ?, updated_at = ? WHERE tool_call_id = ? AND state = ?",
+        )
+        .bind(to)
+        .bind(crate::app::now_rfc3339())
+        .bind(tool_call_id)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,557 @@
+//! Built-in tools run by the daemon for an agent: permissions, approvals
+//! answered from any frontend, and the tool-call journal across crashes.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::backend::{Backend, cm, on_both_backends};
+use crate::support::frontend::{Frontend, TURN_TIMEOUT, user_input};
+use crate::support::{Daemon, Options, letta_server};
+
+on_both_backends!(
+    reads_run_at_once_and_writes_wait_for_any_frontend,
+    deny_rules_beat_unrestricted_mode,
+    a_denial_reaches_the_agent_and_a_saved_rule_stops_the_asking,
+    a_pending_approval_survives_a_daemon_crash,
+    a_decided_call_runs_once_after_a_crash,
+    a_stored_result_is_resent_not_recomputed,
+    an_interrupted_write_is_reported_not_repeated,
+    an_interrupted_read_runs_again,
+    a_command_that_kills_the_daemon_is_not_run_twice,
+);
+
+/// A project directory the runtime works in.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
+    dir
+}
+
+async fn start_runtime(frontend: &Frontend, name: &str, cwd: &Path, mode: &str) -> Value {
+    let reply = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": {
+                "name": name,
+                "model": letta_server::MODEL,
+                "embedding": letta_server::EMBEDDING,
+            }},
+            "create_conversation": {},
+            "cwd": cwd.display().to_string(),
+            "mode": mode,
+        }))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    reply["runtime"].clone()
+}
+
+fn approval(runtime: &Value, request_id: &Value, decision: Value, correlation: &str) -> Value {
+    json!({
+        "type": "input",
+        "request_id": correlation,
+        "runtime": runtime,
+        "payload": { "kind": "approval_response", "request_id": request_id, "decision": decision },
+    })
+}
+
+/// The tool results the agent got, as the server stored them.
+async fn tool_returns(frontend: &Frontend, runtime: &Value) -> Vec<String> {
+    let listed = frontend
+        .request(json!({
+            "type": "conversation_messages_list",
+            "conversation_id": runtime["conversation_id"],
+            "query": { "limit": 50 },
+        }))
+        .await;
+    assert_eq!(listed["success"], true, "{listed}");
+    listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["message_type"] == "tool_return_message")
+        .map(|message| message["tool_return"].to_string())
+        .collect()
+}
+
+fn settings_allow(project: &Path) -> Value {
+    let text = std::fs::read_to_string(project.join(".letta/settings.local.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["permissions"]["allow"].clone()
+}
+
+async fn reads_run_at_once_and_writes_wait_for_any_frontend(backend: Backend) {
+    let project = project();
+    let daemon = backend.daemon();
+    let mut one = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&one, "e2e-local-approve", project.path(), "standard").await;
+    let mut two = Frontend::connect(&daemon).await;
+    let synced = two
+        .request(json!({"type": "sync", "request_id": "s-1", "runtime": runtime}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+
+    let script = r#"[[call:Read {"file_path": "a.txt"}]] [[call:Write {"file_path": "b.txt", "content": "hello\n"}]]"#;
+    one.send(user_input(&runtime, script, &cm("approve"))).await;
+    let asked = one.wait_for_type("control_request").await;
+    let request = &asked["request"];
+    assert_eq!(request["subtype"], "can_use_tool");
+    assert_eq!(request["tool_name"], "Write");
+    assert_eq!(
+        asked["request_id"],
+        format!("perm-{}", request["tool_call_id"].as_str().unwrap())
+    );
+    assert_eq!(
+        request["diffs"],
+        json!([{"mode": "advanced", "fileName": "b.txt", "hunks": [
+            {"oldStart": 1, "oldLines": 0, "newStart": 1, "newLines": 1,
+             "lines": [{"type": "add", "content": "hello"}]}]}])
+    );
+    assert_eq!(
+        request["permission_suggestions"].as_array().unwrap().len(),
+        2
+    );
+    // The read ran without asking, before the write was asked about.
+    let read = one.deltas("tool_return_message");
+    assert_eq!(read.len(), 1, "{:?}", one.types());
+    assert!(
+        read[0]["tool_return"]
+            .as_str()
+            .unwrap()
+            .contains("1\talpha")
+    );
+    let waiting = one
+        .seen_or_wait_for("pending approval in device status", |frame| {
+            frame["type"] == "update_device_status"
+                && frame["device_status"]["pending_control_requests"][0]["request_id"]
+                    == asked["request_id"]
+        })
+        .await;
+    assert_eq!(
+        waiting["device_status"]["pending_control_requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    one.seen_or_wait_for("WAITING_ON_APPROVAL", |frame| {
+        frame["loop_status"]["status"] == "WAITING_ON_APPROVAL"
+    })
+    .await;
+    assert!(
+        !project.path().join("b.txt").exists(),
+        "nothing written before the answer"
+    );
+
+    // The other frontend answers; the first answer wins.
+    two.seen_or_wait_for("the same request", |frame| {
+        frame["request_id"] == asked["request_id"]
+    })
+    .await;
+    let accepted = two
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "allow"}),
+            "allow-2",
+        ))
+        .await;
+    assert_eq!(accepted["accepted"], true, "{accepted}");
+    let late = one
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "deny", "message": "too late"}),
+            "deny-1",
+        ))
+        .await;
+    assert_eq!(late["success"], false, "{late}");
+    assert_eq!(late["error_code"], -32006, "{late}");
+    assert!(
+        late["error"].as_str().unwrap().contains("not pending"),
+        "{late}"
+    );
+
+    let finished = one.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("b.txt")).unwrap(),
+        "hello\n"
+    );
+    let ends: Vec<&Value> = one.deltas("client_tool_end");
+    assert_eq!(ends.len(), 2);
+    assert!(
+        ends.iter().all(|end| end["status"] == "success"),
+        "{ends:?}"
+    );
+    let last_status = one
+        .seen
+        .iter()
+        .rev()
+        .find(|frame| frame["type"] == "update_device_status")
+        .unwrap();
+    assert_eq!(
+        last_status["device_status"]["pending_control_requests"],
+        json!([])
+    );
+    let returns = tool_returns(&one, &runtime).await;
+    assert_eq!(returns.len(), 2, "{returns:?}");
+    assert!(
+        returns.iter().any(|text| text.contains("Created")),
+        "{returns:?}"
+    );
+    assert!(
+        returns.iter().any(|text| text.contains("alpha")),
+        "{returns:?}"
+    );
+}
+
+async fn deny_rules_beat_unrestricted_mode(backend: Backend) {
+    let project = project();
+    std::fs::create_dir_all(project.path().join("victim")).unwrap();
+    std::fs::create_dir_all(project.path().join(".letta")).unwrap();
+    std::fs::write(
+        project.path().join(".letta/settings.local.json"),
+        r#"{"permissions": {"deny": ["Bash(rm:*)"]}}"#,
+    )
+    .unwrap();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-local-deny", project.path(), "unrestricted").await;
+    let script = r#"[[call:Bash {"command": "ls && rm -rf victim", "description": "clean up"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("deny-rule")))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(project.path().join("victim").exists());
+    assert!(
+        frontend
+            .seen
+            .iter()
+            .all(|frame| frame["type"] != "control_request")
+    );
+    let classified = frontend.deltas("approval_classification_end");
+    assert_eq!(
+        classified[0]["auto_denied_tool_call_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let returns = tool_returns(&frontend, &runtime).await;
+    assert!(
+        returns[0].contains("Permission denied") && returns[0].contains("Bash(rm:*)"),
+        "{returns:?}"
+    );
+
+    // Unrestricted mode runs what no rule denies.
+    let script = r#"[[call:Bash {"command": "touch made-by-bash", "description": "touch"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("deny-rule-2")))
+        .await;
+    frontend
+        .wait_for("second turn_finished", |frame| {
+            frame["type"] == "turn_finished" && frame["turn_id"] != finished["turn_id"]
+        })
+        .await;
+    assert!(project.path().join("made-by-bash").exists());
+}
+
+async fn a_denial_reaches_the_agent_and_a_saved_rule_stops_the_asking(backend: Backend) {
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-local-rule", project.path(), "standard").await;
+    let touch = |name: &str| {
+        format!(r#"[[call:Bash {{"command": "touch {name}", "description": "make a file"}}]]"#)
+    };
+
+    frontend
+        .send(user_input(&runtime, &touch("one.txt"), &cm("rule-1")))
+        .await;
+    let asked = frontend.wait_for_type("control_request").await;
+    let denied = frontend
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "deny", "message": "not in this folder"}),
+            "deny",
+        ))
+        .await;
+    assert_eq!(denied["accepted"], true, "{denied}");
+    let first = frontend.wait_for_type("turn_finished").await;
+    assert!(!project.path().join("one.txt").exists());
+    let returns = tool_returns(&frontend, &runtime).await;
+    assert!(returns[0].contains("not in this folder"), "{returns:?}");
+
+    frontend
+        .send(user_input(&runtime, &touch("one.txt"), &cm("rule-2")))
+        .await;
+    let asked = frontend
+        .wait_for("a second request", |frame| {
+            frame["type"] == "control_request" && frame["request_id"] != asked["request_id"]
+        })
+        .await;
+    let suggestion = &asked["request"]["permission_suggestions"][1];
+    assert_eq!(suggestion["id"], "project", "{suggestion}");
+    assert!(
+        suggestion["text"]
+            .as_str()
+            .unwrap()
+            .contains("Bash(touch:*)")
+    );
+    frontend
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "allow", "selected_permission_suggestion_ids": ["project"]}),
+            "allow-always",
+        ))
+        .await;
+    let second = frontend
+        .wait_for("second turn_finished", |frame| {
+            frame["type"] == "turn_finished" && frame["turn_id"] != first["turn_id"]
+        })
+        .await;
+    assert!(project.path().join("one.txt").exists());
+    assert_eq!(settings_allow(project.path()), json!(["Bash(touch:*)"]));
+
+    let asks_before = frontend
+        .seen
+        .iter()
+        .filter(|frame| frame["type"] == "control_request")
+        .count();
+    frontend
+        .send(user_input(&runtime, &touch("two.txt"), &cm("rule-3")))
+        .await;
+    frontend
+        .wait_for("third turn_finished", |frame| {
+            frame["type"] == "turn_finished"
+                && frame["turn_id"] != first["turn_id"]
+                && frame["turn_id"] != second["turn_id"]
+        })
+        .await;
+    assert!(project.path().join("two.txt").exists());
+    let asks_after = frontend
+        .seen
+        .iter()
+        .filter(|frame| frame["type"] == "control_request")
+        .count();
+    assert_eq!(
+        asks_before, asks_after,
+        "the saved rule allowed it without asking"
+    );
+}
+
+/// Starts a daemon, runs `script` until `until` is seen (or the daemon
+/// dies), kills it, restarts it on the same data and follows the turn to
+/// its end. Returns the frontend after the restart and the runtime.
+async fn across_a_crash(
+    backend: &Backend,
+    name: &str,
+    project: &Path,
+    mode: &str,
+    script: &str,
+    crash_at: Option<&str>,
+) -> (Crashed, Frontend, Value) {
+    let url = backend.url();
+    let mut options = Options::default().env("LETTA_BASE_URL", url.clone());
+    if let Some(point) = crash_at {
+        options = options.env("LETTA_DAEMON_CRASH_AT", point);
+    }
+    let mut crashed = Daemon::start_with(options);
+    let mut before = Frontend::connect(&crashed).await;
+    let runtime = start_runtime(&before, name, project, mode).await;
+    before.send(user_input(&runtime, script, &cm(name))).await;
+    if crash_at.is_some() || script.contains("kill -9") {
+        // The daemon dies by itself; the connection closes.
+        while let Ok(frame) = before.client.next_unsolicited(TURN_TIMEOUT).await {
+            before.seen.push(frame);
+        }
+        let status = crashed.wait();
+        assert!(!status.success(), "the daemon crashed: {status}");
+    } else {
+        before.wait_for_type("control_request").await;
+        crashed.kill();
+    }
+    let last_seen = before.event_seqs().into_iter().max().unwrap_or(0);
+    let restarted = Daemon::start_with(Options {
+        data_dir: Some(crashed.data_dir.clone()),
+        ..Options::default().env("LETTA_BASE_URL", url)
+    });
+    let after = Frontend::connect(&restarted).await;
+    let synced = after
+        .request(json!({"type": "sync", "request_id": "sync-after", "runtime": runtime, "after_event_seq": last_seen}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    (
+        Crashed {
+            _before: crashed,
+            after: restarted,
+        },
+        after,
+        runtime,
+    )
+}
+
+/// Both daemons of a crash test: the first one's directory holds the data
+/// the second one runs on.
+struct Crashed {
+    _before: Daemon,
+    after: Daemon,
+}
+
+/// Waits for the turn to end well after the restart.
+async fn turn_finished(after: &mut Frontend, daemons: &Crashed) -> Value {
+    let finished = after.wait_for_type("turn_finished").await;
+    assert_eq!(
+        finished["stop_reason"],
+        "end_turn",
+        "{finished}\n{}",
+        daemons.after.stderr()
+    );
+    finished
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+async fn a_pending_approval_survives_a_daemon_crash(backend: Backend) {
+    let project = project();
+    let script = r#"[[call:Write {"file_path": "kept.txt", "content": "kept\n"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-approval-crash",
+        project.path(),
+        "standard",
+        script,
+        None,
+    )
+    .await;
+    // Re-presented, not auto-denied.
+    let status = after
+        .seen_or_wait_for("device status", |frame| {
+            frame["type"] == "update_device_status"
+        })
+        .await;
+    let pending = status["device_status"]["pending_control_requests"].clone();
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(pending[0]["request"]["tool_name"], "Write");
+    let accepted = after
+        .request(approval(
+            &runtime,
+            &pending[0]["request_id"],
+            json!({"behavior": "allow"}),
+            "allow",
+        ))
+        .await;
+    assert_eq!(accepted["accepted"], true, "{accepted}");
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("kept.txt")).unwrap(),
+        "kept\n"
+    );
+}
+
+const APPEND: &str = r#"[[call:Bash {"command": "echo run >> count.txt && echo appended", "description": "count"}]]"#;
+
+async fn a_decided_call_runs_once_after_a_crash(backend: Backend) {
+    let project = project();
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-decided",
+        project.path(),
+        "unrestricted",
+        APPEND,
+        Some("tool-decided"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(count_lines(&project.path().join("count.txt")), 1);
+    let returns = tool_returns(&after, &runtime).await;
+    assert_eq!(returns.len(), 1, "{returns:?}");
+    assert!(returns[0].contains("appended"), "{returns:?}");
+}
+
+async fn a_stored_result_is_resent_not_recomputed(backend: Backend) {
+    let project = project();
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-stored",
+        project.path(),
+        "unrestricted",
+        APPEND,
+        Some("tool-stored"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        count_lines(&project.path().join("count.txt")),
+        1,
+        "ran once"
+    );
+    let returns = tool_returns(&after, &runtime).await;
+    assert_eq!(returns.len(), 1, "{returns:?}");
+    assert!(returns[0].contains("appended"), "{returns:?}");
+}
+
+async fn an_interrupted_write_is_reported_not_repeated(backend: Backend) {
+    let project = project();
+    let script = r#"[[call:Write {"file_path": "w.txt", "content": "w\n"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-write",
+        project.path(),
+        "acceptEdits",
+        script,
+        Some("tool-executing"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert!(!project.path().join("w.txt").exists(), "not run again");
+    let returns = tool_returns(&after, &runtime).await;
+    assert!(returns[0].contains("Interrupted"), "{returns:?}");
+}
+
+async fn an_interrupted_read_runs_again(backend: Backend) {
+    let project = project();
+    let script = r#"[[call:Read {"file_path": "a.txt"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-read",
+        project.path(),
+        "standard",
+        script,
+        Some("tool-executing"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    let returns = tool_returns(&after, &runtime).await;
+    assert!(returns[0].contains("alpha"), "{returns:?}");
+}
+
+async fn a_command_that_kills_the_daemon_is_not_run_twice(backend: Backend) {
+    let project = project();
+    // `$PPID` of `bash -c` is the daemon: a kill -9 mid-command.
+    let script = r#"[[call:Bash {"command": "echo run >> count.txt; kill -9 $PPID; sleep 1", "description": "crash"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-bash",
+        project.path(),
+        "unrestricted",
+        script,
+        None,
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        count_lines(&project.path().join("count.txt")),
+        1,
+        "not run again"
+    );
+    let returns = tool_returns(&after, &runtime).await;
+    assert!(returns[0].contains("Interrupted"), "{returns:?}");
+}

@@ -19,6 +19,7 @@ on_both_backends!(
     an_interrupted_write_is_reported_not_repeated,
     an_interrupted_read_runs_again,
     a_command_that_kills_the_daemon_is_not_run_twice,
+    aborting_withdraws_the_pending_approval,
 );
 
 /// A project directory the runtime works in.
@@ -554,4 +555,62 @@ async fn a_command_that_kills_the_daemon_is_not_run_twice(backend: Backend) {
     );
     let returns = tool_returns(&after, &runtime).await;
     assert!(returns[0].contains("Interrupted"), "{returns:?}");
+}
+
+async fn aborting_withdraws_the_pending_approval(backend: Backend) {
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-local-abort", project.path(), "standard").await;
+    let script = r#"[[call:Write {"file_path": "never.txt", "content": "x"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("abort-approval")))
+        .await;
+    let asked = frontend.wait_for_type("control_request").await;
+    let aborted = frontend
+        .request(json!({"type": "abort_message", "request_id": "abort-1", "runtime": runtime}))
+        .await;
+    assert_eq!(aborted["aborted"], true, "{aborted}");
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "cancelled", "{finished}");
+    let status = frontend
+        .seen
+        .iter()
+        .rev()
+        .find(|frame| frame["type"] == "update_device_status")
+        .unwrap();
+    assert_eq!(
+        status["device_status"]["pending_control_requests"],
+        json!([])
+    );
+    let late = frontend
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "allow"}),
+            "late",
+        ))
+        .await;
+    assert_eq!(late["error_code"], -32006, "{late}");
+    assert!(!project.path().join("never.txt").exists());
+
+    // The conversation goes on.
+    frontend
+        .send(user_input(
+            &runtime,
+            "[[notool]] still there?",
+            &cm("abort-approval-2"),
+        ))
+        .await;
+    let next = frontend
+        .wait_for("the next turn", |frame| {
+            frame["type"] == "turn_finished" && frame["turn_id"] != finished["turn_id"]
+        })
+        .await;
+    assert_eq!(
+        next["stop_reason"],
+        "end_turn",
+        "{next}\n{}",
+        daemon.stderr()
+    );
 }

@@ -166,18 +166,39 @@ impl Store {
         Ok(())
     }
 
-    /// Denies what a turn was still waiting on when it was aborted, so no
-    /// approval stays pending for a turn that is gone.
-    pub async fn abandon_pending_approvals(&self, turn_id: &str) -> Result<(), StoreError> {
+    /// Gives a call that has no result yet an error result (after an
+    /// abort); a stored result is kept.
+    pub async fn interrupt_tool_call(
+        &self,
+        tool_call_id: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE tool_calls SET state = 'decided', decision = 'deny', decision_reason = 'the turn was aborted', updated_at = ?
-             WHERE turn_id = ? AND state = 'requested'",
+            "UPDATE tool_calls SET state = 'stored', result = ?, result_status = 'error', updated_at = ?
+             WHERE tool_call_id = ? AND state IN ('requested', 'decided', 'executing')",
         )
+        .bind(message)
         .bind(crate::app::now_rfc3339())
-        .bind(turn_id)
+        .bind(tool_call_id)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Results stored but not yet accepted by the server, oldest first.
+    pub async fn undelivered_results(
+        &self,
+        runtime_id: i64,
+    ) -> Result<Vec<ToolCallRow>, StoreError> {
+        let rows = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tool_calls WHERE runtime_id = ? AND state = 'stored' ORDER BY rowid"
+        ))
+        .bind(runtime_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     /// Calls of a runtime waiting for a human, oldest first.

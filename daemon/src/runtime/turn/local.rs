@@ -49,6 +49,9 @@ impl Turn<'_> {
         // Consecutive reads run together; anything else runs alone.
         let mut index = 0;
         while index < calls.len() {
+            if self.turn.cancel.is_cancelled() {
+                return Err(TurnError::Cancelled);
+            }
             let mut end = index + 1;
             if calls[index].1.effect == Effect::ReadOnly {
                 while end < calls.len() && calls[end].1.effect == Effect::ReadOnly {
@@ -215,7 +218,10 @@ impl Turn<'_> {
                 rt.approvals.forget(tool_call_id);
                 return Ok(());
             }
-            let _ = waiter.await;
+            tokio::select! {
+                _ = waiter => {}
+                () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
+            }
         }
     }
 

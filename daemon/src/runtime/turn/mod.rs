@@ -126,8 +126,8 @@ impl Turn<'_> {
                 None,
             ),
             Err(TurnError::Cancelled) => {
-                if let Err(err) = rt.store.abandon_pending_approvals(&self.turn.turn_id).await {
-                    tracing::warn!(error = %err, "cannot withdraw the approvals of an aborted turn");
+                if let Err(err) = self.settle_unanswered_calls().await {
+                    tracing::warn!(error = %err, "cannot settle the tool calls of an aborted turn");
                 }
                 let agent = rt.scope.agent_id.as_deref();
                 if let Err(err) = rt
@@ -182,6 +182,43 @@ impl Turn<'_> {
         rt.wake.notify_one();
     }
 
+    /// After an abort: every call the server still waits for gets a
+    /// result, the one it has or "interrupted", to send with the next
+    /// message. Approvals still pending are withdrawn with it.
+    async fn settle_unanswered_calls(&self) -> Result<(), TurnError> {
+        let rt = self.runtime;
+        let Some(run) = rt.store.latest_run_of_turn(&self.turn.turn_id).await? else {
+            return Ok(());
+        };
+        if run.stop_reason.as_deref() != Some("requires_approval") {
+            return Ok(());
+        }
+        let calls: Vec<ToolCall> = run
+            .approval_calls
+            .as_deref()
+            .and_then(|calls| serde_json::from_str(calls).ok())
+            .unwrap_or_default();
+        for call in calls {
+            rt.store
+                .request_tool_call(
+                    rt.id,
+                    &self.turn.turn_id,
+                    &call.id,
+                    &call.name,
+                    &call.arguments,
+                    false,
+                )
+                .await?;
+            rt.store
+                .interrupt_tool_call(
+                    &call.id,
+                    "Interrupted: the user aborted the turn before this call finished.",
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn drive(&self, input: &QueuedInput) -> Result<RunEnd, TurnError> {
         let rt = self.runtime;
         rt.store
@@ -194,16 +231,36 @@ impl Turn<'_> {
         let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
         rt.log.emit_all(drafts, None).await?;
 
+        // Results of tool calls on their way to the server.
+        let mut delivering: Vec<String> = Vec::new();
         let mut step = if input.row.status == "running" {
             self.recovery_step(&message, &tools).await?
         } else {
+            // Calls an aborted turn left unanswered go first: the server
+            // takes no message until they are answered.
+            let carried = rt.store.undelivered_results(rt.id).await?;
+            let mut messages = Vec::new();
+            if !carried.is_empty() {
+                let approvals = carried
+                    .iter()
+                    .map(|row| {
+                        json!({
+                            "type": "tool",
+                            "tool_call_id": row.tool_call_id,
+                            "tool_return": row.result,
+                            "status": row.result_status,
+                        })
+                    })
+                    .collect();
+                messages.push(json!({ "type": "approval", "approvals": Value::Array(approvals) }));
+                delivering = carried.into_iter().map(|row| row.tool_call_id).collect();
+            }
+            messages.extend(user_messages(&message));
             Step::Send {
-                body: request_body(user_messages(&message), &tools),
+                body: request_body(messages, &tools),
                 answering: None,
             }
         };
-        // Results of built-in calls on their way to the server.
-        let mut delivering: Vec<String> = Vec::new();
         loop {
             let end = tokio::select! {
                 end = self.take(step) => end?,
@@ -216,10 +273,12 @@ impl Turn<'_> {
             if end.stop_reason.as_deref() != Some("requires_approval") || end.calls.is_empty() {
                 return Ok(end);
             }
-            let approvals = tokio::select! {
-                approvals = self.resolve_calls(&end, &tools) => approvals?,
-                () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
-            };
+            // Tools see the abort themselves (Bash kills its process group),
+            // so their results are kept for the next message.
+            let approvals = self.resolve_calls(&end, &tools).await?;
+            if self.turn.cancel.is_cancelled() {
+                return Err(TurnError::Cancelled);
+            }
             let body = request_body(
                 vec![json!({ "type": "approval", "approvals": approvals })],
                 &tools,

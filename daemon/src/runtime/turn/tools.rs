@@ -188,9 +188,11 @@ impl Turn<'_> {
             .and_then(|row| row.result)
         {
             Some(stored) => serde_json::from_str(&stored).unwrap_or(Value::Null),
-            None => waiter
-                .await
-                .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
+            None => tokio::select! {
+                answer = waiter => answer
+                    .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
+                () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
+            },
         };
         rt.external.forget(&request_id);
         let (tool_return, status) = tool_return_of(&answer);

@@ -20,6 +20,7 @@ on_both_backends!(
     an_interrupted_read_runs_again,
     a_command_that_kills_the_daemon_is_not_run_twice,
     aborting_withdraws_the_pending_approval,
+    toolsets_and_allowlists_choose_the_offered_tools,
 );
 
 /// A project directory the runtime works in.
@@ -612,5 +613,61 @@ async fn aborting_withdraws_the_pending_approval(backend: Backend) {
         "end_turn",
         "{next}\n{}",
         daemon.stderr()
+    );
+}
+
+async fn toolsets_and_allowlists_choose_the_offered_tools(backend: Backend) {
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(
+        &frontend,
+        "e2e-local-toolsets",
+        project.path(),
+        "unrestricted",
+    )
+    .await;
+    let mut finished = Vec::new();
+    let turns = [
+        // Only Read is allowed: the Write is not offered and does not run.
+        (
+            r#"[[call:Write {"file_path": "no.txt", "content": "x"}]]"#,
+            json!({ "client_tool_allowlist": ["Read"] }),
+        ),
+        // The base toolset has no Glob; `include` adds it.
+        (
+            r#"[[call:Glob {"pattern": "*.txt"}]]"#,
+            json!({ "client_toolset": { "base": "none", "include": ["Glob"] } }),
+        ),
+        // An empty allowlist offers nothing.
+        (
+            r#"[[call:Read {"file_path": "a.txt"}]]"#,
+            json!({ "client_tool_allowlist": [] }),
+        ),
+    ];
+    for (index, (script, options)) in turns.iter().enumerate() {
+        let mut input = user_input(&runtime, script, &cm(&format!("toolsets-{index}")));
+        for (key, value) in options.as_object().unwrap() {
+            input["payload"][key] = value.clone();
+        }
+        frontend.send(input).await;
+        let done = frontend
+            .wait_for("turn_finished", |frame| {
+                frame["type"] == "turn_finished" && !finished.contains(&frame["turn_id"])
+            })
+            .await;
+        finished.push(done["turn_id"].clone());
+    }
+    assert!(!project.path().join("no.txt").exists());
+    let returns = tool_returns(&frontend, &runtime).await;
+    // A tool not offered is refused: by the real server, which only lets
+    // the model call the client tools a send offers, or by the daemon.
+    let refused = |text: &&String| text.contains("not available") || text.contains("Cannot call");
+    assert_eq!(returns.iter().filter(refused).count(), 2, "{returns:?}");
+    assert!(
+        returns
+            .iter()
+            .any(|text| text.contains("a.txt") && !refused(&text)),
+        "Glob ran: {returns:?}"
     );
 }

@@ -83,6 +83,22 @@ pub enum SuggestionScope {
 }
 
 impl Policy {
+    /// Files denied to the read tools, for searches to leave out: a search
+    /// of a directory must not show what reading the file would not.
+    pub fn hidden_from_reads(&self) -> globset::GlobSet {
+        let mut hidden = globset::GlobSetBuilder::new();
+        for (rule, _) in &self.rules.deny {
+            if let Some(pattern) = rule.read_glob(&self.cwd)
+                && let Ok(glob) = globset::GlobBuilder::new(&pattern)
+                    .literal_separator(true)
+                    .build()
+            {
+                hidden.add(glob);
+            }
+        }
+        hidden.build().unwrap_or_else(|_| globset::GlobSet::empty())
+    }
+
     pub fn decide(&self, call: Call<'_>) -> Verdict {
         let subject = subject(call, &self.cwd);
         let cwd = self.cwd.as_path();

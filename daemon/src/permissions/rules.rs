@@ -167,6 +167,15 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// For a rule that names files to read, its glob as an absolute
+    /// pattern: searches leave such files out.
+    pub fn read_glob(&self, cwd: &Path) -> Option<String> {
+        let payload = self.payload.as_deref()?;
+        (self.tool == "Read" || self.tool == "*").then(|| anchor(payload, cwd))
+    }
+}
+
 /// A file rule's glob as an absolute pattern.
 fn anchor(pattern: &str, cwd: &Path) -> String {
     if let Some(absolute) = pattern.strip_prefix("//") {

@@ -129,6 +129,10 @@ fn deny_beats_every_mode_and_every_allow() {
         // Read rules cover Grep too.
         let grep = decide(&policy, "Grep", json!({"pattern": "x", "path": "secrets"}));
         assert!(matches!(grep, Verdict::Deny { .. }), "{mode:?}");
+        // A search of the whole project leaves the denied files out.
+        let hidden = policy.hidden_from_reads();
+        assert!(hidden.is_match(p.cwd.join("secrets/key")));
+        assert!(!hidden.is_match(p.cwd.join("src/main.rs")));
     }
 }
 

@@ -215,6 +215,7 @@ mod tests {
             tool_call_id: "call-1".into(),
             cancel: CancellationToken::new(),
             jobs: BackgroundJobs::default(),
+            hidden: globset::GlobSet::empty(),
         }
     }
 

@@ -38,6 +38,8 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// Background commands of this runtime.
     pub jobs: BackgroundJobs,
+    /// Files searches leave out (denied to reading).
+    pub hidden: globset::GlobSet,
 }
 
 /// What a tool returns to the agent.

@@ -62,6 +62,17 @@ pub struct LsArgs {
     ignore: Vec<String>,
 }
 
+/// A walk that leaves out what the context hides, directories included.
+fn walker(mut walk: WalkBuilder, context: &ToolContext) -> ignore::Walk {
+    let hidden = context.hidden.clone();
+    walk.filter_entry(move |entry| !is_hidden(&hidden, entry.path()));
+    walk.build()
+}
+
+fn is_hidden(hidden: &globset::GlobSet, path: &Path) -> bool {
+    !hidden.is_empty() && (hidden.is_match(path) || hidden.is_match(path.join("entry")))
+}
+
 fn search_root(context: &ToolContext, path: Option<&str>) -> Result<PathBuf, String> {
     let root = path
         .filter(|path| !path.is_empty())
@@ -83,7 +94,7 @@ pub fn glob(args: GlobArgs, context: &ToolContext) -> Result<ToolOutput, String>
         .map_err(|err| format!("invalid glob pattern {:?}: {err}", args.pattern))?
         .compile_matcher();
     let mut found: Vec<(SystemTime, PathBuf)> = Vec::new();
-    for entry in WalkBuilder::new(&root).build().flatten() {
+    for entry in walker(WalkBuilder::new(&root), context).flatten() {
         if !entry.file_type().is_some_and(|kind| kind.is_file()) {
             continue;
         }
@@ -188,7 +199,7 @@ pub fn grep(args: GrepArgs, context: &ToolContext) -> Result<ToolOutput, String>
 
     let show_numbers = args.line_numbers.unwrap_or(true);
     let mut lines: Vec<String> = Vec::new();
-    for entry in walk.build().flatten() {
+    for entry in walker(walk, context).flatten() {
         if !entry.file_type().is_some_and(|kind| kind.is_file()) {
             continue;
         }
@@ -342,7 +353,7 @@ pub fn ls(args: LsArgs, context: &ToolContext) -> Result<ToolOutput, String> {
     let mut files = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if ignored.is_match(&name) {
+        if ignored.is_match(&name) || is_hidden(&context.hidden, &entry.path()) {
             continue;
         }
         match entry.metadata() {
@@ -398,6 +409,7 @@ mod tests {
             tool_call_id: "call-1".into(),
             cancel: CancellationToken::new(),
             jobs: BackgroundJobs::default(),
+            hidden: globset::GlobSet::empty(),
         };
         (dir, context)
     }
@@ -468,6 +480,39 @@ mod tests {
 
         let bad = grep(grep_args("(unclosed"), &ctx).unwrap_err();
         assert!(bad.contains("invalid regular expression"), "{bad}");
+    }
+
+    #[test]
+    fn searches_leave_out_hidden_files() {
+        let (dir, mut ctx) = project();
+        let mut hidden = globset::GlobSetBuilder::new();
+        hidden.add(Glob::new(&format!("{}/src/nested/**", dir.path().display())).unwrap());
+        ctx.hidden = hidden.build().unwrap();
+        let found = grep(grep_args("hello"), &ctx).unwrap().text;
+        assert!(
+            found.contains("main.rs") && !found.contains("lib.rs"),
+            "{found}"
+        );
+        let globbed = glob(
+            GlobArgs {
+                pattern: "**/*.rs".into(),
+                path: None,
+            },
+            &ctx,
+        )
+        .unwrap()
+        .text;
+        assert!(!globbed.contains("nested"), "{globbed}");
+        let listed = ls(
+            LsArgs {
+                path: "src".into(),
+                ignore: vec![],
+            },
+            &ctx,
+        )
+        .unwrap()
+        .text;
+        assert!(!listed.contains("nested"), "{listed}");
     }
 
     #[test]

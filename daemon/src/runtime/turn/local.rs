@@ -337,8 +337,9 @@ impl Turn<'_> {
             }),
         );
         rt.log.emit(self.delta(start)).await?;
+        let hidden = rt.policy().await?.hidden_from_reads();
         let output = match arguments_or_error(arguments, tool.name) {
-            Ok(input) => execute(tool.name, &input, &self.tool_context(&call.id)).await,
+            Ok(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
             Err(output) => output,
         };
         let end = lifecycle(
@@ -349,7 +350,7 @@ impl Turn<'_> {
         Ok(output)
     }
 
-    fn tool_context(&self, tool_call_id: &str) -> ToolContext {
+    fn tool_context(&self, tool_call_id: &str, hidden: globset::GlobSet) -> ToolContext {
         let rt = self.runtime;
         ToolContext {
             cwd: lock(&rt.state).cwd.clone().into(),
@@ -357,6 +358,7 @@ impl Turn<'_> {
             tool_call_id: tool_call_id.to_owned(),
             cancel: self.turn.cancel.clone(),
             jobs: rt.jobs.clone(),
+            hidden,
         }
     }
 }

@@ -15,6 +15,7 @@ use super::{ConnectionInfo, DaemonState};
 const EMITTED_EVENTS: &[&str] = &[
     "stream_delta",
     "turn_finished",
+    "control_request",
     "external_tool_call_request",
     "update_loop_status",
     "update_queue",

@@ -1,0 +1,233 @@
+//! The tool-call journal across crashes: the daemon is killed (or crashes
+//! on purpose with `LETTA_DAEMON_CRASH_AT`) at each step of a call.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::{approval, project, start_runtime, tool_returns};
+use crate::support::backend::{Backend, cm, on_both_backends};
+use crate::support::frontend::{Frontend, TURN_TIMEOUT, user_input};
+use crate::support::{Daemon, Options};
+
+on_both_backends!(
+    a_pending_approval_survives_a_daemon_crash,
+    a_decided_call_runs_once_after_a_crash,
+    a_stored_result_is_resent_not_recomputed,
+    an_interrupted_write_is_reported_not_repeated,
+    an_interrupted_read_runs_again,
+    a_command_that_kills_the_daemon_is_not_run_twice,
+);
+
+/// Starts a daemon, runs `script` until `until` is seen (or the daemon
+/// dies), kills it, restarts it on the same data and follows the turn to
+/// its end. Returns the frontend after the restart and the runtime.
+async fn across_a_crash(
+    backend: &Backend,
+    name: &str,
+    project: &Path,
+    mode: &str,
+    script: &str,
+    crash_at: Option<&str>,
+) -> (Crashed, Frontend, Value) {
+    let url = backend.url();
+    let mut options = Options::default().env("LETTA_BASE_URL", url.clone());
+    if let Some(point) = crash_at {
+        options = options.env("LETTA_DAEMON_CRASH_AT", point);
+    }
+    let mut crashed = Daemon::start_with(options);
+    let mut before = Frontend::connect(&crashed).await;
+    let runtime = start_runtime(&before, name, project, mode).await;
+    before.send(user_input(&runtime, script, &cm(name))).await;
+    if crash_at.is_some() || script.contains("kill -9") {
+        // The daemon dies by itself; the connection closes.
+        while let Ok(frame) = before.client.next_unsolicited(TURN_TIMEOUT).await {
+            before.seen.push(frame);
+        }
+        let status = crashed.wait();
+        assert!(!status.success(), "the daemon crashed: {status}");
+    } else {
+        before.wait_for_type("control_request").await;
+        crashed.kill();
+    }
+    let last_seen = before.event_seqs().into_iter().max().unwrap_or(0);
+    let restarted = Daemon::start_with(Options {
+        data_dir: Some(crashed.data_dir.clone()),
+        ..Options::default().env("LETTA_BASE_URL", url)
+    });
+    let after = Frontend::connect(&restarted).await;
+    let synced = after
+        .request(json!({"type": "sync", "request_id": "sync-after", "runtime": runtime, "after_event_seq": last_seen}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    (
+        Crashed {
+            _before: crashed,
+            after: restarted,
+        },
+        after,
+        runtime,
+    )
+}
+
+/// Both daemons of a crash test: the first one's directory holds the data
+/// the second one runs on.
+struct Crashed {
+    _before: Daemon,
+    after: Daemon,
+}
+
+/// Waits for the turn to end well after the restart.
+async fn turn_finished(after: &mut Frontend, daemons: &Crashed) -> Value {
+    let finished = after.wait_for_type("turn_finished").await;
+    assert_eq!(
+        finished["stop_reason"],
+        "end_turn",
+        "{finished}\n{}",
+        daemons.after.stderr()
+    );
+    finished
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+async fn a_pending_approval_survives_a_daemon_crash(backend: Backend) {
+    let project = project();
+    let script = r#"[[call:Write {"file_path": "kept.txt", "content": "kept\n"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-approval-crash",
+        project.path(),
+        "standard",
+        script,
+        None,
+    )
+    .await;
+    // Re-presented, not auto-denied.
+    let status = after
+        .seen_or_wait_for("device status", |frame| {
+            frame["type"] == "update_device_status"
+        })
+        .await;
+    let pending = status["device_status"]["pending_control_requests"].clone();
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(pending[0]["request"]["tool_name"], "Write");
+    let accepted = after
+        .request(approval(
+            &runtime,
+            &pending[0]["request_id"],
+            json!({"behavior": "allow"}),
+            "allow",
+        ))
+        .await;
+    assert_eq!(accepted["accepted"], true, "{accepted}");
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("kept.txt")).unwrap(),
+        "kept\n"
+    );
+}
+
+const APPEND: &str = r#"[[call:Bash {"command": "echo run >> count.txt && echo appended", "description": "count"}]]"#;
+
+async fn a_decided_call_runs_once_after_a_crash(backend: Backend) {
+    let project = project();
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-decided",
+        project.path(),
+        "unrestricted",
+        APPEND,
+        Some("tool-decided"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(count_lines(&project.path().join("count.txt")), 1);
+    let returns = tool_returns(&after, &runtime).await;
+    assert_eq!(returns.len(), 1, "{returns:?}");
+    assert!(returns[0].contains("appended"), "{returns:?}");
+}
+
+async fn a_stored_result_is_resent_not_recomputed(backend: Backend) {
+    let project = project();
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-stored",
+        project.path(),
+        "unrestricted",
+        APPEND,
+        Some("tool-stored"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        count_lines(&project.path().join("count.txt")),
+        1,
+        "ran once"
+    );
+    let returns = tool_returns(&after, &runtime).await;
+    assert_eq!(returns.len(), 1, "{returns:?}");
+    assert!(returns[0].contains("appended"), "{returns:?}");
+}
+
+async fn an_interrupted_write_is_reported_not_repeated(backend: Backend) {
+    let project = project();
+    let script = r#"[[call:Write {"file_path": "w.txt", "content": "w\n"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-write",
+        project.path(),
+        "acceptEdits",
+        script,
+        Some("tool-executing"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert!(!project.path().join("w.txt").exists(), "not run again");
+    let returns = tool_returns(&after, &runtime).await;
+    assert!(returns[0].contains("Interrupted"), "{returns:?}");
+}
+
+async fn an_interrupted_read_runs_again(backend: Backend) {
+    let project = project();
+    let script = r#"[[call:Read {"file_path": "a.txt"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-read",
+        project.path(),
+        "standard",
+        script,
+        Some("tool-executing"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    let returns = tool_returns(&after, &runtime).await;
+    assert!(returns[0].contains("alpha"), "{returns:?}");
+}
+
+async fn a_command_that_kills_the_daemon_is_not_run_twice(backend: Backend) {
+    let project = project();
+    // `$PPID` of `bash -c` is the daemon: a kill -9 mid-command.
+    let script = r#"[[call:Bash {"command": "echo run >> count.txt; kill -9 $PPID; sleep 1", "description": "crash"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-crash-bash",
+        project.path(),
+        "unrestricted",
+        script,
+        None,
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        count_lines(&project.path().join("count.txt")),
+        1,
+        "not run again"
+    );
+    let returns = tool_returns(&after, &runtime).await;
+    assert!(returns[0].contains("Interrupted"), "{returns:?}");
+}

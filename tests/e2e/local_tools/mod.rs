@@ -1,0 +1,81 @@
+//! Built-in tools run by the daemon for an agent: permissions, approvals
+//! answered from any frontend ([`approvals`]), and the tool-call journal
+//! across crashes ([`journal`]).
+
+mod approvals;
+mod journal;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::frontend::Frontend;
+use crate::support::letta_server;
+
+/// A project directory the runtime works in.
+pub(super) fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
+    dir
+}
+
+pub(super) async fn start_runtime(
+    frontend: &Frontend,
+    name: &str,
+    cwd: &Path,
+    mode: &str,
+) -> Value {
+    let reply = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": {
+                "name": name,
+                "model": letta_server::MODEL,
+                "embedding": letta_server::EMBEDDING,
+            }},
+            "create_conversation": {},
+            "cwd": cwd.display().to_string(),
+            "mode": mode,
+        }))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    reply["runtime"].clone()
+}
+
+pub(super) fn approval(
+    runtime: &Value,
+    request_id: &Value,
+    decision: Value,
+    correlation: &str,
+) -> Value {
+    json!({
+        "type": "input",
+        "request_id": correlation,
+        "runtime": runtime,
+        "payload": { "kind": "approval_response", "request_id": request_id, "decision": decision },
+    })
+}
+
+/// The tool results the agent got, as the server stored them.
+pub(super) async fn tool_returns(frontend: &Frontend, runtime: &Value) -> Vec<String> {
+    let listed = frontend
+        .request(json!({
+            "type": "conversation_messages_list",
+            "conversation_id": runtime["conversation_id"],
+            "query": { "limit": 50 },
+        }))
+        .await;
+    assert_eq!(listed["success"], true, "{listed}");
+    listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["message_type"] == "tool_return_message")
+        .map(|message| message["tool_return"].to_string())
+        .collect()
+}
+
+pub(super) fn settings_allow(project: &Path) -> Value {
+    let text = std::fs::read_to_string(project.join(".letta/settings.local.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["permissions"]["allow"].clone()
+}

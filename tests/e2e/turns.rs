@@ -96,15 +96,7 @@ async fn a_turn_with_an_external_tool(backend: Backend) {
     assert_consecutive(&seqs);
 
     // What was streamed is what the server stored.
-    let listed = frontend
-        .request(json!({
-            "type": "conversation_messages_list",
-            "conversation_id": runtime["conversation_id"],
-            "query": { "limit": 50 },
-        }))
-        .await;
-    assert_eq!(listed["success"], true, "{listed}");
-    let messages = listed["messages"].as_array().unwrap();
+    let messages = frontend.stored_messages(&runtime).await;
     let stored_text: Vec<&str> = messages
         .iter()
         .filter(|message| message["message_type"] == "assistant_message")
@@ -155,12 +147,9 @@ async fn a_repeated_client_message_id_starts_nothing(backend: Backend) {
     );
     assert_eq!(finished["stop_reason"], "end_turn");
 
-    let listed = frontend
-        .request(json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"], "query": {"limit": 50}}))
-        .await;
-    let sent_once = listed["messages"]
-        .as_array()
-        .unwrap()
+    let sent_once = frontend
+        .stored_messages(&runtime)
+        .await
         .iter()
         .filter(|message| message["otid"] == cm("once").as_str())
         .count();
@@ -372,10 +361,7 @@ async fn a_killed_daemon_finishes_the_turn_after_restart(backend: Backend) {
     // Nothing lost or repeated across the crash: the text seen before plus
     // the text replayed after is exactly what the server stored.
     let streamed = format!("{}{}", streamed_text(&before), streamed_text(&after));
-    let listed = after
-        .request(json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"], "query": {"limit": 50}}))
-        .await;
-    let messages = listed["messages"].as_array().unwrap();
+    let messages = after.stored_messages(&runtime).await;
     let stored: Vec<&str> = messages
         .iter()
         .filter(|message| message["message_type"] == "assistant_message")
@@ -462,12 +448,8 @@ async fn a_dropped_real_stream_is_resumed_without_loss_or_repeat() {
         seq_ids.len(),
         "no chunk repeated: {seq_ids:?}"
     );
-    let listed = frontend
-        .request(json!({"type": "conversation_messages_list", "conversation_id": runtime["conversation_id"], "query": {"limit": 50}}))
-        .await;
-    let stored: Vec<&str> = listed["messages"]
-        .as_array()
-        .unwrap()
+    let messages = frontend.stored_messages(&runtime).await;
+    let stored: Vec<&str> = messages
         .iter()
         .filter(|message| message["message_type"] == "assistant_message")
         .filter_map(|message| message["content"].as_str())

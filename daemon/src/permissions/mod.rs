@@ -148,21 +148,12 @@ impl Policy {
                 None => format!(
                     "{} needs approval in {} mode",
                     call.tool,
-                    mode_name(self.mode)
+                    self.mode.as_str()
                 ),
             },
             suggestions: suggestions(call.tool, &subject, outside.as_deref(), cwd),
             blocked_path: outside,
         }
-    }
-}
-
-fn mode_name(mode: PermissionMode) -> &'static str {
-    match mode {
-        PermissionMode::Standard => "standard",
-        PermissionMode::AcceptEdits => "acceptEdits",
-        PermissionMode::Unrestricted => "unrestricted",
-        PermissionMode::Strict => "strict",
     }
 }
 

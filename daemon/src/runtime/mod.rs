@@ -143,7 +143,7 @@ impl Runtimes {
                 agent_key,
                 conversation_id,
                 &cwd,
-                mode_name(mode),
+                mode.as_str(),
                 &crate::app::now_rfc3339(),
             )
             .await
@@ -403,7 +403,7 @@ impl Runtime {
     pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RpcError> {
         let (cwd, mode) = self.set_device_state(change.cwd, change.mode);
         self.store
-            .update_device_state(self.id, &cwd, mode_name(mode))
+            .update_device_state(self.id, &cwd, mode.as_str())
             .await
             .map_err(storage)?;
         let draft = self.device_status_draft().await;
@@ -550,15 +550,6 @@ pub(crate) fn upstream(err: LettaError) -> RpcError {
 
 fn parse_mode(name: &str) -> Option<PermissionMode> {
     serde_json::from_value(serde_json::Value::from(name)).ok()
-}
-
-fn mode_name(mode: PermissionMode) -> &'static str {
-    match mode {
-        PermissionMode::Standard => "standard",
-        PermissionMode::AcceptEdits => "acceptEdits",
-        PermissionMode::Unrestricted => "unrestricted",
-        PermissionMode::Strict => "strict",
-    }
 }
 
 fn disposition_name(disposition: InputDisposition) -> &'static str {

@@ -46,6 +46,18 @@ pub enum PermissionMode {
     Strict,
 }
 
+impl PermissionMode {
+    /// The name the protocol uses (what it serializes to).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionMode::Standard => "standard",
+            PermissionMode::AcceptEdits => "acceptEdits",
+            PermissionMode::Unrestricted => "unrestricted",
+            PermissionMode::Strict => "strict",
+        }
+    }
+}
+
 /// Who is talking to the daemon, for diagnostics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClientInfo {

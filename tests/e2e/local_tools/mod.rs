@@ -58,17 +58,9 @@ pub(super) fn approval(
 
 /// The tool results the agent got, as the server stored them.
 pub(super) async fn tool_returns(frontend: &Frontend, runtime: &Value) -> Vec<String> {
-    let listed = frontend
-        .request(json!({
-            "type": "conversation_messages_list",
-            "conversation_id": runtime["conversation_id"],
-            "query": { "limit": 50 },
-        }))
-        .await;
-    assert_eq!(listed["success"], true, "{listed}");
-    listed["messages"]
-        .as_array()
-        .unwrap()
+    frontend
+        .stored_messages(runtime)
+        .await
         .iter()
         .filter(|message| message["message_type"] == "tool_return_message")
         .map(|message| message["tool_return"].to_string())

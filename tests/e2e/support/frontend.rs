@@ -99,6 +99,19 @@ impl Frontend {
             .collect()
     }
 
+    /// The messages the server stored for a runtime's conversation.
+    pub async fn stored_messages(&self, runtime: &Value) -> Vec<Value> {
+        let listed = self
+            .request(json!({
+                "type": "conversation_messages_list",
+                "conversation_id": runtime["conversation_id"],
+                "query": { "limit": 50 },
+            }))
+            .await;
+        assert_eq!(listed["success"], true, "{listed}");
+        listed["messages"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Stream deltas of one message type.
     pub fn deltas(&self, message_type: &str) -> Vec<&Value> {
         self.seen

@@ -246,6 +246,10 @@ async fn capture(stream: Option<impl AsyncRead + Unpin>, spill_to: PathBuf) -> C
         let room = MEMORY_BYTES.saturating_sub(captured.head.len());
         captured.head.extend_from_slice(&chunk[..room.min(read)]);
     }
+    if let Some(file) = spill.as_mut() {
+        // tokio writes files in the background: wait until all of it is there.
+        let _ = tokio::io::AsyncWriteExt::flush(file).await;
+    }
     captured
 }
 

@@ -12,6 +12,7 @@ on_both_backends!(
     a_denial_reaches_the_agent_and_a_saved_rule_stops_the_asking,
     aborting_withdraws_the_pending_approval,
     toolsets_and_allowlists_choose_the_offered_tools,
+    an_approval_may_change_the_arguments,
 );
 
 async fn reads_run_at_once_and_writes_wait_for_any_frontend(backend: Backend) {
@@ -389,5 +390,84 @@ async fn toolsets_and_allowlists_choose_the_offered_tools(backend: Backend) {
             .iter()
             .any(|text| text.contains("a.txt") && !refused(&text)),
         "Glob ran: {returns:?}"
+    );
+}
+
+async fn an_approval_may_change_the_arguments(backend: Backend) {
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-local-updated", project.path(), "standard").await;
+    let script = r#"[[call:Write {"file_path": "note.txt", "content": "draft\n"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("updated-input")))
+        .await;
+    let asked = frontend.wait_for_type("control_request").await;
+    let decision = json!({
+        "behavior": "allow",
+        "updated_input": { "file_path": "note.txt", "content": "reviewed\n" },
+    });
+    frontend
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            decision,
+            "allow-edited",
+        ))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("note.txt")).unwrap(),
+        "reviewed\n"
+    );
+}
+
+/// Two calls wait for approval at once; saving a rule while answering the
+/// first one also allows the second. (The real server's scripted model
+/// makes one call at a time, so this runs on the mock only.)
+#[tokio::test]
+async fn a_saved_rule_allows_the_other_pending_calls() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-local-recheck", project.path(), "standard").await;
+    let script = r#"[[parallel]] [[call:Bash {"command": "touch first.txt"}]] [[call:Bash {"command": "touch second.txt"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("recheck")))
+        .await;
+    let first = frontend.wait_for_type("control_request").await;
+    let second = frontend
+        .wait_for("the second request", |frame| {
+            frame["type"] == "control_request" && frame["request_id"] != first["request_id"]
+        })
+        .await;
+    frontend
+        .request(approval(
+            &runtime,
+            &first["request_id"],
+            json!({"behavior": "allow", "selected_permission_suggestion_ids": ["session"]}),
+            "allow-session",
+        ))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(project.path().join("first.txt").exists());
+    assert!(
+        project.path().join("second.txt").exists(),
+        "allowed by the saved rule"
+    );
+    let late = frontend
+        .request(approval(
+            &runtime,
+            &second["request_id"],
+            json!({"behavior": "allow"}),
+            "late",
+        ))
+        .await;
+    assert_eq!(
+        late["error_code"], -32006,
+        "the second one was decided already: {late}"
     );
 }

@@ -301,6 +301,8 @@ struct Script {
     calls: VecDeque<(String, String)>,
     delay: Duration,
     repeat: usize,
+    /// All calls in one response (the real fake model makes one at a time).
+    parallel: bool,
     text: String,
 }
 
@@ -323,6 +325,8 @@ impl Script {
                     .push_back((name.to_owned(), args.trim().to_owned()));
             } else if let Some(seconds) = directive.strip_prefix("delay=") {
                 script.delay = Duration::from_secs_f64(seconds.parse().unwrap_or(0.0));
+            } else if directive == "parallel" {
+                script.parallel = true;
             } else if let Some(times) = directive.strip_prefix("repeat=") {
                 script.repeat = times.parse().unwrap_or(1);
             }
@@ -351,9 +355,10 @@ fn reply(
     let mut stored = Vec::new();
     let mut tool_return = None;
     if message["type"] == "approval" {
-        let approval = &message["approvals"][0];
-        tool_return = approval["tool_return"].as_str().map(str::to_owned);
-        stored.push(json!({ "message_type": "tool_return_message", "tool_call_id": approval["tool_call_id"], "tool_return": tool_return }));
+        for approval in message["approvals"].as_array().into_iter().flatten() {
+            tool_return = approval["tool_return"].as_str().map(str::to_owned);
+            stored.push(json!({ "message_type": "tool_return_message", "tool_call_id": approval["tool_call_id"], "tool_return": tool_return }));
+        }
     } else {
         let text = message["content"].as_str().unwrap_or_default();
         state
@@ -366,17 +371,26 @@ fn reply(
     let script = state.scripts.entry(conversation_id.to_owned()).or_default();
     let delay = script.delay;
     let mut chunks = vec![json!({ "message_type": "ping", "seq_id": 1, "run_id": run_id })];
-    let stop_reason = if let Some((name, args)) = script.calls.pop_front() {
-        let call_id = format!("call-{run_id}");
-        let pieces = [
-            json!({ "name": name, "arguments": null, "tool_call_id": call_id }),
-            json!({ "name": null, "arguments": args, "tool_call_id": call_id }),
-        ];
-        for piece in pieces {
-            let seq = chunks.len() + 1;
-            chunks.push(json!({ "message_type": "approval_request_message", "seq_id": seq, "run_id": run_id, "tool_call": piece, "tool_calls": piece }));
+    // One call per response, or all of them at once with [[parallel]].
+    let take = if script.parallel {
+        script.calls.len()
+    } else {
+        1
+    };
+    let calls: Vec<(String, String)> = (0..take).filter_map(|_| script.calls.pop_front()).collect();
+    let stop_reason = if !calls.is_empty() {
+        for (index, (name, args)) in calls.into_iter().enumerate() {
+            let call_id = format!("call-{run_id}-{index}");
+            let pieces = [
+                json!({ "name": name, "arguments": null, "tool_call_id": call_id }),
+                json!({ "name": null, "arguments": args, "tool_call_id": call_id }),
+            ];
+            for piece in pieces {
+                let seq = chunks.len() + 1;
+                chunks.push(json!({ "message_type": "approval_request_message", "seq_id": seq, "run_id": run_id, "tool_call": piece, "tool_calls": piece }));
+            }
+            stored.push(json!({ "message_type": "approval_request_message", "tool_call": { "name": name, "arguments": args, "tool_call_id": call_id } }));
         }
-        stored.push(json!({ "message_type": "approval_request_message", "tool_call": { "name": name, "arguments": args, "tool_call_id": call_id } }));
         "requires_approval"
     } else {
         let opening = match &tool_return {

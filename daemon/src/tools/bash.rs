@@ -28,12 +28,10 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 /// output open.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
+/// `description` is for the human and not read here.
 #[derive(Deserialize)]
 pub struct BashArgs {
     command: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    description: Option<String>,
     #[serde(default)]
     timeout: Option<f64>,
     #[serde(default)]
@@ -398,7 +396,6 @@ mod tests {
     fn args(command: &str, timeout: Option<f64>) -> BashArgs {
         BashArgs {
             command: command.into(),
-            description: None,
             timeout,
             run_in_background: None,
         }

@@ -40,8 +40,7 @@ impl Turn<'_> {
         let waiting = self.classify(calls, run_id).await?;
         for tool_call_id in &waiting {
             self.wait_for_decision(tool_call_id).await?;
-        }
-        if !waiting.is_empty() {
+            // Frontends drop the answered request from their pending list.
             let rt = self.runtime;
             rt.log.emit(rt.device_status_draft().await).await?;
         }

@@ -24,7 +24,7 @@ use super::{Runtime, lock};
 
 use crate::letta_api::{LettaError, RunStream, backoff};
 use crate::store::StoreError;
-use tools::{Offered, ToolCall};
+use tools::{Offered, ToolCall, approval_entry};
 
 /// Attempts at sending one request before the turn fails.
 const MAX_SEND_ATTEMPTS: u32 = 6;
@@ -244,15 +244,14 @@ impl Turn<'_> {
                 let approvals = carried
                     .iter()
                     .map(|row| {
-                        json!({
-                            "type": "tool",
-                            "tool_call_id": row.tool_call_id,
-                            "tool_return": row.result,
-                            "status": row.result_status,
-                        })
+                        approval_entry(
+                            &row.tool_call_id,
+                            row.result.as_deref().unwrap_or_default(),
+                            row.result_status.as_deref().unwrap_or("error"),
+                        )
                     })
                     .collect();
-                messages.push(json!({ "type": "approval", "approvals": Value::Array(approvals) }));
+                messages.push(approval_message(approvals));
                 delivering = carried.into_iter().map(|row| row.tool_call_id).collect();
             }
             messages.extend(user_messages(&message));
@@ -279,10 +278,7 @@ impl Turn<'_> {
             if self.turn.cancel.is_cancelled() {
                 return Err(TurnError::Cancelled);
             }
-            let body = request_body(
-                vec![json!({ "type": "approval", "approvals": approvals })],
-                &tools,
-            );
+            let body = request_body(vec![approval_message(approvals)], &tools);
             step = Step::Send {
                 body,
                 answering: end.run_id.clone(),
@@ -512,6 +508,11 @@ fn user_messages(message: &CreateMessage) -> Vec<Value> {
             Value::Object(fields)
         })
         .collect()
+}
+
+/// The message answering a run's client-side calls.
+fn approval_message(approvals: Vec<Value>) -> Value {
+    json!({ "type": "approval", "approvals": approvals })
 }
 
 fn request_body(messages: Vec<Value>, tools: &Offered) -> Value {

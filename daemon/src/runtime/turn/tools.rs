@@ -82,12 +82,7 @@ impl Turn<'_> {
                     "error",
                 ),
             };
-            approvals.push(json!({
-                "type": "tool",
-                "tool_call_id": call.id,
-                "tool_return": tool_return,
-                "status": status,
-            }));
+            approvals.push(approval_entry(&call.id, &tool_return, status));
         }
         Ok(approvals)
     }
@@ -213,6 +208,16 @@ impl Turn<'_> {
                 subagent_id: None,
             })
     }
+}
+
+/// One call's result, as an approval message carries it.
+pub(super) fn approval_entry(tool_call_id: &str, tool_return: &str, status: &str) -> Value {
+    json!({
+        "type": "tool",
+        "tool_call_id": tool_call_id,
+        "tool_return": tool_return,
+        "status": status,
+    })
 }
 
 /// The request id of an external tool call: stable, so a restarted daemon

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{ToolContext, ToolOutput, resolve, truncate_chars};
+use super::{ToolContext, ToolOutput, resolve, truncate_chars, whole_number};
 
 /// Lines Read returns unless asked for fewer or more.
 pub const DEFAULT_READ_LINES: usize = 2000;
@@ -51,8 +51,8 @@ pub fn read(args: ReadArgs, context: &ToolContext) -> Result<ToolOutput, String>
     if text.is_empty() {
         return Ok(ToolOutput::ok(format!("{} is empty.", path.display())));
     }
-    let first = count_arg(args.offset, "offset")?.unwrap_or(1).max(1);
-    let limit = count_arg(args.limit, "limit")?.unwrap_or(DEFAULT_READ_LINES);
+    let first = whole_number(args.offset, "offset")?.unwrap_or(1).max(1);
+    let limit = whole_number(args.limit, "limit")?.unwrap_or(DEFAULT_READ_LINES);
     let total = text.lines().count();
     if first > total {
         return Err(format!(
@@ -171,15 +171,6 @@ fn describe_io(path: &Path, err: &std::io::Error) -> String {
 
 fn is_binary(bytes: &[u8]) -> bool {
     bytes[..bytes.len().min(SNIFF_BYTES)].contains(&0)
-}
-
-/// A non-negative whole-number argument (JSON numbers may arrive as floats).
-fn count_arg(value: Option<f64>, name: &str) -> Result<Option<usize>, String> {
-    match value {
-        None => Ok(None),
-        Some(number) if number >= 0.0 && number.fract() == 0.0 => Ok(Some(number as usize)),
-        Some(number) => Err(format!("{name} must be a whole number ≥ 0, not {number}")),
-    }
 }
 
 /// Replaces `path` through a temporary file in the same directory and a

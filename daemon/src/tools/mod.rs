@@ -115,6 +115,15 @@ where
         .map_err(|err| format!("{name} stopped unexpectedly: {err}"))?
 }
 
+/// A non-negative whole-number argument (JSON numbers may arrive as floats).
+pub(crate) fn whole_number(value: Option<f64>, name: &str) -> Result<Option<usize>, String> {
+    match value {
+        None => Ok(None),
+        Some(number) if number >= 0.0 && number.fract() == 0.0 => Ok(Some(number as usize)),
+        Some(number) => Err(format!("{name} must be a whole number ≥ 0, not {number}")),
+    }
+}
+
 /// Cuts `text` to at most `max` characters, on a character boundary.
 pub(crate) fn truncate_chars(text: &str, max: usize) -> (&str, bool) {
     match text.char_indices().nth(max) {

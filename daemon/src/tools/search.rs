@@ -10,7 +10,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use ignore::WalkBuilder;
 use serde::Deserialize;
 
-use super::{ToolContext, ToolOutput, resolve, truncate_chars};
+use super::{ToolContext, ToolOutput, resolve, truncate_chars, whole_number};
 
 /// Paths Glob returns at most.
 const MAX_GLOB_RESULTS: usize = 1000;
@@ -159,7 +159,7 @@ pub fn grep(args: GrepArgs, context: &ToolContext) -> Result<ToolOutput, String>
         .dot_matches_new_line(multiline)
         .build(&args.pattern)
         .map_err(|err| format!("invalid regular expression: {err}"))?;
-    let around = whole(args.around, "-C")?.unwrap_or(0);
+    let around = whole_number(args.around, "-C")?.unwrap_or(0);
     let mut searcher = SearcherBuilder::new();
     searcher
         .binary_detection(BinaryDetection::quit(0))
@@ -167,8 +167,8 @@ pub fn grep(args: GrepArgs, context: &ToolContext) -> Result<ToolOutput, String>
         .multi_line(multiline);
     if mode == GrepMode::Content {
         searcher
-            .before_context(whole(args.before, "-B")?.unwrap_or(around))
-            .after_context(whole(args.after, "-A")?.unwrap_or(around));
+            .before_context(whole_number(args.before, "-B")?.unwrap_or(around))
+            .after_context(whole_number(args.after, "-A")?.unwrap_or(around));
     }
     let mut searcher = searcher.build();
 
@@ -226,8 +226,8 @@ pub fn grep(args: GrepArgs, context: &ToolContext) -> Result<ToolOutput, String>
     if lines.is_empty() {
         return Ok(ToolOutput::ok(format!("No matches for {:?}", args.pattern)));
     }
-    let skip = whole(args.offset, "offset")?.unwrap_or(0);
-    let limit = whole(args.head_limit, "head_limit")?.filter(|limit| *limit > 0);
+    let skip = whole_number(args.offset, "offset")?.unwrap_or(0);
+    let limit = whole_number(args.head_limit, "head_limit")?.filter(|limit| *limit > 0);
     let total = lines.len();
     let shown: Vec<&String> = lines
         .iter()
@@ -277,14 +277,6 @@ fn split_glob_list(list: &str) -> Vec<String> {
         parts.push(current);
     }
     parts
-}
-
-fn whole(value: Option<f64>, name: &str) -> Result<Option<usize>, String> {
-    match value {
-        None => Ok(None),
-        Some(number) if number >= 0.0 && number.fract() == 0.0 => Ok(Some(number as usize)),
-        Some(number) => Err(format!("{name} must be a whole number ≥ 0, not {number}")),
-    }
 }
 
 /// Gathers one file's matches in the shape the output mode wants.

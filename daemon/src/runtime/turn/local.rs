@@ -12,9 +12,9 @@ use futures_util::future::join_all;
 use letta_protocol::{
     CanUseTool, ControlRequestBody, ControlRequestEvent, LoopStatus, PermissionSuggestion, events,
 };
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::tools::{ToolCall, lifecycle};
+use super::tools::{ToolCall, invalid_arguments, json_arguments, lifecycle};
 use super::{Turn, TurnError};
 use crate::faults::crash_point;
 use crate::permissions::{Call, Verdict, preview};
@@ -105,11 +105,8 @@ impl Turn<'_> {
                 asked.push(call.id.clone());
                 continue;
             }
-            let Some(input) = arguments(&call.arguments) else {
-                let reason = format!(
-                    "Invalid JSON arguments for {}: {}",
-                    tool.name, call.arguments
-                );
+            let Some(input) = json_arguments(&call.arguments) else {
+                let reason = invalid_arguments(tool.name, &call.arguments);
                 self.decide(&call.id, false, &reason).await?;
                 denied.push(call.id.clone());
                 continue;
@@ -337,9 +334,9 @@ impl Turn<'_> {
         );
         rt.log.emit(self.delta(start)).await?;
         let hidden = rt.policy().await?.hidden_from_reads();
-        let output = match arguments_or_error(arguments, tool.name) {
-            Ok(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
-            Err(output) => output,
+        let output = match json_arguments(arguments) {
+            Some(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
+            None => ToolOutput::error(invalid_arguments(tool.name, arguments)),
         };
         let end = lifecycle(
             run_id,
@@ -360,19 +357,6 @@ impl Turn<'_> {
             hidden,
         }
     }
-}
-
-fn arguments(text: &str) -> Option<Map<String, Value>> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(input)) => Some(input),
-        _ if text.trim().is_empty() => Some(Map::new()),
-        _ => None,
-    }
-}
-
-fn arguments_or_error(text: &str, tool: &str) -> Result<Map<String, Value>, ToolOutput> {
-    arguments(text)
-        .ok_or_else(|| ToolOutput::error(format!("Invalid JSON arguments for {tool}: {text}")))
 }
 
 fn json_text<T: serde::Serialize>(value: &T) -> String {

@@ -123,18 +123,8 @@ impl Turn<'_> {
         run_id: Option<&str>,
     ) -> Result<(String, &'static str), TurnError> {
         let rt = self.runtime;
-        let input: Map<String, Value> = match serde_json::from_str(&call.arguments) {
-            Ok(Value::Object(input)) => input,
-            Ok(_) | Err(_) if call.arguments.trim().is_empty() => Map::new(),
-            _ => {
-                return Ok((
-                    format!(
-                        "Invalid JSON arguments for {}: {}",
-                        call.name, call.arguments
-                    ),
-                    "error",
-                ));
-            }
+        let Some(input) = json_arguments(&call.arguments) else {
+            return Ok((invalid_arguments(&call.name, &call.arguments), "error"));
         };
         let request_id = external_request_id(&call.id);
         let row = ExternalCallRow {
@@ -208,6 +198,20 @@ impl Turn<'_> {
                 subagent_id: None,
             })
     }
+}
+
+/// A call's arguments as a JSON object; empty text is no arguments.
+pub(super) fn json_arguments(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(input)) => Some(input),
+        _ if text.trim().is_empty() => Some(Map::new()),
+        _ => None,
+    }
+}
+
+/// What the agent is told when a call's arguments are not a JSON object.
+pub(super) fn invalid_arguments(tool: &str, text: &str) -> String {
+    format!("Invalid JSON arguments for {tool}: {text}")
 }
 
 /// One call's result, as an approval message carries it.

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use futures_util::future::join_all;
+use globset::GlobSet;
 use letta_protocol::{
     CanUseTool, ControlRequestBody, ControlRequestEvent, LoopStatus, PermissionSuggestion, events,
 };
@@ -44,6 +45,8 @@ impl Turn<'_> {
             let rt = self.runtime;
             rt.log.emit(rt.device_status_draft().await).await?;
         }
+        // Read once for all the calls, after any wait for a human.
+        let hidden = self.runtime.policy().await?.hidden_from_reads();
         let mut outcomes = HashMap::new();
         // Consecutive reads run together; anything else runs alone.
         let mut index = 0;
@@ -63,7 +66,7 @@ impl Turn<'_> {
             let results = join_all(
                 batch
                     .iter()
-                    .map(|(call, tool)| self.finish(call, tool, run_id)),
+                    .map(|(call, tool)| self.finish(call, tool, run_id, &hidden)),
             )
             .await;
             for ((call, _), result) in batch.iter().zip(results) {
@@ -248,6 +251,7 @@ impl Turn<'_> {
         call: &ToolCall,
         tool: &'static BuiltinTool,
         run_id: Option<&str>,
+        hidden: &GlobSet,
     ) -> Result<Outcome, TurnError> {
         let rt = self.runtime;
         let row = self.row(&call.id).await?;
@@ -271,11 +275,11 @@ impl Turn<'_> {
                 crash_point("tool-decided");
                 rt.store.start_tool_call(&call.id).await?;
                 crash_point("tool-executing");
-                self.run_tool(call, tool, &row, run_id).await?
+                self.run_tool(call, tool, &row, run_id, hidden).await?
             }
             "executing" if row.read_only => {
                 tracing::info!(tool_call = %call.id, "re-running a read-only call interrupted by a restart");
-                self.run_tool(call, tool, &row, run_id).await?
+                self.run_tool(call, tool, &row, run_id, hidden).await?
             }
             "executing" => ToolOutput::error(format!(
                 "Interrupted: the daemon stopped while this {} call was running, so it may or may \
@@ -320,6 +324,7 @@ impl Turn<'_> {
         tool: &'static BuiltinTool,
         row: &ToolCallRow,
         run_id: Option<&str>,
+        hidden: &GlobSet,
     ) -> Result<ToolOutput, TurnError> {
         let rt = self.runtime;
         let arguments = row.updated_input.as_deref().unwrap_or(&row.input);
@@ -333,7 +338,6 @@ impl Turn<'_> {
             }),
         );
         rt.log.emit(self.delta(start)).await?;
-        let hidden = rt.policy().await?.hidden_from_reads();
         let output = match json_arguments(arguments) {
             Some(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
             None => ToolOutput::error(invalid_arguments(tool.name, arguments)),
@@ -346,7 +350,7 @@ impl Turn<'_> {
         Ok(output)
     }
 
-    fn tool_context(&self, tool_call_id: &str, hidden: globset::GlobSet) -> ToolContext {
+    fn tool_context(&self, tool_call_id: &str, hidden: &GlobSet) -> ToolContext {
         let rt = self.runtime;
         ToolContext {
             cwd: lock(&rt.state).cwd.clone().into(),
@@ -354,7 +358,7 @@ impl Turn<'_> {
             tool_call_id: tool_call_id.to_owned(),
             cancel: self.turn.cancel.clone(),
             jobs: rt.jobs.clone(),
-            hidden,
+            hidden: hidden.clone(),
         }
     }
 }

@@ -23,7 +23,7 @@ use super::state::{QueuedInput, RunningTurn};
 use super::{Runtime, lock};
 
 use crate::letta_api::{LettaError, RunStream, backoff};
-use crate::store::StoreError;
+use crate::store::{RunRow, StoreError};
 use tools::{Offered, ToolCall, approval_entry};
 
 /// Attempts at sending one request before the turn fails.
@@ -193,12 +193,7 @@ impl Turn<'_> {
         if run.stop_reason.as_deref() != Some("requires_approval") {
             return Ok(());
         }
-        let calls: Vec<ToolCall> = run
-            .approval_calls
-            .as_deref()
-            .and_then(|calls| serde_json::from_str(calls).ok())
-            .unwrap_or_default();
-        for call in calls {
+        for call in approval_calls(&run) {
             rt.store
                 .request_tool_call(
                     rt.id,
@@ -326,11 +321,7 @@ impl Turn<'_> {
                         after: 0,
                     });
                 }
-                let calls: Vec<ToolCall> = run
-                    .approval_calls
-                    .as_deref()
-                    .and_then(|calls| serde_json::from_str(calls).ok())
-                    .unwrap_or_default();
+                let calls = approval_calls(&run);
                 Ok(Step::Finished(RunEnd {
                     run_id: Some(run.run_id),
                     stop_reason: run.stop_reason,
@@ -508,6 +499,14 @@ fn user_messages(message: &CreateMessage) -> Vec<Value> {
             Value::Object(fields)
         })
         .collect()
+}
+
+/// The client-side calls a stored run stopped for.
+fn approval_calls(run: &RunRow) -> Vec<ToolCall> {
+    run.approval_calls
+        .as_deref()
+        .and_then(|calls| serde_json::from_str(calls).ok())
+        .unwrap_or_default()
 }
 
 /// The message answering a run's client-side calls.

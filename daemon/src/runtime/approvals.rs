@@ -37,8 +37,7 @@ impl Runtime {
         };
         let cwd = canonical_path(Path::new(&cwd));
         let mut rules = SettingsFiles::for_cwd(&cwd).load();
-        let session: Vec<String> =
-            serde_json::from_str(&self.store.session_rules(self.id).await?).unwrap_or_default();
+        let session = self.store.session_rules(self.id).await?;
         let mut allow: Vec<(Rule, Source)> = session
             .iter()
             .filter_map(|text| text.parse().ok())
@@ -176,19 +175,9 @@ impl Runtime {
                 .collect();
             match suggestion.scope {
                 SuggestionScope::Session => {
-                    let mut session: Vec<String> = serde_json::from_str(
-                        &self.store.session_rules(self.id).await.map_err(storage)?,
-                    )
-                    .unwrap_or_default();
-                    for rule in &rules {
-                        let text = rule.to_string();
-                        if !session.contains(&text) {
-                            session.push(text);
-                        }
-                    }
-                    let encoded = serde_json::to_string(&session).unwrap_or_else(|_| "[]".into());
+                    let texts: Vec<String> = rules.iter().map(Rule::to_string).collect();
                     self.store
-                        .set_session_rules(self.id, &encoded)
+                        .add_session_rules(self.id, &texts)
                         .await
                         .map_err(storage)?;
                 }

@@ -214,20 +214,39 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn session_rules(&self, runtime_id: i64) -> Result<String, StoreError> {
+    /// Rules saved for the rest of a runtime's session, in saving order.
+    pub async fn session_rules(&self, runtime_id: i64) -> Result<Vec<String>, StoreError> {
         let (rules,): (String,) = sqlx::query_as("SELECT session_rules FROM runtimes WHERE id = ?")
             .bind(runtime_id)
             .fetch_one(&self.pool)
             .await?;
-        Ok(rules)
+        Ok(serde_json::from_str(&rules).unwrap_or_default())
     }
 
-    pub async fn set_session_rules(&self, runtime_id: i64, rules: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runtimes SET session_rules = ? WHERE id = ?")
-            .bind(rules)
+    /// Adds session rules not saved yet, in one transaction.
+    pub async fn add_session_rules(
+        &self,
+        runtime_id: i64,
+        rules: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let (saved,): (String,) = sqlx::query_as("SELECT session_rules FROM runtimes WHERE id = ?")
             .bind(runtime_id)
-            .execute(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        let mut saved: Vec<String> = serde_json::from_str(&saved).unwrap_or_default();
+        for rule in rules {
+            if !saved.contains(rule) {
+                saved.push(rule.clone());
+            }
+        }
+        let encoded = serde_json::to_string(&saved).unwrap_or_else(|_| "[]".to_owned());
+        sqlx::query("UPDATE runtimes SET session_rules = ? WHERE id = ?")
+            .bind(encoded)
+            .bind(runtime_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -380,17 +380,9 @@ fn start_background(command_line: &str, context: &ToolContext) -> Result<ToolOut
 mod tests {
     use super::*;
     use std::time::Instant;
-    use tokio_util::sync::CancellationToken;
 
     fn context(dir: &Path) -> ToolContext {
-        ToolContext {
-            cwd: dir.to_path_buf(),
-            output_dir: dir.join("out"),
-            tool_call_id: "call-1".into(),
-            cancel: CancellationToken::new(),
-            jobs: BackgroundJobs::default(),
-            hidden: globset::GlobSet::empty(),
-        }
+        ToolContext::in_dir(dir)
     }
 
     fn args(command: &str, timeout: Option<f64>) -> BashArgs {

@@ -196,18 +196,9 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::BackgroundJobs;
-    use tokio_util::sync::CancellationToken;
 
     fn context(dir: &Path) -> ToolContext {
-        ToolContext {
-            cwd: dir.to_path_buf(),
-            output_dir: dir.join(".out"),
-            tool_call_id: "call-1".into(),
-            cancel: CancellationToken::new(),
-            jobs: BackgroundJobs::default(),
-            hidden: globset::GlobSet::empty(),
-        }
+        ToolContext::in_dir(dir)
     }
 
     fn read_args(path: &str, offset: Option<f64>, limit: Option<f64>) -> ReadArgs {

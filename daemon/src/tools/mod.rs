@@ -42,6 +42,21 @@ pub struct ToolContext {
     pub hidden: globset::GlobSet,
 }
 
+#[cfg(test)]
+impl ToolContext {
+    /// A context working in `dir`, for the tools' tests.
+    pub(crate) fn in_dir(dir: &std::path::Path) -> ToolContext {
+        ToolContext {
+            cwd: dir.to_path_buf(),
+            output_dir: dir.join("out"),
+            tool_call_id: "call-1".into(),
+            cancel: CancellationToken::new(),
+            jobs: BackgroundJobs::default(),
+            hidden: globset::GlobSet::empty(),
+        }
+    }
+}
+
 /// What a tool returns to the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput {

@@ -375,8 +375,6 @@ pub fn ls(args: LsArgs, context: &ToolContext) -> Result<ToolOutput, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::BackgroundJobs;
-    use tokio_util::sync::CancellationToken;
 
     fn project() -> (tempfile::TempDir, ToolContext) {
         let dir = tempfile::tempdir().unwrap();
@@ -395,14 +393,7 @@ mod tests {
         std::fs::write(root.join("src/notes.md"), "hello notes\n").unwrap();
         std::fs::write(root.join("target/built.rs"), "fn hello() {}\n").unwrap();
         std::fs::write(root.join("blob.bin"), b"hello\0binary").unwrap();
-        let context = ToolContext {
-            cwd: root.to_path_buf(),
-            output_dir: root.join(".out"),
-            tool_call_id: "call-1".into(),
-            cancel: CancellationToken::new(),
-            jobs: BackgroundJobs::default(),
-            hidden: globset::GlobSet::empty(),
-        };
+        let context = ToolContext::in_dir(root);
         (dir, context)
     }
 

@@ -174,14 +174,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let mut rss = Vec::new();
     for run in 0..args.runs {
         let data_dir = scratch.path().join(format!("startup-{run}"));
-        let port = free_port()?;
-        let (server, elapsed) = Server::spawn(
-            &daemon,
-            &daemon_args(&data_dir, port),
-            &[],
-            &Readiness::Http(format!("http://127.0.0.1:{port}/healthz")),
-        )
-        .await?;
+        let (server, elapsed, _) = spawn_daemon(&daemon, &data_dir, &[]).await?;
         startups.push(elapsed);
         if run == 0 {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -193,14 +186,7 @@ async fn run(args: RunArgs) -> Result<()> {
 
     // Latency, with one daemon.
     let data_dir = scratch.path().join("latency");
-    let port = free_port()?;
-    let (server, _) = Server::spawn(
-        &daemon,
-        &daemon_args(&data_dir, port),
-        &[],
-        &Readiness::Http(format!("http://127.0.0.1:{port}/healthz")),
-    )
-    .await?;
+    let (server, _, port) = spawn_daemon(&daemon, &data_dir, &[]).await?;
     let socket = Target::Socket(data_dir.join("daemon.sock"));
     let rpc = Target::Rpc(format!("ws://127.0.0.1:{port}/rpc"));
     let frames_url = format!("ws://127.0.0.1:{port}/ws");
@@ -422,11 +408,8 @@ async fn stream_report(
     let scratch = tempfile::tempdir()?;
     let data_dir = scratch.path().join("stream");
     let start = |letta_url: String| async move {
-        let port = free_port()?;
-        let envs = vec![("LETTA_BASE_URL".to_owned(), letta_url)];
-        let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
-        let (server, _) =
-            Server::spawn(&daemon, &daemon_args(&data_dir, port), &envs, &ready).await?;
+        let envs = [("LETTA_BASE_URL".to_owned(), letta_url)];
+        let (server, _, port) = spawn_daemon(&daemon, &data_dir, &envs).await?;
         Ok((server, format!("ws://127.0.0.1:{port}")))
     };
     let figures = stream::measure(start, latency_chunks, subscribers, fan_out_chunks).await?;
@@ -456,15 +439,25 @@ async fn stream_report(
     Ok(())
 }
 
-fn daemon_args(data_dir: &std::path::Path, port: u16) -> Vec<String> {
-    vec![
+/// Starts the daemon on a free loopback port and waits until `/healthz`
+/// answers; returns it, the time that took and the port.
+async fn spawn_daemon(
+    daemon: &str,
+    data_dir: &std::path::Path,
+    envs: &[(String, String)],
+) -> Result<(Server, Duration, u16)> {
+    let port = free_port()?;
+    let args = [
         "--data-dir".to_owned(),
         data_dir.display().to_string(),
         "--listen".to_owned(),
         format!("ws://127.0.0.1:{port}"),
         "--log".to_owned(),
         "warn".to_owned(),
-    ]
+    ];
+    let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
+    let (server, elapsed) = Server::spawn(daemon, &args, envs, &ready).await?;
+    Ok((server, elapsed, port))
 }
 
 fn latency_row(name: &str, summary: &Summary) -> String {

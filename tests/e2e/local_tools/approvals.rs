@@ -471,3 +471,46 @@ async fn a_saved_rule_allows_the_other_pending_calls() {
         "the second one was decided already: {late}"
     );
 }
+
+/// Reads run together; commands run one after another, in order. (Several
+/// calls in one response need the mock's [[parallel]].)
+#[tokio::test]
+async fn reads_run_together_and_commands_one_at_a_time() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(
+        &frontend,
+        "e2e-local-batches",
+        project.path(),
+        "unrestricted",
+    )
+    .await;
+    let script = r#"[[parallel]] [[call:Read {"file_path": "a.txt"}]] [[call:Grep {"pattern": "alpha"}]] [[call:Bash {"command": "sleep 0.3; echo 1 >> order.txt"}]] [[call:Bash {"command": "echo 2 >> order.txt"}]]"#;
+    let mut input = user_input(&runtime, script, &cm("batches"));
+    input["payload"]["client_toolset"] = json!({ "include": ["Grep"] });
+    frontend.send(input).await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    let executing: Vec<usize> = frontend
+        .seen
+        .iter()
+        .filter(|frame| frame["loop_status"]["status"] == "EXECUTING_CLIENT_SIDE_TOOL")
+        .map(|frame| {
+            frame["loop_status"]["executing_tool_call_ids"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(
+        executing,
+        [2, 1, 1],
+        "the two reads together, then each command alone"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("order.txt")).unwrap(),
+        "1\n2\n"
+    );
+}

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::discovery::{DataDirLock, DiscoveryError, Published};
 use crate::letta_api::{LettaApi, LettaError};
-use crate::rpc::{self, DaemonState};
+use crate::rpc::{self, DaemonState, Identity};
 use crate::runtime::{RuntimeSettings, Runtimes};
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
@@ -88,9 +88,20 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         tracing::info!(runtimes = restored, "restored runtimes");
     }
     let maintenance = tokio::spawn(maintain(store.clone(), runtimes.clone()));
-    let state = Arc::new(DaemonState::new(config.max_message_bytes, runtimes));
+    let identity = Identity {
+        pid: std::process::id(),
+        started_at: started_at.clone(),
+        data_dir: config.data_dir.display().to_string(),
+        socket: config.socket.display().to_string(),
+        letta_base_url: config.letta.base_url.clone(),
+    };
+    let state = Arc::new(DaemonState::new(
+        identity,
+        config.max_message_bytes,
+        runtimes,
+    ));
     let methods = rpc::build(state.clone())?;
-    let shared = Arc::new(Shared::new(methods, state, config.max_message_bytes));
+    let shared = Arc::new(Shared::new(methods, state.clone(), config.max_message_bytes));
 
     let socket = LocalSocket::bind(&config.socket).await?;
     let tcp = TcpListener::bind(config.listen)
@@ -103,6 +114,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         addr: config.listen,
         source,
     })?;
+    state.set_ws_url(format!("ws://{ws_addr}"));
     // Frames are small and latency matters: no Nagle delay on replies.
     let tcp = tcp.tap_io(|stream| {
         let _ = stream.set_nodelay(true);

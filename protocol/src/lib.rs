@@ -113,6 +113,12 @@ registry::declare_methods! {
         params: ConversationMessagesListParams, result: ConversationMessagesListResult,
         frame_reply: FrameReply::Always("conversation_messages_list_response"),
     }
+    /// The daemon's version, uptime, endpoints, and every runtime with its
+    /// loop status and pending approvals.
+    DaemonStatus => "daemon_status" {
+        params: DaemonStatusParams, result: DaemonStatusResult,
+        frame_reply: FrameReply::Always("daemon_status_response"),
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,

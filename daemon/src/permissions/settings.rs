@@ -17,6 +17,8 @@ pub enum Source {
     Project,
     ProjectLocal,
     Session,
+    /// Rules sent with the turn's input.
+    Turn,
 }
 
 impl Source {
@@ -26,6 +28,7 @@ impl Source {
             Source::Project => ".letta/settings.json",
             Source::ProjectLocal => ".letta/settings.local.json",
             Source::Session => "this session",
+            Source::Turn => "the rules sent with this turn",
         }
     }
 }

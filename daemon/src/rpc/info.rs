@@ -99,7 +99,7 @@ pub fn app_server_info(state: &DaemonState) -> AppServerInfo {
     }
 }
 
-fn server_info() -> ServerInfo {
+pub(super) fn server_info() -> ServerInfo {
     ServerInfo {
         name: "letta-daemon".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -9,10 +9,11 @@ mod connection;
 mod info;
 mod resources;
 mod runtime;
+mod status;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::Instant;
 
 use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::types::ErrorObjectOwned;
@@ -26,22 +27,46 @@ use crate::runtime::Runtimes;
 pub use connection::{ConnectionGone, ConnectionInfo, Transport, TryPushError};
 pub use info::app_server_info;
 
+/// Where this daemon lives, as `daemon_status` reports it.
+pub struct Identity {
+    pub pid: u32,
+    /// RFC 3339.
+    pub started_at: String,
+    pub data_dir: String,
+    pub socket: String,
+    pub letta_base_url: String,
+}
+
 /// What the method handlers share.
 pub struct DaemonState {
-    pub started_at: SystemTime,
+    pub started: Instant,
+    pub identity: Identity,
     pub max_message_bytes: usize,
     pub runtimes: Arc<Runtimes>,
+    /// Known once the TCP listener is bound.
+    ws_url: OnceLock<String>,
     implemented: OnceLock<Vec<String>>,
 }
 
 impl DaemonState {
-    pub fn new(max_message_bytes: usize, runtimes: Arc<Runtimes>) -> Self {
+    pub fn new(identity: Identity, max_message_bytes: usize, runtimes: Arc<Runtimes>) -> Self {
         DaemonState {
-            started_at: SystemTime::now(),
+            started: Instant::now(),
+            identity,
             max_message_bytes,
             runtimes,
+            ws_url: OnceLock::new(),
             implemented: OnceLock::new(),
         }
+    }
+
+    pub fn set_ws_url(&self, url: String) {
+        // Set once, when the listener is bound.
+        let _ = self.ws_url.set(url);
+    }
+
+    pub fn ws_url(&self) -> &str {
+        self.ws_url.get().map(String::as_str).unwrap_or_default()
     }
 
     /// Names of the methods this daemon answers.
@@ -70,6 +95,7 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
     register::<methods::AbortMessage, _, _>(&mut module, runtime::abort_message)?;
     register::<methods::ResumeQueue, _, _>(&mut module, runtime::resume_queue)?;
     register::<methods::ChangeDeviceState, _, _>(&mut module, runtime::change_device_state)?;
+    register::<methods::DaemonStatus, _, _>(&mut module, status::daemon_status)?;
     register::<methods::RuntimeExternalToolsUpdate, _, _>(
         &mut module,
         runtime::runtime_external_tools_update,

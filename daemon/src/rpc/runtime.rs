@@ -174,6 +174,7 @@ pub async fn input(
                 runtime: runtime.scope.clone(),
                 accepted: true,
                 disposition: None,
+                turn_id: None,
                 error: None,
             })
         }

@@ -11,6 +11,7 @@ use std::path::Path;
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
     ApprovalDecision, ApprovalResponse, ControlRequestBody, PendingControlRequest,
+    TurnPermissionRules,
 };
 use serde_json::Value;
 
@@ -25,6 +26,19 @@ use crate::tools::builtin;
 /// The request id of the approval for a tool call.
 pub fn approval_request_id(tool_call_id: &str) -> String {
     format!("perm-{tool_call_id}")
+}
+
+/// Rejects rules sent with an input that do not parse, naming the first.
+pub fn check_rules(rules: &TurnPermissionRules) -> Result<(), RpcError> {
+    for text in rules.allow.iter().chain(&rules.deny) {
+        text.parse::<Rule>().map_err(|err| {
+            RpcError::new(
+                ErrorCode::InvalidParams,
+                format!("invalid permission rule: {err}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 impl Runtime {

@@ -21,7 +21,7 @@ use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
     AbortMessageResult, CreateMessage, DeviceStateChange, ExternalToolsGroup, InputAccepted,
     InputDisposition, PermissionMode, QueueRemoval, QueueRemovalDisposition, ResumeQueueResult,
-    RuntimeScope, events,
+    RuntimeScope, RuntimeSummary, events,
 };
 use tokio::sync::Notify;
 
@@ -282,6 +282,25 @@ impl Runtime {
         Ok(())
     }
 
+    /// What `daemon_status` lists about this runtime.
+    pub async fn summary(&self) -> Result<RuntimeSummary, RpcError> {
+        let pending_approvals = self.pending_control_requests().await.map_err(storage)?;
+        let last_input_at = self.store.last_input_at(self.id).await.map_err(storage)?;
+        let state = lock(&self.state);
+        Ok(RuntimeSummary {
+            runtime: self.scope.clone(),
+            loop_status: state.loop_status,
+            is_processing: state.running.is_some(),
+            cwd: state.cwd.clone(),
+            permission_mode: state.mode,
+            queued_inputs: u32::try_from(state.queue.len()).unwrap_or(u32::MAX),
+            queue_paused: state.paused,
+            pending_approvals,
+            last_event_seq: self.log.latest(),
+            last_input_at,
+        })
+    }
+
     /// Emits device status, loop status and queue; returns the last seq.
     pub async fn emit_snapshots(&self) -> Result<u64, RpcError> {
         let drafts = vec![
@@ -301,6 +320,9 @@ impl Runtime {
                 ErrorCode::InvalidParams,
                 "create_message needs at least one message",
             ));
+        }
+        if let Some(rules) = &message.permission_rules {
+            approvals::check_rules(rules)?;
         }
         let client_message_id = message
             .messages
@@ -336,6 +358,7 @@ impl Runtime {
         } else {
             InputDisposition::Started
         };
+        let turn_id = row.turn_id.clone();
         if fresh {
             let content = turn::content_of(&row.payload);
             lock(&self.state).queue.push(QueuedInput { row, content });
@@ -346,6 +369,7 @@ impl Runtime {
             runtime: self.scope.clone(),
             accepted: true,
             disposition: Some(disposition),
+            turn_id: Some(turn_id),
             error: None,
         })
     }

@@ -101,6 +101,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// When the runtime's newest input was accepted.
+    pub async fn last_input_at(&self, runtime_id: i64) -> Result<Option<String>, StoreError> {
+        let (at,): (Option<String>,) =
+            sqlx::query_as("SELECT MAX(accepted_at) FROM inputs WHERE runtime_id = ?")
+                .bind(runtime_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(at)
+    }
+
     pub async fn set_input_status(&self, input_id: i64, status: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE inputs SET status = ? WHERE id = ?")
             .bind(status)

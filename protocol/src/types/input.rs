@@ -34,6 +34,19 @@ pub struct CreateMessage {
     pub exclude_interactive_tools: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<JsonObject>,
+    /// Permission rules for this turn's tool calls only, on top of the
+    /// session's and the settings files' (deny rules still win).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_rules: Option<TurnPermissionRules>,
+}
+
+/// Rules in the settings-file grammar (`Bash(npm test:*)`, `Read`, `*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnPermissionRules {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 /// One message of a user turn, in the Letta API's `MessageCreate` shape.
@@ -102,6 +115,10 @@ pub struct InputAccepted {
     pub accepted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<InputDisposition>,
+    /// The turn a `create_message` became; its `turn_finished` carries the
+    /// same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

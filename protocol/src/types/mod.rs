@@ -13,6 +13,7 @@ mod info;
 mod input;
 mod resources;
 mod runtime;
+mod status;
 
 pub use common::*;
 pub use events::*;
@@ -21,3 +22,4 @@ pub use info::*;
 pub use input::*;
 pub use resources::*;
 pub use runtime::*;
+pub use status::*;

@@ -18,7 +18,9 @@ use serde_json::json;
 use super::tools::{ToolCall, invalid_arguments, json_arguments, lifecycle};
 use super::{Turn, TurnError};
 use crate::faults::crash_point;
-use crate::permissions::{Call, Verdict, preview};
+use crate::permissions::rules::Rule;
+use crate::permissions::settings::Source;
+use crate::permissions::{Call, Policy, Verdict, preview};
 use crate::runtime::approvals::approval_request_id;
 use crate::runtime::lock;
 use crate::store::{Decision, ToolCallRow};
@@ -28,6 +30,25 @@ use crate::tools::{BuiltinTool, Effect, ToolContext, ToolOutput, execute};
 pub(super) type Outcome = (String, &'static str);
 
 impl Turn<'_> {
+    /// The runtime's policy with this turn's own rules added.
+    async fn policy(&self) -> Result<Policy, TurnError> {
+        let mut policy = self.runtime.policy().await?;
+        if let Some(rules) = &self.rules {
+            let parsed = |texts: &[String]| -> Vec<(Rule, Source)> {
+                texts
+                    .iter()
+                    .filter_map(|text| text.parse().ok())
+                    .map(|rule| (rule, Source::Turn))
+                    .collect()
+            };
+            policy.rules.deny.extend(parsed(&rules.deny));
+            let mut allow = parsed(&rules.allow);
+            allow.append(&mut policy.rules.allow);
+            policy.rules.allow = allow;
+        }
+        Ok(policy)
+    }
+
     /// Resolves the built-in calls of a run, in order; returns each call's
     /// outcome by tool call id.
     pub(super) async fn resolve_local(
@@ -46,7 +67,7 @@ impl Turn<'_> {
             rt.log.emit(rt.device_status_draft().await).await?;
         }
         // Read once for all the calls, after any wait for a human.
-        let hidden = self.runtime.policy().await?.hidden_from_reads();
+        let hidden = self.policy().await?.hidden_from_reads();
         let mut outcomes = HashMap::new();
         // Consecutive reads run together; anything else runs alone.
         let mut index = 0;
@@ -85,7 +106,7 @@ impl Turn<'_> {
         run_id: Option<&str>,
     ) -> Result<Vec<String>, TurnError> {
         let rt = self.runtime;
-        let policy = rt.policy().await?;
+        let policy = self.policy().await?;
         let (mut allowed, mut denied, mut asked) = (Vec::new(), Vec::new(), Vec::new());
         let mut requests = Vec::new();
         for (call, tool) in calls {

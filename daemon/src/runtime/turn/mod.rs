@@ -15,7 +15,7 @@ mod tools;
 
 use std::sync::Arc;
 
-use letta_protocol::{CreateMessage, LoopStatus, TurnFinishedEvent, events};
+use letta_protocol::{CreateMessage, LoopStatus, TurnFinishedEvent, TurnPermissionRules, events};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -69,9 +69,13 @@ pub(super) async fn work(runtime: Arc<Runtime>) {
     loop {
         match take_next(&runtime) {
             Some((input, turn)) => {
+                let rules = serde_json::from_str::<CreateMessage>(&input.row.payload)
+                    .ok()
+                    .and_then(|message| message.permission_rules);
                 Turn {
                     runtime: &runtime,
                     turn,
+                    rules,
                 }
                 .run(input)
                 .await
@@ -111,6 +115,8 @@ pub(super) fn content_of(payload: &str) -> Value {
 struct Turn<'a> {
     runtime: &'a Runtime,
     turn: RunningTurn,
+    /// Permission rules sent with the input, for this turn only.
+    rules: Option<TurnPermissionRules>,
 }
 
 impl Turn<'_> {

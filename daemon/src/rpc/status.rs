@@ -1,0 +1,34 @@
+//! `daemon_status`: what `letta-ctl daemon status` shows.
+
+use std::sync::Arc;
+
+use letta_protocol::errors::RpcError;
+use letta_protocol::{DaemonStatusParams, DaemonStatusResult};
+
+use super::{ConnectionInfo, DaemonState};
+
+pub async fn daemon_status(
+    state: Arc<DaemonState>,
+    _connection: Arc<ConnectionInfo>,
+    _params: DaemonStatusParams,
+) -> Result<DaemonStatusResult, RpcError> {
+    let mut runtimes = Vec::new();
+    for runtime in state.runtimes.all().await {
+        runtimes.push(runtime.summary().await?);
+    }
+    // Most recently used first: what `attach` picks when not told.
+    runtimes.sort_by(|a, b| b.last_input_at.cmp(&a.last_input_at));
+    let identity = &state.identity;
+    Ok(DaemonStatusResult {
+        server: super::info::server_info(),
+        protocol_version: letta_protocol::PROTOCOL_VERSION,
+        pid: identity.pid,
+        started_at: identity.started_at.clone(),
+        uptime_ms: u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        data_dir: identity.data_dir.clone(),
+        socket: identity.socket.clone(),
+        ws_url: state.ws_url().to_owned(),
+        letta_base_url: identity.letta_base_url.clone(),
+        runtimes,
+    })
+}

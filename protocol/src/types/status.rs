@@ -1,0 +1,47 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{LoopStatus, PendingControlRequest, PermissionMode, RuntimeScope, ServerInfo};
+
+/// Params of `daemon_status` (none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonStatusParams {}
+
+/// Result of `daemon_status`: the daemon and every runtime it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonStatusResult {
+    pub server: ServerInfo,
+    pub protocol_version: u32,
+    pub pid: u32,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    pub uptime_ms: u64,
+    pub data_dir: String,
+    /// Path of the local socket.
+    pub socket: String,
+    /// Base WebSocket URL, `ws://HOST:PORT`.
+    pub ws_url: String,
+    /// The Letta server the daemon talks to.
+    pub letta_base_url: String,
+    pub runtimes: Vec<RuntimeSummary>,
+}
+
+/// One runtime, as `daemon_status` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RuntimeSummary {
+    pub runtime: RuntimeScope,
+    pub loop_status: LoopStatus,
+    /// True while a turn runs (including one waiting on an approval).
+    pub is_processing: bool,
+    pub cwd: String,
+    pub permission_mode: PermissionMode,
+    /// Inputs waiting behind the running turn.
+    pub queued_inputs: u32,
+    pub queue_paused: bool,
+    pub pending_approvals: Vec<PendingControlRequest>,
+    /// The runtime's newest `event_seq`.
+    pub last_event_seq: u64,
+    /// RFC 3339 time of the newest input, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_input_at: Option<String>,
+}

@@ -6,15 +6,22 @@
 //! * [`FrameClient`]: Letta Code frames over `/ws`, for speaking to the
 //!   daemon (or any Letta Code app-server) the way Letta Code's own client
 //!   does.
-//! * [`discovery`]: finding a running daemon through `<data-dir>/daemon.json`.
+//! * [`RuntimeEvents`]: one runtime's events, resumed from the last
+//!   `event_seq` across lost connections and daemon restarts.
+//! * [`Endpoint`] and [`discovery`]: finding a running daemon through
+//!   `<data-dir>/daemon.json`.
 
 pub mod discovery;
+mod endpoint;
 mod error;
+mod events;
 mod frame_client;
 mod rpc_client;
 mod transport;
 
+pub use endpoint::Endpoint;
 pub use error::ClientError;
+pub use events::{RuntimeEvents, Update};
 pub use frame_client::FrameClient;
 pub use rpc_client::RpcClient;
 

@@ -8,7 +8,7 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use jsonrpsee::core::ClientError as JsonRpcError;
-use jsonrpsee::core::client::{Client, ClientBuilder, ClientT};
+use jsonrpsee::core::client::{Client, ClientBuilder, ClientT, Subscription, SubscriptionClientT};
 use jsonrpsee::core::traits::ToRpcParams;
 use letta_protocol::Method;
 use letta_protocol::errors::RpcError;
@@ -19,6 +19,10 @@ use crate::transport::{LineReceiver, LineSender, WsReceiver, WsSender};
 
 /// Default time a call may take before it fails.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Event notifications buffered before a slow reader loses the
+/// subscription (and [`crate::RuntimeEvents`] resumes from its last event).
+const EVENT_BUFFER: usize = 16 * 1024;
 
 /// A JSON-RPC connection to the daemon.
 pub struct RpcClient {
@@ -67,6 +71,7 @@ impl RpcClient {
     {
         let inner = ClientBuilder::default()
             .request_timeout(DEFAULT_TIMEOUT)
+            .max_buffer_capacity_per_subscription(EVENT_BUFFER)
             .build_with_tokio(sender, receiver);
         RpcClient { inner }
     }
@@ -92,6 +97,15 @@ impl RpcClient {
                 .map_err(|err| ClientError::Protocol(err.to_string()))?,
         );
         self.inner.request(method, params).await.map_err(map_error)
+    }
+
+    /// Every event notification this connection receives, from now on.
+    /// Call it once per connection, before subscribing to runtimes.
+    pub async fn events(&self) -> Result<Subscription<serde_json::Value>, ClientError> {
+        self.inner
+            .subscribe_to_method(letta_protocol::EVENT_NOTIFICATION)
+            .await
+            .map_err(map_error)
     }
 
     pub fn is_connected(&self) -> bool {

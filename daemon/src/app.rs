@@ -101,7 +101,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         runtimes,
     ));
     let methods = rpc::build(state.clone())?;
-    let shared = Arc::new(Shared::new(methods, state.clone(), config.max_message_bytes));
+    let shared = Arc::new(Shared::new(
+        methods,
+        state.clone(),
+        config.max_message_bytes,
+    ));
 
     let socket = LocalSocket::bind(&config.socket).await?;
     let tcp = TcpListener::bind(config.listen)

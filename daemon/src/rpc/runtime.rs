@@ -152,10 +152,11 @@ pub async fn sync(
     params: SyncParams,
 ) -> Result<SyncResult, RpcError> {
     let runtime = state.runtimes.get(&params.runtime).await?;
-    runtime.sync(&connection, params.after_event_seq).await?;
+    let last = runtime.sync(&connection, params.after_event_seq).await?;
     Ok(SyncResult {
         runtime: runtime.scope.clone(),
         success: true,
+        last_event_seq: Some(last),
         error: None,
     })
 }

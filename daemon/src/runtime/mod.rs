@@ -265,12 +265,13 @@ impl Runtime {
     }
 
     /// Replays to `connection` what it asks for, then the current state, and
-    /// returns once all of it is queued for the connection (before the reply).
+    /// returns (the last seq) once all of it is queued for the connection,
+    /// before the reply.
     pub async fn sync(
         &self,
         connection: &Arc<ConnectionInfo>,
         after: Option<u64>,
-    ) -> Result<(), RpcError> {
+    ) -> Result<u64, RpcError> {
         let mut delivered = self.subscribe(connection, after).await?;
         let last = self.emit_snapshots().await?;
         delivered.wait_for(|seq| *seq >= last).await.map_err(|_| {
@@ -279,7 +280,7 @@ impl Runtime {
                 "the connection closed during sync",
             )
         })?;
-        Ok(())
+        Ok(last)
     }
 
     /// What `daemon_status` lists about this runtime.

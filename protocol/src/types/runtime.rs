@@ -97,6 +97,10 @@ pub struct SyncParams {
 pub struct SyncResult {
     pub runtime: RuntimeScope,
     pub success: bool,
+    /// The `event_seq` of the last state snapshot: every event up to it
+    /// was sent before this result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

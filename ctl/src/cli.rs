@@ -193,15 +193,20 @@ pub struct RunArgs {
     /// Working directory of the agent's tools [default: the current one].
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
-    /// standard, acceptEdits, unrestricted (bypassPermissions) or strict.
-    #[arg(long, value_name = "MODE")]
-    pub permission_mode: Option<String>,
+    /// standard, acceptEdits, unrestricted (bypassPermissions) or strict;
+    /// the conversation keeps it until the next run sets another.
+    #[arg(long, value_name = "MODE", default_value = "standard")]
+    pub permission_mode: String,
     /// Rules allowing tool calls for this run, e.g. `Bash(npm test:*)`,
     /// `Edit`. Comma- or space-separated, repeatable.
-    #[arg(long = "allowedTools", alias = "allowed-tools", value_name = "RULES", num_args = 1..)]
+    #[arg(long = "allowedTools", alias = "allowed-tools", value_name = "RULES")]
     pub allowed_tools: Vec<String>,
     /// Rules denying tool calls for this run; deny wins over allow.
-    #[arg(long = "disallowedTools", alias = "disallowed-tools", value_name = "RULES", num_args = 1..)]
+    #[arg(
+        long = "disallowedTools",
+        alias = "disallowed-tools",
+        value_name = "RULES"
+    )]
     pub disallowed_tools: Vec<String>,
     /// Which local tools the agent gets: `default`, `none`, or a list
     /// (`Read,Grep`).
@@ -209,6 +214,9 @@ pub struct RunArgs {
     pub tools: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output_format: OutputFormat,
+    /// Send the prompt and exit; follow the turn later with `attach`.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 /// Which runtime a command is about. Without flags: the most recently used

@@ -44,7 +44,7 @@ pub async fn run(context: &Context, args: RunArgs) -> Result<u8, CtlError> {
         ));
     }
     let interactive = !prompt_from_stdin && std::io::stdin().is_terminal();
-    if !interactive {
+    if !interactive && !args.detach {
         refuse_if_blocked(&mut events).await?;
     }
     let accepted = events
@@ -56,6 +56,25 @@ pub async fn run(context: &Context, args: RunArgs) -> Result<u8, CtlError> {
     let turn_id = accepted.turn_id.ok_or_else(|| {
         CtlError::Failed("the daemon did not say which turn the prompt became".to_owned())
     })?;
+    if args.detach {
+        let sent = json!({
+            "agent_id": scope.agent_id,
+            "conversation_id": scope.conversation_id,
+            "turn_id": turn_id,
+            "disposition": accepted.disposition,
+        });
+        if human {
+            note(&format!(
+                "sent; follow it with: letta-ctl attach --agent {} --conversation {}",
+                scope.agent_id.as_deref().unwrap_or("-"),
+                scope.conversation_id
+            ));
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{sent}");
+        }
+        return Ok(0);
+    }
     let output = match args.output_format {
         OutputFormat::Text => Output::Human(Renderer::new()),
         OutputFormat::StreamJson => Output::JsonLines,
@@ -136,11 +155,7 @@ fn runtime_start_params(args: &RunArgs) -> Result<RuntimeStartParams, CtlError> 
     };
     let cwd = std::fs::canonicalize(&cwd)
         .map_err(|err| CtlError::Usage(format!("--cwd {}: {err}", cwd.display())))?;
-    let mode = args
-        .permission_mode
-        .as_deref()
-        .map(parse_mode)
-        .transpose()?;
+    let mode = Some(parse_mode(&args.permission_mode)?);
     Ok(RuntimeStartParams {
         agent_id: args.agent.clone(),
         create_agent: args.new_agent.then(|| CreateAgentOptions {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod ctl;
 pub mod cutting_proxy;
 pub mod frontend;
 pub mod letta_server;

@@ -9,9 +9,7 @@ use crate::support::ctl::Shell;
 async fn daemon_start_status_logs_stop() {
     let backend = Backend::mock().await;
     let root = tempfile::tempdir().unwrap();
-    let shell = Shell::new(root.path(), &root.path().join("data"))
-        .env("LETTA_BASE_URL", backend.url())
-        .env("LETTA_DAEMON_LISTEN", "ws://127.0.0.1:0");
+    let shell = super::shell_for_own_daemon(root.path(), &backend);
 
     let before = shell.run(&["daemon", "status"]).await;
     assert_eq!(before.code, 3, "nothing runs yet: {before:?}");

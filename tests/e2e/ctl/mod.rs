@@ -20,6 +20,14 @@ pub fn setup(backend: &Backend) -> (Daemon, Shell) {
     (daemon, shell)
 }
 
+/// A shell whose daemon `letta-ctl daemon start` launches under `root`,
+/// talking to `backend`.
+pub fn shell_for_own_daemon(root: &std::path::Path, backend: &Backend) -> Shell {
+    Shell::new(root, &root.join("data"))
+        .env("LETTA_BASE_URL", backend.url())
+        .env("LETTA_DAEMON_LISTEN", "ws://127.0.0.1:0")
+}
+
 /// `run` flags that create an agent the scripted model drives.
 pub const NEW_AGENT: [&str; 5] = ["--new-agent", "--model", MODEL, "--embedding", EMBEDDING];
 

@@ -49,7 +49,7 @@ async fn terminal_killed_while_streaming(backend: Backend) {
             "run",
             "--agent",
             &agent,
-            "[[delay=0.15]] [[repeat=3]] slow story",
+            "[[delay=0.1]] [[repeat=6]] slow story",
         ],
     );
     let mut run = run;
@@ -81,19 +81,17 @@ async fn terminal_killed_while_streaming(backend: Backend) {
     );
 }
 
+/// Sends a turn whose Bash call needs approval, without waiting for it.
+async fn detach_asking_to_touch(shell: &Shell, agent: &str, file: &str) {
+    let prompt = format!(r#"[[call:Bash {{"command": "touch {file}"}}]] go"#);
+    let sent = run_on(shell, agent, &["--detach", &prompt]).await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+}
+
 async fn terminal_killed_while_waiting_on_approval(backend: Backend) {
     let (_daemon, shell) = setup(&backend);
     let agent = new_agent(&shell).await;
-    let sent = run_on(
-        &shell,
-        &agent,
-        &[
-            "--detach",
-            r#"[[call:Bash {"command": "touch approved.txt"}]] go"#,
-        ],
-    )
-    .await;
-    assert_eq!(sent.code, 0, "{sent:?}");
+    detach_asking_to_touch(&shell, &agent, "approved.txt").await;
 
     let mut first = shell.spawn("attach-1", &["attach", "--agent", &agent]);
     first
@@ -187,9 +185,7 @@ impl Drop for StopDaemon {
 async fn a_run_outlives_a_daemon_restart_and_a_crash() {
     let backend = Backend::mock().await;
     let root = tempfile::tempdir().unwrap();
-    let shell = Shell::new(root.path(), &root.path().join("data"))
-        .env("LETTA_BASE_URL", backend.url())
-        .env("LETTA_DAEMON_LISTEN", "ws://127.0.0.1:0");
+    let shell = super::shell_for_own_daemon(root.path(), &backend);
     let _guard = StopDaemon(shell.clone());
     let started = shell.run(&["daemon", "start"]).await;
     assert_eq!(started.code, 0, "{started:?}");
@@ -252,16 +248,7 @@ async fn two_attach_sessions_follow_one_runtime() {
     let backend = Backend::mock().await;
     let (_daemon, shell) = setup(&backend);
     let agent = new_agent(&shell).await;
-    let sent = run_on(
-        &shell,
-        &agent,
-        &[
-            "--detach",
-            r#"[[call:Bash {"command": "touch both.txt"}]] go"#,
-        ],
-    )
-    .await;
-    assert_eq!(sent.code, 0, "{sent:?}");
+    detach_asking_to_touch(&shell, &agent, "both.txt").await;
     let attach = [
         "attach",
         "--agent",

@@ -147,17 +147,7 @@ async fn main() -> Result<()> {
 }
 
 async fn run(args: RunArgs) -> Result<()> {
-    let daemon = match args.daemon.clone() {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("letta-daemon"),
-    };
-    if !daemon.is_file() {
-        bail!(
-            "no letta-daemon at {} (build it, or pass --daemon)",
-            daemon.display()
-        );
-    }
-    let daemon = daemon.display().to_string();
+    let daemon = daemon_path(args.daemon.clone())?;
     let scratch = tempfile::tempdir()?;
 
     println!("## letta-bench run\n");

@@ -11,6 +11,7 @@ use jsonrpsee::core::client::Subscription;
 use letta_protocol::{
     Method, RuntimeScope, RuntimeStartParams, RuntimeStartResult, SyncParams, methods,
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{ClientError, Endpoint, RpcClient};
@@ -182,11 +183,8 @@ impl RuntimeEvents {
     }
 
     fn is_new(&self, frame: &Value) -> bool {
-        let ours =
-            serde_json::from_value::<RuntimeScope>(frame["runtime"].clone()).is_ok_and(|scope| {
-                scope.agent_id == self.scope.agent_id
-                    && scope.conversation_id == self.scope.conversation_id
-            });
+        let ours = RuntimeScope::deserialize(&frame["runtime"])
+            .is_ok_and(|scope| scope.same_runtime(&self.scope));
         let seq = frame["event_seq"].as_u64();
         ours && match (seq, self.last_seq) {
             (Some(seq), Some(last)) => seq > last,

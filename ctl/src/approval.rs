@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use letta_protocol::{ApprovalDecision, CanUseTool};
+use letta_protocol::{
+    ApprovalDecision, ApprovalResponse, CanUseTool, InputParams, InputPayload, RuntimeScope,
+};
 
 use crate::error::CtlError;
 
@@ -10,6 +12,18 @@ pub enum Answer {
     Decision(ApprovalDecision),
     /// Stdin ended: nobody is there to answer.
     NoAnswer,
+}
+
+/// The `input` that answers approval `request_id` of `runtime`.
+pub fn answer(runtime: RuntimeScope, request_id: &str, decision: ApprovalDecision) -> InputParams {
+    InputParams {
+        runtime,
+        payload: InputPayload::ApprovalResponse(ApprovalResponse {
+            request_id: request_id.to_owned(),
+            decision: Some(decision),
+            error: None,
+        }),
+    }
 }
 
 /// Asks on stderr and reads the answer from stdin.

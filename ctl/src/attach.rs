@@ -4,15 +4,13 @@
 use std::io::{IsTerminal, Write};
 
 use letta_client::{RuntimeEvents, Update};
-use letta_protocol::{
-    AbortMessageParams, ApprovalDecision, ApprovalResponse, InputParams, InputPayload,
-    RuntimeStartParams, methods,
-};
+use letta_protocol::{AbortMessageParams, ApprovalDecision, RuntimeStartParams, methods};
 
+use crate::approval;
 use crate::cli::{AnswerArgs, AttachArgs, EventsArgs, TargetArgs};
 use crate::cursors::Cursor;
 use crate::error::{CtlError, EXIT_AGENT_ERROR};
-use crate::render::Renderer;
+use crate::render::{Renderer, say};
 use crate::target::{self, Context};
 use crate::watch::{Approvals, Goal, Output, Watch};
 
@@ -111,18 +109,10 @@ pub async fn answer(context: &Context, args: AnswerArgs, allow: bool) -> Result<
         }
     };
     client
-        .call::<methods::Input>(&InputParams {
-            runtime,
-            payload: InputPayload::ApprovalResponse(ApprovalResponse {
-                request_id: args.request_id.clone(),
-                decision: Some(decision),
-                error: None,
-            }),
-        })
+        .call::<methods::Input>(&approval::answer(runtime, &args.request_id, decision))
         .await?;
     let verb = if allow { "allowed" } else { "denied" };
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{verb} {}", args.request_id);
+    say(&format!("{verb} {}", args.request_id));
     Ok(0)
 }
 
@@ -135,15 +125,11 @@ pub async fn abort(context: &Context, target: TargetArgs) -> Result<u8, CtlError
             run_id: None,
         })
         .await?;
-    let mut stderr = std::io::stderr().lock();
-    let _ = if result.aborted {
-        writeln!(
-            stderr,
-            "aborted; queued messages wait until the next one (or resume_queue)"
-        )
+    say(if result.aborted {
+        "aborted; queued messages wait until the next one (or resume_queue)"
     } else {
-        writeln!(stderr, "nothing was running")
-    };
+        "nothing was running"
+    });
     Ok(0)
 }
 

@@ -10,6 +10,7 @@ use letta_client::discovery::{DAEMON_FILE_NAME, read_daemon_file};
 use letta_protocol::DaemonStatusResult;
 
 use crate::error::CtlError;
+use crate::render::say;
 use crate::target::{self, Context};
 
 /// Where `daemon start` sends the daemon's log, inside the data directory.
@@ -304,9 +305,4 @@ fn log_since(path: &Path, offset: u64) -> String {
         let _ = file.read_to_string(&mut text);
     }
     text.trim_end().to_owned()
-}
-
-fn say(text: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{text}");
 }

@@ -212,6 +212,12 @@ impl Renderer {
     }
 }
 
+/// One line of status on stderr, where it stays out of piped output.
+pub fn say(line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
+}
+
 /// The text of a message's `content`: a string, or text parts.
 pub fn content_text(content: &Value) -> String {
     match content {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::cli::{NewAgentArgs, OutputFormat, RunArgs};
 use crate::cursors::Cursor;
 use crate::error::{CtlError, EXIT_AGENT_ERROR, EXIT_DENIED};
-use crate::render::Renderer;
+use crate::render::{Renderer, Style, say};
 use crate::target::Context;
 use crate::watch::{Approvals, Goal, Outcome, Output, Watch};
 
@@ -184,17 +184,14 @@ pub fn new_agent_body(options: &NewAgentArgs) -> letta_protocol::JsonObject {
             .unwrap_or_default();
         format!("letta-ctl-{secs}")
     });
-    let mut body = json!({ "name": name });
-    if let Some(model) = &options.model {
-        body["model"] = Value::from(model.clone());
+    let mut body = letta_protocol::JsonObject::new();
+    body.insert("name".to_owned(), Value::from(name));
+    for (field, value) in [("model", &options.model), ("embedding", &options.embedding)] {
+        if let Some(value) = value {
+            body.insert(field.to_owned(), Value::from(value.clone()));
+        }
     }
-    if let Some(embedding) = &options.embedding {
-        body["embedding"] = Value::from(embedding.clone());
-    }
-    match body {
-        Value::Object(body) => body,
-        _ => letta_protocol::JsonObject::new(),
-    }
+    body
 }
 
 fn parse_mode(text: &str) -> Result<PermissionMode, CtlError> {
@@ -275,10 +272,7 @@ async fn refuse_if_blocked(events: &mut RuntimeEvents) -> Result<(), CtlError> {
     let blocked: Vec<String> = status
         .runtimes
         .iter()
-        .filter(|summary| {
-            summary.runtime.agent_id == scope.agent_id
-                && summary.runtime.conversation_id == scope.conversation_id
-        })
+        .filter(|summary| summary.runtime.same_runtime(scope))
         .flat_map(|summary| {
             summary
                 .pending_approvals
@@ -337,8 +331,7 @@ fn result_object(
 }
 
 fn note(text: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{}", crate::render::Style::for_stderr().dim(text));
+    say(&Style::for_stderr().dim(text));
 }
 
 #[cfg(test)]

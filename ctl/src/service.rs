@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::daemon_cmd::{LOG_FILE, daemon_binary};
 use crate::error::CtlError;
+use crate::render::say;
 use crate::target::Context;
 
 const SYSTEMD_UNIT: &str = "letta-daemon.service";
@@ -247,11 +248,6 @@ fn tool(program: &str, args: &[&str]) -> Result<(), CtlError> {
             args.join(" ")
         )))
     }
-}
-
-fn say(text: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{text}");
 }
 
 #[cfg(test)]

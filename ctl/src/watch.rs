@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use letta_client::{ClientError, RuntimeEvents, Update};
 use letta_protocol::errors::ErrorCode;
 use letta_protocol::{
-    ApprovalDecision, ApprovalResponse, CanUseTool, ControlRequestBody, DeviceStatus, InputParams,
-    InputPayload, LoopStatus, PendingControlRequest, methods,
+    ApprovalDecision, CanUseTool, ControlRequestBody, DeviceStatus, LoopStatus,
+    PendingControlRequest, methods,
 };
 use serde_json::{Value, json};
 
@@ -89,6 +89,22 @@ struct Seen {
     queued: usize,
 }
 
+impl Seen {
+    fn take_delta(&mut self, delta: &Value) {
+        if let Some(run_id) = delta["run_id"].as_str() {
+            self.outcome.run_ids.insert(run_id.to_owned());
+        }
+        if delta["message_type"] == "assistant_message" {
+            let id = delta["id"].as_str().unwrap_or_default();
+            let text = content_text(&delta["content"]);
+            match &mut self.last_message {
+                Some((open, so_far)) if open == id => so_far.push_str(&text),
+                last => *last = Some((id.to_owned(), text)),
+            }
+        }
+    }
+}
+
 impl Watch {
     pub async fn run(mut self) -> Result<Outcome, CtlError> {
         let mut seen = Seen::default();
@@ -110,13 +126,15 @@ impl Watch {
                 self.cursor.saw(seq);
             }
             self.show(&frame);
-            if self.take(&frame, &mut seen) {
-                break;
-            }
+            // Events up to the sync's last snapshot are replay; from that
+            // snapshot on, the state they describe is current.
             let live = match (seq, self.events.synced_through()) {
                 (Some(seq), Some(boundary)) => seq >= boundary,
                 _ => true,
             };
+            if self.take(&frame, live, &mut seen) {
+                break;
+            }
             if live {
                 self.answer_pending(&mut seen).await?;
                 let at_boundary = seq.is_some() && seq == self.events.synced_through();
@@ -163,9 +181,9 @@ impl Watch {
     }
 
     /// Learns from one event; true when the goal is reached.
-    fn take(&mut self, frame: &Value, seen: &mut Seen) -> bool {
+    fn take(&mut self, frame: &Value, live: bool, seen: &mut Seen) -> bool {
         match frame["type"].as_str() {
-            Some("stream_delta") => self.take_delta(&frame["delta"], seen),
+            Some("stream_delta") => seen.take_delta(&frame["delta"]),
             Some("control_request") => {
                 if let (Some(id), Ok(ControlRequestBody::CanUseTool(ask))) = (
                     frame["request_id"].as_str(),
@@ -223,7 +241,6 @@ impl Watch {
                         .map(|(_, text)| text)
                         .unwrap_or_default();
                 }
-                let live = frame["event_seq"].as_u64() > self.events.synced_through();
                 return match &self.goal {
                     Goal::TurnFinished(_) => ours,
                     Goal::Idle => live && seen.queued == 0,
@@ -233,20 +250,6 @@ impl Watch {
             _ => {}
         }
         false
-    }
-
-    fn take_delta(&self, delta: &Value, seen: &mut Seen) {
-        if let Some(run_id) = delta["run_id"].as_str() {
-            seen.outcome.run_ids.insert(run_id.to_owned());
-        }
-        if delta["message_type"] == "assistant_message" {
-            let id = delta["id"].as_str().unwrap_or_default();
-            let text = content_text(&delta["content"]);
-            match &mut seen.last_message {
-                Some((open, so_far)) if open == id => so_far.push_str(&text),
-                last => *last = Some((id.to_owned(), text)),
-            }
-        }
     }
 
     /// Deals once with each approval that is pending now.
@@ -315,14 +318,7 @@ impl Watch {
         request_id: &str,
         decision: ApprovalDecision,
     ) -> Result<(), CtlError> {
-        let params = InputParams {
-            runtime: self.events.scope().clone(),
-            payload: InputPayload::ApprovalResponse(ApprovalResponse {
-                request_id: request_id.to_owned(),
-                decision: Some(decision),
-                error: None,
-            }),
-        };
+        let params = approval::answer(self.events.scope().clone(), request_id, decision);
         match self.events.call::<methods::Input>(&params).await {
             Ok(_) => Ok(()),
             Err(ClientError::Rpc(error)) if error.code == ErrorCode::NotPending.code() => {

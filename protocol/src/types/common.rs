@@ -16,6 +16,14 @@ pub struct RuntimeScope {
     pub acting_user_id: Option<String>,
 }
 
+impl RuntimeScope {
+    /// Whether both name the same runtime: the same agent and conversation
+    /// (the acting user routes a request; it does not name a runtime).
+    pub fn same_runtime(&self, other: &RuntimeScope) -> bool {
+        self.agent_id == other.agent_id && self.conversation_id == other.conversation_id
+    }
+}
+
 /// The envelope every runtime-scoped event carries.
 ///
 /// Unlike the reference, `event_seq` is durable and per runtime: it is

@@ -5,6 +5,7 @@ mod daemon;
 mod resources;
 mod resume;
 mod run;
+mod steering;
 
 use serde_json::Value;
 

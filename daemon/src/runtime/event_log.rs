@@ -152,6 +152,27 @@ impl EventLog {
         cursor: Option<CursorAdvance<'_>>,
     ) -> Result<u64, StoreError> {
         let mut next_seq = self.next_seq.lock().await;
+        self.emit_locked(&mut next_seq, drafts, cursor).await
+    }
+
+    /// Emits events that `build` drafts while the emit lock is held, so a
+    /// snapshot of the runtime's state is never overtaken by an event
+    /// emitted between reading the state and taking its `event_seq`.
+    pub async fn emit_built<F: Future<Output = Vec<Draft>>>(
+        &self,
+        build: impl FnOnce() -> F,
+    ) -> Result<u64, StoreError> {
+        let mut next_seq = self.next_seq.lock().await;
+        let drafts = build().await;
+        self.emit_locked(&mut next_seq, drafts, None).await
+    }
+
+    async fn emit_locked(
+        &self,
+        next_seq: &mut u64,
+        drafts: Vec<Draft>,
+        cursor: Option<CursorAdvance<'_>>,
+    ) -> Result<u64, StoreError> {
         let emitted_at = crate::app::now_rfc3339();
         let mut frames = Vec::with_capacity(drafts.len());
         for (offset, mut draft) in drafts.into_iter().enumerate() {
@@ -435,6 +456,36 @@ mod tests {
             envelope,
             loop_status,
         })
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_drafted_under_the_lock_is_not_overtaken() {
+        let (_dir, log) = log().await;
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (drafting, started) = tokio::sync::oneshot::channel::<()>();
+        let snapshot = tokio::spawn({
+            let log = log.clone();
+            async move {
+                log.emit_built(|| async {
+                    let _ = drafting.send(());
+                    let _ = released.await;
+                    vec![draft(&log)]
+                })
+                .await
+                .unwrap()
+            }
+        });
+        started.await.unwrap();
+        // An event emitted while the snapshot is being drafted waits for it.
+        let racing = tokio::spawn({
+            let log = log.clone();
+            async move { log.emit(draft(&log)).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!racing.is_finished(), "the emit went ahead of the snapshot");
+        release.send(()).unwrap();
+        let snapshot_seq = snapshot.await.unwrap();
+        assert!(racing.await.unwrap() > snapshot_seq);
     }
 
     fn connection(

@@ -304,12 +304,16 @@ impl Runtime {
 
     /// Emits device status, loop status and queue; returns the last seq.
     pub async fn emit_snapshots(&self) -> Result<u64, RpcError> {
-        let drafts = vec![
-            self.device_status_draft().await,
-            self.loop_status_draft(),
-            self.queue_draft(Vec::new()),
-        ];
-        self.log.emit_all(drafts, None).await.map_err(storage)
+        self.log
+            .emit_built(|| async {
+                vec![
+                    self.device_status_draft().await,
+                    self.loop_status_draft(),
+                    self.queue_draft(Vec::new()),
+                ]
+            })
+            .await
+            .map_err(storage)
     }
 
     /// Accepts a user turn: starts it, or queues it behind the running one.

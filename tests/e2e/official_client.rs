@@ -11,12 +11,9 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Unpacks (once) the reference package and its `ws` dependency.
-fn reference_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LETTA_CODE_REFERENCE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let script = repo_root().join("../shared/tools/letta-code-reference.sh");
+/// Installs (once) Letta Code's npm package and its `ws` dependency.
+fn official_client_dir() -> PathBuf {
+    let script = repo_root().join("tests/tools/letta-code-client.sh");
     let output = std::process::Command::new("bash")
         .arg(&script)
         .output()
@@ -35,7 +32,7 @@ fn reference_dir() -> PathBuf {
 async fn run_official_client(url: &str, token: Option<&str>) -> Value {
     let script = repo_root().join("tests/node/app-server-info.mjs");
     let mut command = tokio::process::Command::new("node");
-    command.arg(script).arg(url).arg(reference_dir());
+    command.arg(script).arg(url).arg(official_client_dir());
     if let Some(token) = token {
         command.arg(token);
     }

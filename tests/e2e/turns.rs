@@ -408,7 +408,7 @@ async fn an_agents_default_conversation(backend: Backend) {
 /// The mock drops streams itself (see `faults`); in front of the real
 /// server a proxy cuts the first message stream mid-run.
 #[tokio::test]
-async fn a_dropped_real_stream_is_resumed_without_loss_or_repeat() {
+async fn real_server_stream_dropped_mid_run_is_resumed_without_loss_or_repeat() {
     let upstream = letta_server::base_url()
         .trim_start_matches("http://")
         .to_owned();

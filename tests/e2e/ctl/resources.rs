@@ -5,7 +5,7 @@ use crate::support::backend::Backend;
 use crate::support::letta_server::{EMBEDDING, MODEL};
 
 #[tokio::test]
-async fn agents_and_conversations_from_the_shell() {
+async fn real_server_agents_and_conversations_from_the_shell() {
     let (_daemon, shell) = setup(&Backend::Real);
     let name = format!("ctl-agents-{}", std::process::id());
     let created = shell

@@ -1,7 +1,8 @@
 //! The real Letta server tier: a Letta 0.16.8 server with a scripted model,
-//! brought up by `../shared/tools/letta-server/setup.sh` (installed once
-//! under `~/.cache/letta-server`, started on first use and left running).
-//! `LETTA_TEST_BASE_URL` points the tests at a server that is already up.
+//! brought up by the repository's `tests/tools/letta-server.sh` (installed
+//! once under `~/.cache/letta-daemon-tests/letta-server`, started on first
+//! use and left running). `LETTA_TEST_BASE_URL` points the tests at a server
+//! that is already up.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -21,13 +22,16 @@ pub fn base_url() -> String {
     }
     let dir = std::env::var_os("LETTA_TEST_SERVER_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::home_dir().unwrap().join(".cache/letta-server"));
+        .unwrap_or_else(|| {
+            std::env::home_dir()
+                .unwrap()
+                .join(".cache/letta-daemon-tests/letta-server")
+        });
     std::fs::create_dir_all(&dir).unwrap();
     // Tests run in parallel processes: one sets the server up, the others wait.
     let lock = File::create(dir.join(".e2e-setup.lock")).unwrap();
     lock.lock().unwrap();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/letta-server/setup.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/tools/letta-server.sh");
     for step in ["install", "start"] {
         run_setup(&script, &dir, step);
     }

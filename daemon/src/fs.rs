@@ -4,6 +4,20 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Runs file-system work (reading settings, resolving paths, rendering
+/// diffs) on the blocking pool, so it never stalls an async worker.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled only while the runtime shuts down, which drops this
+            // future too.
+            Err(_) => std::future::pending().await,
+        },
+    }
+}
+
 /// Creates `dir` and its missing parents; the leaf is `0700` on Unix.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();

@@ -3,9 +3,10 @@
 //! The order, first match wins:
 //!
 //! 1. a `deny` rule matching any part of the call: **deny**, in every mode;
-//! 2. an `ask` rule matching any part: **ask**;
+//! 2. a settings file that cannot be read or parsed (its rules might have
+//!    denied or asked), or an `ask` rule matching any part: **ask**;
 //! 3. mode `unrestricted`: allow; mode `acceptEdits`: allow file edits
-//!    inside the working directory;
+//!    inside the working directory, except to `.letta/` and `.git/`;
 //! 4. `allow` rules (session, then settings files) covering every part of
 //!    the call (every simple command of a Bash line, every path): allow;
 //! 5. except in `strict` mode, tools that only read, and Bash lines whose
@@ -108,6 +109,13 @@ impl Policy {
             };
         }
         let outside = first_outside(&subject, cwd);
+        if let Some(broken) = self.rules.broken.first() {
+            return Verdict::Ask {
+                reason: format!("{broken}; every tool call asks until it is fixed"),
+                blocked_path: outside,
+                suggestions: Vec::new(),
+            };
+        }
         if let Some((rule, source)) = any_part(&self.rules.ask, call.tool, &subject, cwd) {
             return Verdict::Ask {
                 reason: format!("{rule} asks, in {}", source.describe()),
@@ -121,7 +129,9 @@ impl Policy {
         match self.mode {
             PermissionMode::Unrestricted => return allow("unrestricted mode"),
             PermissionMode::AcceptEdits
-                if call.effect == Effect::Edit && inside(&subject, &outside) =>
+                if call.effect == Effect::Edit
+                    && inside(&subject, &outside)
+                    && !touches_control_files(&subject, cwd) =>
             {
                 return allow("acceptEdits mode, inside the working directory");
             }
@@ -198,6 +208,23 @@ fn first_outside(subject: &Subject, cwd: &Path) -> Option<PathBuf> {
 /// Whether the call names paths and all of them are inside.
 fn inside(subject: &Subject, outside: &Option<PathBuf>) -> bool {
     matches!(subject, Subject::Paths(paths) if !paths.is_empty()) && outside.is_none()
+}
+
+/// Whether the call edits `.letta/` (permission settings) or `.git/`
+/// (configuration that makes read-only git commands run programs): such an
+/// edit is never accepted without asking, or an agent in `acceptEdits` mode
+/// could allow itself anything.
+fn touches_control_files(subject: &Subject, cwd: &Path) -> bool {
+    let Subject::Paths(paths) = subject else {
+        return false;
+    };
+    paths.iter().any(|path| {
+        path.strip_prefix(cwd).is_ok_and(|inner| {
+            inner
+                .components()
+                .any(|part| part.as_os_str() == ".letta" || part.as_os_str() == ".git")
+        })
+    })
 }
 
 /// The first rule that matches any part of the call.

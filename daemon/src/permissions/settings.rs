@@ -2,6 +2,10 @@
 //! `<cwd>/.letta/settings.json` and `<cwd>/.letta/settings.local.json`, each
 //! with `permissions.allow|deny|ask` lists of rules. Files are read at
 //! every decision, so an edit takes effect at the next tool call.
+//!
+//! A file that cannot be read or parsed fails closed: its `deny` and `ask`
+//! rules could have covered any call, so while it is broken every call asks
+//! ([`RuleSet::broken`]), and the frontend is told which file and why.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +43,17 @@ pub struct RuleSet {
     pub allow: Vec<(Rule, Source)>,
     pub deny: Vec<(Rule, Source)>,
     pub ask: Vec<(Rule, Source)>,
+    /// Settings files whose rules could not all be read.
+    pub broken: Vec<BrokenSettings>,
+}
+
+/// A settings file that could not be read, or a `deny`/`ask` rule in it
+/// that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} cannot be used: {error}", file.display())]
+pub struct BrokenSettings {
+    pub file: PathBuf,
+    pub error: String,
 }
 
 impl RuleSet {
@@ -72,40 +87,72 @@ impl SettingsFiles {
             .map(|(_, path)| path.as_path())
     }
 
-    /// Every rule of every file. A file that is missing adds nothing; one
-    /// that cannot be read or parsed, and rules that do not parse, are
-    /// logged and skipped.
+    /// Every rule of every file. A file that is missing adds nothing. A
+    /// file that cannot be read or parsed, or a `deny`/`ask` rule that does
+    /// not parse, is recorded in [`RuleSet::broken`]; an `allow` rule that
+    /// does not parse is skipped (allowing less is safe).
     pub fn load(&self) -> RuleSet {
         let mut rules = RuleSet::default();
         for (source, path) in &self.files {
+            let broken = |error: String| BrokenSettings {
+                file: path.clone(),
+                error,
+            };
             let settings = match read(path) {
                 Ok(Some(settings)) => settings,
                 Ok(None) => continue,
                 Err(err) => {
-                    tracing::warn!(file = %path.display(), error = %err, "ignoring a settings file");
+                    rules.broken.push(broken(err));
                     continue;
                 }
             };
-            let permissions = settings.get("permissions");
+            let permissions = match settings.get("permissions") {
+                None => continue,
+                Some(Value::Object(permissions)) => permissions,
+                Some(_) => {
+                    rules
+                        .broken
+                        .push(broken("`permissions` is not an object".to_owned()));
+                    continue;
+                }
+            };
             for (kind, list) in [
                 ("allow", &mut rules.allow),
                 ("deny", &mut rules.deny),
                 ("ask", &mut rules.ask),
             ] {
-                let texts = permissions
-                    .and_then(|permissions| permissions.get(kind))
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                for text in texts.iter().filter_map(Value::as_str) {
-                    match text.parse::<Rule>() {
+                let texts = match permissions.get(kind) {
+                    None => continue,
+                    Some(Value::Array(texts)) => texts,
+                    Some(_) => {
+                        rules
+                            .broken
+                            .push(broken(format!("`permissions.{kind}` is not a list")));
+                        continue;
+                    }
+                };
+                for text in texts {
+                    let parsed = text
+                        .as_str()
+                        .ok_or_else(|| format!("{text} is not a string"))
+                        .and_then(|text| {
+                            text.parse::<Rule>()
+                                .map_err(|err| format!("`{text}`: {err}"))
+                        });
+                    match parsed {
                         Ok(rule) => list.push((rule, *source)),
-                        Err(err) => {
-                            tracing::warn!(file = %path.display(), error = %err, "ignoring a permission rule");
+                        Err(err) if kind == "allow" => {
+                            tracing::warn!(file = %path.display(), error = %err, "ignoring an allow rule");
                         }
+                        Err(err) => rules
+                            .broken
+                            .push(broken(format!("a {kind} rule does not parse: {err}"))),
                     }
                 }
             }
+        }
+        for broken in &rules.broken {
+            tracing::error!(file = %broken.file.display(), error = %broken.error, "a settings file is broken: every tool call asks until it is fixed");
         }
         rules
     }
@@ -174,8 +221,28 @@ mod tests {
         )
         .unwrap();
         let rules = files.load();
-        assert_eq!(rules.deny.len(), 1, "the broken rule is skipped");
+        assert_eq!(rules.deny.len(), 1);
         assert_eq!(rules.ask.len(), 1);
+        assert_eq!(
+            rules.broken.len(),
+            1,
+            "a deny rule that does not parse is not dropped silently"
+        );
+        assert!(
+            rules.broken[0].error.contains("Broken(("),
+            "{:?}",
+            rules.broken
+        );
+        std::fs::write(
+            &local,
+            r#"{"model": "x", "permissions": {"deny": ["Bash(rm:*)"], "ask": ["Write"], "allow": ["Broken(("]}}"#,
+        )
+        .unwrap();
+        let rules = files.load();
+        assert!(
+            rules.broken.is_empty(),
+            "an allow rule that does not parse only allows less"
+        );
 
         files
             .add_allow(Source::ProjectLocal, &["Bash(npm test:*)".parse().unwrap()])
@@ -185,19 +252,35 @@ mod tests {
             .unwrap();
         let saved: Value = serde_json::from_str(&std::fs::read_to_string(&local).unwrap()).unwrap();
         assert_eq!(saved["model"], "x");
-        assert_eq!(saved["permissions"]["allow"], json!(["Bash(npm test:*)"]));
+        assert_eq!(
+            saved["permissions"]["allow"],
+            json!(["Broken((", "Bash(npm test:*)"]),
+            "other rules are kept as they were"
+        );
         assert_eq!(saved["permissions"]["deny"][0], "Bash(rm:*)");
         assert_eq!(files.load().allow.len(), 1);
+        assert!(files.load().broken.is_empty());
     }
 
     #[test]
-    fn a_broken_file_is_skipped_and_never_overwritten() {
+    fn a_broken_file_is_reported_and_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let files = SettingsFiles::for_cwd(dir.path());
         let project = files.path(Source::Project).unwrap().to_path_buf();
         std::fs::create_dir_all(project.parent().unwrap()).unwrap();
+        for text in [
+            "{ not json",
+            r#"{"permissions": ["Bash"]}"#,
+            r#"{"permissions": {"deny": "Bash(rm:*)"}}"#,
+            r#"{"permissions": {"ask": [7]}}"#,
+        ] {
+            std::fs::write(&project, text).unwrap();
+            let rules = files.load();
+            assert_eq!(rules.broken.len(), 1, "{text}");
+            assert_eq!(rules.broken[0].file, project);
+            assert!(rules.broken[0].to_string().contains("settings.json"));
+        }
         std::fs::write(&project, "{ not json").unwrap();
-        assert!(files.load().allow.is_empty());
         let err = files
             .add_allow(Source::Project, &["Read".parse().unwrap()])
             .unwrap_err();

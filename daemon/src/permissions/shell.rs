@@ -18,6 +18,8 @@ pub struct SubCommand {
     pub words: Vec<String>,
     /// Output goes to a file (other than `/dev/null`).
     pub writes_file: bool,
+    /// Files its input is redirected from (`< file`), as written.
+    pub reads_from: Vec<String>,
 }
 
 /// Why a command line cannot be checked part by part.
@@ -29,10 +31,23 @@ pub enum Unanalyzable {
     DynamicName(String),
     #[error("the command line runs no command")]
     Empty,
+    #[error("the command line is longer than {MAX_LINE_BYTES} bytes")]
+    TooLong,
+    #[error("the command line nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
 }
+
+/// Longer lines are not analysed (they only match a rule for all of Bash).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Deeper parse trees are not analysed, so walking one can never overflow
+/// the stack (`$($($(…)))` thousands deep).
+pub const MAX_DEPTH: usize = 200;
 
 /// Every simple command `line` would run.
 pub fn sub_commands(line: &str) -> Result<Vec<SubCommand>, Unanalyzable> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(Unanalyzable::TooLong);
+    }
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_bash::LANGUAGE.into())
@@ -42,28 +57,70 @@ pub fn sub_commands(line: &str) -> Result<Vec<SubCommand>, Unanalyzable> {
     if root.has_error() {
         return Err(Unanalyzable::Syntax);
     }
+    if depth(root) > MAX_DEPTH {
+        return Err(Unanalyzable::TooDeep);
+    }
     let mut found = Vec::new();
-    collect(root, line.as_bytes(), false, &mut found)?;
+    collect(root, line.as_bytes(), &Around::default(), &mut found)?;
     if found.is_empty() {
         return Err(Unanalyzable::Empty);
     }
     Ok(found)
 }
 
+/// The depth of the tree under `root`, walked without recursion.
+fn depth(root: Node<'_>) -> usize {
+    let mut cursor = root.walk();
+    let (mut level, mut deepest) = (0usize, 0usize);
+    loop {
+        if cursor.goto_first_child() {
+            level += 1;
+            deepest = deepest.max(level);
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return deepest;
+            }
+            level -= 1;
+        }
+    }
+}
+
+/// What a command inherits from the redirections of the statements around it.
+#[derive(Clone, Default)]
+struct Around {
+    writes_file: bool,
+    reads_from: Vec<String>,
+}
+
 fn collect(
     node: Node<'_>,
     source: &[u8],
-    redirected: bool,
+    around: &Around,
     found: &mut Vec<SubCommand>,
 ) -> Result<(), Unanalyzable> {
-    let redirected =
-        redirected || (node.kind() == "redirected_statement" && writes_file(node, source));
+    let inner;
+    let around = if node.kind() == "redirected_statement" {
+        let mut widened = around.clone();
+        for redirect in redirects(node, source) {
+            match redirect {
+                Redirect::Output => widened.writes_file = true,
+                Redirect::Input(path) => widened.reads_from.push(path),
+                Redirect::Harmless => {}
+            }
+        }
+        inner = widened;
+        &inner
+    } else {
+        around
+    };
     if node.kind() == "command" {
-        found.push(command(node, source, redirected)?);
+        found.push(command(node, source, around)?);
     }
     let mut cursor = node.walk();
     for child in node.children(&mut cursor) {
-        collect(child, source, redirected, found)?;
+        collect(child, source, around, found)?;
     }
     Ok(())
 }
@@ -72,8 +129,12 @@ fn text<'a>(node: Node<'_>, source: &'a [u8]) -> &'a str {
     std::str::from_utf8(&source[node.byte_range()]).unwrap_or("")
 }
 
-fn command(node: Node<'_>, source: &[u8], writes_file: bool) -> Result<SubCommand, Unanalyzable> {
+fn command(node: Node<'_>, source: &[u8], around: &Around) -> Result<SubCommand, Unanalyzable> {
     let mut words = Vec::new();
+    let Around {
+        mut writes_file,
+        mut reads_from,
+    } = around.clone();
     let mut cursor = node.walk();
     for child in node.children(&mut cursor) {
         match child.kind() {
@@ -85,7 +146,12 @@ fn command(node: Node<'_>, source: &[u8], writes_file: bool) -> Result<SubComman
             }
             "variable_assignment" => words.push(text(child, source).to_owned()),
             // Redirections inside a command are not words of it.
-            "file_redirect" | "heredoc_redirect" | "herestring_redirect" => {}
+            "file_redirect" => match redirect(child, source) {
+                Redirect::Output => writes_file = true,
+                Redirect::Input(path) => reads_from.push(path),
+                Redirect::Harmless => {}
+            },
+            "heredoc_redirect" | "herestring_redirect" => {}
             _ if child.is_named() => words.push(word(child, source)),
             _ => {}
         }
@@ -94,6 +160,7 @@ fn command(node: Node<'_>, source: &[u8], writes_file: bool) -> Result<SubComman
         text: words.join(" "),
         words,
         writes_file,
+        reads_from,
     })
 }
 
@@ -139,30 +206,45 @@ fn expands(node: Node<'_>) -> bool {
     node.children(&mut cursor).any(expands)
 }
 
-/// Whether a redirected statement sends output to a file.
-fn writes_file(node: Node<'_>, source: &[u8]) -> bool {
+/// What one `file_redirect` does.
+enum Redirect {
+    /// Output to a file other than `/dev/null`.
+    Output,
+    /// Input from a file.
+    Input(String),
+    /// Duplicating a descriptor, or output to `/dev/null`.
+    Harmless,
+}
+
+fn redirect(node: Node<'_>, source: &[u8]) -> Redirect {
+    let full = text(node, source);
+    let destination = node
+        .child_by_field_name("destination")
+        .map(|destination| word(destination, source))
+        .unwrap_or_default();
+    let duplicates_fd = destination
+        .chars()
+        .all(|ch| ch.is_ascii_digit() || ch == '-')
+        && full.contains('&');
+    if duplicates_fd {
+        Redirect::Harmless
+    } else if full.contains('>') {
+        if destination == "/dev/null" {
+            Redirect::Harmless
+        } else {
+            Redirect::Output
+        }
+    } else {
+        Redirect::Input(destination)
+    }
+}
+
+fn redirects(node: Node<'_>, source: &[u8]) -> Vec<Redirect> {
     let mut cursor = node.walk();
-    let redirects: Vec<Node<'_>> = node
-        .children(&mut cursor)
+    node.children(&mut cursor)
         .filter(|child| child.kind() == "file_redirect")
-        .collect();
-    redirects.into_iter().any(|redirect| {
-        let full = text(redirect, source);
-        let is_output = full.contains('>');
-        let destination = redirect
-            .child_by_field_name("destination")
-            .map(|destination| {
-                text(destination, source)
-                    .trim_matches(['"', '\''])
-                    .to_owned()
-            })
-            .unwrap_or_default();
-        let duplicates_fd = full.contains(">&")
-            && destination
-                .chars()
-                .all(|ch| ch.is_ascii_digit() || ch == '-');
-        is_output && !duplicates_fd && destination != "/dev/null"
-    })
+        .map(|child| redirect(child, source))
+        .collect()
 }
 
 #[cfg(test)]
@@ -242,5 +324,38 @@ mod tests {
             Err(Unanalyzable::DynamicName(_))
         ));
         assert_eq!(sub_commands("# just a comment"), Err(Unanalyzable::Empty));
+    }
+
+    #[test]
+    fn input_redirections_are_noted() {
+        let commands = sub_commands("cat < /etc/passwd | wc -l").unwrap();
+        assert_eq!(commands[0].reads_from, ["/etc/passwd"]);
+        let commands = sub_commands("sort <'../x y' > out").unwrap();
+        assert_eq!(commands[0].reads_from, ["../x y"]);
+        assert!(commands[0].writes_file);
+        let commands = sub_commands("{ cat; head -1; } < ~/.ssh/id_rsa").unwrap();
+        assert!(
+            commands
+                .iter()
+                .all(|command| command.reads_from == ["~/.ssh/id_rsa"])
+        );
+    }
+
+    #[test]
+    fn huge_or_deeply_nested_lines_are_refused_not_walked() {
+        let nested = format!("{}ls{}", "echo $(".repeat(5_000), ")".repeat(5_000));
+        assert_eq!(sub_commands(&nested), Err(Unanalyzable::TooDeep));
+        let subshells = format!("{}ls{}", "(".repeat(20_000), ")".repeat(20_000));
+        assert!(sub_commands(&subshells).is_err());
+        let long = format!("echo {}", "a".repeat(MAX_LINE_BYTES));
+        assert_eq!(sub_commands(&long), Err(Unanalyzable::TooLong));
+        // Moderate nesting is still looked into.
+        let moderate = format!("{}rm -rf /{}", "echo $(".repeat(20), ")".repeat(20));
+        assert!(
+            sub_commands(&moderate)
+                .unwrap()
+                .iter()
+                .any(|command| command.text == "rm -rf /")
+        );
     }
 }

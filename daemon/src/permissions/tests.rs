@@ -33,6 +33,7 @@ fn policy(
             allow: parse(allow, Source::ProjectLocal),
             deny: parse(deny, Source::User),
             ask: parse(ask, Source::Project),
+            broken: Vec::new(),
         },
     }
 }
@@ -160,6 +161,15 @@ fn modes() {
     )));
     assert!(is_ask(&decide(&accept, "Write", write_outside.clone())));
     assert!(is_ask(&decide(&accept, "Bash", bash("cargo build"))));
+    // Settings and git configuration are never edited without asking.
+    for file in [
+        ".letta/settings.local.json",
+        ".git/config",
+        "sub/.git/hooks/x",
+    ] {
+        let edit = json!({"file_path": file, "content": "{}"});
+        assert!(is_ask(&decide(&accept, "Write", edit)), "{file}");
+    }
 
     let unrestricted = policy(&p, PermissionMode::Unrestricted, &[], &[], &[]);
     assert!(is_allow(&decide(&unrestricted, "Write", write_outside)));
@@ -307,4 +317,31 @@ fn apply_patch_checks_every_file() {
         "ApplyPatch",
         json!({ "input": escaping })
     )));
+}
+
+#[test]
+fn a_broken_settings_file_makes_every_call_ask() {
+    let p = project();
+    for mode in [
+        PermissionMode::Standard,
+        PermissionMode::AcceptEdits,
+        PermissionMode::Unrestricted,
+    ] {
+        let mut policy = policy(&p, mode, &["*"], &[], &[]);
+        policy.rules.broken.push(settings::BrokenSettings {
+            file: p.cwd.join(".letta/settings.json"),
+            error: "expected `,` at line 3".to_owned(),
+        });
+        for (tool, input) in [
+            ("Read", json!({"file_path": "a.txt"})),
+            ("Bash", bash("ls")),
+            ("Write", json!({"file_path": "a.txt", "content": "x"})),
+        ] {
+            let Verdict::Ask { reason, .. } = decide(&policy, tool, input) else {
+                panic!("{mode:?} {tool} did not ask");
+            };
+            assert!(reason.contains(".letta/settings.json"), "{reason}");
+            assert!(reason.contains("expected `,` at line 3"), "{reason}");
+        }
+    }
 }

@@ -49,8 +49,12 @@ impl Runtime {
             let state = lock(&self.state);
             (state.mode, state.cwd.clone())
         };
-        let cwd = canonical_path(Path::new(&cwd));
-        let mut rules = SettingsFiles::for_cwd(&cwd).load();
+        let (cwd, mut rules) = crate::fs::blocking(move || {
+            let cwd = canonical_path(Path::new(&cwd));
+            let rules = SettingsFiles::for_cwd(&cwd).load();
+            (cwd, rules)
+        })
+        .await;
         let session = self.store.session_rules(self.id).await?;
         let mut allow: Vec<(Rule, Source)> = session
             .iter()
@@ -60,6 +64,23 @@ impl Runtime {
         allow.append(&mut rules.allow);
         rules.allow = allow;
         Ok(Policy { mode, cwd, rules })
+    }
+
+    /// The settings files of the working directory that cannot be used.
+    pub(crate) async fn settings_errors(&self) -> Vec<letta_protocol::SettingsError> {
+        let cwd = lock(&self.state).cwd.clone();
+        let rules = crate::fs::blocking(move || {
+            SettingsFiles::for_cwd(&canonical_path(Path::new(&cwd))).load()
+        })
+        .await;
+        rules
+            .broken
+            .into_iter()
+            .map(|broken| letta_protocol::SettingsError {
+                file: broken.file.display().to_string(),
+                message: broken.error,
+            })
+            .collect()
     }
 
     /// Approvals waiting for a human, as listed in device status.
@@ -196,10 +217,13 @@ impl Runtime {
                         .map_err(storage)?;
                 }
                 SuggestionScope::Project => {
-                    let cwd = canonical_path(Path::new(&lock(&self.state).cwd.clone()));
-                    let saved = SettingsFiles::for_cwd(&cwd)
-                        .add_allow(Source::ProjectLocal, &rules)
-                        .map_err(|err| RpcError::new(ErrorCode::InternalError, err))?;
+                    let cwd = lock(&self.state).cwd.clone();
+                    let saved = crate::fs::blocking(move || {
+                        SettingsFiles::for_cwd(&canonical_path(Path::new(&cwd)))
+                            .add_allow(Source::ProjectLocal, &rules)
+                    })
+                    .await
+                    .map_err(|err| RpcError::new(ErrorCode::InternalError, err))?;
                     tracing::info!(file = %saved.display(), "saved permission rules");
                 }
             }
@@ -215,19 +239,25 @@ impl Runtime {
             return Ok(());
         }
         let policy = self.policy().await?;
-        for row in pending {
-            let input = match serde_json::from_str(&row.input) {
-                Ok(Value::Object(input)) => input,
-                _ => continue,
-            };
-            let Some(tool) = builtin(&row.tool_name) else {
-                continue;
-            };
-            let verdict = policy.decide(Call {
-                tool: tool.name,
-                input: &input,
-                effect: tool.effect,
-            });
+        let verdicts = crate::fs::blocking(move || {
+            pending
+                .into_iter()
+                .filter_map(|row| {
+                    let Ok(Value::Object(input)) = serde_json::from_str(&row.input) else {
+                        return None;
+                    };
+                    let tool = builtin(&row.tool_name)?;
+                    let verdict = policy.decide(Call {
+                        tool: tool.name,
+                        input: &input,
+                        effect: tool.effect,
+                    });
+                    Some((row, verdict))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        for (row, verdict) in verdicts {
             if let Verdict::Allow { reason } = verdict {
                 let decision = Decision {
                     allow: true,

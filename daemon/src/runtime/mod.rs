@@ -520,7 +520,8 @@ impl Runtime {
             Vec::new()
         });
         let jobs = serde_json::to_value(self.jobs.list()).unwrap_or_default();
-        let device_status = lock(&self.state).device_status(pending, jobs);
+        let settings_errors = self.settings_errors().await;
+        let device_status = lock(&self.state).device_status(pending, settings_errors, jobs);
         self.log
             .draft::<events::UpdateDeviceStatus>(|envelope| letta_protocol::DeviceStatusEvent {
                 envelope,

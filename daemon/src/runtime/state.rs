@@ -113,6 +113,7 @@ impl RuntimeState {
     pub fn device_status(
         &self,
         pending: Vec<letta_protocol::PendingControlRequest>,
+        settings_errors: Vec<letta_protocol::SettingsError>,
         background_processes: Value,
     ) -> DeviceStatus {
         let loaded: Vec<String> = crate::tools::offered(None)
@@ -145,6 +146,7 @@ impl RuntimeState {
             current_toolset: Some("default".to_owned()),
             current_loaded_tools: loaded,
             pending_control_requests: pending,
+            settings_errors,
             extra,
         }
     }

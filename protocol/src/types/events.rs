@@ -52,6 +52,13 @@ pub struct ControlRequestEvent {
     pub conversation_id: Option<String>,
 }
 
+/// A settings file that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SettingsError {
+    pub file: String,
+    pub message: String,
+}
+
 /// A pending control request, as listed in device status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PendingControlRequest {
@@ -239,6 +246,10 @@ pub struct DeviceStatus {
     pub current_toolset: Option<String>,
     pub current_loaded_tools: Vec<String>,
     pub pending_control_requests: Vec<PendingControlRequest>,
+    /// Permission settings files that cannot be used. While any is listed,
+    /// every tool call of this runtime asks for approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings_errors: Vec<SettingsError>,
     /// Further Letta Code device fields (`git_context`, `available_toolsets`,
     /// ...), passed through.
     #[serde(flatten)]

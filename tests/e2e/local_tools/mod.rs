@@ -4,6 +4,7 @@
 
 mod approvals;
 mod journal;
+mod probes;
 
 use std::path::Path;
 

@@ -108,7 +108,7 @@ impl Turn<'_> {
         let rt = self.runtime;
         let policy = self.policy().await?;
         let (mut allowed, mut denied, mut asked) = (Vec::new(), Vec::new(), Vec::new());
-        let mut requests = Vec::new();
+        let mut to_decide = Vec::new();
         for (call, tool) in calls {
             let row = rt
                 .store
@@ -135,19 +135,40 @@ impl Turn<'_> {
                 denied.push(call.id.clone());
                 continue;
             };
-            match policy.decide(Call {
-                tool: tool.name,
-                input: &input,
-                effect: tool.effect,
-            }) {
+            to_decide.push((call.id.clone(), *tool, input));
+        }
+        // Deciding resolves paths and previewing reads files: off the runtime.
+        let verdicts = crate::fs::blocking(move || {
+            to_decide
+                .into_iter()
+                .map(|(tool_call_id, tool, input)| {
+                    let verdict = policy.decide(Call {
+                        tool: tool.name,
+                        input: &input,
+                        effect: tool.effect,
+                    });
+                    let diffs = matches!(verdict, Verdict::Ask { .. })
+                        .then(|| preview::diffs(tool.name, &input, &policy.cwd));
+                    (tool_call_id, tool, input, verdict, diffs)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let mut requests = Vec::new();
+        for (tool_call_id, tool, input, verdict, diffs) in verdicts {
+            match verdict {
                 Verdict::Allow { reason } => {
-                    self.decide(&call.id, true, &reason).await?;
-                    allowed.push(call.id.clone());
+                    self.decide(&tool_call_id, true, &reason).await?;
+                    allowed.push(tool_call_id);
                 }
                 Verdict::Deny { reason } => {
-                    self.decide(&call.id, false, &format!("Permission denied: {reason}"))
-                        .await?;
-                    denied.push(call.id.clone());
+                    self.decide(
+                        &tool_call_id,
+                        false,
+                        &format!("Permission denied: {reason}"),
+                    )
+                    .await?;
+                    denied.push(tool_call_id);
                 }
                 Verdict::Ask {
                     blocked_path,
@@ -156,9 +177,9 @@ impl Turn<'_> {
                 } => {
                     let body = ControlRequestBody::CanUseTool(CanUseTool {
                         tool_name: tool.name.to_owned(),
-                        diffs: preview::diffs(tool.name, &input, &policy.cwd),
+                        diffs: diffs.unwrap_or_default(),
                         input,
-                        tool_call_id: call.id.clone(),
+                        tool_call_id: tool_call_id.clone(),
                         permission_suggestions: suggestions
                             .iter()
                             .map(|suggestion| PermissionSuggestion {
@@ -169,9 +190,13 @@ impl Turn<'_> {
                         blocked_path: blocked_path.map(|path| path.display().to_string()),
                     });
                     rt.store
-                        .ask_about_tool_call(&call.id, &json_text(&body), &json_text(&suggestions))
+                        .ask_about_tool_call(
+                            &tool_call_id,
+                            &json_text(&body),
+                            &json_text(&suggestions),
+                        )
                         .await?;
-                    asked.push(call.id.clone());
+                    asked.push(tool_call_id);
                     requests.push(body);
                 }
             }

@@ -1,0 +1,134 @@
+//! Attempts to run a program or write a file through commands that look
+//! read-only, and settings files that cannot be parsed: each must ask.
+
+use serde_json::json;
+
+use super::{approval, project, start_runtime};
+use crate::support::backend::{Backend, cm, on_both_backends};
+use crate::support::frontend::{Frontend, user_input};
+
+on_both_backends!(
+    lookers_that_would_run_or_write_ask_first,
+    a_broken_settings_file_fails_closed,
+);
+
+/// `rg --pre` runs a program on each file and `tree -o` writes one; both
+/// programs are on the read-only list, their options are not.
+async fn lookers_that_would_run_or_write_ask_first(backend: Backend) {
+    let project = project();
+    let script_path = project.path().join("script.sh");
+    std::fs::write(&script_path, "#!/bin/sh\ntouch ran.txt\ncat \"$1\"\n").unwrap();
+    std::fs::set_permissions(
+        &script_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-probe-lookers", project.path(), "standard").await;
+    let script = r#"[[call:Bash {"command": "rg --pre ./script.sh alpha a.txt", "description": "search"}]] [[call:Bash {"command": "tree -o listing.txt .", "description": "list"}]] [[call:Bash {"command": "ls -la && grep -n alpha a.txt", "description": "look"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("probe-lookers")))
+        .await;
+    for (expected, correlation) in [("rg --pre", "deny-pre"), ("tree -o", "deny-tree")] {
+        let asked = frontend
+            .wait_for(expected, |frame| {
+                frame["type"] == "control_request"
+                    && frame["request"]["input"]["command"]
+                        .as_str()
+                        .is_some_and(|command| command.starts_with(expected))
+            })
+            .await;
+        assert!(!project.path().join("ran.txt").exists(), "the script ran");
+        assert!(!project.path().join("listing.txt").exists());
+        let denied = frontend
+            .request(approval(
+                &runtime,
+                &asked["request_id"],
+                json!({"behavior": "deny", "message": "no"}),
+                correlation,
+            ))
+            .await;
+        assert_eq!(denied["accepted"], true, "{denied}");
+    }
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    // The plain look ran without asking.
+    let asked: Vec<_> = frontend
+        .seen
+        .iter()
+        .filter(|frame| frame["type"] == "control_request")
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    let returns = frontend.deltas("tool_return_message");
+    assert!(
+        returns.iter().any(|delta| delta["tool_return"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1:alpha")),
+        "{returns:?}"
+    );
+    assert!(!project.path().join("ran.txt").exists());
+    assert!(!project.path().join("listing.txt").exists());
+}
+
+/// A settings file that does not parse might have denied the call: it
+/// asks, even in unrestricted mode, and the frontend is told why.
+async fn a_broken_settings_file_fails_closed(backend: Backend) {
+    let project = project();
+    std::fs::create_dir_all(project.path().join(".letta")).unwrap();
+    std::fs::write(
+        project.path().join(".letta/settings.json"),
+        r#"{"permissions": {"deny": ["Bash(rm:*)"],}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.path().join("victim")).unwrap();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(
+        &frontend,
+        "e2e-probe-settings",
+        project.path(),
+        "unrestricted",
+    )
+    .await;
+    let status = frontend
+        .seen_or_wait_for("settings errors in device status", |frame| {
+            frame["type"] == "update_device_status"
+                && frame["device_status"]["settings_errors"].is_array()
+        })
+        .await;
+    let error = &status["device_status"]["settings_errors"][0];
+    assert!(
+        error["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(".letta/settings.json"),
+        "{error}"
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("line 1"),
+        "{error}"
+    );
+
+    let script = r#"[[call:Bash {"command": "rm -rf victim", "description": "clean"}]]"#;
+    frontend
+        .send(user_input(&runtime, script, &cm("probe-settings")))
+        .await;
+    let asked = frontend.wait_for_type("control_request").await;
+    assert!(project.path().join("victim").exists());
+    frontend
+        .request(approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "deny", "message": "fix the settings first"}),
+            "deny-settings",
+        ))
+        .await;
+    frontend.wait_for_type("turn_finished").await;
+    assert!(project.path().join("victim").exists());
+    assert!(
+        daemon.stderr().contains("settings.json"),
+        "the log names the broken file"
+    );
+}

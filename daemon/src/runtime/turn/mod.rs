@@ -255,7 +255,7 @@ impl Turn<'_> {
                 messages.push(approval_message(approvals));
                 delivering = carried.into_iter().map(|row| row.tool_call_id).collect();
             }
-            messages.extend(user_messages(&message));
+            messages.extend(user_messages(&message, &self.turn.client_message_id));
             Step::Send {
                 body: request_body(messages, &tools),
                 answering: None,
@@ -342,7 +342,7 @@ impl Turn<'_> {
                 )),
             },
             None => Ok(Step::Send {
-                body: request_body(user_messages(message), tools),
+                body: request_body(user_messages(message, &self.turn.client_message_id), tools),
                 answering: None,
             }),
         }
@@ -452,6 +452,7 @@ impl Turn<'_> {
                 return self.stream_run(stream, Some(run_id), 0).await;
             }
         };
+        crate::faults::crash_point("message-sent");
         self.set_loop(LoopStatus::WaitingForApiResponse, Vec::new())
             .await?;
         self.stream_run(stream, None, 0).await
@@ -490,18 +491,29 @@ impl Turn<'_> {
     }
 }
 
-/// The Letta `messages` of a user turn: each with its `otid`.
-fn user_messages(message: &CreateMessage) -> Vec<Value> {
+/// The Letta `messages` of a user turn, each with an `otid`: the
+/// frontend's `client_message_id`, or one derived from the turn's journaled
+/// id. Every message carries one, so after a crash the server can always be
+/// asked whether the message arrived, and it is never sent twice.
+fn user_messages(message: &CreateMessage, turn_message_id: &str) -> Vec<Value> {
+    let any_named = message
+        .messages
+        .iter()
+        .any(|message| message.client_message_id.is_some());
     message
         .messages
         .iter()
-        .map(|message| {
+        .enumerate()
+        .map(|(index, message)| {
+            let otid = match &message.client_message_id {
+                Some(id) => id.clone(),
+                None if index == 0 && !any_named => turn_message_id.to_owned(),
+                None => format!("{turn_message_id}-{index}"),
+            };
             let mut fields = message.extra.clone();
             fields.insert("role".to_owned(), Value::from(message.role.clone()));
             fields.insert("content".to_owned(), message.content.clone());
-            if let Some(otid) = &message.client_message_id {
-                fields.insert("otid".to_owned(), Value::from(otid.clone()));
-            }
+            fields.insert("otid".to_owned(), Value::from(otid));
             Value::Object(fields)
         })
         .collect()

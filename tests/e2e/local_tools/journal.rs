@@ -17,7 +17,32 @@ on_both_backends!(
     an_interrupted_write_is_reported_not_repeated,
     an_interrupted_read_runs_again,
     a_command_that_kills_the_daemon_is_not_run_twice,
+    a_tool_call_cut_between_its_pieces_is_rebuilt_whole,
 );
+
+/// The daemon dies after the first piece of a tool call's arguments was
+/// committed and before the rest arrived: after the restart the call is
+/// rebuilt whole and runs with exactly the arguments the agent sent.
+async fn a_tool_call_cut_between_its_pieces_is_rebuilt_whole(backend: Backend) {
+    let project = project();
+    let script = r#"[[delay=0.2]] [[call:Write {"file_path": "whole.txt", "content": "rebuilt from every piece\n"}]]"#;
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-pieces-crash",
+        project.path(),
+        "acceptEdits",
+        script,
+        Some("tool-call-piece-committed"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("whole.txt")).unwrap_or_default(),
+        "rebuilt from every piece\n"
+    );
+    let returns = tool_returns(&after, &runtime).await;
+    assert_eq!(returns.len(), 1, "{returns:?}");
+}
 
 /// Starts a daemon, runs `script` until `until` is seen (or the daemon
 /// dies), kills it, restarts it on the same data and follows the turn to

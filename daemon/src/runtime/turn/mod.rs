@@ -293,7 +293,9 @@ impl Turn<'_> {
             Step::Send { body, answering } => self.one_run(&body, answering.as_deref()).await,
             Step::Reattach { run_id, after } => {
                 tracing::info!(run = %run_id, after, turn = %self.turn.turn_id, "reattaching to a run after a restart");
-                let stream = resume(self.runtime, &run_id, after).await?;
+                // Read from the start: pieces of a tool call that arrived
+                // before the restart are needed to rebuild it whole.
+                let stream = resume(self.runtime, &run_id, 0).await?;
                 self.stream_run(stream, Some(run_id), after).await
             }
             Step::Finished(end) => Ok(end),

@@ -24,6 +24,8 @@ struct Batch {
     drafts: Vec<Draft>,
     /// The highest `seq_id` among them.
     seq_id: Option<u64>,
+    /// One of them is a piece of a client-side tool call.
+    has_tool_call_piece: bool,
 }
 
 impl Batch {
@@ -59,7 +61,10 @@ impl From<Option<Result<StreamItem, LettaError>>> for Next {
 
 impl Turn<'_> {
     /// Streams a run to its end; `run_id` and `after` are known when
-    /// reattaching.
+    /// reattaching. Chunks at or below `after` were committed before and are
+    /// not emitted again, but they still count for the run's outcome: a
+    /// stream read again from the start after a restart rebuilds the tool
+    /// calls whose pieces arrived before the crash.
     pub(super) async fn stream_run(
         &self,
         mut stream: RunStream,
@@ -132,10 +137,7 @@ impl Turn<'_> {
                     continue;
                 }
             };
-            if chunk.seq_id.is_some_and(|seq| seq <= last_seq) {
-                // Already committed before a resume.
-                continue;
-            }
+            let committed_before = chunk.seq_id.is_some_and(|seq| seq <= last_seq);
             if end.run_id.is_none()
                 && let Some(run_id) = &chunk.run_id
             {
@@ -151,9 +153,13 @@ impl Turn<'_> {
                     end.usage = Some(Value::Object(chunk.raw.clone()))
                 }
                 StreamMessage::ApprovalRequestMessage { .. } => {
-                    pieces.extend(chunk.message.tool_call_deltas())
+                    pieces.extend(chunk.message.tool_call_deltas());
+                    batch.has_tool_call_piece |= !committed_before;
                 }
                 _ => {}
+            }
+            if committed_before {
+                continue;
             }
             if let Some(seq) = chunk.seq_id {
                 last_seq = seq;
@@ -195,6 +201,9 @@ impl Turn<'_> {
             .log
             .emit_all(std::mem::take(&mut batch.drafts), cursor)
             .await?;
+        if std::mem::take(&mut batch.has_tool_call_piece) {
+            crate::faults::crash_point("tool-call-piece-committed");
+        }
         Ok(())
     }
 }

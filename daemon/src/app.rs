@@ -15,12 +15,12 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::discovery::{DataDirLock, DiscoveryError, Published};
-use crate::letta_api::{LettaApi, LettaError};
 use crate::rpc::{self, DaemonState, Identity};
 use crate::runtime::{RuntimeSettings, Runtimes};
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
 use crate::store::{DATABASE_FILE, Store, StoreError};
+use letta_api::{LettaApi, LettaError};
 
 /// Exit code for a configuration error.
 pub const EXIT_CONFIG: u8 = 2;
@@ -76,7 +76,15 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         tracing::warn!(pid = run.pid, started_at = %run.started_at, "an earlier daemon run did not stop cleanly");
     }
 
-    let api = LettaApi::new(&config.letta)?;
+    let api = LettaApi::new(
+        &config.letta.base_url,
+        config
+            .letta
+            .api_key
+            .as_ref()
+            .map(|key| key.expose().to_owned()),
+    )?
+    .with_request_timeout(config.letta.request_timeout);
     let settings = RuntimeSettings {
         event_retention: config.event_retention,
         stall_timeout: config.stream_stall_timeout,

@@ -71,6 +71,13 @@ pub struct Cli {
         value_name = "SECONDS"
     )]
     pub stream_stall_timeout: Option<u64>,
+    /// Seconds one request to the Letta server may take (opening a run stream included) [default: 120].
+    #[arg(
+        long,
+        env = "LETTA_DAEMON_LETTA_REQUEST_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub letta_request_timeout: Option<u64>,
     /// Letta server URL [default: https://api.letta.com with an API key, else http://localhost:8283].
     #[arg(long, env = "LETTA_BASE_URL", value_name = "URL")]
     pub letta_base_url: Option<String>,
@@ -92,6 +99,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     event_retention: Option<u64>,
     stream_stall_timeout: Option<u64>,
+    letta_request_timeout: Option<u64>,
     letta_base_url: Option<String>,
     letta_api_key: Option<String>,
 }
@@ -121,6 +129,7 @@ impl std::fmt::Debug for Secret {
 pub struct LettaApiConfig {
     pub base_url: String,
     pub api_key: Option<Secret>,
+    pub request_timeout: std::time::Duration,
 }
 
 /// The resolved configuration the daemon runs with.
@@ -261,6 +270,12 @@ impl Config {
             letta: LettaApiConfig {
                 base_url,
                 api_key: api_key.map(Secret::new),
+                request_timeout: cli
+                    .letta_request_timeout
+                    .or(file.letta_request_timeout)
+                    .map_or(letta_api::DEFAULT_REQUEST_TIMEOUT, |seconds| {
+                        std::time::Duration::from_secs(seconds.max(1))
+                    }),
             },
         })
     }

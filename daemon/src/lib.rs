@@ -11,7 +11,6 @@ pub mod config;
 pub mod discovery;
 pub mod faults;
 mod fs;
-pub mod letta_api;
 pub mod logging;
 pub mod permissions;
 pub mod rpc;

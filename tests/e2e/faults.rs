@@ -162,3 +162,63 @@ async fn a_pending_approval_conflict_fails_the_turn_with_the_reason() {
         "a conflict that waiting cannot fix is not retried"
     );
 }
+
+/// `event: error` is the server saying the run failed (here, the model):
+/// the turn ends with that error at once instead of resuming the stream as
+/// if the network had dropped it.
+#[tokio::test]
+async fn a_model_failure_in_the_stream_ends_the_turn_with_its_error() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        error_after: Some(3),
+        ..Faults::default()
+    })
+    .await;
+    frontend
+        .send(user_input(&runtime, "hello", "cm-model-failure"))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "error", "{finished}");
+    assert!(
+        finished["error"]
+            .as_str()
+            .unwrap()
+            .contains("the model provider failed: scripted"),
+        "{finished}"
+    );
+    assert!(mock.seen().resumes.is_empty(), "not resumed as a network fault");
+}
+
+/// A Letta server that takes a request and never answers is given up on
+/// after the request timeout; the message (with its otid) is then sent
+/// again and reaches the server once.
+#[tokio::test]
+async fn a_send_that_never_answers_times_out_and_is_sent_again() {
+    let mock = MockLetta::start(Faults {
+        send_failures: VecDeque::from([SendFailure::Hang]),
+        ..Faults::default()
+    })
+    .await;
+    let daemon = Daemon::start_with(
+        Options::default()
+            .env("LETTA_BASE_URL", mock.url.clone())
+            .arg("--letta-request-timeout")
+            .arg("1"),
+    );
+    let mut frontend = Frontend::connect(&daemon).await;
+    let reply = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": { "name": "mock" } },
+            "create_conversation": {},
+        }))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let runtime = reply["runtime"].clone();
+    one_turn(&mut frontend, &runtime, "cm-hang").await;
+    assert_eq!(mock.seen().sends.len(), 2);
+    assert_eq!(mock.stored_with_otid("cm-hang"), 1);
+    assert!(
+        daemon.stderr().contains("did not answer within"),
+        "the log says why it was sent again"
+    );
+}

@@ -25,11 +25,11 @@ use letta_protocol::{
 };
 use tokio::sync::Notify;
 
-use crate::letta_api::{LettaApi, LettaError};
 use crate::rpc::ConnectionInfo;
 use crate::store::{RuntimeRow, Store, StoreError};
 use crate::tools::BackgroundJobs;
 use event_log::{Draft, EventLog, SubscribeError};
+use letta_api::{LettaApi, LettaError};
 use state::{QueuedInput, RuntimeState};
 use waiters::Waiters;
 

@@ -29,6 +29,8 @@ pub enum SendFailure {
     /// Take the message and start its run, then fail the response, as when
     /// a connection drops after the server acted.
     LostResponse,
+    /// Never answer, and take nothing.
+    Hang,
 }
 
 /// What the mock does wrong.
@@ -38,6 +40,9 @@ pub struct Faults {
     pub drop_after: Option<usize>,
     /// Each run's first stream goes silent after this many chunks.
     pub stall_after: Option<usize>,
+    /// Each run's first stream reports a model failure (`event: error`)
+    /// after this many chunks.
+    pub error_after: Option<usize>,
     /// Applied to successive sends, first to last.
     pub send_failures: VecDeque<SendFailure>,
     pub chunk_delay: Duration,
@@ -226,6 +231,18 @@ async fn send_messages(
     Path(conversation_id): Path<String>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
+    let hangs = {
+        let mut guard = state.lock().unwrap();
+        let hangs = matches!(guard.faults.send_failures.front(), Some(SendFailure::Hang));
+        if hangs {
+            guard.faults.send_failures.pop_front();
+            guard.seen.sends.push(Instant::now());
+        }
+        hangs
+    };
+    if hangs {
+        return std::future::pending::<Response>().await;
+    }
     let mut guard = state.lock().unwrap();
     guard.seen.sends.push(Instant::now());
     let otid = body["messages"][0]["otid"].as_str().map(str::to_owned);
@@ -442,8 +459,17 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
     } else {
         None
     };
-    let ends = match cut {
-        Some(count) => {
+    let failure = faults.error_after.filter(|_| first);
+    let ends = match (failure, cut) {
+        (Some(count), _) => {
+            events.truncate(count);
+            events.push(
+                "event: error\ndata: {\"error\": {\"message\": \"the model provider failed: scripted\", \"type\": \"llm_error\"}}\n\n"
+                    .to_owned(),
+            );
+            Ending::Drop
+        }
+        (None, Some(count)) => {
             events.truncate(count);
             if faults.stall_after.is_some() {
                 Ending::Stall
@@ -451,7 +477,7 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
                 Ending::Drop
             }
         }
-        None => {
+        (None, None) => {
             events.push(format!(
                 "data: {}\n\n",
                 json!({ "message_type": "stop_reason", "stop_reason": run.stop_reason })

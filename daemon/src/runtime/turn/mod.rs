@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use super::state::{QueuedInput, RunningTurn};
 use super::{Runtime, lock};
 
-use crate::letta_api::{LettaError, RunStream, backoff};
 use crate::store::{RunRow, StoreError};
+use letta_api::{LettaError, RunStream, backoff};
 use tools::{Offered, ToolCall, approval_entry};
 
 /// Attempts at sending one request before the turn fails.

@@ -6,11 +6,9 @@ use serde_json::Value;
 
 use super::tools::assemble;
 use super::{RunEnd, Turn, TurnError, resume};
-use crate::letta_api::{
-    Chunk, LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff,
-};
 use crate::runtime::event_log::Draft;
 use crate::store::CursorAdvance;
+use letta_api::{Chunk, LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff};
 
 /// Resume attempts per run before the turn fails.
 const MAX_RESUMES: u32 = 8;

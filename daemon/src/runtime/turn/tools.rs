@@ -6,11 +6,11 @@ use letta_protocol::{
 use serde_json::{Map, Value, json};
 
 use super::{RunEnd, Turn, TurnError};
-use crate::letta_api::ToolCallDelta;
 use crate::runtime::event_log::Draft;
 use crate::runtime::lock;
 use crate::store::ExternalCallRow;
 use crate::tools::{BuiltinTool, builtin};
+use letta_api::ToolCallDelta;
 
 /// A tool call assembled from streamed pieces.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -13,7 +13,7 @@ use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::LettaError;
+use crate::LettaError;
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
@@ -155,7 +155,7 @@ impl RunStream {
             };
             let data = event.data.trim();
             if event.event == "error" {
-                return Some(Err(LettaError::Stream(stream_error_message(data))));
+                return Some(Err(LettaError::RunFailed(stream_error_message(data))));
             }
             if data.is_empty() {
                 continue;

@@ -13,10 +13,17 @@ pub enum LettaError {
         detail: String,
         retry_after: Option<Duration>,
     },
+    #[error("the Letta server at {url} did not answer within {after:?}")]
+    Timeout { url: String, after: Duration },
     #[error("unreadable answer from the Letta server: {0}")]
     Decode(String),
+    /// The connection carrying a run stream failed; resuming may help.
     #[error("the run stream failed: {0}")]
     Stream(String),
+    /// The server reported that the run failed (`event: error`), e.g. the
+    /// model provider refused or broke down: resuming would not help.
+    #[error("the run failed on the Letta server: {0}")]
+    RunFailed(String),
 }
 
 impl LettaError {
@@ -24,9 +31,9 @@ impl LettaError {
     /// 5xx. A 4xx other than 429 is the request's own fault.
     pub fn is_transient(&self) -> bool {
         match self {
-            LettaError::Connect { .. } | LettaError::Stream(_) => true,
+            LettaError::Connect { .. } | LettaError::Timeout { .. } | LettaError::Stream(_) => true,
             LettaError::Status { status, .. } => *status == 429 || *status >= 500,
-            LettaError::Decode(_) => false,
+            LettaError::Decode(_) | LettaError::RunFailed(_) => false,
         }
     }
 

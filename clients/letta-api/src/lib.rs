@@ -1,11 +1,23 @@
 //! Client for the Letta server's REST API: agents, conversations, messages
 //! and runs, with run streams as typed chunks ([`stream`]).
 //!
+//! ```no_run
+//! # async fn example() -> Result<(), letta_api::LettaError> {
+//! let api = letta_api::LettaApi::new("http://localhost:8283", None)?;
+//! let agents = api.list_agents(&serde_json::json!({ "limit": 10 })).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Requests that are safe to repeat (reads, updates, deletes, stream
 //! resumes) are retried with exponential backoff and jitter on connection
-//! errors, 429 (honouring `Retry-After`) and 5xx. Sending a message is never
-//! retried blindly: the caller owns that decision, because the message's
-//! `otid` lets it look for the run a failed attempt may have started.
+//! errors, 429 (honouring `Retry-After`, capped at [`MAX_RETRY_AFTER`]) and
+//! 5xx. Sending a message is never retried blindly: the caller owns that
+//! decision, because the message's `otid` lets it look for the run a failed
+//! attempt may have started.
+//!
+//! Every request has an overall deadline ([`DEFAULT_REQUEST_TIMEOUT`], see
+//! [`LettaApi::with_request_timeout`]); for a run stream it covers opening
+//! the stream, and the caller watches the stream for stalls.
 
 mod error;
 pub mod stream;
@@ -18,19 +30,34 @@ use serde_json::{Value, json};
 pub use error::LettaError;
 pub use stream::{Chunk, RunStream, StreamItem, StreamMessage, ToolCallDelta};
 
-use crate::config::LettaApiConfig;
-
 /// Attempts for a retryable request, the first included.
 const MAX_ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The longest `Retry-After` honoured: a server (or a proxy) asking for
+/// an hour must not park a turn for an hour.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How long one request may take, unless [`LettaApi::with_request_timeout`]
+/// says otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A Letta server.
 #[derive(Clone)]
 pub struct LettaApi {
     http: reqwest::Client,
     base_url: String,
-    api_key: Option<crate::config::Secret>,
+    api_key: Option<ApiKey>,
+    request_timeout: Duration,
+}
+
+/// An API key that never shows in `Debug` output or logs.
+#[derive(Clone)]
+struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
 }
 
 /// Whether a failed request may be sent again.
@@ -40,21 +67,39 @@ enum Retry {
     Never,
 }
 
+/// What the answer's body is: read whole within the deadline, or a stream
+/// the caller reads for as long as the run lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Whole,
+    Stream,
+}
+
 impl LettaApi {
-    pub fn new(config: &LettaApiConfig) -> Result<LettaApi, LettaError> {
+    /// A client for the server at `base_url`, authenticating with
+    /// `api_key` when given.
+    pub fn new(base_url: &str, api_key: Option<String>) -> Result<LettaApi, LettaError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("letta-daemon/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("letta-api/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| LettaError::Connect {
-                url: config.base_url.clone(),
+                url: base_url.to_owned(),
                 message: err.to_string(),
             })?;
         Ok(LettaApi {
             http,
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
-            api_key: config.api_key.clone(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.map(ApiKey),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         })
+    }
+
+    /// Sets how long one request may take before it fails with
+    /// [`LettaError::Timeout`].
+    pub fn with_request_timeout(mut self, timeout: Duration) -> LettaApi {
+        self.request_timeout = timeout;
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -212,9 +257,8 @@ impl LettaApi {
         body: &Value,
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/conversations/{}/messages", segment(conversation_id));
-        let response = self
-            .send(Method::POST, &path, None, Some(body), Retry::Never)
-            .await?;
+        let request = self.request(Method::POST, &path, None, Some(body));
+        let response = self.send(request, Body::Stream, Retry::Never).await?;
         Ok(RunStream::new(response))
     }
 
@@ -227,9 +271,8 @@ impl LettaApi {
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/runs/{}/stream", segment(run_id));
         let body = json!({ "starting_after": starting_after, "include_pings": true });
-        let response = self
-            .send(Method::POST, &path, None, Some(&body), Retry::Safe)
-            .await?;
+        let request = self.request(Method::POST, &path, None, Some(&body));
+        let response = self.send(request, Body::Stream, Retry::Safe).await?;
         Ok(RunStream::new(response))
     }
 
@@ -243,11 +286,15 @@ impl LettaApi {
         body: Option<&Value>,
         retry: Retry,
     ) -> Result<Value, LettaError> {
-        let response = self.send(method, path, query, body, retry).await?;
-        let text = response
-            .text()
-            .await
-            .map_err(|err| LettaError::Decode(err.to_string()))?;
+        let request = self.request(method, path, query, body);
+        let response = self.send(request, Body::Whole, retry).await?;
+        let text = response.text().await.map_err(|err| {
+            if err.is_timeout() {
+                self.timeout()
+            } else {
+                LettaError::Decode(err.to_string())
+            }
+        })?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
@@ -258,27 +305,24 @@ impl LettaApi {
     /// returns the successful response.
     async fn send(
         &self,
-        method: Method,
-        path: &str,
-        query: Option<&Value>,
-        body: Option<&Value>,
+        request: RequestBuilder,
+        body: Body,
         retry: Retry,
     ) -> Result<Response, LettaError> {
         let mut attempt = 1;
         loop {
-            match self
-                .send_once(self.request(method.clone(), path, query, body))
-                .await
-            {
+            let Some(this_attempt) = request.try_clone() else {
+                return Err(LettaError::Decode(
+                    "the request cannot be sent twice".to_owned(),
+                ));
+            };
+            match self.send_once(this_attempt, body).await {
                 Ok(response) => return Ok(response),
                 Err(err)
                     if retry == Retry::Safe && err.is_transient() && attempt < MAX_ATTEMPTS =>
                 {
-                    let wait = err
-                        .retry_after()
-                        .unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_BACKOFF * 6);
-                    tracing::debug!(%method, path, attempt, error = %err, ?wait, "retrying Letta request");
+                    let wait = err.retry_after().unwrap_or_else(|| backoff(attempt));
+                    tracing::debug!(attempt, error = %err, ?wait, "retrying Letta request");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -315,15 +359,29 @@ impl LettaApi {
             request = request.json(body);
         }
         if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key.expose());
+            request = request.bearer_auth(&key.0);
         }
         request
     }
 
-    async fn send_once(&self, request: RequestBuilder) -> Result<Response, LettaError> {
-        let response = request.send().await.map_err(|err| LettaError::Connect {
-            url: self.base_url.clone(),
-            message: without_url(&err),
+    async fn send_once(&self, request: RequestBuilder, body: Body) -> Result<Response, LettaError> {
+        let sent = match body {
+            // The deadline covers reading the whole answer.
+            Body::Whole => request.timeout(self.request_timeout).send().await,
+            // A stream lasts as long as its run: only opening it has a deadline.
+            Body::Stream => tokio::time::timeout(self.request_timeout, request.send())
+                .await
+                .map_err(|_| self.timeout())?,
+        };
+        let response = sent.map_err(|err| {
+            if err.is_timeout() {
+                self.timeout()
+            } else {
+                LettaError::Connect {
+                    url: self.base_url.clone(),
+                    message: without_url(&err),
+                }
+            }
         })?;
         let status = response.status();
         if status.is_success() {
@@ -333,8 +391,7 @@ impl LettaApi {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(retry_after);
         let body = response.text().await.unwrap_or_default();
         Err(LettaError::from_response(
             status.as_u16(),
@@ -344,9 +401,32 @@ impl LettaApi {
     }
 }
 
+impl LettaApi {
+    fn timeout(&self) -> LettaError {
+        LettaError::Timeout {
+            url: self.base_url.clone(),
+            after: self.request_timeout,
+        }
+    }
+}
+
+/// A `Retry-After` header in seconds, capped at [`MAX_RETRY_AFTER`]. The
+/// HTTP-date form is read as the cap.
+fn retry_after(header: &str) -> Option<Duration> {
+    let header = header.trim();
+    if header.is_empty() {
+        return None;
+    }
+    let wait = header
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .unwrap_or(MAX_RETRY_AFTER);
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 /// Exponential backoff with jitter: a random wait between half and all of
 /// `FIRST_BACKOFF * 2^(attempt-1)`, capped at `MAX_BACKOFF`.
-pub(crate) fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let ceiling = FIRST_BACKOFF
         .saturating_mul(1 << attempt.saturating_sub(1).min(8))
         .min(MAX_BACKOFF);
@@ -392,6 +472,37 @@ mod tests {
     fn ids_cannot_escape_their_path_segment() {
         assert_eq!(segment("agent-1_ab"), "agent-1_ab");
         assert_eq!(segment("../x?y"), "%2E%2E%2Fx%3Fy");
+    }
+
+    #[test]
+    fn retry_after_is_capped() {
+        assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(" 86400 "), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2099 07:28:00 GMT"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(retry_after(""), None);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        // Accepts connections and never answers.
+        let _silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let api = LettaApi::new(&url, None)
+            .unwrap()
+            .with_request_timeout(Duration::from_millis(200));
+        let err = api.retrieve_run("run-1").await.unwrap_err();
+        assert!(matches!(err, LettaError::Timeout { .. }), "{err}");
+        let err = api.resume_stream("run-1", 0).await.err().unwrap();
+        assert!(matches!(err, LettaError::Timeout { .. }), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Crash paths that must lose or repeat nothing.
+//! Crashes, closed connections and reconnects: nothing lost, repeated or
+//! left behind.
 
 use serde_json::{Value, json};
 
@@ -6,7 +7,109 @@ use crate::support::backend::{Backend, on_both_backends};
 use crate::support::frontend::{Frontend, TURN_TIMEOUT};
 use crate::support::{Daemon, Options};
 
-on_both_backends!(an_input_without_an_id_reaches_the_server_once_across_a_crash);
+on_both_backends!(
+    an_input_without_an_id_reaches_the_server_once_across_a_crash,
+    tools_of_a_closed_connection_are_withdrawn,
+);
+
+fn tool(description: &str) -> Value {
+    json!([{
+        "name": "Ext",
+        "description": description,
+        "parameters": { "type": "object", "properties": { "x": { "type": "integer" } } },
+    }])
+}
+
+fn loaded_tools(frame: &Value) -> Vec<String> {
+    frame["device_status"]["current_loaded_tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|tool| tool.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A frontend's external tools go with its connection: reconnecting three
+/// times leaves one registration, the newest, and it is the one offered.
+async fn tools_of_a_closed_connection_are_withdrawn(backend: Backend) {
+    let daemon = backend.daemon();
+    let mut observer = Frontend::connect(&daemon).await;
+    let started = observer
+        .request(crate::support::frontend::start_new_runtime(
+            "e2e-withdrawn-tools",
+            json!([]),
+        ))
+        .await;
+    assert_eq!(started["success"], true, "{started}");
+    let runtime = started["runtime"].clone();
+    for round in 0..3 {
+        let frontend = Frontend::connect(&daemon).await;
+        let registered = frontend
+            .request(json!({
+                "type": "runtime_start",
+                "agent_id": runtime["agent_id"],
+                "conversation_id": runtime["conversation_id"],
+                "external_tools": [{ "tools": tool(&format!("version {round}")) }],
+            }))
+            .await;
+        assert_eq!(registered["success"], true, "{registered}");
+        observer
+            .wait_for("Ext offered", |frame| {
+                frame["type"] == "update_device_status"
+                    && loaded_tools(frame)
+                        .iter()
+                        .filter(|name| *name == "Ext")
+                        .count()
+                        == 1
+            })
+            .await;
+        drop(frontend);
+        observer
+            .wait_for("Ext withdrawn", |frame| {
+                frame["type"] == "update_device_status"
+                    && !loaded_tools(frame).iter().any(|name| name == "Ext")
+            })
+            .await;
+    }
+    let mut last = Frontend::connect(&daemon).await;
+    last.request(json!({
+        "type": "runtime_start",
+        "agent_id": runtime["agent_id"],
+        "conversation_id": runtime["conversation_id"],
+        "external_tools": [{ "tools": tool("the newest") }],
+    }))
+    .await;
+    let status = daemon_status(&last).await;
+    let registered: usize = status["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|summary| summary["external_tools"].as_u64().unwrap_or(0) as usize)
+        .sum();
+    assert_eq!(registered, 1, "{status}");
+    last.send(crate::support::frontend::user_input(
+        &runtime,
+        r#"[[call:Ext {"x": 1}]]"#,
+        &crate::support::backend::cm("withdrawn-tools"),
+    ))
+    .await;
+    let call = last.wait_for_type("external_tool_call_request").await;
+    last.send(json!({
+        "type": "external_tool_call_response",
+        "request_id": call["request_id"],
+        "result": { "content": [{ "type": "text", "text": "from the newest" }] },
+    }))
+    .await;
+    let finished = last.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+}
+
+async fn daemon_status(frontend: &Frontend) -> Value {
+    frontend.request(json!({"type": "daemon_status"})).await
+}
 
 /// The daemon crashes right after the server took the message and before
 /// anything about its run was stored; the frontend sent no

@@ -185,7 +185,10 @@ async fn a_model_failure_in_the_stream_ends_the_turn_with_its_error() {
             .contains("the model provider failed: scripted"),
         "{finished}"
     );
-    assert!(mock.seen().resumes.is_empty(), "not resumed as a network fault");
+    assert!(
+        mock.seen().resumes.is_empty(),
+        "not resumed as a network fault"
+    );
 }
 
 /// A Letta server that takes a request and never answers is given up on

@@ -219,6 +219,15 @@ impl Runtimes {
         ))
     }
 
+    /// Withdraws what a closed connection registered on any runtime.
+    pub async fn connection_closed(&self, connection: usize) {
+        for runtime in self.all().await {
+            if let Err(err) = runtime.withdraw_external_tools(connection).await {
+                tracing::warn!(connection, error = %err, "cannot withdraw a closed connection's tools");
+            }
+        }
+    }
+
     /// Every open runtime.
     pub async fn all(&self) -> Vec<Arc<Runtime>> {
         self.by_key.lock().await.values().cloned().collect()
@@ -297,6 +306,14 @@ impl Runtime {
             queued_inputs: u32::try_from(state.queue.len()).unwrap_or(u32::MAX),
             queue_paused: state.paused,
             pending_approvals,
+            external_tools: u32::try_from(
+                state
+                    .registrations
+                    .iter()
+                    .map(|registration| registration.group.tools.len())
+                    .sum::<usize>(),
+            )
+            .unwrap_or(u32::MAX),
             last_event_seq: self.log.latest(),
             last_input_at,
         })
@@ -474,6 +491,25 @@ impl Runtime {
         }
         let draft = self.device_status_draft().await;
         self.log.emit(draft).await.map_err(storage)?;
+        Ok(())
+    }
+
+    /// Withdraws the tools `connection` registered, once it has closed:
+    /// they are no longer offered to the agent, and a frontend that
+    /// reconnects registers its own again.
+    pub async fn withdraw_external_tools(&self, connection: usize) -> Result<(), StoreError> {
+        let withdrawn = {
+            let mut state = lock(&self.state);
+            let before = state.registrations.len();
+            state
+                .registrations
+                .retain(|registration| registration.connection != connection);
+            state.registrations.len() != before
+        };
+        if withdrawn {
+            let draft = self.device_status_draft().await;
+            self.log.emit(draft).await?;
+        }
         Ok(())
     }
 

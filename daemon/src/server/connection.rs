@@ -12,6 +12,7 @@
 //! ever slows its own connection. At shutdown it stops reading and lets the
 //! answer in flight finish before closing.
 
+use crate::rpc::Transport;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use letta_protocol::errors::{ErrorCode, RpcError};
@@ -84,7 +85,21 @@ impl Responder {
     }
 
     pub fn error(&self, error: RpcError) -> String {
-        match self.codec {
+        self.codec.error(error)
+    }
+}
+
+impl Codec {
+    pub fn of(transport: Transport) -> Codec {
+        match transport {
+            Transport::LocalSocket | Transport::WebSocketRpc => Codec::JsonRpc,
+            Transport::WebSocketFrames => Codec::Frames,
+        }
+    }
+
+    /// An error that answers no request in particular.
+    pub fn error(self, error: RpcError) -> String {
+        match self {
             Codec::JsonRpc => error_response(Value::Null, error),
             Codec::Frames => frames::malformed_frame(&MalformedFrame {
                 request_id: None,

@@ -14,7 +14,6 @@ use futures_util::SinkExt;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
-use tokio::sync::mpsc;
 use tokio_util::bytes::{Bytes, BytesMut};
 use tokio_util::codec::{
     AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, FramedRead, FramedWrite, LinesCodec,
@@ -73,14 +72,18 @@ impl LocalSocket {
                 accepted = self.listener.accept() => accepted,
             };
             match accepted {
-                Ok(stream) => {
-                    let (responder, events) = shared.open_connection(Transport::LocalSocket);
-                    let shutdown = shared.shutdown.clone();
-                    let limit = shared.max_message_bytes;
-                    shared
-                        .connections
-                        .spawn(serve_stream(stream, responder, events, limit, shutdown));
-                }
+                Ok(stream) => match shared.open_connection(Transport::LocalSocket) {
+                    Ok(opened) => {
+                        let shutdown = shared.shutdown.clone();
+                        let limit = shared.max_message_bytes;
+                        shared
+                            .connections
+                            .spawn(serve_stream(stream, opened, limit, shutdown));
+                    }
+                    Err(_) => {
+                        shared.connections.spawn(refuse(stream));
+                    }
+                },
                 Err(err) => {
                     // Typically out of file descriptors; back off instead of spinning.
                     tracing::warn!(error = %err, "local socket accept failed");
@@ -99,15 +102,32 @@ impl LocalSocket {
 
 async fn serve_stream(
     stream: Stream,
-    responder: connection::Responder,
-    events: mpsc::Receiver<String>,
+    opened: super::Opened,
     limit: usize,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (reader, writer) = tokio::io::split(stream);
     let inbound = FramedRead::new(reader, JsonLines::new(limit));
     let mut sink = FramedWrite::new(writer, LinesCodec::new());
-    connection::serve(responder, inbound, &mut sink, events, shutdown).await;
+    connection::serve(
+        opened.responder,
+        inbound,
+        &mut sink,
+        opened.events,
+        shutdown,
+    )
+    .await;
+    let _ = SinkExt::<String>::close(&mut sink).await;
+    drop(opened.lease);
+}
+
+/// Tells a connection over the limit why it is closed.
+async fn refuse(stream: Stream) {
+    let (_, writer) = tokio::io::split(stream);
+    let mut sink = FramedWrite::new(writer, LinesCodec::new());
+    let _ = sink
+        .send(super::Shared::refusal(Transport::LocalSocket))
+        .await;
     let _ = SinkExt::<String>::close(&mut sink).await;
 }
 

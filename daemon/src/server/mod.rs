@@ -20,6 +20,9 @@ use connection::{Codec, EVENT_CAPACITY, Responder};
 use dispatch::Dispatcher;
 use tokio::sync::mpsc;
 
+/// Connections served at once; one more is refused with a reason.
+pub const MAX_CONNECTIONS: usize = 4096;
+
 /// What every transport shares.
 pub struct Shared {
     pub methods: Methods,
@@ -31,7 +34,40 @@ pub struct Shared {
     pub max_message_bytes: usize,
     ready: AtomicBool,
     next_connection_id: AtomicUsize,
+    open_connections: Arc<AtomicUsize>,
 }
+
+/// A connection being served: its responder, the receiving end of its
+/// event queue, and the lease that ends it.
+pub struct Opened {
+    pub responder: Responder,
+    pub events: mpsc::Receiver<String>,
+    pub lease: ConnectionLease,
+}
+
+/// Held while a connection is served. Dropping it, however the connection
+/// ended, frees its slot and withdraws what it registered (its external
+/// tools), so reconnecting frontends do not pile up registrations.
+pub struct ConnectionLease {
+    id: usize,
+    state: Arc<DaemonState>,
+    open_connections: Arc<AtomicUsize>,
+}
+
+impl Drop for ConnectionLease {
+    fn drop(&mut self) {
+        self.open_connections.fetch_sub(1, Ordering::AcqRel);
+        let (id, state) = (self.id, self.state.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { state.runtimes.connection_closed(id).await });
+        }
+    }
+}
+
+/// Why a connection was not taken.
+#[derive(Debug, thiserror::Error)]
+#[error("the daemon already serves {MAX_CONNECTIONS} connections; close one and retry")]
+pub struct TooManyConnections;
 
 impl Shared {
     pub fn new(methods: Methods, state: Arc<DaemonState>, max_message_bytes: usize) -> Self {
@@ -43,6 +79,7 @@ impl Shared {
             max_message_bytes,
             ready: AtomicBool::new(false),
             next_connection_id: AtomicUsize::new(1),
+            open_connections: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -55,21 +92,41 @@ impl Shared {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// A responder for a new connection on `transport`, and the receiving
-    /// end of the connection's event queue.
-    pub fn open_connection(&self, transport: Transport) -> (Responder, mpsc::Receiver<String>) {
+    /// Takes a new connection on `transport`, unless [`MAX_CONNECTIONS`]
+    /// are already served.
+    pub fn open_connection(&self, transport: Transport) -> Result<Opened, TooManyConnections> {
+        if self.open_connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            self.open_connections.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(
+                limit = MAX_CONNECTIONS,
+                "refusing a connection: too many open"
+            );
+            return Err(TooManyConnections);
+        }
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        let lease = ConnectionLease {
+            id,
+            state: self.state.clone(),
+            open_connections: self.open_connections.clone(),
+        };
         let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let connection = Arc::new(ConnectionInfo::new(id, transport, events));
-        let codec = match transport {
-            Transport::LocalSocket | Transport::WebSocketRpc => Codec::JsonRpc,
-            Transport::WebSocketFrames => Codec::Frames,
-        };
+        let codec = Codec::of(transport);
         tracing::debug!(connection = id, ?transport, "connection opened");
         let dispatcher = Dispatcher::new(self.methods.clone(), connection, self.max_message_bytes);
-        (
-            Responder::new(dispatcher, codec, self.max_message_bytes),
-            events_rx,
-        )
+        Ok(Opened {
+            responder: Responder::new(dispatcher, codec, self.max_message_bytes),
+            events: events_rx,
+            lease,
+        })
+    }
+
+    /// The error a refused connection is told, as its transport carries it.
+    pub fn refusal(transport: Transport) -> String {
+        let error = letta_protocol::errors::RpcError::new(
+            letta_protocol::errors::ErrorCode::Overloaded,
+            TooManyConnections.to_string(),
+        );
+        Codec::of(transport).error(error)
     }
 }

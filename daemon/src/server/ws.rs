@@ -46,8 +46,19 @@ fn upgrade_to(shared: Arc<Shared>, upgrade: WebSocketUpgrade, transport: Transpo
         })
 }
 
-async fn serve_socket(shared: Arc<Shared>, socket: WebSocket, transport: Transport) {
-    let (responder, events) = shared.open_connection(transport);
+async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket, transport: Transport) {
+    let Ok(opened) = shared.open_connection(transport) else {
+        let _ = socket
+            .send(Message::Text(Shared::refusal(transport).into()))
+            .await;
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: close_code::AGAIN,
+                reason: "too many connections".into(),
+            })))
+            .await;
+        return;
+    };
     let (sink, stream) = socket.split();
     let close_frame = Arc::new(OnceLock::new());
 
@@ -76,13 +87,14 @@ async fn serve_socket(shared: Arc<Shared>, socket: WebSocket, transport: Transpo
         .with(|text: String| std::future::ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
     let shutdown = shared.shutdown.clone();
     connection::serve(
-        responder,
+        opened.responder,
         Box::pin(inbound),
         &mut sink,
-        events,
+        opened.events,
         shutdown.clone(),
     )
     .await;
+    drop(opened.lease);
     if shutdown.is_cancelled() {
         let _ = close_frame.set(CloseFrame {
             code: close_code::AWAY,

@@ -39,6 +39,9 @@ pub struct RuntimeSummary {
     pub queued_inputs: u32,
     pub queue_paused: bool,
     pub pending_approvals: Vec<PendingControlRequest>,
+    /// External tools registered by the frontends connected now.
+    #[serde(default)]
+    pub external_tools: u32,
     /// The runtime's newest `event_seq`.
     pub last_event_seq: u64,
     /// RFC 3339 time of the newest input, if any.

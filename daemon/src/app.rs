@@ -7,7 +7,9 @@
 //! clean stop, close the database.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use crate::util::now_rfc3339;
 
 use axum::serve::ListenerExt;
 use letta_protocol::discovery::DaemonFile;
@@ -113,6 +115,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         methods,
         state.clone(),
         config.max_message_bytes,
+        config.max_connections,
     ));
 
     let socket = LocalSocket::bind(&config.socket).await?;
@@ -224,8 +227,4 @@ async fn shutdown_signal() -> std::io::Result<()> {
     {
         tokio::signal::ctrl_c().await
     }
-}
-
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }

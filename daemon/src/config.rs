@@ -14,6 +14,8 @@ use serde::Deserialize;
 
 /// Default largest accepted message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Default frontend connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default events kept per runtime.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 const DEFAULT_LISTEN: &str = "ws://127.0.0.1:4500";
@@ -61,6 +63,9 @@ pub struct Cli {
     /// Largest accepted message in bytes [default: 16777216].
     #[arg(long, env = "LETTA_DAEMON_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
+    /// Frontend connections served at once; more are refused [default: 4096].
+    #[arg(long, env = "LETTA_DAEMON_MAX_CONNECTIONS", value_name = "COUNT")]
+    pub max_connections: Option<usize>,
     /// Events kept per runtime for replay [default: 100000].
     #[arg(long, env = "LETTA_DAEMON_EVENT_RETENTION", value_name = "EVENTS")]
     pub event_retention: Option<u64>,
@@ -97,6 +102,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log: Option<String>,
     max_message_bytes: Option<usize>,
+    max_connections: Option<usize>,
     event_retention: Option<u64>,
     stream_stall_timeout: Option<u64>,
     letta_request_timeout: Option<u64>,
@@ -142,6 +148,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub max_message_bytes: usize,
+    /// Frontend connections served at once.
+    pub max_connections: usize,
     /// Events kept per runtime for replay.
     pub event_retention: u64,
     /// A run stream silent for this long is resumed.
@@ -256,6 +264,11 @@ impl Config {
                 .unwrap_or(LogFormat::Text),
             log_filter: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             max_message_bytes,
+            max_connections: cli
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+                .max(1),
             event_retention: cli
                 .event_retention
                 .or(file.event_retention)

@@ -7,6 +7,7 @@
 mod support;
 
 mod bad_input;
+mod bounds;
 mod crash_paths;
 mod ctl;
 mod faults;

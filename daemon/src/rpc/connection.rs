@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::sync::mpsc;
+
+use crate::runtime::{EventSink, Pushing, SinkGone, TryPushError};
 use tokio_util::sync::CancellationToken;
 
 /// Which transport a connection arrived on.
@@ -38,12 +40,6 @@ impl ConnectionInfo {
         }
     }
 
-    /// Asks the connection to close, telling the client why.
-    pub fn close(&self, reason: impl Into<String>) {
-        let _ = self.close_reason.set(reason.into());
-        self.closing.cancel();
-    }
-
     /// Resolves when [`ConnectionInfo::close`] was called; gives the reason.
     pub async fn closing(&self) -> &str {
         self.closing.cancelled().await;
@@ -51,16 +47,6 @@ impl ConnectionInfo {
             .get()
             .map(String::as_str)
             .unwrap_or("closed by the daemon")
-    }
-
-    /// Queues an event frame for this connection, as a frame on `/ws` and as
-    /// an `event` notification on JSON-RPC transports. Waits while the
-    /// queue is full; fails once the connection is gone.
-    pub async fn push_event(&self, frame: &str) -> Result<(), ConnectionGone> {
-        self.events
-            .send(self.encode_event(frame))
-            .await
-            .map_err(|_| ConnectionGone)
     }
 
     /// An event frame as this connection's transport carries it.
@@ -74,20 +60,6 @@ impl ConnectionInfo {
         }
     }
 
-    /// Queues an event frame if there is room right now.
-    pub fn try_push_event(&self, frame: &str) -> Result<(), TryPushError> {
-        self.events
-            .try_send(self.encode_event(frame))
-            .map_err(|err| match err {
-                mpsc::error::TrySendError::Full(_) => TryPushError::Full,
-                mpsc::error::TrySendError::Closed(_) => TryPushError::Gone,
-            })
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.events.is_closed()
-    }
-
     /// The protocol version agreed in `initialize`, or the current one.
     pub fn protocol_version(&self) -> u32 {
         self.protocol_version.load(Ordering::Relaxed)
@@ -98,16 +70,38 @@ impl ConnectionInfo {
     }
 }
 
-/// Why an event could not be queued without waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TryPushError {
-    /// The queue is full: the client reads more slowly than events come.
-    Full,
-    /// The connection has closed.
-    Gone,
-}
+/// Runtime events reach a connection as frames on `/ws` and as `event`
+/// notifications on JSON-RPC transports.
+impl EventSink for ConnectionInfo {
+    fn id(&self) -> usize {
+        self.id
+    }
 
-/// The connection an event was meant for has closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the connection is closed")]
-pub struct ConnectionGone;
+    fn try_push(&self, frame: &str) -> Result<(), TryPushError> {
+        self.events
+            .try_send(self.encode_event(frame))
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => TryPushError::Full,
+                mpsc::error::TrySendError::Closed(_) => TryPushError::Gone,
+            })
+    }
+
+    fn push<'a>(&'a self, frame: &'a str) -> Pushing<'a> {
+        Box::pin(async move {
+            self.events
+                .send(self.encode_event(frame))
+                .await
+                .map_err(|_| SinkGone)
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.events.is_closed()
+    }
+
+    /// Asks the connection to close, telling the client why.
+    fn close(&self, reason: String) {
+        let _ = self.close_reason.set(reason);
+        self.closing.cancel();
+    }
+}

@@ -6,6 +6,7 @@
 //! declares but nobody registers here answers "method not found" naming it.
 
 mod connection;
+mod errors;
 mod info;
 mod resources;
 mod runtime;
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 
 use crate::runtime::Runtimes;
 
-pub use connection::{ConnectionGone, ConnectionInfo, Transport, TryPushError};
+pub use connection::{ConnectionInfo, Transport};
 pub use info::app_server_info;
 
 /// Where this daemon lives, as `daemon_status` reports it.

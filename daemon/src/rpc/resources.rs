@@ -12,8 +12,8 @@ use letta_protocol::{
 };
 use serde_json::{Value, json};
 
+use super::errors::upstream;
 use super::{ConnectionInfo, DaemonState};
-use crate::runtime::upstream;
 
 type State = Arc<DaemonState>;
 type Connection = Arc<ConnectionInfo>;

@@ -13,8 +13,9 @@ use letta_protocol::{
 };
 use serde_json::{Value, json};
 
+use super::errors::upstream;
 use super::{ConnectionInfo, DaemonState};
-use crate::runtime::{DEFAULT_CONVERSATION, Runtime, upstream};
+use crate::runtime::{DEFAULT_CONVERSATION, Runtime};
 
 pub async fn runtime_start(
     state: Arc<DaemonState>,
@@ -119,7 +120,7 @@ pub async fn runtime_start(
             .await?;
     }
     let mut delivered = runtime
-        .subscribe(&connection, params.after_event_seq)
+        .subscribe(connection.clone(), params.after_event_seq)
         .await?;
     let last = runtime.emit_snapshots().await?;
     if params.wait_for_replay.unwrap_or(true) {
@@ -142,7 +143,7 @@ async fn subscribed(
     scope: &RuntimeScope,
 ) -> Result<Arc<Runtime>, RpcError> {
     let runtime = state.runtimes.get(scope).await?;
-    runtime.subscribe(connection, None).await?;
+    runtime.subscribe(connection.clone(), None).await?;
     Ok(runtime)
 }
 
@@ -152,7 +153,7 @@ pub async fn sync(
     params: SyncParams,
 ) -> Result<SyncResult, RpcError> {
     let runtime = state.runtimes.get(&params.runtime).await?;
-    let last = runtime.sync(&connection, params.after_event_seq).await?;
+    let last = runtime.sync(connection, params.after_event_seq).await?;
     Ok(SyncResult {
         runtime: runtime.scope.clone(),
         success: true,
@@ -168,7 +169,7 @@ pub async fn input(
 ) -> Result<InputAccepted, RpcError> {
     let runtime = subscribed(&state, &connection, &params.runtime).await?;
     match params.payload {
-        InputPayload::CreateMessage(message) => runtime.accept_input(message).await,
+        InputPayload::CreateMessage(message) => Ok(runtime.accept_input(message).await?),
         InputPayload::ApprovalResponse(response) => {
             runtime.answer_approval(response).await?;
             Ok(InputAccepted {
@@ -187,10 +188,10 @@ pub async fn abort_message(
     connection: Arc<ConnectionInfo>,
     params: AbortMessageParams,
 ) -> Result<AbortMessageResult, RpcError> {
-    subscribed(&state, &connection, &params.runtime)
+    Ok(subscribed(&state, &connection, &params.runtime)
         .await?
         .abort()
-        .await
+        .await?)
 }
 
 pub async fn resume_queue(
@@ -198,10 +199,10 @@ pub async fn resume_queue(
     connection: Arc<ConnectionInfo>,
     params: ResumeQueueParams,
 ) -> Result<ResumeQueueResult, RpcError> {
-    subscribed(&state, &connection, &params.runtime)
+    Ok(subscribed(&state, &connection, &params.runtime)
         .await?
         .resume_queue()
-        .await
+        .await?)
 }
 
 pub async fn change_device_state(
@@ -226,15 +227,10 @@ pub async fn runtime_external_tools_update(
 ) -> Result<Ack, RpcError> {
     for update in params.updates {
         for scope in &update.runtimes {
-            let runtime = state
-                .runtimes
-                .open_with(
-                    scope.agent_id.as_deref(),
-                    &scope.conversation_id,
-                    None,
-                    None,
-                )
-                .await?;
+            // Only runtimes started with `runtime_start`, which the Letta
+            // server vouched for: a client cannot make the daemon hold
+            // runtimes for ids nobody knows.
+            let runtime = subscribed(&state, &connection, scope).await?;
             runtime
                 .register_external_tools(connection.id, update.external_tools.clone())
                 .await?;

@@ -8,20 +8,20 @@
 
 use std::path::Path;
 
-use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
     ApprovalDecision, ApprovalResponse, ControlRequestBody, PendingControlRequest,
     TurnPermissionRules,
 };
 use serde_json::Value;
 
-use super::{Runtime, lock, storage};
+use super::{Runtime, RuntimeError};
 use crate::permissions::paths::canonical_path;
 use crate::permissions::rules::Rule;
 use crate::permissions::settings::{SettingsFiles, Source};
 use crate::permissions::{Call, Policy, Suggestion, SuggestionScope, Verdict};
 use crate::store::{Decision, StoreError, ToolCallRow};
 use crate::tools::builtin;
+use crate::util::lock;
 
 /// The request id of the approval for a tool call.
 pub fn approval_request_id(tool_call_id: &str) -> String {
@@ -29,14 +29,10 @@ pub fn approval_request_id(tool_call_id: &str) -> String {
 }
 
 /// Rejects rules sent with an input that do not parse, naming the first.
-pub fn check_rules(rules: &TurnPermissionRules) -> Result<(), RpcError> {
+pub fn check_rules(rules: &TurnPermissionRules) -> Result<(), RuntimeError> {
     for text in rules.allow.iter().chain(&rules.deny) {
-        text.parse::<Rule>().map_err(|err| {
-            RpcError::new(
-                ErrorCode::InvalidParams,
-                format!("invalid permission rule: {err}"),
-            )
-        })?;
+        text.parse::<Rule>()
+            .map_err(|err| RuntimeError::Invalid(format!("invalid permission rule: {err}")))?;
     }
     Ok(())
 }
@@ -102,15 +98,12 @@ impl Runtime {
     }
 
     /// A frontend's answer to a `control_request`.
-    pub async fn answer_approval(&self, response: ApprovalResponse) -> Result<(), RpcError> {
+    pub async fn answer_approval(&self, response: ApprovalResponse) -> Result<(), RuntimeError> {
         let not_pending = || {
-            RpcError::new(
-                ErrorCode::NotPending,
-                format!(
-                    "approval request {} is not pending: it was answered already, or never asked",
-                    response.request_id
-                ),
-            )
+            RuntimeError::NotPending(format!(
+                "approval request {} is not pending: it was answered already, or never asked",
+                response.request_id
+            ))
         };
         let tool_call_id = response
             .request_id
@@ -119,8 +112,7 @@ impl Runtime {
         let row = self
             .store
             .tool_call(tool_call_id)
-            .await
-            .map_err(storage)?
+            .await?
             .filter(|row| row.state == "requested" && row.approval.is_some())
             .ok_or_else(not_pending)?;
         let (allow, reason, updated_input, selected) = match (&response.decision, &response.error) {
@@ -153,9 +145,8 @@ impl Runtime {
                 Vec::new(),
             ),
             _ => {
-                return Err(RpcError::new(
-                    ErrorCode::InvalidParams,
-                    "approval_response needs exactly one of decision and error",
+                return Err(RuntimeError::Invalid(
+                    "approval_response needs exactly one of decision and error".into(),
                 ));
             }
         };
@@ -167,8 +158,7 @@ impl Runtime {
         let decided = self
             .store
             .decide_tool_call(self.id, tool_call_id, &decision)
-            .await
-            .map_err(storage)?;
+            .await?;
         if !decided {
             return Err(not_pending());
         }
@@ -177,7 +167,7 @@ impl Runtime {
         }
         self.approvals.answered(tool_call_id, Value::Null);
         if !selected.is_empty() {
-            self.recheck_pending().await.map_err(storage)?;
+            self.recheck_pending().await?;
         }
         Ok(())
     }
@@ -187,7 +177,7 @@ impl Runtime {
         &self,
         row: &ToolCallRow,
         selected: &[String],
-    ) -> Result<(), RpcError> {
+    ) -> Result<(), RuntimeError> {
         let offered: Vec<Suggestion> = row
             .suggestions
             .as_deref()
@@ -198,10 +188,9 @@ impl Runtime {
                 .iter()
                 .find(|suggestion| &suggestion.id == id)
                 .ok_or_else(|| {
-                    RpcError::new(
-                        ErrorCode::InvalidParams,
-                        format!("{id} is not one of the suggestions offered with this request"),
-                    )
+                    RuntimeError::Invalid(format!(
+                        "{id} is not one of the suggestions offered with this request"
+                    ))
                 })?;
             let rules: Vec<Rule> = suggestion
                 .rules
@@ -211,10 +200,7 @@ impl Runtime {
             match suggestion.scope {
                 SuggestionScope::Session => {
                     let texts: Vec<String> = rules.iter().map(Rule::to_string).collect();
-                    self.store
-                        .add_session_rules(self.id, &texts)
-                        .await
-                        .map_err(storage)?;
+                    self.store.add_session_rules(self.id, &texts).await?;
                 }
                 SuggestionScope::Project => {
                     let cwd = lock(&self.state).cwd.clone();
@@ -223,7 +209,7 @@ impl Runtime {
                             .add_allow(Source::ProjectLocal, &rules)
                     })
                     .await
-                    .map_err(|err| RpcError::new(ErrorCode::InternalError, err))?;
+                    .map_err(RuntimeError::Internal)?;
                     tracing::info!(file = %saved.display(), "saved permission rules");
                 }
             }

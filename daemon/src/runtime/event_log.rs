@@ -13,13 +13,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
-use super::lock;
+use crate::util::lock;
 
 use letta_protocol::{Envelope, Event, RuntimeScope, events};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use crate::rpc::{ConnectionInfo, TryPushError};
+use super::{EventSink, TryPushError};
 use crate::store::{CursorAdvance, Store, StoreError};
 
 /// Recent events kept in memory for delivery.
@@ -59,7 +59,7 @@ pub struct EventLog {
 }
 
 struct Subscription {
-    connection: Arc<ConnectionInfo>,
+    connection: Arc<dyn EventSink>,
     /// The last `event_seq` queued for the connection.
     delivered: watch::Sender<u64>,
     mode: Mode,
@@ -173,7 +173,7 @@ impl EventLog {
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance<'_>>,
     ) -> Result<u64, StoreError> {
-        let emitted_at = crate::app::now_rfc3339();
+        let emitted_at = crate::util::now_rfc3339();
         let mut frames = Vec::with_capacity(drafts.len());
         for (offset, mut draft) in drafts.into_iter().enumerate() {
             let seq = *next_seq + offset as u64;
@@ -238,7 +238,7 @@ impl EventLog {
             // An empty list means the ring no longer reaches the cursor.
             let mut fell_behind = pending.is_empty();
             for (seq, frame) in pending {
-                match subscription.connection.try_push_event(&frame) {
+                match subscription.connection.try_push(&frame) {
                     Ok(()) => {
                         subscription.delivered.send_replace(seq);
                     }
@@ -286,7 +286,7 @@ impl EventLog {
     /// starts with the next event. Returns a watch of the last delivered seq.
     pub async fn subscribe(
         self: &Arc<Self>,
-        connection: &Arc<ConnectionInfo>,
+        connection: &Arc<dyn EventSink>,
         after: Option<u64>,
     ) -> Result<watch::Receiver<u64>, SubscribeError> {
         if let Some(after) = after
@@ -303,7 +303,7 @@ impl EventLog {
         let latest = self.latest();
         let mut subscribers = lock(&self.subscribers);
         if after.is_none()
-            && let Some(existing) = subscribers.get(&connection.id)
+            && let Some(existing) = subscribers.get(&connection.id())
             && !existing.connection.is_closed()
         {
             return Ok(existing.delivered.subscribe());
@@ -325,7 +325,7 @@ impl EventLog {
             delivered,
             mode,
         };
-        if let Some(previous) = subscribers.insert(connection.id, subscription)
+        if let Some(previous) = subscribers.insert(connection.id(), subscription)
             && let Mode::CatchingUp(task) = previous.mode
         {
             task.abort();
@@ -379,7 +379,7 @@ impl EventLog {
 /// queue, until it has caught up; then hands it back to live delivery.
 async fn catch_up(
     log: Arc<EventLog>,
-    connection: Arc<ConnectionInfo>,
+    connection: Arc<dyn EventSink>,
     mut cursor: u64,
     delivered: watch::Sender<u64>,
 ) {
@@ -387,7 +387,7 @@ async fn catch_up(
         let events = match log.after(cursor).await {
             Ok(events) => events,
             Err(err) => {
-                tracing::warn!(connection = connection.id, error = %err, "cannot read the event log");
+                tracing::warn!(connection = connection.id(), error = %err, "cannot read the event log");
                 return;
             }
         };
@@ -398,7 +398,7 @@ async fn catch_up(
             if log.latest() > cursor {
                 continue;
             }
-            if let Some(subscription) = lock(&log.subscribers).get_mut(&connection.id) {
+            if let Some(subscription) = lock(&log.subscribers).get_mut(&connection.id()) {
                 subscription.mode = Mode::Live;
             }
             return;
@@ -411,7 +411,7 @@ async fn catch_up(
             return;
         }
         for (seq, frame) in events {
-            if connection.push_event(&frame).await.is_err() {
+            if connection.push(&frame).await.is_err() {
                 return;
             }
             cursor = seq;
@@ -423,7 +423,7 @@ async fn catch_up(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::Transport;
+    use crate::runtime::{Pushing, SinkGone};
     use letta_protocol::{LoopState, LoopStatus, LoopStatusEvent, events};
     use std::time::Duration;
 
@@ -488,15 +488,48 @@ mod tests {
         assert!(racing.await.unwrap() > snapshot_seq);
     }
 
+    /// A subscriber whose events land in a bounded channel.
+    struct ChannelSink {
+        id: usize,
+        events: tokio::sync::mpsc::Sender<String>,
+    }
+
+    impl EventSink for ChannelSink {
+        fn id(&self) -> usize {
+            self.id
+        }
+
+        fn try_push(&self, frame: &str) -> Result<(), TryPushError> {
+            self.events
+                .try_send(frame.to_owned())
+                .map_err(|err| match err {
+                    tokio::sync::mpsc::error::TrySendError::Full(_) => TryPushError::Full,
+                    tokio::sync::mpsc::error::TrySendError::Closed(_) => TryPushError::Gone,
+                })
+        }
+
+        fn push<'a>(&'a self, frame: &'a str) -> Pushing<'a> {
+            Box::pin(async move {
+                self.events
+                    .send(frame.to_owned())
+                    .await
+                    .map_err(|_| SinkGone)
+            })
+        }
+
+        fn is_closed(&self) -> bool {
+            self.events.is_closed()
+        }
+
+        fn close(&self, _reason: String) {}
+    }
+
     fn connection(
         id: usize,
         capacity: usize,
-    ) -> (Arc<ConnectionInfo>, tokio::sync::mpsc::Receiver<String>) {
-        let (sender, receiver) = tokio::sync::mpsc::channel(capacity);
-        (
-            Arc::new(ConnectionInfo::new(id, Transport::WebSocketFrames, sender)),
-            receiver,
-        )
+    ) -> (Arc<dyn EventSink>, tokio::sync::mpsc::Receiver<String>) {
+        let (events, receiver) = tokio::sync::mpsc::channel(capacity);
+        (Arc::new(ChannelSink { id, events }), receiver)
     }
 
     fn seq_of(frame: &str) -> u64 {

@@ -7,17 +7,20 @@
 //! depends on a connection staying open.
 
 mod approvals;
+mod error;
 pub mod event_log;
+mod sink;
 mod state;
 mod turn;
 mod waiters;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::util::lock;
 use std::time::Duration;
 
-use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
     AbortMessageResult, CreateMessage, DeviceStateChange, ExternalToolsGroup, InputAccepted,
     InputDisposition, PermissionMode, QueueRemoval, QueueRemovalDisposition, ResumeQueueResult,
@@ -25,25 +28,20 @@ use letta_protocol::{
 };
 use tokio::sync::Notify;
 
-use crate::rpc::ConnectionInfo;
-use crate::store::{RuntimeRow, Store, StoreError};
+use crate::store::{Recorded, RuntimeRow, Store, StoreError};
 use crate::tools::BackgroundJobs;
 use event_log::{Draft, EventLog, SubscribeError};
-use letta_api::{LettaApi, LettaError};
+use letta_api::LettaApi;
 use state::{QueuedInput, RuntimeState};
 use waiters::Waiters;
 
+pub use error::RuntimeError;
+pub use sink::{EventSink, Pushing, SinkGone, TryPushError};
 pub use state::Registration;
 
 /// The conversation id Letta uses for an agent's default conversation; the
 /// agent goes along in the request.
 pub const DEFAULT_CONVERSATION: &str = "default";
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it:
-/// runtime state stays usable, and durable state is in the database anyway.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// How runtimes behave; from the daemon's configuration.
 #[derive(Debug, Clone)]
@@ -64,6 +62,12 @@ pub struct Runtimes {
     default_cwd: String,
     by_key: tokio::sync::Mutex<HashMap<(String, String), Arc<Runtime>>>,
 }
+
+/// Runtimes open at once in one daemon.
+pub const MAX_OPEN_RUNTIMES: usize = 10_000;
+
+/// Inputs one runtime holds in its queue; a new one past it is refused.
+pub const MAX_QUEUED_INPUTS: usize = 1000;
 
 /// One agent conversation.
 pub struct Runtime {
@@ -120,13 +124,14 @@ impl Runtimes {
         conversation_id: &str,
         cwd: Option<String>,
         mode: Option<PermissionMode>,
-    ) -> Result<Arc<Runtime>, RpcError> {
+    ) -> Result<Arc<Runtime>, RuntimeError> {
         let agent_key = agent_id.unwrap_or_default();
-        let existing = self
-            .store
-            .find_runtime(agent_key, conversation_id)
-            .await
-            .map_err(storage)?;
+        let existing = self.store.find_runtime(agent_key, conversation_id).await?;
+        if existing.is_none() && self.by_key.lock().await.len() >= MAX_OPEN_RUNTIMES {
+            return Err(RuntimeError::Overloaded(format!(
+                "the daemon already holds {MAX_OPEN_RUNTIMES} runtimes, the most it opens"
+            )));
+        }
         let cwd = cwd
             .or_else(|| existing.as_ref().map(|row| row.cwd.clone()))
             .unwrap_or_else(|| self.default_cwd.clone());
@@ -144,11 +149,10 @@ impl Runtimes {
                 conversation_id,
                 &cwd,
                 mode.as_str(),
-                &crate::app::now_rfc3339(),
+                &crate::util::now_rfc3339(),
             )
-            .await
-            .map_err(storage)?;
-        let runtime = self.open(row).await.map_err(storage)?;
+            .await?;
+        let runtime = self.open(row).await?;
         runtime.set_device_state(Some(cwd), Some(mode));
         Ok(runtime)
     }
@@ -159,6 +163,7 @@ impl Runtimes {
         if let Some(runtime) = by_key.get(&key) {
             return Ok(runtime.clone());
         }
+
         let scope = RuntimeScope {
             agent_id: (!row.agent_id.is_empty()).then(|| row.agent_id.clone()),
             conversation_id: row.conversation_id.clone(),
@@ -201,7 +206,7 @@ impl Runtimes {
     }
 
     /// The runtime named by `scope`, which `runtime_start` must have opened.
-    pub async fn get(&self, scope: &RuntimeScope) -> Result<Arc<Runtime>, RpcError> {
+    pub async fn get(&self, scope: &RuntimeScope) -> Result<Arc<Runtime>, RuntimeError> {
         let key = (
             scope.agent_id.clone().unwrap_or_default(),
             scope.conversation_id.clone(),
@@ -209,14 +214,13 @@ impl Runtimes {
         if let Some(runtime) = self.by_key.lock().await.get(&key) {
             return Ok(runtime.clone());
         }
-        Err(RpcError::new(
-            ErrorCode::UnknownRuntime,
-            format!(
-                "no runtime for agent {} conversation {}: call runtime_start first",
-                scope.agent_id.as_deref().unwrap_or("(none)"),
-                scope.conversation_id
-            ),
-        ))
+        Err(RuntimeError::UnknownRuntime {
+            agent: scope
+                .agent_id
+                .clone()
+                .unwrap_or_else(|| "(none)".to_owned()),
+            conversation: scope.conversation_id.clone(),
+        })
     }
 
     /// Withdraws what a closed connection registered on any runtime.
@@ -259,17 +263,15 @@ impl Runtime {
     /// [`EventLog::subscribe`]).
     pub async fn subscribe(
         &self,
-        connection: &Arc<ConnectionInfo>,
+        connection: Arc<dyn EventSink>,
         after: Option<u64>,
-    ) -> Result<tokio::sync::watch::Receiver<u64>, RpcError> {
+    ) -> Result<tokio::sync::watch::Receiver<u64>, RuntimeError> {
         self.log
-            .subscribe(connection, after)
+            .subscribe(&connection, after)
             .await
             .map_err(|err| match err {
-                SubscribeError::Expired { .. } => {
-                    RpcError::new(ErrorCode::InvalidParams, err.to_string())
-                }
-                SubscribeError::Store(err) => storage(err),
+                SubscribeError::Expired { .. } => RuntimeError::Invalid(err.to_string()),
+                SubscribeError::Store(err) => RuntimeError::Store(err),
             })
     }
 
@@ -278,24 +280,22 @@ impl Runtime {
     /// before the reply.
     pub async fn sync(
         &self,
-        connection: &Arc<ConnectionInfo>,
+        connection: Arc<dyn EventSink>,
         after: Option<u64>,
-    ) -> Result<u64, RpcError> {
+    ) -> Result<u64, RuntimeError> {
         let mut delivered = self.subscribe(connection, after).await?;
         let last = self.emit_snapshots().await?;
-        delivered.wait_for(|seq| *seq >= last).await.map_err(|_| {
-            RpcError::new(
-                ErrorCode::InternalError,
-                "the connection closed during sync",
-            )
-        })?;
+        delivered
+            .wait_for(|seq| *seq >= last)
+            .await
+            .map_err(|_| RuntimeError::Internal("the connection closed during sync".into()))?;
         Ok(last)
     }
 
     /// What `daemon_status` lists about this runtime.
-    pub async fn summary(&self) -> Result<RuntimeSummary, RpcError> {
-        let pending_approvals = self.pending_control_requests().await.map_err(storage)?;
-        let last_input_at = self.store.last_input_at(self.id).await.map_err(storage)?;
+    pub async fn summary(&self) -> Result<RuntimeSummary, RuntimeError> {
+        let pending_approvals = self.pending_control_requests().await?;
+        let last_input_at = self.store.last_input_at(self.id).await?;
         let state = lock(&self.state);
         Ok(RuntimeSummary {
             runtime: self.scope.clone(),
@@ -320,7 +320,7 @@ impl Runtime {
     }
 
     /// Emits device status, loop status and queue; returns the last seq.
-    pub async fn emit_snapshots(&self) -> Result<u64, RpcError> {
+    pub async fn emit_snapshots(&self) -> Result<u64, RuntimeError> {
         self.log
             .emit_built(|| async {
                 vec![
@@ -330,17 +330,19 @@ impl Runtime {
                 ]
             })
             .await
-            .map_err(storage)
+            .map_err(RuntimeError::from)
     }
 
     /// Accepts a user turn: starts it, or queues it behind the running one.
     /// A `client_message_id` seen before returns the first answer and starts
     /// nothing.
-    pub async fn accept_input(&self, message: CreateMessage) -> Result<InputAccepted, RpcError> {
+    pub async fn accept_input(
+        &self,
+        message: CreateMessage,
+    ) -> Result<InputAccepted, RuntimeError> {
         if message.messages.is_empty() {
-            return Err(RpcError::new(
-                ErrorCode::InvalidParams,
-                "create_message needs at least one message",
+            return Err(RuntimeError::Invalid(
+                "create_message needs at least one message".into(),
             ));
         }
         if let Some(rules) = &message.permission_rules {
@@ -352,10 +354,13 @@ impl Runtime {
             .find_map(|message| message.client_message_id.clone())
             .unwrap_or_else(|| format!("cm-{:016x}", fastrand::u64(..)));
         let payload = serde_json::to_string(&message)
-            .map_err(|err| RpcError::new(ErrorCode::InvalidParams, err.to_string()))?;
-        let busy = {
+            .map_err(|err| RuntimeError::Invalid(err.to_string()))?;
+        let (busy, queued) = {
             let state = lock(&self.state);
-            state.running.is_some() || !state.queue.is_empty()
+            (
+                state.running.is_some() || !state.queue.is_empty(),
+                state.queue.len(),
+            )
         };
         let disposition = if busy {
             InputDisposition::Queued
@@ -363,7 +368,7 @@ impl Runtime {
             InputDisposition::Started
         };
         let turn_id = format!("turn-{:016x}", fastrand::u64(..));
-        let (row, fresh) = self
+        let recorded = self
             .store
             .record_input(
                 self.id,
@@ -371,10 +376,20 @@ impl Runtime {
                 &turn_id,
                 disposition_name(disposition),
                 &payload,
-                &crate::app::now_rfc3339(),
+                &crate::util::now_rfc3339(),
+                queued < MAX_QUEUED_INPUTS,
             )
-            .await
-            .map_err(storage)?;
+            .await?;
+        let (row, fresh) = match recorded {
+            Recorded::Accepted(row) => (row, true),
+            Recorded::Repeated(row) => (row, false),
+            Recorded::Refused => {
+                return Err(RuntimeError::Overloaded(format!(
+                    "this runtime already holds {MAX_QUEUED_INPUTS} queued inputs, the most it \
+                         takes; wait for the queue to drain (update_queue) and send again"
+                )));
+            }
+        };
         let disposition = if row.disposition == "queued" {
             InputDisposition::Queued
         } else {
@@ -397,7 +412,7 @@ impl Runtime {
     }
 
     /// Cancels the running turn (if any) and parks the queue.
-    pub async fn abort(&self) -> Result<AbortMessageResult, RpcError> {
+    pub async fn abort(&self) -> Result<AbortMessageResult, RuntimeError> {
         let running = lock(&self.state).running.clone();
         if let Some(turn) = &running {
             turn.cancel.cancel();
@@ -412,7 +427,7 @@ impl Runtime {
     }
 
     /// Releases a queue parked by an abort.
-    pub async fn resume_queue(&self) -> Result<ResumeQueueResult, RpcError> {
+    pub async fn resume_queue(&self) -> Result<ResumeQueueResult, RuntimeError> {
         let was_paused = lock(&self.state).paused;
         let waiting = self.set_queue_paused(false).await?;
         let resumed = if was_paused { waiting } else { 0 };
@@ -426,34 +441,27 @@ impl Runtime {
 
     /// Parks or releases the queue, durably, tells frontends, and wakes the
     /// worker when released. Returns how many inputs are waiting.
-    async fn set_queue_paused(&self, paused: bool) -> Result<usize, RpcError> {
+    async fn set_queue_paused(&self, paused: bool) -> Result<usize, RuntimeError> {
         let waiting = {
             let mut state = lock(&self.state);
             state.paused = paused;
             state.queue.len()
         };
-        self.store
-            .set_queue_paused(self.id, paused)
-            .await
-            .map_err(storage)?;
-        self.log
-            .emit(self.queue_draft(Vec::new()))
-            .await
-            .map_err(storage)?;
+        self.store.set_queue_paused(self.id, paused).await?;
+        self.log.emit(self.queue_draft(Vec::new())).await?;
         if !paused {
             self.wake.notify_one();
         }
         Ok(waiting)
     }
 
-    pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RpcError> {
+    pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RuntimeError> {
         let (cwd, mode) = self.set_device_state(change.cwd, change.mode);
         self.store
             .update_device_state(self.id, &cwd, mode.as_str())
-            .await
-            .map_err(storage)?;
+            .await?;
         let draft = self.device_status_draft().await;
-        self.log.emit(draft).await.map_err(storage)?;
+        self.log.emit(draft).await?;
         Ok(())
     }
 
@@ -477,7 +485,7 @@ impl Runtime {
         &self,
         connection: usize,
         groups: Vec<ExternalToolsGroup>,
-    ) -> Result<(), RpcError> {
+    ) -> Result<(), RuntimeError> {
         {
             let mut state = lock(&self.state);
             state
@@ -490,7 +498,7 @@ impl Runtime {
             );
         }
         let draft = self.device_status_draft().await;
-        self.log.emit(draft).await.map_err(storage)?;
+        self.log.emit(draft).await?;
         Ok(())
     }
 
@@ -518,13 +526,12 @@ impl Runtime {
         &self,
         request_id: &str,
         result: serde_json::Value,
-    ) -> Result<bool, RpcError> {
+    ) -> Result<bool, RuntimeError> {
         let text = result.to_string();
         let answered = self
             .store
             .answer_external_call(self.id, request_id, &text)
-            .await
-            .map_err(storage)?;
+            .await?;
         if answered {
             self.external.answered(request_id, result);
         }
@@ -588,30 +595,6 @@ async fn report_background_jobs(runtime: std::sync::Weak<Runtime>) {
             tracing::warn!(error = %err, "cannot report a background command");
         }
     }
-}
-
-pub(crate) fn storage(err: StoreError) -> RpcError {
-    tracing::error!(error = %err, "storage failure");
-    RpcError::new(
-        ErrorCode::Storage,
-        format!("the daemon could not store its state: {err}"),
-    )
-}
-
-/// A Letta server failure as a protocol error, keeping status and detail.
-pub(crate) fn upstream(err: LettaError) -> RpcError {
-    let data = match &err {
-        LettaError::Status {
-            status,
-            code,
-            detail,
-            ..
-        } => {
-            serde_json::json!({ "status": status, "code": code, "detail": detail })
-        }
-        _ => serde_json::json!({}),
-    };
-    RpcError::new(ErrorCode::LettaServer, err.to_string()).with_data(data)
 }
 
 fn parse_mode(name: &str) -> Option<PermissionMode> {

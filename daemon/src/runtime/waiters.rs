@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::lock;
+use crate::util::lock;
 
 /// Turns waiting for answers, by request id. The answers themselves are
 /// stored first; this only wakes the waiting turn.

@@ -20,6 +20,9 @@ use serde_json::value::RawValue;
 use crate::rpc::{ConnectionInfo, to_error_object};
 
 /// One connection's view of the method table.
+/// Messages one JSON-RPC batch may hold; none of a larger batch is run.
+pub const MAX_BATCH_ENTRIES: usize = 64;
+
 pub struct Dispatcher {
     methods: Methods,
     connection: Arc<ConnectionInfo>,
@@ -101,6 +104,18 @@ impl Dispatcher {
             return Some(error_response(
                 Value::Null,
                 RpcError::new(ErrorCode::InvalidRequest, "empty batch"),
+            ));
+        }
+        if entries.len() > MAX_BATCH_ENTRIES {
+            return Some(error_response(
+                Value::Null,
+                RpcError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "a batch holds at most {MAX_BATCH_ENTRIES} messages, not {}; send the rest in another batch",
+                        entries.len()
+                    ),
+                ),
             ));
         }
         let mut replies = Vec::with_capacity(entries.len());

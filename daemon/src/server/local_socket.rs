@@ -81,7 +81,8 @@ impl LocalSocket {
                             .spawn(serve_stream(stream, opened, limit, shutdown));
                     }
                     Err(_) => {
-                        shared.connections.spawn(refuse(stream));
+                        let refusal = shared.refusal(Transport::LocalSocket);
+                        shared.connections.spawn(refuse(stream, refusal));
                     }
                 },
                 Err(err) => {
@@ -122,12 +123,10 @@ async fn serve_stream(
 }
 
 /// Tells a connection over the limit why it is closed.
-async fn refuse(stream: Stream) {
+async fn refuse(stream: Stream, refusal: String) {
     let (_, writer) = tokio::io::split(stream);
     let mut sink = FramedWrite::new(writer, LinesCodec::new());
-    let _ = sink
-        .send(super::Shared::refusal(Transport::LocalSocket))
-        .await;
+    let _ = sink.send(refusal).await;
     let _ = SinkExt::<String>::close(&mut sink).await;
 }
 

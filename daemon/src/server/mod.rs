@@ -20,9 +20,6 @@ use connection::{Codec, EVENT_CAPACITY, Responder};
 use dispatch::Dispatcher;
 use tokio::sync::mpsc;
 
-/// Connections served at once; one more is refused with a reason.
-pub const MAX_CONNECTIONS: usize = 4096;
-
 /// What every transport shares.
 pub struct Shared {
     pub methods: Methods,
@@ -32,6 +29,8 @@ pub struct Shared {
     /// Every live connection, so shutdown can wait for their last replies.
     pub connections: TaskTracker,
     pub max_message_bytes: usize,
+    /// Connections served at once; one more is refused with a reason.
+    max_connections: usize,
     ready: AtomicBool,
     next_connection_id: AtomicUsize,
     open_connections: Arc<AtomicUsize>,
@@ -66,17 +65,23 @@ impl Drop for ConnectionLease {
 
 /// Why a connection was not taken.
 #[derive(Debug, thiserror::Error)]
-#[error("the daemon already serves {MAX_CONNECTIONS} connections; close one and retry")]
-pub struct TooManyConnections;
+#[error("the daemon already serves {0} connections, its limit; close one and retry")]
+pub struct TooManyConnections(usize);
 
 impl Shared {
-    pub fn new(methods: Methods, state: Arc<DaemonState>, max_message_bytes: usize) -> Self {
+    pub fn new(
+        methods: Methods,
+        state: Arc<DaemonState>,
+        max_message_bytes: usize,
+        max_connections: usize,
+    ) -> Self {
         Shared {
             methods,
             state,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             max_message_bytes,
+            max_connections,
             ready: AtomicBool::new(false),
             next_connection_id: AtomicUsize::new(1),
             open_connections: Arc::new(AtomicUsize::new(0)),
@@ -92,16 +97,16 @@ impl Shared {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// Takes a new connection on `transport`, unless [`MAX_CONNECTIONS`]
-    /// are already served.
+    /// Takes a new connection on `transport`, unless the most allowed are
+    /// already served.
     pub fn open_connection(&self, transport: Transport) -> Result<Opened, TooManyConnections> {
-        if self.open_connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        if self.open_connections.fetch_add(1, Ordering::AcqRel) >= self.max_connections {
             self.open_connections.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(
-                limit = MAX_CONNECTIONS,
+                limit = self.max_connections,
                 "refusing a connection: too many open"
             );
-            return Err(TooManyConnections);
+            return Err(TooManyConnections(self.max_connections));
         }
         let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
         let lease = ConnectionLease {
@@ -122,10 +127,10 @@ impl Shared {
     }
 
     /// The error a refused connection is told, as its transport carries it.
-    pub fn refusal(transport: Transport) -> String {
+    pub fn refusal(&self, transport: Transport) -> String {
         let error = letta_protocol::errors::RpcError::new(
             letta_protocol::errors::ErrorCode::Overloaded,
-            TooManyConnections.to_string(),
+            TooManyConnections(self.max_connections).to_string(),
         );
         Codec::of(transport).error(error)
     }

@@ -49,7 +49,7 @@ fn upgrade_to(shared: Arc<Shared>, upgrade: WebSocketUpgrade, transport: Transpo
 async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket, transport: Transport) {
     let Ok(opened) = shared.open_connection(transport) else {
         let _ = socket
-            .send(Message::Text(Shared::refusal(transport).into()))
+            .send(Message::Text(shared.refusal(transport).into()))
             .await;
         let _ = socket
             .send(Message::Close(Some(CloseFrame {

@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use events::CursorAdvance;
 pub use runtimes::RuntimeRow;
 pub use tool_calls::{Decision, ToolCallRow};
-pub use turns::{ExternalCallRow, InputRow, RunRow};
+pub use turns::{ExternalCallRow, InputRow, Recorded, RunRow};
 
 /// Migrations from `migrations/`, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

@@ -60,7 +60,7 @@ impl Store {
         .bind(tool_name)
         .bind(input)
         .bind(read_only)
-        .bind(crate::app::now_rfc3339())
+        .bind(crate::util::now_rfc3339())
         .execute(&self.pool)
         .await?;
         self.tool_call(tool_call_id)
@@ -93,7 +93,7 @@ impl Store {
         )
         .bind(approval)
         .bind(suggestions)
-        .bind(crate::app::now_rfc3339())
+        .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .execute(&self.pool)
         .await?;
@@ -115,7 +115,7 @@ impl Store {
         .bind(if decision.allow { "allow" } else { "deny" })
         .bind(decision.reason)
         .bind(decision.updated_input)
-        .bind(crate::app::now_rfc3339())
+        .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .bind(runtime_id)
         .execute(&self.pool)
@@ -143,7 +143,7 @@ impl Store {
         )
         .bind(result)
         .bind(status)
-        .bind(crate::app::now_rfc3339())
+        .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .execute(&self.pool)
         .await?;
@@ -157,7 +157,7 @@ impl Store {
             sqlx::query(
                 "UPDATE tool_calls SET state = 'delivered', updated_at = ? WHERE tool_call_id = ? AND state = 'stored'",
             )
-            .bind(crate::app::now_rfc3339())
+            .bind(crate::util::now_rfc3339())
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -178,7 +178,7 @@ impl Store {
              WHERE tool_call_id = ? AND state IN ('requested', 'decided', 'executing')",
         )
         .bind(message)
-        .bind(crate::app::now_rfc3339())
+        .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .execute(&self.pool)
         .await?;
@@ -260,7 +260,7 @@ impl Store {
             "UPDATE tool_calls SET state = ?, updated_at = ? WHERE tool_call_id = ? AND state = ?",
         )
         .bind(to)
-        .bind(crate::app::now_rfc3339())
+        .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .bind(from)
         .execute(&self.pool)

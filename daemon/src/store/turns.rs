@@ -38,6 +38,17 @@ pub struct ExternalCallRow {
     pub result: Option<String>,
 }
 
+/// What journaling an input did.
+#[derive(Debug)]
+pub enum Recorded {
+    /// A new input, journaled.
+    Accepted(InputRow),
+    /// The `client_message_id` was seen before: its first record.
+    Repeated(InputRow),
+    /// A new input with no room for it; nothing written.
+    Refused,
+}
+
 /// The columns of [`InputRow`], as a literal for `concat!`.
 macro_rules! input_columns {
     () => {
@@ -47,8 +58,9 @@ macro_rules! input_columns {
 
 impl Store {
     /// Journals an input. If the same `client_message_id` was accepted
-    /// before, nothing is written and the first record is returned with
-    /// `false`.
+    /// before, nothing is written and the first record is returned as
+    /// [`Recorded::Repeated`]; a new input without `room` is refused.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_input(
         &self,
         runtime_id: i64,
@@ -57,7 +69,8 @@ impl Store {
         disposition: &str,
         payload: &str,
         now: &str,
-    ) -> Result<(InputRow, bool), StoreError> {
+        room: bool,
+    ) -> Result<Recorded, StoreError> {
         let mut tx = self.write_transaction().await?;
         let existing: Option<InputRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -69,7 +82,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(existing) = existing {
-            return Ok((existing, false));
+            return Ok(Recorded::Repeated(existing));
+        }
+        if !room {
+            return Ok(Recorded::Refused);
         }
         let row = sqlx::query_as(concat!(
             "INSERT INTO inputs (runtime_id, client_message_id, turn_id, disposition, status, payload, accepted_at)
@@ -85,7 +101,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((row, true))
+        Ok(Recorded::Accepted(row))
     }
 
     /// Inputs not finished yet, in queue order.

@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use super::{ToolContext, ToolOutput, truncate_chars};
-use crate::runtime::lock;
+use crate::util::lock;
 
 /// Characters of output returned to the agent; the rest goes to a file.
 pub const MAX_OUTPUT_CHARS: usize = 30_000;

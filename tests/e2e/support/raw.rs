@@ -54,6 +54,15 @@ impl Lines {
         self.recv().await
     }
 
+    /// Waits for the daemon to close the connection.
+    pub async fn expect_end(&mut self) {
+        let mut line = String::new();
+        let read = super::within(self.reader.read_line(&mut line))
+            .await
+            .unwrap_or(0);
+        assert_eq!(read, 0, "expected the connection to end, got: {line}");
+    }
+
     /// Asserts nothing arrives for a short while.
     pub async fn expect_silence(&mut self, wait: Duration) {
         let mut line = String::new();

@@ -22,9 +22,9 @@ use crate::permissions::rules::Rule;
 use crate::permissions::settings::Source;
 use crate::permissions::{Call, Policy, Verdict, preview};
 use crate::runtime::approvals::approval_request_id;
-use crate::runtime::lock;
 use crate::store::{Decision, ToolCallRow};
 use crate::tools::{BuiltinTool, Effect, ToolContext, ToolOutput, execute};
+use crate::util::lock;
 
 /// A call's result for the agent: text and `success` or `error`.
 pub(super) type Outcome = (String, &'static str);
@@ -350,7 +350,7 @@ impl Turn<'_> {
                     "type": "message",
                     "message_type": "tool_return_message",
                     "id": format!("synthetic-tool-return-{}", call.id),
-                    "date": crate::app::now_rfc3339(),
+                    "date": crate::util::now_rfc3339(),
                     "run_id": run_id,
                     "status": status,
                     "tool_call_id": call.id,

@@ -19,8 +19,9 @@ use letta_protocol::{CreateMessage, LoopStatus, TurnFinishedEvent, TurnPermissio
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::Runtime;
 use super::state::{QueuedInput, RunningTurn};
-use super::{Runtime, lock};
+use crate::util::lock;
 
 use crate::store::{RunRow, StoreError};
 use letta_api::{LettaError, RunStream, backoff};

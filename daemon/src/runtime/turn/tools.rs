@@ -7,9 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::{RunEnd, Turn, TurnError};
 use crate::runtime::event_log::Draft;
-use crate::runtime::lock;
 use crate::store::ExternalCallRow;
 use crate::tools::{BuiltinTool, builtin};
+use crate::util::lock;
 use letta_api::ToolCallDelta;
 
 /// A tool call assembled from streamed pieces.
@@ -238,7 +238,7 @@ pub(super) fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
             "id".to_owned(),
             Value::from(format!("lifecycle-{:016x}", fastrand::u64(..))),
         );
-        map.insert("date".to_owned(), Value::from(crate::app::now_rfc3339()));
+        map.insert("date".to_owned(), Value::from(crate::util::now_rfc3339()));
         if let Some(run_id) = run_id {
             map.insert("run_id".to_owned(), Value::from(run_id));
         }

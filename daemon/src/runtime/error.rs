@@ -1,0 +1,27 @@
+//! What runtime operations fail with. The runtime names the failure; the
+//! RPC layer decides how each one looks on the wire.
+
+use letta_api::LettaError;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The request is wrong; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no runtime for agent {agent} conversation {conversation}: call runtime_start first")]
+    UnknownRuntime { agent: String, conversation: String },
+    /// The approval or call answered is no longer waiting.
+    #[error("{0}")]
+    NotPending(String),
+    /// A bound was reached; the message names it. Retrying later may work.
+    #[error("{0}")]
+    Overloaded(String),
+    #[error("the daemon could not store its state: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Letta(#[from] LettaError),
+    #[error("{0}")]
+    Internal(String),
+}

@@ -186,6 +186,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         tracing::warn!("connections still busy after {SHUTDOWN_GRACE:?}; closing them");
     }
     maintenance.abort();
+    state.runtimes.stop_background_jobs().await;
     published.remove();
     if let Err(err) = store.record_daemon_stop(run_id, &now_rfc3339()).await {
         tracing::warn!(error = %err, "cannot record the clean stop");

@@ -184,3 +184,59 @@ fn content_text(message: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// A command the agent ran in the background does not outlive the daemon.
+#[tokio::test]
+async fn background_commands_end_when_the_daemon_stops() {
+    let backend = Backend::mock().await;
+    let project = tempfile::tempdir().unwrap();
+    let mut daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let started = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": { "name": "background" } },
+            "create_conversation": {},
+            "cwd": project.path().display().to_string(),
+            "mode": "unrestricted",
+        }))
+        .await;
+    let runtime = started["runtime"].clone();
+    let script = r#"[[call:Bash {"command": "echo $$ > bg.pid; exec sleep 300", "description": "wait", "run_in_background": true}]]"#;
+    frontend
+        .send(crate::support::frontend::user_input(
+            &runtime,
+            script,
+            &crate::support::backend::cm("background-stop"),
+        ))
+        .await;
+    frontend.wait_for_type("turn_finished").await;
+    let pid_file = project.path().join("bg.pid");
+    let pid = crate::support::within(async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&pid_file)
+                && let Ok(pid) = text.trim().parse::<u32>()
+            {
+                return pid;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(alive(pid), "the background command runs");
+    let status = daemon.stop();
+    assert!(status.success(), "{status}");
+    assert!(!alive(pid), "the background command ended with the daemon");
+}
+
+/// Whether a process exists and is not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().to_owned())
+        })
+        .is_some_and(|state| !state.starts_with('Z'))
+}

@@ -232,6 +232,14 @@ impl Runtimes {
         }
     }
 
+    /// Ends the background commands of every runtime, for the daemon's
+    /// shutdown.
+    pub async fn stop_background_jobs(&self) {
+        for runtime in self.all().await {
+            runtime.jobs.kill_all().await;
+        }
+    }
+
     /// Every open runtime.
     pub async fn all(&self) -> Vec<Arc<Runtime>> {
         self.by_key.lock().await.values().cloned().collect()

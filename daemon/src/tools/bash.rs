@@ -1,5 +1,11 @@
 //! Bash: a command line in its own process group, bounded in time and
 //! output, killed with everything it started on timeout or abort.
+//!
+//! Output past [`MAX_OUTPUT_CHARS`] is always kept whole in a file under the
+//! data directory (itself capped at [`MAX_SPILL_BYTES`] per stream). A
+//! command run in the background is killed with its group when its
+//! `timeout` (if given) runs out, when the turn that started it is aborted,
+//! and when the daemon stops.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,6 +28,12 @@ const DEFAULT_TIMEOUT_MS: u64 = 120_000;
 const MAX_TIMEOUT_MS: u64 = 600_000;
 /// Bytes of each stream kept in memory; beyond it the stream goes to a file.
 const MEMORY_BYTES: usize = 256 * 1024;
+/// Bytes of each stream kept in its overflow file; the rest is read and
+/// dropped, so a runaway command cannot fill the disk.
+pub const MAX_SPILL_BYTES: u64 = 64 * 1024 * 1024;
+/// Background commands listed per runtime; the oldest ended ones go first,
+/// and a new one is refused while this many run.
+pub const MAX_BACKGROUND_JOBS: usize = 32;
 /// How long a command may ignore SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 /// After the shell exits, how long to wait for children still holding its
@@ -29,7 +41,7 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// `description` is for the human and not read here.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct BashArgs {
     command: String,
     #[serde(default)]
@@ -77,9 +89,51 @@ impl BackgroundJobs {
         self.changes.subscribe()
     }
 
-    fn add(&self, job: BackgroundJob) {
-        lock(&self.jobs).push(job);
+    /// Lists a new job, dropping the oldest ended ones past the bound;
+    /// refuses while [`MAX_BACKGROUND_JOBS`] are running.
+    fn add(&self, job: BackgroundJob) -> Result<(), String> {
+        {
+            let mut jobs = lock(&self.jobs);
+            let running = jobs.iter().filter(|job| job.status == "running").count();
+            if running >= MAX_BACKGROUND_JOBS {
+                return Err(format!(
+                    "{running} background commands are running, the most a runtime keeps; \
+                     wait for one to end or stop one first"
+                ));
+            }
+            while jobs.len() >= MAX_BACKGROUND_JOBS {
+                match jobs.iter().position(|job| job.status != "running") {
+                    Some(ended) => jobs.remove(ended),
+                    None => break,
+                };
+            }
+            jobs.push(job);
+        }
         self.changes.send_modify(|count| *count += 1);
+        Ok(())
+    }
+
+    /// Ends every running job with its process group: SIGTERM, then
+    /// SIGKILL for what is still there after a grace period. For the
+    /// daemon's shutdown.
+    pub async fn kill_all(&self) {
+        let groups = |jobs: &[BackgroundJob]| -> Vec<i32> {
+            jobs.iter()
+                .filter(|job| job.status == "running")
+                .filter_map(|job| job.pid.and_then(|pid| i32::try_from(pid).ok()))
+                .collect()
+        };
+        let running = groups(&lock(&self.jobs));
+        for pid in &running {
+            let _ = killpg(Pid::from_raw(*pid), Signal::SIGTERM);
+        }
+        let deadline = tokio::time::Instant::now() + TERM_GRACE;
+        while !groups(&lock(&self.jobs)).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for pid in running {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
 
     fn finish(&self, id: &str, exit_code: Option<i32>) {
@@ -111,7 +165,8 @@ pub async fn run(args: BashArgs, context: &ToolContext) -> Result<ToolOutput, St
         }
     };
     if args.run_in_background.unwrap_or(false) {
-        return start_background(&args.command, context);
+        let timeout = args.timeout.map(|_| Duration::from_millis(timeout_ms));
+        return start_background(&args.command, timeout, context);
     }
     let mut command = shell(&args.command, &context.cwd);
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -136,7 +191,7 @@ pub async fn run(args: BashArgs, context: &ToolContext) -> Result<ToolOutput, St
     if !matches!(ending, Ending::Exited(_)) {
         kill_group(&mut child).await;
     }
-    let (stdout, stderr) = match tokio::time::timeout(DRAIN_GRACE, &mut readers).await {
+    let (mut stdout, mut stderr) = match tokio::time::timeout(DRAIN_GRACE, &mut readers).await {
         Ok(captured) => captured,
         Err(_) => {
             // Something the command started still holds its output open.
@@ -146,6 +201,10 @@ pub async fn run(args: BashArgs, context: &ToolContext) -> Result<ToolOutput, St
                 .unwrap_or_default()
         }
     };
+    if shown_text(&stdout, &stderr).chars().count() > MAX_OUTPUT_CHARS {
+        keep_overflow(&mut stdout, spill_path(context, "stdout")).await;
+        keep_overflow(&mut stderr, spill_path(context, "stderr")).await;
+    }
     Ok(compose(&stdout, &stderr, &ending, timeout_ms))
 }
 
@@ -208,6 +267,8 @@ struct Captured {
     head: Vec<u8>,
     total: u64,
     spilled_to: Option<PathBuf>,
+    /// Bytes written to the overflow file.
+    spilled: u64,
 }
 
 fn spill_path(context: &ToolContext, stream: &str) -> PathBuf {
@@ -237,9 +298,19 @@ async fn capture(stream: Option<impl AsyncRead + Unpin>, spill_to: PathBuf) -> C
         if spill.is_none() && captured.spilled_to.is_none() {
             spill = open_spill(&spill_to, &captured.head).await;
             captured.spilled_to = spill.as_ref().map(|_| spill_to.clone());
+            captured.spilled = captured.head.len() as u64;
         }
         if let Some(file) = spill.as_mut() {
-            let _ = tokio::io::AsyncWriteExt::write_all(file, chunk).await;
+            let room = usize::try_from(MAX_SPILL_BYTES.saturating_sub(captured.spilled))
+                .unwrap_or(usize::MAX)
+                .min(read);
+            if room > 0
+                && tokio::io::AsyncWriteExt::write_all(file, &chunk[..room])
+                    .await
+                    .is_ok()
+            {
+                captured.spilled += room as u64;
+            }
         }
         let room = MEMORY_BYTES.saturating_sub(captured.head.len());
         captured.head.extend_from_slice(&chunk[..room.min(read)]);
@@ -262,6 +333,20 @@ async fn open_spill(path: &Path, head: &[u8]) -> Option<tokio::fs::File> {
     Some(file)
 }
 
+/// Output too long to return whole is kept whole in a file, even when it
+/// fit in memory.
+async fn keep_overflow(captured: &mut Captured, path: PathBuf) {
+    if captured.spilled_to.is_some() || captured.head.is_empty() {
+        return;
+    }
+    if let Some(mut file) = open_spill(&path, &captured.head).await
+        && tokio::io::AsyncWriteExt::flush(&mut file).await.is_ok()
+    {
+        captured.spilled = captured.head.len() as u64;
+        captured.spilled_to = Some(path);
+    }
+}
+
 fn file_safe(name: &str) -> String {
     name.chars()
         .map(|ch| {
@@ -274,8 +359,8 @@ fn file_safe(name: &str) -> String {
         .collect()
 }
 
-/// The text the agent gets: stdout, stderr, and how the command ended.
-fn compose(stdout: &Captured, stderr: &Captured, ending: &Ending, timeout_ms: u64) -> ToolOutput {
+/// Both streams as the agent reads them, before cutting.
+fn shown_text(stdout: &Captured, stderr: &Captured) -> String {
     let out = String::from_utf8_lossy(&stdout.head);
     let err = String::from_utf8_lossy(&stderr.head);
     let mut text = out.trim_end_matches('\n').to_owned();
@@ -286,6 +371,12 @@ fn compose(stdout: &Captured, stderr: &Captured, ending: &Ending, timeout_ms: u6
         text.push_str("[stderr]\n");
         text.push_str(err.trim_end_matches('\n'));
     }
+    text
+}
+
+/// The text the agent gets: stdout, stderr, and how the command ended.
+fn compose(stdout: &Captured, stderr: &Captured, ending: &Ending, timeout_ms: u64) -> ToolOutput {
+    let text = shown_text(stdout, stderr);
     let whole_kept = stdout.spilled_to.is_none() && stderr.spilled_to.is_none();
     let (shown, cut) = truncate_chars(&text, MAX_OUTPUT_CHARS);
     let mut result = shown.to_owned();
@@ -297,6 +388,12 @@ fn compose(stdout: &Captured, stderr: &Captured, ending: &Ending, timeout_ms: u6
         for (name, captured) in [("stdout", stdout), ("stderr", stderr)] {
             if let Some(path) = &captured.spilled_to {
                 result.push_str(&format!("; full {name} in {}", path.display()));
+                if captured.spilled < captured.total {
+                    result.push_str(&format!(
+                        " (its first {} bytes: the file is capped)",
+                        captured.spilled
+                    ));
+                }
             }
         }
         result.push(']');
@@ -331,7 +428,11 @@ fn compose(stdout: &Captured, stderr: &Captured, ending: &Ending, timeout_ms: u6
     }
 }
 
-fn start_background(command_line: &str, context: &ToolContext) -> Result<ToolOutput, String> {
+fn start_background(
+    command_line: &str,
+    timeout: Option<Duration>,
+    context: &ToolContext,
+) -> Result<ToolOutput, String> {
     std::fs::create_dir_all(&context.output_dir)
         .map_err(|err| format!("cannot create {}: {err}", context.output_dir.display()))?;
     let id = format!("bash-{}", file_safe(&context.tool_call_id));
@@ -350,7 +451,7 @@ fn start_background(command_line: &str, context: &ToolContext) -> Result<ToolOut
         .spawn()
         .map_err(|err| format!("cannot start bash: {err}"))?;
     let pid = child.id();
-    context.jobs.add(BackgroundJob {
+    let listed = context.jobs.add(BackgroundJob {
         id: id.clone(),
         command: command_line.to_owned(),
         pid,
@@ -358,19 +459,40 @@ fn start_background(command_line: &str, context: &ToolContext) -> Result<ToolOut
         status: "running",
         exit_code: None,
     });
+    if let Err(refused) = listed {
+        // Not started as far as anyone can see: end it at once.
+        tokio::spawn(async move { kill_group(&mut child).await });
+        return Err(refused);
+    }
     let jobs = context.jobs.clone();
     let job_id = id.clone();
+    let cancel = context.cancel.clone();
     tokio::spawn(async move {
-        let code = child
-            .wait()
-            .await
-            .ok()
-            .and_then(|status| exit_code(&status));
-        jobs.finish(&job_id, code);
+        let time_out = async {
+            match timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ended = tokio::select! {
+            status = child.wait() => status.ok(),
+            () = time_out => None,
+            () = cancel.cancelled() => None,
+        };
+        let status = match ended {
+            Some(status) => Some(status),
+            None => {
+                kill_group(&mut child).await;
+                child.try_wait().ok().flatten()
+            }
+        };
+        jobs.finish(&job_id, status.as_ref().and_then(exit_code));
     });
     Ok(ToolOutput::ok(format!(
         "Started in the background as {id} (pid {}). Its output goes to {}; the job is listed \
-         under background_processes in the device status with its exit code when it ends.",
+         under background_processes in the device status with its exit code when it ends. It is \
+         stopped when its timeout (if one was given) runs out, when this turn is aborted, and \
+         when the daemon stops.",
         pid.map_or_else(|| "unknown".to_owned(), |pid| pid.to_string()),
         output_file.display()
     )))
@@ -424,6 +546,99 @@ mod tests {
         let kept = std::fs::read_to_string(file).unwrap();
         assert_eq!(kept.lines().count(), 200_000);
         assert_eq!(kept.lines().last(), Some("200000"));
+    }
+
+    /// Past 30,000 characters the output is kept whole in a file, also when
+    /// it was small enough to stay in memory.
+    #[tokio::test]
+    async fn output_just_past_the_limit_is_kept_in_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        // About 40,000 characters: cut for the agent, under the memory spill.
+        let out = run(args("seq 1 8000", None), &ctx).await.unwrap();
+        let file = out.text.split("full stdout in ").nth(1).unwrap();
+        let file = file.trim_end_matches(']');
+        let kept = std::fs::read_to_string(file).unwrap();
+        assert_eq!(kept.lines().count(), 8000);
+    }
+
+    #[tokio::test]
+    async fn the_overflow_file_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let command = format!("head -c {} /dev/zero", MAX_SPILL_BYTES + 1024 * 1024);
+        let out = run(args(&command, None), &ctx).await.unwrap();
+        assert!(
+            out.text.contains("the file is capped"),
+            "{}",
+            &out.text[out.text.len() - 300..]
+        );
+        let file = ctx.output_dir.join("call-1.stdout.txt");
+        assert_eq!(std::fs::metadata(file).unwrap().len(), MAX_SPILL_BYTES);
+    }
+
+    #[tokio::test]
+    async fn background_commands_end_with_their_timeout_abort_or_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let background = |command: &str, timeout: Option<f64>| BashArgs {
+            command: command.into(),
+            timeout,
+            run_in_background: Some(true),
+        };
+        let wait_exited = |ctx: &ToolContext, index: usize| {
+            let jobs = ctx.jobs.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(10), async {
+                    while jobs.list()[index].status != "exited" {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+                .await
+                .unwrap();
+            }
+        };
+        // Timeout: the group goes, the child it started too.
+        let ctx = context(dir.path());
+        let marker = dir.path().join("after-timeout");
+        let command = format!("(sleep 2; touch {}) & sleep 30", marker.display());
+        run(background(&command, Some(300.0)), &ctx).await.unwrap();
+        wait_exited(&ctx, 0).await;
+        // Abort of the turn that started it.
+        let ctx = context(dir.path());
+        run(background("sleep 30", None), &ctx).await.unwrap();
+        ctx.cancel.cancel();
+        wait_exited(&ctx, 0).await;
+        // The daemon stopping.
+        let ctx = context(dir.path());
+        run(background("sleep 30", None), &ctx).await.unwrap();
+        ctx.jobs.kill_all().await;
+        wait_exited(&ctx, 0).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !marker.exists(),
+            "the timed-out command's child was killed too"
+        );
+    }
+
+    #[tokio::test]
+    async fn background_jobs_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path());
+        let background = BashArgs {
+            command: "sleep 30".into(),
+            timeout: None,
+            run_in_background: Some(true),
+        };
+        for _ in 0..MAX_BACKGROUND_JOBS {
+            run(background.clone(), &ctx).await.unwrap();
+        }
+        let refused = run(background, &ctx).await.unwrap_err();
+        assert!(
+            refused.contains("background commands are running"),
+            "{refused}"
+        );
+        ctx.jobs.kill_all().await;
+        assert_eq!(ctx.jobs.list().len(), MAX_BACKGROUND_JOBS);
     }
 
     #[tokio::test]

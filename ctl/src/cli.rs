@@ -131,7 +131,8 @@ pub struct NewAgentArgs {
     /// Agent name [default: letta-ctl-<time>].
     #[arg(long)]
     pub name: Option<String>,
-    /// Model handle, e.g. `openai/gpt-4.1`.
+    /// Model handle, e.g. `openai/gpt-4.1`; it must be one the Letta
+    /// server offers [default: the server's default model].
     #[arg(long, env = "LETTA_MODEL")]
     pub model: Option<String>,
     /// Embedding model handle.
@@ -176,7 +177,9 @@ pub struct RunArgs {
     /// The prompt; `-` (or nothing) reads it from stdin. Piped stdin is
     /// appended to a prompt given here.
     pub prompt: Option<String>,
-    /// The agent to talk to.
+    /// The agent to talk to [default: the one this user last ran with
+    /// letta-ctl on this daemon, in the same conversation; with none, a new
+    /// agent on the server's default model].
     #[arg(long, env = "LETTA_AGENT_ID", conflicts_with = "new_agent")]
     pub agent: Option<String>,
     /// Create a new agent for this run (see --model, --embedding).
@@ -194,9 +197,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// standard, acceptEdits, unrestricted (bypassPermissions) or strict;
-    /// the conversation keeps it until the next run sets another.
-    #[arg(long, value_name = "MODE", default_value = "standard")]
-    pub permission_mode: String,
+    /// the conversation keeps it until a run sets another [default: the
+    /// conversation's, standard for a new one].
+    #[arg(long, value_name = "MODE")]
+    pub permission_mode: Option<String>,
     /// Rules allowing tool calls for this run, e.g. `Bash(npm test:*)`,
     /// `Edit`. Comma- or space-separated, repeatable.
     #[arg(long = "allowedTools", alias = "allowed-tools", value_name = "RULES")]
@@ -217,6 +221,9 @@ pub struct RunArgs {
     /// Send the prompt and exit; follow the turn later with `attach`.
     #[arg(long)]
     pub detach: bool,
+    /// Fail (exit 3) instead of starting the daemon when it is not running.
+    #[arg(long)]
+    pub no_start: bool,
 }
 
 /// Which runtime a command is about. Without flags: the most recently used

@@ -30,7 +30,7 @@ impl Cursor {
         );
         let seq = file
             .as_deref()
-            .and_then(|file| read(file).get(&key).copied());
+            .and_then(|file| read::<BTreeMap<String, u64>>(file).get(&key).copied());
         Cursor {
             file,
             key,
@@ -65,7 +65,7 @@ impl Cursor {
         if self.saved == Some(seq) {
             return;
         }
-        let mut all = read(file);
+        let mut all: BTreeMap<String, u64> = read(file);
         let entry = all.entry(self.key.clone()).or_insert(seq);
         *entry = (*entry).max(seq);
         if write(file, &all).is_ok() {
@@ -80,7 +80,8 @@ impl Drop for Cursor {
     }
 }
 
-fn read(file: &Path) -> BTreeMap<String, u64> {
+/// A JSON file of this user's, or the default when it is missing or broken.
+pub(crate) fn read<T: serde::de::DeserializeOwned + Default>(file: &Path) -> T {
     std::fs::read_to_string(file)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
@@ -89,7 +90,7 @@ fn read(file: &Path) -> BTreeMap<String, u64> {
 
 /// Writes through a temporary file, so a killed terminal never leaves a
 /// torn file behind.
-fn write(file: &Path, all: &BTreeMap<String, u64>) -> std::io::Result<()> {
+pub(crate) fn write<T: serde::Serialize>(file: &Path, all: &T) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -32,6 +32,26 @@ pub async fn start(
         ));
         return Ok(0);
     }
+    let (status, log_path) = launch(context, daemon_bin, timeout).await?;
+    say(&format!(
+        "letta-daemon {} ready (pid {})\n  socket    {}\n  websocket {}\n  log       {}",
+        status.server.version,
+        status.pid,
+        status.socket,
+        status.ws_url,
+        log_path.display()
+    ));
+    Ok(0)
+}
+
+/// Starts the daemon in the background, in its own process group and with
+/// its log in the data directory, and waits until it answers. Returns its
+/// status and the log's path.
+pub async fn launch(
+    context: &Context,
+    daemon_bin: Option<PathBuf>,
+    timeout: u64,
+) -> Result<(DaemonStatusResult, PathBuf), CtlError> {
     let binary = daemon_binary(daemon_bin)?;
     std::fs::create_dir_all(&context.data_dir).map_err(CtlError::io(format!(
         "creating {}",
@@ -75,15 +95,7 @@ pub async fn start(
             && let Ok(client) = context.client().await
             && let Ok(status) = target::daemon_status(&client).await
         {
-            say(&format!(
-                "letta-daemon {} ready (pid {})\n  socket    {}\n  websocket {}\n  log       {}",
-                status.server.version,
-                status.pid,
-                status.socket,
-                status.ws_url,
-                log_path.display()
-            ));
-            return Ok(0);
+            return Ok((status, log_path));
         }
         if Instant::now() > deadline {
             return Err(CtlError::Failed(format!(

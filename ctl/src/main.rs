@@ -9,6 +9,7 @@ mod cli;
 mod cursors;
 mod daemon_cmd;
 mod error;
+mod last_used;
 mod render;
 mod resources;
 mod run;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::cli::{AgentsCommand, ConversationsCommand};
 use crate::error::CtlError;
 use crate::render::{content_text, summary};
-use crate::run::new_agent_body;
+use crate::run::{choose_model, new_agent_body};
 use crate::target::Context;
 
 pub async fn agents(context: &Context, command: AgentsCommand) -> Result<u8, CtlError> {
@@ -48,7 +48,8 @@ pub async fn agents(context: &Context, command: AgentsCommand) -> Result<u8, Ctl
             failed(shown.success, shown.error)?;
             print_object(context, &shown.agent.unwrap_or_default(), describe_agent)
         }
-        AgentsCommand::Create(options) => {
+        AgentsCommand::Create(mut options) => {
+            options.model = Some(choose_model(&client, options.model.as_deref()).await?);
             let created = client
                 .call::<methods::AgentCreate>(&AgentCreateParams {
                     body: new_agent_body(&options),

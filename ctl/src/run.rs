@@ -3,25 +3,29 @@
 use std::io::{IsTerminal, Read, Write};
 use std::time::Instant;
 
-use letta_client::RuntimeEvents;
+use letta_client::{RpcClient, RuntimeEvents};
 use letta_protocol::{
     ClientToolset, CreateAgentOptions, CreateConversationOptions, CreateMessage,
-    DaemonStatusParams, InputParams, InputPayload, MessageCreate, PermissionMode,
+    DaemonStatusParams, InputParams, InputPayload, ListModelsParams, MessageCreate, PermissionMode,
     RuntimeStartParams, TurnPermissionRules, methods,
 };
 use serde_json::{Value, json};
 
 use crate::cli::{NewAgentArgs, OutputFormat, RunArgs};
 use crate::cursors::Cursor;
+use crate::daemon_cmd;
 use crate::error::{CtlError, EXIT_AGENT_ERROR, EXIT_DENIED};
+use crate::last_used;
 use crate::render::{Renderer, Style, say};
 use crate::target::Context;
 use crate::watch::{Approvals, Goal, Outcome, Output, Watch};
 
 pub async fn run(context: &Context, args: RunArgs) -> Result<u8, CtlError> {
     let (prompt, prompt_from_stdin) = read_prompt(args.prompt.as_deref())?;
-    let start = runtime_start_params(&args)?;
     let message = create_message(&args, prompt)?;
+    let client = reach_daemon(context, args.no_start).await?;
+    let start = runtime_start_params(context, &client, &args).await?;
+    drop(client);
     let client_message_id = message
         .messages
         .first()
@@ -30,6 +34,7 @@ pub async fn run(context: &Context, args: RunArgs) -> Result<u8, CtlError> {
 
     let (mut events, started_runtime) = RuntimeEvents::start(context.endpoint(), start).await?;
     let scope = events.scope().clone();
+    last_used::set(&context.data_dir, &scope);
     let human = args.output_format == OutputFormat::Text;
     if human {
         let agent = if started_runtime.created.agent {
@@ -142,27 +147,78 @@ fn read_prompt(argument: Option<&str>) -> Result<(String, bool), CtlError> {
     Ok((prompt, from_stdin))
 }
 
-fn runtime_start_params(args: &RunArgs) -> Result<RuntimeStartParams, CtlError> {
-    if args.agent.is_none() && !args.new_agent && args.conversation.is_none() {
-        return Err(CtlError::Usage(
-            "which agent? pass --agent ID (or set LETTA_AGENT_ID), --conversation ID, or --new-agent"
-                .to_owned(),
-        ));
+/// A client of the running daemon; starts it in the background first
+/// (saying so on stderr) unless `no_start`.
+async fn reach_daemon(context: &Context, no_start: bool) -> Result<RpcClient, CtlError> {
+    match context.client().await {
+        Ok(client) => Ok(client),
+        Err(CtlError::Unreachable(why)) if no_start => Err(CtlError::Unreachable(why)),
+        Err(CtlError::Unreachable(_)) => {
+            note("letta-daemon is not running: starting it in the background (--no-start to not)");
+            let (status, log) = daemon_cmd::launch(context, None, 30).await?;
+            note(&format!(
+                "letta-daemon {} started (pid {}), log in {}",
+                status.server.version,
+                status.pid,
+                log.display()
+            ));
+            context.client().await
+        }
+        Err(err) => Err(err),
     }
+}
+
+/// Which agent and conversation the run goes to: the ones named; else the
+/// ones this user last used here; else a new agent on a model the server
+/// offers.
+async fn runtime_start_params(
+    context: &Context,
+    client: &RpcClient,
+    args: &RunArgs,
+) -> Result<RuntimeStartParams, CtlError> {
+    let last = (args.agent.is_none() && !args.new_agent && args.conversation.is_none())
+        .then(|| last_used::get(&context.data_dir))
+        .flatten();
+    let create_agent = if args.new_agent
+        || (args.agent.is_none() && args.conversation.is_none() && last.is_none())
+    {
+        let mut options = args.agent_options.clone();
+        let model = choose_model(client, options.model.as_deref()).await?;
+        if !args.new_agent {
+            note(&format!(
+                "no agent used here before: creating one on {model} (choose with --model or LETTA_MODEL)"
+            ));
+        }
+        options.model = Some(model);
+        Some(CreateAgentOptions {
+            body: new_agent_body(&options),
+            pin_global: None,
+        })
+    } else {
+        None
+    };
+    let (agent_id, conversation_id) = match &last {
+        Some(last) => (
+            Some(last.agent_id.clone()),
+            (!args.new).then(|| last.conversation_id.clone()),
+        ),
+        None => (args.agent.clone(), args.conversation.clone()),
+    };
     let cwd = match &args.cwd {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().map_err(CtlError::io("reading the current directory"))?,
     };
     let cwd = std::fs::canonicalize(&cwd)
         .map_err(|err| CtlError::Usage(format!("--cwd {}: {err}", cwd.display())))?;
-    let mode = Some(parse_mode(&args.permission_mode)?);
+    let mode = args
+        .permission_mode
+        .as_deref()
+        .map(parse_mode)
+        .transpose()?;
     Ok(RuntimeStartParams {
-        agent_id: args.agent.clone(),
-        create_agent: args.new_agent.then(|| CreateAgentOptions {
-            body: new_agent_body(&args.agent_options),
-            pin_global: None,
-        }),
-        conversation_id: args.conversation.clone(),
+        agent_id,
+        create_agent,
+        conversation_id,
         create_conversation: args.new.then(CreateConversationOptions::default),
         cwd: Some(cwd.display().to_string()),
         mode,
@@ -173,6 +229,39 @@ fn runtime_start_params(args: &RunArgs) -> Result<RuntimeStartParams, CtlError> 
         }),
         ..RuntimeStartParams::default()
     })
+}
+
+/// The model for a new agent: the one asked for, if the server offers it;
+/// else the server's default.
+pub async fn choose_model(client: &RpcClient, asked: Option<&str>) -> Result<String, CtlError> {
+    let listed = client
+        .call::<methods::ListModels>(&ListModelsParams::default())
+        .await;
+    let entries = match (asked, listed) {
+        (Some(model), Err(_)) => return Ok(model.to_owned()),
+        (None, Err(err)) => return Err(err.into()),
+        (_, Ok(listed)) => listed.entries,
+    };
+    let offered = || {
+        entries
+            .iter()
+            .map(|entry| entry.handle.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match asked {
+        Some(model) if entries.iter().any(|entry| entry.handle == model) => Ok(model.to_owned()),
+        Some(model) => Err(CtlError::Usage(format!(
+            "the Letta server does not offer model {model:?}; it offers: {}",
+            offered()
+        ))),
+        None => entries
+            .iter()
+            .find(|entry| entry.is_default == Some(true))
+            .or(entries.first())
+            .map(|entry| entry.handle.clone())
+            .ok_or_else(|| CtlError::Failed("the Letta server offers no model".to_owned())),
+    }
 }
 
 /// The Letta create-agent body for `--new-agent` and `agents create`.

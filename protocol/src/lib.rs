@@ -113,6 +113,12 @@ registry::declare_methods! {
         params: ConversationMessagesListParams, result: ConversationMessagesListResult,
         frame_reply: FrameReply::Always("conversation_messages_list_response"),
     }
+    /// The models the Letta server offers (`GET /v1/models/`), its default
+    /// marked.
+    ListModels => "list_models" {
+        params: ListModelsParams, result: ListModelsResult,
+        frame_reply: FrameReply::Always("list_models_response"),
+    }
     /// The daemon's version, uptime, endpoints, and every runtime with its
     /// loop status and pending approvals.
     DaemonStatus => "daemon_status" {

@@ -109,6 +109,19 @@ macro_rules! declare_methods {
             )*
         }
 
+        /// Every method by name. Code that must handle each method matches on
+        /// it exhaustively, so a method declared without a handler is a
+        /// compile error, not a "method not found" at run time.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum MethodId {
+            $( $(#[$doc])* $marker, )*
+        }
+
+        impl MethodId {
+            /// Every method, in declaration order.
+            pub const ALL: &'static [MethodId] = &[$(MethodId::$marker,)*];
+        }
+
         /// Every protocol v2 method, in declaration order.
         pub const METHODS: &[$crate::registry::MethodInfo] = &[$(
             $crate::registry::MethodInfo {

@@ -76,7 +76,7 @@ async fn inputs_past_the_queue_bound_are_refused() {
     let started = frontend
         .request(json!({
             "type": "runtime_start",
-            "create_agent": { "body": { "name": "bounds" } },
+            "create_agent": { "body": { "name": "bounds", "model": "mock/default-model" } },
             "create_conversation": {},
             "cwd": project.path().display().to_string(),
             "mode": "standard",

@@ -195,7 +195,7 @@ async fn background_commands_end_when_the_daemon_stops() {
     let started = frontend
         .request(json!({
             "type": "runtime_start",
-            "create_agent": { "body": { "name": "background" } },
+            "create_agent": { "body": { "name": "background", "model": "mock/default-model" } },
             "create_conversation": {},
             "cwd": project.path().display().to_string(),
             "mode": "unrestricted",

@@ -21,7 +21,7 @@ async fn start(faults: Faults) -> (MockLetta, Daemon, Frontend, Value) {
     let reply = frontend
         .request(json!({
             "type": "runtime_start",
-            "create_agent": { "body": { "name": "mock" } },
+            "create_agent": { "body": { "name": "mock", "model": "mock/default-model" } },
             "create_conversation": {},
         }))
         .await;
@@ -211,7 +211,7 @@ async fn a_send_that_never_answers_times_out_and_is_sent_again() {
     let reply = frontend
         .request(json!({
             "type": "runtime_start",
-            "create_agent": { "body": { "name": "mock" } },
+            "create_agent": { "body": { "name": "mock", "model": "mock/default-model" } },
             "create_conversation": {},
         }))
         .await;

@@ -60,7 +60,7 @@ async fn json_rpc_clients_get_events_as_notifications_and_replay_after_a_cursor(
         &mut lines,
         1,
         "runtime_start",
-        json!({"create_agent": {"body": {"name": "rpc"}}, "create_conversation": {}}),
+        json!({"create_agent": {"body": {"name": "rpc", "model": "mock/default-model"}}, "create_conversation": {}}),
         &mut events,
     )
     .await;
@@ -117,7 +117,7 @@ async fn events_beyond_retention_cannot_be_replayed() {
         &mut lines,
         1,
         "runtime_start",
-        json!({"create_agent": {"body": {"name": "retention"}}, "create_conversation": {}}),
+        json!({"create_agent": {"body": {"name": "retention", "model": "mock/default-model"}}, "create_conversation": {}}),
         &mut events,
     )
     .await;

@@ -151,6 +151,14 @@ impl LettaApi {
         .await
     }
 
+    // --- models
+
+    /// The language models the server offers, its default first.
+    pub async fn list_models(&self) -> Result<Value, LettaError> {
+        self.json(Method::GET, "/v1/models/", None, None, Retry::Safe)
+            .await
+    }
+
     // --- conversations
 
     pub async fn list_conversations(&self, query: &Value) -> Result<Value, LettaError> {

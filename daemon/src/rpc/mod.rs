@@ -2,8 +2,9 @@
 //! `RpcModule` that every transport serves.
 //!
 //! Methods are registered through [`register`], which takes the name and the
-//! types from the registry in `letta-protocol`; a method the registry
-//! declares but nobody registers here answers "method not found" naming it.
+//! types from the registry in `letta-protocol`, in an exhaustive match over
+//! the registry's [`MethodId`]: a declared method without a handler does not
+//! compile.
 
 mod connection;
 mod errors;
@@ -20,7 +21,7 @@ use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{Methods, RpcModule};
 use letta_protocol::errors::{ErrorCode, RpcError};
-use letta_protocol::{Method, methods};
+use letta_protocol::{Method, MethodId, methods};
 use serde::de::DeserializeOwned;
 
 use crate::runtime::Runtimes;
@@ -86,38 +87,87 @@ impl DaemonState {
 /// Builds the method table every transport dispatches into.
 pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
     let mut module = RpcModule::new(state.clone());
-    register::<methods::Initialize, _, _>(&mut module, info::initialize)?;
-    register::<methods::AppServerInfo, _, _>(&mut module, |state, _, _| async move {
-        Ok(info::app_server_info(&state))
-    })?;
-    register::<methods::RuntimeStart, _, _>(&mut module, runtime::runtime_start)?;
-    register::<methods::Sync, _, _>(&mut module, runtime::sync)?;
-    register::<methods::Input, _, _>(&mut module, runtime::input)?;
-    register::<methods::AbortMessage, _, _>(&mut module, runtime::abort_message)?;
-    register::<methods::ResumeQueue, _, _>(&mut module, runtime::resume_queue)?;
-    register::<methods::ChangeDeviceState, _, _>(&mut module, runtime::change_device_state)?;
-    register::<methods::DaemonStatus, _, _>(&mut module, status::daemon_status)?;
-    register::<methods::RuntimeExternalToolsUpdate, _, _>(
-        &mut module,
-        runtime::runtime_external_tools_update,
-    )?;
-    register::<methods::ExternalToolCallResponse, _, _>(
-        &mut module,
-        runtime::external_tool_call_response,
-    )?;
-    register::<methods::AgentList, _, _>(&mut module, resources::agent_list)?;
-    register::<methods::AgentRetrieve, _, _>(&mut module, resources::agent_retrieve)?;
-    register::<methods::AgentCreate, _, _>(&mut module, resources::agent_create)?;
-    register::<methods::AgentUpdate, _, _>(&mut module, resources::agent_update)?;
-    register::<methods::AgentDelete, _, _>(&mut module, resources::agent_delete)?;
-    register::<methods::ConversationList, _, _>(&mut module, resources::conversation_list)?;
-    register::<methods::ConversationRetrieve, _, _>(&mut module, resources::conversation_retrieve)?;
-    register::<methods::ConversationCreate, _, _>(&mut module, resources::conversation_create)?;
-    register::<methods::ConversationUpdate, _, _>(&mut module, resources::conversation_update)?;
-    register::<methods::ConversationMessagesList, _, _>(
-        &mut module,
-        resources::conversation_messages_list,
-    )?;
+    // Exhaustive: a method added to the registry without a handler here
+    // does not compile.
+    for method in MethodId::ALL {
+        let module = &mut module;
+        match method {
+            MethodId::Initialize => register::<methods::Initialize, _, _>(module, info::initialize),
+            MethodId::AppServerInfo => {
+                register::<methods::AppServerInfo, _, _>(module, |state, _, _| async move {
+                    Ok(info::app_server_info(&state))
+                })
+            }
+            MethodId::RuntimeStart => {
+                register::<methods::RuntimeStart, _, _>(module, runtime::runtime_start)
+            }
+            MethodId::Sync => register::<methods::Sync, _, _>(module, runtime::sync),
+            MethodId::Input => register::<methods::Input, _, _>(module, runtime::input),
+            MethodId::AbortMessage => {
+                register::<methods::AbortMessage, _, _>(module, runtime::abort_message)
+            }
+            MethodId::ResumeQueue => {
+                register::<methods::ResumeQueue, _, _>(module, runtime::resume_queue)
+            }
+            MethodId::ChangeDeviceState => {
+                register::<methods::ChangeDeviceState, _, _>(module, runtime::change_device_state)
+            }
+            MethodId::DaemonStatus => {
+                register::<methods::DaemonStatus, _, _>(module, status::daemon_status)
+            }
+            MethodId::RuntimeExternalToolsUpdate => {
+                register::<methods::RuntimeExternalToolsUpdate, _, _>(
+                    module,
+                    runtime::runtime_external_tools_update,
+                )
+            }
+            MethodId::ExternalToolCallResponse => {
+                register::<methods::ExternalToolCallResponse, _, _>(
+                    module,
+                    runtime::external_tool_call_response,
+                )
+            }
+            MethodId::AgentList => {
+                register::<methods::AgentList, _, _>(module, resources::agent_list)
+            }
+            MethodId::AgentRetrieve => {
+                register::<methods::AgentRetrieve, _, _>(module, resources::agent_retrieve)
+            }
+            MethodId::AgentCreate => {
+                register::<methods::AgentCreate, _, _>(module, resources::agent_create)
+            }
+            MethodId::AgentUpdate => {
+                register::<methods::AgentUpdate, _, _>(module, resources::agent_update)
+            }
+            MethodId::AgentDelete => {
+                register::<methods::AgentDelete, _, _>(module, resources::agent_delete)
+            }
+            MethodId::ConversationList => {
+                register::<methods::ConversationList, _, _>(module, resources::conversation_list)
+            }
+            MethodId::ConversationRetrieve => register::<methods::ConversationRetrieve, _, _>(
+                module,
+                resources::conversation_retrieve,
+            ),
+            MethodId::ConversationCreate => register::<methods::ConversationCreate, _, _>(
+                module,
+                resources::conversation_create,
+            ),
+            MethodId::ConversationUpdate => register::<methods::ConversationUpdate, _, _>(
+                module,
+                resources::conversation_update,
+            ),
+            MethodId::ConversationMessagesList => {
+                register::<methods::ConversationMessagesList, _, _>(
+                    module,
+                    resources::conversation_messages_list,
+                )
+            }
+            MethodId::ListModels => {
+                register::<methods::ListModels, _, _>(module, resources::list_models)
+            }
+        }?;
+    }
     let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
     names.sort();
     // Only `build` sets it, once per state.

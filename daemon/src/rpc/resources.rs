@@ -1,4 +1,4 @@
-//! Agent and conversation management, proxied to the Letta server.
+//! Agent, conversation and model management, proxied to the Letta server.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use letta_protocol::{
     AgentResult, AgentRetrieveParams, AgentUpdateParams, ConversationCreateParams,
     ConversationListParams, ConversationListResult, ConversationMessagesListParams,
     ConversationMessagesListResult, ConversationResult, ConversationRetrieveParams,
-    ConversationUpdateParams,
+    ConversationUpdateParams, ListModelsParams, ListModelsResult, ModelEntry,
 };
 use serde_json::{Value, json};
 
@@ -225,6 +225,39 @@ pub async fn conversation_messages_list(
         messages,
         next_before,
         has_more,
+        error: None,
+    })
+}
+
+pub async fn list_models(
+    state: State,
+    _: Connection,
+    _: ListModelsParams,
+) -> Result<ListModelsResult, RpcError> {
+    let listed = state.runtimes.api().list_models().await.map_err(upstream)?;
+    let entries: Vec<ModelEntry> = items(listed)
+        .iter()
+        .enumerate()
+        .filter_map(|(index, model)| {
+            let handle = model.get("handle").and_then(Value::as_str)?.to_owned();
+            let text = |key: &str| model.get(key).and_then(Value::as_str).map(str::to_owned);
+            Some(ModelEntry {
+                id: handle.clone(),
+                label: text("display_name").unwrap_or_else(|| handle.clone()),
+                description: [text("provider_name"), text("model")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                is_default: (index == 0).then_some(true),
+                handle,
+            })
+        })
+        .collect();
+    Ok(ListModelsResult {
+        success: true,
+        available_handles: Some(entries.iter().map(|entry| entry.handle.clone()).collect()),
+        entries,
         error: None,
     })
 }

@@ -126,3 +126,35 @@ pub struct ConversationMessagesListResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ListModelsParams {
+    /// Ask the server again instead of a cached answer (the daemon does not
+    /// cache: every call asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ListModelsResult {
+    pub success: bool,
+    pub entries: Vec<ModelEntry>,
+    /// Every handle the server offers; `null` when it could not be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_handles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One model the server offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelEntry {
+    pub id: String,
+    /// What `create_agent`'s `model` takes, e.g. `openai/gpt-4.1`.
+    pub handle: String,
+    pub label: String,
+    pub description: String,
+    /// The server's default: the first model it lists.
+    #[serde(rename = "isDefault", default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+}

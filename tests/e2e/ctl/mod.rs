@@ -2,6 +2,7 @@
 //! mock and the real Letta server.
 
 mod daemon;
+mod first_run;
 mod resources;
 mod resume;
 mod run;

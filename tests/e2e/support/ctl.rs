@@ -96,6 +96,8 @@ impl Shell {
             .env("LETTA_DAEMON_DATA_DIR", &self.data_dir)
             .env("NO_COLOR", "1")
             .env_remove("LETTA_AGENT_ID")
+            .env_remove("LETTA_MODEL")
+            .env_remove("LETTA_EMBEDDING")
             .env_remove("LETTA_API_KEY")
             .env_remove("XDG_CONFIG_HOME")
             .kill_on_drop(true);

@@ -107,6 +107,15 @@ impl MockLetta {
                 "/v1/conversations/{id}/cancel",
                 post(|| async { axum::Json(json!({})) }),
             )
+            .route(
+                "/v1/models/",
+                get(|| async {
+                    axum::Json(json!([
+                        { "handle": "mock/default-model", "display_name": "Mock default" },
+                        { "handle": "openai-proxy/fake-model", "display_name": "Scripted" },
+                    ]))
+                }),
+            )
             .route("/v1/runs/", get(list_runs))
             .route("/v1/runs/{id}", get(get_run))
             .route("/v1/runs/{id}/stream", post(resume_run))
@@ -163,9 +172,18 @@ fn next_id(state: &mut MockState, prefix: &str) -> String {
     format!("{prefix}-mock-{}", state.next_id)
 }
 
+/// Like Letta, an agent needs a model.
 async fn create_agent(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    if body["model"].as_str().is_none_or(str::is_empty) {
+        let detail = "INVALID_ARGUMENT: Must specify either model or llm_config in request";
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "detail": detail })),
+        )
+            .into_response();
+    }
     let id = next_id(&mut state.lock().unwrap(), "agent");
-    axum::Json(json!({ "id": id, "name": body["name"] })).into_response()
+    axum::Json(json!({ "id": id, "name": body["name"], "model": body["model"] })).into_response()
 }
 
 async fn get_agent(Path(id): Path<String>) -> Response {

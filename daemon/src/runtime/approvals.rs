@@ -19,7 +19,7 @@ use crate::permissions::paths::canonical_path;
 use crate::permissions::rules::Rule;
 use crate::permissions::settings::{SettingsFiles, Source};
 use crate::permissions::{Call, Policy, Suggestion, SuggestionScope, Verdict};
-use crate::store::{Decision, StoreError, ToolCallRow};
+use crate::store::{Decision, StoreError, ToolCallRow, ToolCallState};
 use crate::tools::builtin;
 use crate::util::lock;
 
@@ -113,7 +113,7 @@ impl Runtime {
             .store
             .tool_call(tool_call_id)
             .await?
-            .filter(|row| row.state == "requested" && row.approval.is_some())
+            .filter(|row| row.state == ToolCallState::Requested && row.approval.is_some())
             .ok_or_else(not_pending)?;
         let (allow, reason, updated_input, selected) = match (&response.decision, &response.error) {
             (

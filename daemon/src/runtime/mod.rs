@@ -28,7 +28,7 @@ use letta_protocol::{
 };
 use tokio::sync::Notify;
 
-use crate::store::{Recorded, RuntimeRow, Store, StoreError};
+use crate::store::{Disposition, Recorded, RuntimeRow, Store, StoreError};
 use crate::tools::BackgroundJobs;
 use event_log::{Draft, EventLog, SubscribeError};
 use letta_api::LettaApi;
@@ -382,7 +382,7 @@ impl Runtime {
                 self.id,
                 &client_message_id,
                 &turn_id,
-                disposition_name(disposition),
+                stored_disposition(disposition),
                 &payload,
                 &crate::util::now_rfc3339(),
                 queued < MAX_QUEUED_INPUTS,
@@ -398,10 +398,9 @@ impl Runtime {
                 )));
             }
         };
-        let disposition = if row.disposition == "queued" {
-            InputDisposition::Queued
-        } else {
-            InputDisposition::Started
+        let disposition = match row.disposition {
+            Disposition::Queued => InputDisposition::Queued,
+            Disposition::Started => InputDisposition::Started,
         };
         let turn_id = row.turn_id.clone();
         if fresh {
@@ -609,9 +608,9 @@ fn parse_mode(name: &str) -> Option<PermissionMode> {
     serde_json::from_value(serde_json::Value::from(name)).ok()
 }
 
-fn disposition_name(disposition: InputDisposition) -> &'static str {
+fn stored_disposition(disposition: InputDisposition) -> Disposition {
     match disposition {
-        InputDisposition::Started => "started",
-        InputDisposition::Queued => "queued",
+        InputDisposition::Started => Disposition::Started,
+        InputDisposition::Queued => Disposition::Queued,
     }
 }

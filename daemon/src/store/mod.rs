@@ -5,6 +5,7 @@
 
 mod events;
 mod runtimes;
+mod states;
 mod tool_calls;
 mod turns;
 
@@ -18,6 +19,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use events::CursorAdvance;
 pub use runtimes::RuntimeRow;
+pub use states::{
+    Disposition, ExternalCallStatus, InputStatus, ResultStatus, RunStatus, ToolCallState,
+    ToolDecision,
+};
 pub use tool_calls::{Decision, ToolCallRow};
 pub use turns::{ExternalCallRow, InputRow, Recorded, RunRow};
 

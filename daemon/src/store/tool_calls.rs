@@ -2,7 +2,7 @@
 //! delivered, each step one committed transition, so a restarted daemon
 //! knows exactly how far every call got.
 
-use super::{Store, StoreError};
+use super::{ResultStatus, Store, StoreError, ToolCallState, ToolDecision};
 
 /// One journaled call.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -12,14 +12,14 @@ pub struct ToolCallRow {
     pub tool_name: String,
     pub input: String,
     pub read_only: bool,
-    pub state: String,
+    pub state: ToolCallState,
     pub approval: Option<String>,
     pub suggestions: Option<String>,
-    pub decision: Option<String>,
+    pub decision: Option<ToolDecision>,
     pub decision_reason: Option<String>,
     pub updated_input: Option<String>,
     pub result: Option<String>,
-    pub result_status: Option<String>,
+    pub result_status: Option<ResultStatus>,
 }
 
 /// A decision on a call.
@@ -112,7 +112,11 @@ impl Store {
             "UPDATE tool_calls SET state = 'decided', decision = ?, decision_reason = ?, updated_input = ?, updated_at = ?
              WHERE tool_call_id = ? AND runtime_id = ? AND state = 'requested'",
         )
-        .bind(if decision.allow { "allow" } else { "deny" })
+        .bind(if decision.allow {
+            ToolDecision::Allow
+        } else {
+            ToolDecision::Deny
+        })
         .bind(decision.reason)
         .bind(decision.updated_input)
         .bind(crate::util::now_rfc3339())
@@ -126,8 +130,12 @@ impl Store {
 
     /// Marks a decided call as executing, just before it runs.
     pub async fn start_tool_call(&self, tool_call_id: &str) -> Result<(), StoreError> {
-        self.move_tool_call(tool_call_id, "decided", "executing")
-            .await
+        self.move_tool_call(
+            tool_call_id,
+            ToolCallState::Decided,
+            ToolCallState::Executing,
+        )
+        .await
     }
 
     /// Stores a call's result (once).
@@ -135,7 +143,7 @@ impl Store {
         &self,
         tool_call_id: &str,
         result: &str,
-        status: &str,
+        status: ResultStatus,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE tool_calls SET state = 'stored', result = ?, result_status = ?, updated_at = ?
@@ -253,8 +261,8 @@ impl Store {
     async fn move_tool_call(
         &self,
         tool_call_id: &str,
-        from: &str,
-        to: &str,
+        from: ToolCallState,
+        to: ToolCallState,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE tool_calls SET state = ?, updated_at = ? WHERE tool_call_id = ? AND state = ?",

@@ -1,6 +1,6 @@
 //! The input journal, run cursors and external tool calls of turns.
 
-use super::{Store, StoreError};
+use super::{Disposition, ExternalCallStatus, InputStatus, RunStatus, Store, StoreError};
 
 /// An accepted input.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -8,8 +8,8 @@ pub struct InputRow {
     pub id: i64,
     pub client_message_id: String,
     pub turn_id: String,
-    pub disposition: String,
-    pub status: String,
+    pub disposition: Disposition,
+    pub status: InputStatus,
     pub payload: String,
     pub accepted_at: String,
 }
@@ -20,7 +20,7 @@ pub struct RunRow {
     pub run_id: String,
     pub turn_id: String,
     pub last_seq_id: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub stop_reason: Option<String>,
     /// JSON array of the tool calls the run stopped for.
     pub approval_calls: Option<String>,
@@ -34,7 +34,7 @@ pub struct ExternalCallRow {
     pub tool_call_id: String,
     pub tool_name: String,
     pub input: String,
-    pub status: String,
+    pub status: ExternalCallStatus,
     pub result: Option<String>,
 }
 
@@ -66,7 +66,7 @@ impl Store {
         runtime_id: i64,
         client_message_id: &str,
         turn_id: &str,
-        disposition: &str,
+        disposition: Disposition,
         payload: &str,
         now: &str,
         room: bool,
@@ -127,7 +127,11 @@ impl Store {
         Ok(at)
     }
 
-    pub async fn set_input_status(&self, input_id: i64, status: &str) -> Result<(), StoreError> {
+    pub async fn set_input_status(
+        &self,
+        input_id: i64,
+        status: InputStatus,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE inputs SET status = ? WHERE id = ?")
             .bind(status)
             .bind(input_id)
@@ -160,14 +164,13 @@ impl Store {
     pub async fn finish_run(
         &self,
         run_id: &str,
-        status: &str,
         stop_reason: Option<&str>,
         approval_calls: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE runs SET status = ?, stop_reason = ?, approval_calls = ? WHERE run_id = ?",
         )
-        .bind(status)
+        .bind(RunStatus::Completed)
         .bind(stop_reason)
         .bind(approval_calls)
         .bind(run_id)

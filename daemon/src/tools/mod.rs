@@ -79,8 +79,12 @@ impl ToolOutput {
         }
     }
 
-    pub fn status(&self) -> &'static str {
-        if self.is_error { "error" } else { "success" }
+    pub fn status(&self) -> crate::store::ResultStatus {
+        if self.is_error {
+            crate::store::ResultStatus::Error
+        } else {
+            crate::store::ResultStatus::Success
+        }
     }
 }
 

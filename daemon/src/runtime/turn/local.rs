@@ -22,12 +22,12 @@ use crate::permissions::rules::Rule;
 use crate::permissions::settings::Source;
 use crate::permissions::{Call, Policy, Verdict, preview};
 use crate::runtime::approvals::approval_request_id;
-use crate::store::{Decision, ToolCallRow};
+use crate::store::{Decision, ResultStatus, ToolCallRow, ToolCallState, ToolDecision};
 use crate::tools::{BuiltinTool, Effect, ToolContext, ToolOutput, execute};
 use crate::util::lock;
 
 /// A call's result for the agent: text and `success` or `error`.
-pub(super) type Outcome = (String, &'static str);
+pub(super) type Outcome = (String, ResultStatus);
 
 impl Turn<'_> {
     /// The runtime's policy with this turn's own rules added.
@@ -121,7 +121,7 @@ impl Turn<'_> {
                     tool.effect == Effect::ReadOnly,
                 )
                 .await?;
-            if row.state != "requested" {
+            if row.state != ToolCallState::Requested {
                 continue;
             }
             if row.approval.is_some() {
@@ -259,7 +259,7 @@ impl Turn<'_> {
             // Register before looking, so an answer in between still wakes us.
             let waiter = rt.approvals.waiter(tool_call_id);
             let row = self.row(tool_call_id).await?;
-            if row.state != "requested" {
+            if row.state != ToolCallState::Requested {
                 rt.approvals.forget(tool_call_id);
                 return Ok(());
             }
@@ -301,40 +301,38 @@ impl Turn<'_> {
     ) -> Result<Outcome, TurnError> {
         let rt = self.runtime;
         let row = self.row(&call.id).await?;
-        let output = match row.state.as_str() {
-            "stored" | "delivered" => {
+        let output = match row.state {
+            ToolCallState::Stored | ToolCallState::Delivered => {
                 return Ok((
                     row.result.unwrap_or_default(),
-                    if row.result_status.as_deref() == Some("error") {
-                        "error"
-                    } else {
-                        "success"
-                    },
+                    row.result_status.unwrap_or(ResultStatus::Error),
                 ));
             }
-            "decided" if row.decision.as_deref() == Some("deny") => ToolOutput::error(format!(
-                "The user did not allow this {} call: {}",
-                tool.name,
-                row.decision_reason.as_deref().unwrap_or("denied")
-            )),
-            "decided" => {
+            ToolCallState::Decided if row.decision == Some(ToolDecision::Deny) => {
+                ToolOutput::error(format!(
+                    "The user did not allow this {} call: {}",
+                    tool.name,
+                    row.decision_reason.as_deref().unwrap_or("denied")
+                ))
+            }
+            ToolCallState::Decided => {
                 crash_point("tool-decided");
                 rt.store.start_tool_call(&call.id).await?;
                 crash_point("tool-executing");
                 self.run_tool(call, tool, &row, run_id, hidden).await?
             }
-            "executing" if row.read_only => {
+            ToolCallState::Executing if row.read_only => {
                 tracing::info!(tool_call = %call.id, "re-running a read-only call interrupted by a restart");
                 self.run_tool(call, tool, &row, run_id, hidden).await?
             }
-            "executing" => ToolOutput::error(format!(
+            ToolCallState::Executing => ToolOutput::error(format!(
                 "Interrupted: the daemon stopped while this {} call was running, so it may or may \
                  not have taken effect. It was not run again; check its effects before retrying.",
                 tool.name
             )),
-            other => {
+            ToolCallState::Requested => {
                 return Err(TurnError::Protocol(format!(
-                    "tool call {} is {other}, not decided",
+                    "tool call {} was never decided",
                     call.id
                 )));
             }

@@ -23,7 +23,7 @@ use super::Runtime;
 use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
-use crate::store::{RunRow, StoreError};
+use crate::store::{InputStatus, ResultStatus, RunRow, RunStatus, StoreError};
 use letta_api::{LettaError, RunStream, backoff};
 use tools::{Offered, ToolCall, approval_entry};
 
@@ -126,7 +126,7 @@ impl Turn<'_> {
         let rt = self.runtime;
         let (status, stop_reason, run_id, usage, error) = match outcome {
             Ok(end) => (
-                "finished",
+                InputStatus::Finished,
                 end.stop_reason.unwrap_or_else(|| "end_turn".to_owned()),
                 end.run_id,
                 end.usage,
@@ -144,12 +144,18 @@ impl Turn<'_> {
                 {
                     tracing::warn!(error = %err, "cannot cancel the run on the Letta server");
                 }
-                ("cancelled", "cancelled".to_owned(), None, None, None)
+                (
+                    InputStatus::Cancelled,
+                    "cancelled".to_owned(),
+                    None,
+                    None,
+                    None,
+                )
             }
             Err(err) => {
                 tracing::warn!(turn = %self.turn.turn_id, error = %err, "turn failed");
                 (
-                    "failed",
+                    InputStatus::Failed,
                     "error".to_owned(),
                     None,
                     None,
@@ -224,7 +230,7 @@ impl Turn<'_> {
     async fn drive(&self, input: &QueuedInput) -> Result<RunEnd, TurnError> {
         let rt = self.runtime;
         rt.store
-            .set_input_status(self.turn.input_id, "running")
+            .set_input_status(self.turn.input_id, InputStatus::Running)
             .await?;
         let message: CreateMessage = serde_json::from_str(&input.row.payload)
             .map_err(|err| TurnError::Protocol(format!("stored input is unreadable: {err}")))?;
@@ -235,7 +241,7 @@ impl Turn<'_> {
 
         // Results of tool calls on their way to the server.
         let mut delivering: Vec<String> = Vec::new();
-        let mut step = if input.row.status == "running" {
+        let mut step = if input.row.status == InputStatus::Running {
             self.recovery_step(&message, &tools).await?
         } else {
             // Calls an aborted turn left unanswered go first: the server
@@ -249,7 +255,7 @@ impl Turn<'_> {
                         approval_entry(
                             &row.tool_call_id,
                             row.result.as_deref().unwrap_or_default(),
-                            row.result_status.as_deref().unwrap_or("error"),
+                            row.result_status.unwrap_or(ResultStatus::Error),
                         )
                     })
                     .collect();
@@ -314,7 +320,7 @@ impl Turn<'_> {
     ) -> Result<Step, TurnError> {
         let rt = self.runtime;
         match rt.store.latest_run_of_turn(&self.turn.turn_id).await? {
-            Some(run) if run.status == "streaming" => Ok(Step::Reattach {
+            Some(run) if run.status == RunStatus::Streaming => Ok(Step::Reattach {
                 run_id: run.run_id,
                 after: u64::try_from(run.last_seq_id).unwrap_or(0),
             }),

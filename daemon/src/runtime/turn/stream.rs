@@ -175,12 +175,7 @@ impl Turn<'_> {
             let calls = (!end.calls.is_empty())
                 .then(|| serde_json::to_string(&end.calls).unwrap_or_default());
             rt.store
-                .finish_run(
-                    run_id,
-                    "completed",
-                    end.stop_reason.as_deref(),
-                    calls.as_deref(),
-                )
+                .finish_run(run_id, end.stop_reason.as_deref(), calls.as_deref())
                 .await?;
         }
         Ok(end)

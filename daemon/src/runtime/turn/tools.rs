@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{RunEnd, Turn, TurnError};
 use crate::runtime::event_log::Draft;
 use crate::store::ExternalCallRow;
+use crate::store::{ExternalCallStatus, ResultStatus};
 use crate::tools::{BuiltinTool, builtin};
 use crate::util::lock;
 use letta_api::ToolCallDelta;
@@ -75,11 +76,11 @@ impl Turn<'_> {
             let (tool_return, status) = match route {
                 Route::Local(_) => outcomes
                     .remove(&call.id)
-                    .unwrap_or_else(|| ("The tool call was lost.".to_owned(), "error")),
+                    .unwrap_or_else(|| ("The tool call was lost.".to_owned(), ResultStatus::Error)),
                 Route::External => self.call_external(call, end.run_id.as_deref()).await?,
                 Route::Unavailable => (
                     format!("Tool {} is not available on this device.", call.name),
-                    "error",
+                    ResultStatus::Error,
                 ),
             };
             approvals.push(approval_entry(&call.id, &tool_return, status));
@@ -121,10 +122,13 @@ impl Turn<'_> {
         &self,
         call: &ToolCall,
         run_id: Option<&str>,
-    ) -> Result<(String, &'static str), TurnError> {
+    ) -> Result<(String, ResultStatus), TurnError> {
         let rt = self.runtime;
         let Some(input) = json_arguments(&call.arguments) else {
-            return Ok((invalid_arguments(&call.name, &call.arguments), "error"));
+            return Ok((
+                invalid_arguments(&call.name, &call.arguments),
+                ResultStatus::Error,
+            ));
         };
         let request_id = external_request_id(&call.id);
         let row = ExternalCallRow {
@@ -133,7 +137,7 @@ impl Turn<'_> {
             tool_call_id: call.id.clone(),
             tool_name: call.name.clone(),
             input: Value::Object(input.clone()).to_string(),
-            status: "pending".to_owned(),
+            status: ExternalCallStatus::Pending,
             result: None,
         };
         rt.store.record_external_call(rt.id, &row).await?;
@@ -215,7 +219,7 @@ pub(super) fn invalid_arguments(tool: &str, text: &str) -> String {
 }
 
 /// One call's result, as an approval message carries it.
-pub(super) fn approval_entry(tool_call_id: &str, tool_return: &str, status: &str) -> Value {
+pub(super) fn approval_entry(tool_call_id: &str, tool_return: &str, status: ResultStatus) -> Value {
     json!({
         "type": "tool",
         "tool_call_id": tool_call_id,
@@ -248,9 +252,9 @@ pub(super) fn lifecycle(run_id: Option<&str>, mut fields: Value) -> Value {
 
 /// The text and status to return to the agent for a frontend's answer
 /// (`{"result": {"content": [...], "is_error"?}}` or `{"error": "..."}`).
-fn tool_return_of(answer: &Value) -> (String, &'static str) {
+fn tool_return_of(answer: &Value) -> (String, ResultStatus) {
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
-        return (error.to_owned(), "error");
+        return (error.to_owned(), ResultStatus::Error);
     }
     let result = answer.get("result").unwrap_or(&Value::Null);
     let texts: Vec<&str> = result
@@ -272,7 +276,12 @@ fn tool_return_of(answer: &Value) -> (String, &'static str) {
         .get("is_error")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    (text, if is_error { "error" } else { "success" })
+    let status = if is_error {
+        ResultStatus::Error
+    } else {
+        ResultStatus::Success
+    };
+    (text, status)
 }
 
 /// Joins streamed tool-call pieces into whole calls, in order.
@@ -339,13 +348,16 @@ mod tests {
     #[test]
     fn frontend_answers_become_tool_returns() {
         let ok = json!({"result": {"content": [{"type": "text", "text": "42"}]}});
-        assert_eq!(tool_return_of(&ok), ("42".to_owned(), "success"));
+        assert_eq!(
+            tool_return_of(&ok),
+            ("42".to_owned(), ResultStatus::Success)
+        );
         let failed =
             json!({"result": {"content": [{"type": "text", "text": "nope"}], "is_error": true}});
-        assert_eq!(tool_return_of(&failed).1, "error");
+        assert_eq!(tool_return_of(&failed).1, ResultStatus::Error);
         assert_eq!(
             tool_return_of(&json!({"error": "boom"})),
-            ("boom".to_owned(), "error")
+            ("boom".to_owned(), ResultStatus::Error)
         );
     }
 }

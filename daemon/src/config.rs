@@ -191,10 +191,33 @@ pub enum ConfigError {
     SocketPathTooLong { path: PathBuf, len: usize },
 }
 
+/// What configuration reads from the user's environment beyond the flags'
+/// own variables. Tests pass their own, so they never read the developer's
+/// key or `~/.letta`.
+#[derive(Debug, Clone, Default)]
+pub struct UserEnvironment {
+    /// `LETTA_API_KEY`.
+    pub api_key: Option<String>,
+    /// Where `~/.letta/daemon.toml` and the default data directory are.
+    pub home: Option<PathBuf>,
+}
+
+impl UserEnvironment {
+    pub fn current() -> UserEnvironment {
+        UserEnvironment {
+            api_key: std::env::var("LETTA_API_KEY").ok(),
+            home: std::env::home_dir(),
+        }
+    }
+}
+
 impl Config {
     /// Applies the file and the defaults to what the command line gave.
-    pub fn resolve(cli: Cli, env_api_key: Option<String>) -> Result<Config, ConfigError> {
-        let home = std::env::home_dir();
+    pub fn resolve(cli: Cli, user: UserEnvironment) -> Result<Config, ConfigError> {
+        let UserEnvironment {
+            api_key: env_api_key,
+            home,
+        } = user;
         let file = load_file(cli.config.as_deref(), home.as_deref())?;
 
         let data_dir = match cli.data_dir.or(file.data_dir) {
@@ -361,10 +384,24 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
 mod tests {
     use super::*;
 
+    /// The flags of `args`, read without the process environment (clap
+    /// would fill unset flags from `LETTA_*` variables of whoever runs the
+    /// tests).
     fn cli(args: &[&str]) -> Cli {
         let mut argv = vec!["letta-daemon"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).unwrap()
+        let command =
+            <Cli as clap::CommandFactory>::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from(argv).unwrap();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap()
+    }
+
+    /// A user with an empty home and no API key.
+    fn user(home: &std::path::Path) -> UserEnvironment {
+        UserEnvironment {
+            api_key: None,
+            home: Some(home.to_path_buf()),
+        }
     }
 
     #[test]
@@ -404,7 +441,7 @@ mod tests {
                 "--listen",
                 "ws://127.0.0.1:7001",
             ]),
-            None,
+            user(dir.path()),
         )
         .unwrap();
         assert_eq!(config.listen.port(), 7001);
@@ -420,7 +457,7 @@ mod tests {
         let data = dir.path().to_str().unwrap();
         let err = Config::resolve(
             cli(&["--data-dir", data, "--listen", "ws://0.0.0.0:1"]),
-            None,
+            user(dir.path()),
         )
         .unwrap_err();
         assert!(
@@ -432,7 +469,7 @@ mod tests {
         std::fs::write(&file, "lisen = \"ws://127.0.0.1:1\"\n").unwrap();
         let err = Config::resolve(
             cli(&["--config", file.to_str().unwrap(), "--data-dir", data]),
-            None,
+            user(dir.path()),
         )
         .unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
@@ -446,7 +483,7 @@ mod tests {
                 "--auth-token-file",
                 token.to_str().unwrap(),
             ]),
-            None,
+            user(dir.path()),
         )
         .unwrap_err();
         assert!(matches!(err, ConfigError::EmptyToken { .. }), "{err}");
@@ -457,10 +494,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::resolve(
             cli(&["--data-dir", dir.path().to_str().unwrap()]),
-            Some("sk-let-secret".into()),
+            UserEnvironment {
+                api_key: Some("sk-let-secret".into()),
+                ..user(dir.path())
+            },
         )
         .unwrap();
         assert_eq!(config.letta.base_url, DEFAULT_CLOUD_LETTA_URL);
         assert!(!format!("{config:?}").contains("sk-let-secret"));
+    }
+
+    #[test]
+    fn the_users_home_holds_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".letta")).unwrap();
+        std::fs::write(
+            dir.path().join(".letta/daemon.toml"),
+            "letta_base_url = \"http://127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let config = Config::resolve(cli(&[]), user(dir.path())).unwrap();
+        assert_eq!(config.data_dir, dir.path().join(".letta/daemon"));
+        assert_eq!(config.letta.base_url, "http://127.0.0.1:9");
     }
 }

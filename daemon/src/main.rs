@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use letta_daemon::config::{Cli, Config};
+use letta_daemon::config::{Cli, Config, UserEnvironment};
 use letta_daemon::{app, logging};
 
 // Startup failures are reported on stderr in one line whatever the log
@@ -9,7 +9,7 @@ use letta_daemon::{app, logging};
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::resolve(cli, std::env::var("LETTA_API_KEY").ok()) {
+    let config = match Config::resolve(cli, UserEnvironment::current()) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("letta-daemon: {err}");

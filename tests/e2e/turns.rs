@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::support::backend::{Backend, cm, on_both_backends};
-use crate::support::frontend::{Frontend, start_new_runtime, user_input};
+use crate::support::frontend::{Frontend, TURN_TIMEOUT, start_new_runtime, user_input};
 use crate::support::{Daemon, Options, letta_server};
 
 fn ext_tool() -> Value {
@@ -263,9 +263,31 @@ async fn work_goes_on_without_frontends_and_replays_exactly_once(backend: Backen
     // The terminal closes mid-turn.
     drop(first);
 
-    // Time passes; the turn finishes with nobody watching. A second frontend
-    // then asks for everything after what the first one saw.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // The turn finishes with nobody watching: daemon_status, which
+    // subscribes to nothing, shows the runtime idle again and its last
+    // event_seq. A second frontend then asks for everything after what the
+    // first one saw.
+    let observer = Frontend::connect(&daemon).await;
+    let idle_at = tokio::time::timeout(TURN_TIMEOUT, async {
+        loop {
+            let status = observer.request(json!({"type": "daemon_status"})).await;
+            let summary = status["runtimes"]
+                .as_array()
+                .and_then(|runtimes| {
+                    runtimes.iter().find(|summary| {
+                        summary["runtime"]["conversation_id"] == runtime["conversation_id"]
+                    })
+                })
+                .cloned()
+                .unwrap_or_default();
+            if summary["is_processing"] == false {
+                return summary["last_event_seq"].as_u64().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the turn did not finish");
     let mut second = Frontend::connect(&daemon).await;
     let synced = second
         .request(json!({"type": "sync", "runtime": runtime, "after_event_seq": last_seen, "request_id": "sync-1"}))
@@ -274,9 +296,10 @@ async fn work_goes_on_without_frontends_and_replays_exactly_once(backend: Backen
     assert_eq!(synced["success"], true);
     // Everything arrived before sync_response; drain what was queued.
     let finished = second.wait_for_type("turn_finished").await;
-    assert_eq!(
-        finished["stop_reason"], "end_turn",
-        "the turn finished while no frontend was connected"
+    assert_eq!(finished["stop_reason"], "end_turn");
+    assert!(
+        finished["event_seq"].as_u64().unwrap() <= idle_at,
+        "the turn finished while no frontend was connected: {finished} after {idle_at}"
     );
     let seqs = second.event_seqs();
     assert_eq!(

@@ -400,7 +400,7 @@ impl LettaApi {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(retry_after);
-        let body = response.text().await.unwrap_or_default();
+        let body = self.redacted(response.text().await.unwrap_or_default());
         Err(LettaError::from_response(
             status.as_u16(),
             &body,
@@ -410,6 +410,18 @@ impl LettaApi {
 }
 
 impl LettaApi {
+    /// `text` without the API key: a server (or a proxy in front of it)
+    /// that echoes the request in its error must not put the key into
+    /// messages and logs.
+    fn redacted(&self, text: String) -> String {
+        match &self.api_key {
+            Some(ApiKey(key)) if !key.is_empty() && text.contains(key.as_str()) => {
+                text.replace(key.as_str(), "<redacted>")
+            }
+            _ => text,
+        }
+    }
+
     fn timeout(&self) -> LettaError {
         LettaError::Timeout {
             url: self.base_url.clone(),

@@ -25,6 +25,7 @@ impl From<RuntimeError> for RpcError {
 
 /// A Letta server failure as a protocol error, keeping status and detail.
 pub fn upstream(err: LettaError) -> RpcError {
+    tracing::info!(error = %err, "a request to the Letta server failed");
     let data = match &err {
         LettaError::Status {
             status,

@@ -1,10 +1,10 @@
 //! What a client can make the daemon hold is bounded, with a clear error
 //! past each bound, and nothing already accepted is lost.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::backend::{Backend, cm};
-use crate::support::frontend::{Frontend, user_input};
+use crate::support::frontend::{Frontend, start_runtime, user_input};
 use crate::support::raw::Lines;
 use crate::support::{Daemon, Options};
 
@@ -73,16 +73,7 @@ async fn inputs_past_the_queue_bound_are_refused() {
     let project = tempfile::tempdir().unwrap();
     let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
-    let started = frontend
-        .request(json!({
-            "type": "runtime_start",
-            "create_agent": { "body": { "name": "bounds", "model": "mock/default-model" } },
-            "create_conversation": {},
-            "cwd": project.path().display().to_string(),
-            "mode": "standard",
-        }))
-        .await;
-    let runtime = started["runtime"].clone();
+    let runtime = start_runtime(&frontend, "bounds", project.path(), "standard").await;
     let script = r#"[[call:Write {"file_path": "x.txt", "content": "x"}]]"#;
     frontend
         .send(user_input(&runtime, script, &cm("queue-head")))

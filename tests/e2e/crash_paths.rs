@@ -192,16 +192,13 @@ async fn background_commands_end_when_the_daemon_stops() {
     let project = tempfile::tempdir().unwrap();
     let mut daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
-    let started = frontend
-        .request(json!({
-            "type": "runtime_start",
-            "create_agent": { "body": { "name": "background", "model": "mock/default-model" } },
-            "create_conversation": {},
-            "cwd": project.path().display().to_string(),
-            "mode": "unrestricted",
-        }))
-        .await;
-    let runtime = started["runtime"].clone();
+    let runtime = crate::support::frontend::start_runtime(
+        &frontend,
+        "background",
+        project.path(),
+        "unrestricted",
+    )
+    .await;
     let script = r#"[[call:Bash {"command": "echo $$ > bg.pid; exec sleep 300", "description": "wait", "run_in_background": true}]]"#;
     frontend
         .send(crate::support::frontend::user_input(

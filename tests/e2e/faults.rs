@@ -10,9 +10,15 @@ use crate::support::mock_letta::{CHUNKS, Faults, MockLetta, SendFailure};
 use crate::support::{Daemon, Options};
 
 async fn start(faults: Faults) -> (MockLetta, Daemon, Frontend, Value) {
+    start_with(faults, Options::default()).await
+}
+
+/// A daemon with these options on a mock with these faults, a frontend,
+/// and a runtime; streams stalled for a second are resumed.
+async fn start_with(faults: Faults, options: Options) -> (MockLetta, Daemon, Frontend, Value) {
     let mock = MockLetta::start(faults).await;
     let daemon = Daemon::start_with(
-        Options::default()
+        options
             .env("LETTA_BASE_URL", mock.url.clone())
             .arg("--stream-stall-timeout")
             .arg("1"),
@@ -196,27 +202,14 @@ async fn a_model_failure_in_the_stream_ends_the_turn_with_its_error() {
 /// again and reaches the server once.
 #[tokio::test]
 async fn a_send_that_never_answers_times_out_and_is_sent_again() {
-    let mock = MockLetta::start(Faults {
-        send_failures: VecDeque::from([SendFailure::Hang]),
-        ..Faults::default()
-    })
+    let (mock, daemon, mut frontend, runtime) = start_with(
+        Faults {
+            send_failures: VecDeque::from([SendFailure::Hang]),
+            ..Faults::default()
+        },
+        Options::default().arg("--letta-request-timeout").arg("1"),
+    )
     .await;
-    let daemon = Daemon::start_with(
-        Options::default()
-            .env("LETTA_BASE_URL", mock.url.clone())
-            .arg("--letta-request-timeout")
-            .arg("1"),
-    );
-    let mut frontend = Frontend::connect(&daemon).await;
-    let reply = frontend
-        .request(json!({
-            "type": "runtime_start",
-            "create_agent": { "body": { "name": "mock", "model": "mock/default-model" } },
-            "create_conversation": {},
-        }))
-        .await;
-    assert_eq!(reply["success"], true, "{reply}");
-    let runtime = reply["runtime"].clone();
     one_turn(&mut frontend, &runtime, "cm-hang").await;
     assert_eq!(mock.seen().sends.len(), 2);
     assert_eq!(mock.stored_with_otid("cm-hang"), 1);

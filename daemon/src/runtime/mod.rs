@@ -308,7 +308,7 @@ impl Runtime {
         Ok(RuntimeSummary {
             runtime: self.scope.clone(),
             loop_status: state.loop_status,
-            is_processing: state.running.is_some(),
+            is_processing: state.running.is_some() || state.recording_end,
             cwd: state.cwd.clone(),
             permission_mode: state.mode,
             queued_inputs: u32::try_from(state.queue.len()).unwrap_or(u32::MAX),

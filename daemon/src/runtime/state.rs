@@ -46,6 +46,10 @@ pub struct RuntimeState {
     pub queue: Vec<QueuedInput>,
     pub paused: bool,
     pub running: Option<RunningTurn>,
+    /// A turn has ended but its end is not in the event log yet: until it
+    /// is, `daemon_status` still shows the runtime busy, so whoever sees it
+    /// idle can also replay how the turn ended.
+    pub recording_end: bool,
     pub registrations: Vec<Registration>,
 }
 
@@ -61,6 +65,7 @@ impl RuntimeState {
             queue: Vec::new(),
             paused,
             running: None,
+            recording_end: false,
             registrations: Vec::new(),
         }
     }

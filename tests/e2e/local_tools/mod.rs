@@ -11,36 +11,13 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::support::frontend::Frontend;
-use crate::support::letta_server;
+pub(super) use crate::support::frontend::start_runtime;
 
 /// A project directory the runtime works in.
 pub(super) fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
     dir
-}
-
-pub(super) async fn start_runtime(
-    frontend: &Frontend,
-    name: &str,
-    cwd: &Path,
-    mode: &str,
-) -> Value {
-    let reply = frontend
-        .request(json!({
-            "type": "runtime_start",
-            "create_agent": { "body": {
-                "name": name,
-                "model": letta_server::MODEL,
-                "embedding": letta_server::EMBEDDING,
-            }},
-            "create_conversation": {},
-            "cwd": cwd.display().to_string(),
-            "mode": mode,
-        }))
-        .await;
-    assert_eq!(reply["success"], true, "{reply}");
-    reply["runtime"].clone()
 }
 
 pub(super) fn approval(

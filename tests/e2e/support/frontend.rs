@@ -1,5 +1,6 @@
 //! A frontend on `/ws` that keeps every event it receives, for assertions.
 
+use std::path::Path;
 use std::time::Duration;
 
 use letta_client::FrameClient;
@@ -139,6 +140,26 @@ pub fn start_new_runtime(name: &str, tools: Value) -> Value {
         "mode": "standard",
         "external_tools": [{ "tools": tools }],
     })
+}
+
+/// Starts a runtime on a new agent the scripted model drives, working in
+/// `cwd` with permission `mode`.
+pub async fn start_runtime(frontend: &Frontend, name: &str, cwd: &Path, mode: &str) -> Value {
+    let reply = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": {
+                "name": name,
+                "model": super::letta_server::MODEL,
+                "embedding": super::letta_server::EMBEDDING,
+            }},
+            "create_conversation": {},
+            "cwd": cwd.display().to_string(),
+            "mode": mode,
+        }))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    reply["runtime"].clone()
 }
 
 /// An `input` frame with one user message.

@@ -169,6 +169,7 @@ impl Turn<'_> {
         {
             let mut state = lock(&rt.state);
             state.running = None;
+            state.recording_end = true;
             state.loop_status = LoopStatus::WaitingOnInput;
             state.active_run_ids.clear();
             state.executing_tool_call_ids.clear();
@@ -192,6 +193,7 @@ impl Turn<'_> {
         if let Err(err) = rt.log.emit_all(drafts, None).await {
             tracing::error!(error = %err, "cannot record the end of a turn");
         }
+        lock(&rt.state).recording_end = false;
         rt.wake.notify_one();
     }
 

@@ -37,7 +37,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 pg_bin="$pg_dir/venv/lib/python3.11/site-packages/pgserver/pginstall/bin"
 
-letta_up() { curl -sf -o /dev/null "http://127.0.0.1:$letta_port/v1/health/"; }
+letta_up() {
+  "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$letta_port/v1/health/', timeout=2)" 2>/dev/null
+}
 
 # Pins every dependency to the versions in the release's own uv.lock, so a new
 # upload of some library cannot break the install.

@@ -100,7 +100,7 @@ struct RunArgs {
     /// Start-ups to time for the reference (it is slow).
     #[arg(long, default_value_t = 5)]
     reference_runs: usize,
-    /// The unpacked Letta Code package (from letta-code-reference.sh), to
+    /// The unpacked Letta Code package (tests/tools/letta-code-client.sh prints where), to
     /// also measure `/ws` through its official Node client.
     #[arg(long)]
     node_client: Option<PathBuf>,

@@ -1,7 +1,8 @@
 //! `find`: starting points, then an expression of tests. Only tests and
 //! printing to standard output are read-only; `-exec`, `-execdir`, `-ok`,
 //! `-okdir` (run programs), `-delete`, and `-fprint*`/`-fls` (write files)
-//! are not, nor is anything not listed here.
+//! are not, nor are `-L`/`-follow` (walking out through links), nor
+//! anything not listed here.
 
 use std::path::Path;
 
@@ -30,7 +31,6 @@ const BARE: &[&str] = &[
     "-depth",
     "-xdev",
     "-mount",
-    "-follow",
     "-nouser",
     "-nogroup",
     "-true",
@@ -83,10 +83,7 @@ const FILE_VALUED: &[&str] = &["-newer", "-anewer", "-cnewer", "-samefile"];
 pub fn read_only(args: &[String], cwd: &Path) -> bool {
     let mut args = args.iter().map(String::as_str).peekable();
     // Options before the starting points.
-    while args
-        .next_if(|arg| matches!(*arg, "-H" | "-L" | "-P"))
-        .is_some()
-    {}
+    while args.next_if(|arg| matches!(*arg, "-H" | "-P")).is_some() {}
     let mut starts = 0;
     while let Some(start) = args.next_if(|arg| !arg.starts_with('-') && !matches!(*arg, "!" | "("))
     {

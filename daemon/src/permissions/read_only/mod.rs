@@ -9,7 +9,10 @@
 //! of asking: a new or unusual option costs one approval, never a hole.
 //! Operands and option values that name files are resolved (`..`,
 //! symlinks) and must stay inside the working directory, and so must files
-//! fed in with `<`.
+//! fed in with `<` and what a glob in them matches. Options that make a
+//! program follow symlinks while it walks a tree (`ls -L`, `find -L`,
+//! `rg --follow`, `tree -l`, `du -L`, `diff -r`) are left out, so a walk
+//! never leaves the directory through a link.
 
 mod find;
 mod git;
@@ -96,7 +99,9 @@ fn timeout_command(args: &[String]) -> Option<&[String]> {
 }
 
 /// Whether a file argument resolves inside `cwd`. `-` (standard input) is.
-/// Globs that could match `..` (`.*`) and `~user` forms are not judged.
+/// `~user` forms are not judged. A glob may only stand in the last
+/// component, and every entry it matches must resolve inside too: `src/*`
+/// could match a symlink to `/etc`.
 fn stays_inside(path: &str, cwd: &Path) -> bool {
     if path == "-" {
         return true;
@@ -104,10 +109,51 @@ fn stays_inside(path: &str, cwd: &Path) -> bool {
     if path.starts_with('~') && path != "~" && !path.starts_with("~/") {
         return false;
     }
-    let dot_glob = path
-        .split('/')
-        .any(|part| part.starts_with('.') && part.contains(['*', '?', '[']));
-    !dot_glob && is_within(&canonical(cwd, path), cwd)
+    let is_glob = |part: &str| part.contains(['*', '?', '[']);
+    let trimmed = path.trim_end_matches('/');
+    let (parents, last) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    if !is_glob(last) {
+        return !is_glob(path) && is_within(&canonical(cwd, path), cwd);
+    }
+    if is_glob(parents) || last.starts_with('.') {
+        // `*/x` could go through any entry; `.*` can match `..`.
+        return false;
+    }
+    let dir = match (parents, path.starts_with('/')) {
+        ("", true) => "/",
+        ("", false) => ".",
+        (parents, _) => parents,
+    };
+    let dir = canonical(cwd, dir);
+    is_within(&dir, cwd) && glob_matches_stay_inside(&dir, last, cwd)
+}
+
+/// Whether every entry of `dir` that `pattern` matches resolves inside
+/// `cwd`. A directory too large to look through is not judged.
+fn glob_matches_stay_inside(dir: &Path, pattern: &str, cwd: &Path) -> bool {
+    const MAX_ENTRIES: usize = 10_000;
+    let Ok(glob) = globset::Glob::new(pattern).map(|glob| glob.compile_matcher()) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        // Nothing to match: the shell passes the pattern on as it is.
+        return true;
+    };
+    let mut seen = 0;
+    for entry in entries {
+        seen += 1;
+        let Ok(entry) = entry else {
+            return false;
+        };
+        if seen > MAX_ENTRIES {
+            return false;
+        }
+        let matches = glob.is_match(entry.file_name());
+        if matches && !is_within(&super::paths::canonical_path(&entry.path()), cwd) {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ const GREP: &[(&str, Takes)] = &[
 #[rustfmt::skip]
 const RG: &[(&str, Takes)] = &[
     ("-A", Value), ("-B", Value), ("-C", Value), ("-F", Nothing), ("-H", Nothing),
-    ("-I", Nothing), ("-L", Nothing), ("-M", Value), ("-N", Nothing), ("-P", Nothing),
+    ("-I", Nothing), ("-M", Value), ("-N", Nothing), ("-P", Nothing),
     ("-S", Nothing), ("-T", Value), ("-U", Nothing), ("-a", Nothing), ("-b", Nothing),
     ("-c", Nothing), ("-d", Value), ("-e", Pattern), ("-f", PatternFile), ("-g", Value),
     ("-i", Nothing), ("-j", Value), ("-l", Nothing), ("-m", Value), ("-n", Nothing),
@@ -121,7 +121,7 @@ const RG: &[(&str, Takes)] = &[
     ("-0", Nothing), ("-.", Nothing),
     ("--after-context", Value), ("--before-context", Value), ("--context", Value),
     ("--fixed-strings", Nothing), ("--with-filename", Nothing), ("--no-filename", Nothing),
-    ("--follow", Nothing), ("--max-columns", Value), ("--no-line-number", Nothing),
+    ("--max-columns", Value), ("--no-line-number", Nothing),
     ("--pcre2", Nothing), ("--smart-case", Nothing), ("--type-not", Value),
     ("--multiline", Nothing), ("--multiline-dotall", Nothing), ("--text", Nothing),
     ("--byte-offset", Nothing), ("--count", Nothing), ("--count-matches", Nothing),
@@ -152,16 +152,16 @@ const HEAD_TAIL: &[(&str, Takes)] = &[
 #[rustfmt::skip]
 const LS: &[(&str, Takes)] = &[
     ("-1", Nothing), ("-A", Nothing), ("-B", Nothing), ("-C", Nothing), ("-F", Nothing),
-    ("-G", Nothing), ("-H", Nothing), ("-I", Value), ("-L", Nothing), ("-N", Nothing),
+    ("-G", Nothing), ("-H", Nothing), ("-I", Value), ("-N", Nothing),
     ("-Q", Nothing), ("-R", Nothing), ("-S", Nothing), ("-T", Value), ("-U", Nothing),
     ("-X", Nothing), ("-Z", Nothing), ("-a", Nothing), ("-b", Nothing), ("-c", Nothing),
     ("-d", Nothing), ("-f", Nothing), ("-g", Nothing), ("-h", Nothing), ("-i", Nothing),
     ("-k", Nothing), ("-l", Nothing), ("-m", Nothing), ("-n", Nothing), ("-o", Nothing),
-    ("-p", Nothing), ("-q", Nothing), ("-r", Nothing), ("-s", Nothing), ("-t", Nothing),
+    ("-p", Nothing), ("-q", Nothing), ("-s", Nothing), ("-t", Nothing),
     ("-u", Nothing), ("-v", Nothing), ("-w", Value), ("-x", Nothing),
     ("--all", Nothing), ("--almost-all", Nothing), ("--author", Nothing),
     ("--block-size", Value), ("--classify", Attached), ("--color", Attached),
-    ("--directory", Nothing), ("--dereference", Nothing), ("--full-time", Nothing),
+    ("--directory", Nothing), ("--full-time", Nothing),
     ("--group-directories-first", Nothing), ("--hide", Value), ("--ignore", Value),
     ("--human-readable", Nothing), ("--si", Nothing), ("--inode", Nothing),
     ("--numeric-uid-gid", Nothing), ("--recursive", Nothing), ("--reverse", Nothing),
@@ -192,7 +192,7 @@ const SORT: &[(&str, Takes)] = &[
 /// `-H` (HTML output is fine, but its base URL ends up in links).
 #[rustfmt::skip]
 const TREE: &[(&str, Takes)] = &[
-    ("-a", Nothing), ("-d", Nothing), ("-l", Nothing), ("-f", Nothing), ("-x", Nothing),
+    ("-a", Nothing), ("-d", Nothing), ("-f", Nothing), ("-x", Nothing),
     ("-L", Value), ("-P", Value), ("-I", Value), ("-i", Nothing), ("-q", Nothing),
     ("-N", Nothing), ("-Q", Nothing), ("-p", Nothing), ("-u", Nothing), ("-g", Nothing),
     ("-s", Nothing), ("-h", Nothing), ("-D", Nothing), ("-F", Nothing), ("-v", Nothing),
@@ -237,11 +237,11 @@ const CAT: &[(&str, Takes)] = &[
 const DIFF: &[(&str, Takes)] = &[
     ("-a", Nothing), ("-b", Nothing), ("-B", Nothing), ("-c", Nothing), ("-C", Value),
     ("-d", Nothing), ("-E", Nothing), ("-i", Nothing), ("-I", Value), ("-N", Nothing),
-    ("-p", Nothing), ("-q", Nothing), ("-r", Nothing), ("-s", Nothing), ("-t", Nothing),
+    ("-p", Nothing), ("-q", Nothing), ("-s", Nothing), ("-t", Nothing),
     ("-T", Nothing), ("-u", Nothing), ("-U", Value), ("-w", Nothing), ("-W", Value),
     ("-x", Value), ("-X", File), ("-y", Nothing), ("-Z", Nothing),
     ("--brief", Nothing), ("--report-identical-files", Nothing), ("--context", Attached),
-    ("--unified", Attached), ("--side-by-side", Nothing), ("--recursive", Nothing),
+    ("--unified", Attached), ("--side-by-side", Nothing),
     ("--new-file", Nothing), ("--text", Nothing), ("--ignore-case", Nothing),
     ("--ignore-all-space", Nothing), ("--ignore-space-change", Nothing),
     ("--ignore-blank-lines", Nothing), ("--strip-trailing-cr", Nothing), ("--color", Attached),
@@ -262,13 +262,14 @@ const PROGRAMS: &[Program] = &[
     program("df", &[("-a", Nothing), ("-B", Value), ("-h", Nothing), ("-H", Nothing), ("-i", Nothing), ("-k", Nothing), ("-l", Nothing), ("-P", Nothing), ("-T", Nothing), ("-t", Value), ("-x", Value), ("--all", Nothing), ("--human-readable", Nothing), ("--si", Nothing), ("--inodes", Nothing), ("--local", Nothing), ("--portability", Nothing), ("--print-type", Nothing), ("--total", Nothing), ("--output", Attached), ("--type", Value), ("--exclude-type", Value)], Operands::Files),
     program("diff", DIFF, Operands::Files),
     program("dirname", &[("-z", Nothing), ("--zero", Nothing)], Operands::Text),
-    program("du", &[("-a", Nothing), ("-b", Nothing), ("-c", Nothing), ("-d", Value), ("-h", Nothing), ("-k", Nothing), ("-m", Nothing), ("-s", Nothing), ("-S", Nothing), ("-x", Nothing), ("-L", Nothing), ("-P", Nothing), ("-H", Nothing), ("-X", File), ("--all", Nothing), ("--apparent-size", Nothing), ("--bytes", Nothing), ("--total", Nothing), ("--max-depth", Value), ("--human-readable", Nothing), ("--si", Nothing), ("--summarize", Nothing), ("--separate-dirs", Nothing), ("--one-file-system", Nothing), ("--exclude", Value), ("--exclude-from", File), ("--threshold", Value), ("--time", Attached), ("--block-size", Value)], Operands::Files),
+    program("du", &[("-a", Nothing), ("-b", Nothing), ("-c", Nothing), ("-d", Value), ("-h", Nothing), ("-k", Nothing), ("-m", Nothing), ("-s", Nothing), ("-S", Nothing), ("-x", Nothing), ("-P", Nothing), ("-X", File), ("--all", Nothing), ("--apparent-size", Nothing), ("--bytes", Nothing), ("--total", Nothing), ("--max-depth", Value), ("--human-readable", Nothing), ("--si", Nothing), ("--summarize", Nothing), ("--separate-dirs", Nothing), ("--one-file-system", Nothing), ("--exclude", Value), ("--exclude-from", File), ("--threshold", Value), ("--time", Attached), ("--block-size", Value)], Operands::Files),
     program("echo", &[("-n", Nothing), ("-e", Nothing), ("-E", Nothing)], Operands::Text),
     program("egrep", GREP, Operands::PatternThenFiles),
     program("false", &[], Operands::Text),
     program("fgrep", GREP, Operands::PatternThenFiles),
-    // Left out: `-C` (compiles a magic file, writing it).
-    program("file", &[("-b", Nothing), ("-i", Nothing), ("-L", Nothing), ("-h", Nothing), ("-z", Nothing), ("-Z", Nothing), ("-k", Nothing), ("-s", Nothing), ("-N", Nothing), ("-0", Nothing), ("-E", Nothing), ("-f", File), ("-m", File), ("--brief", Nothing), ("--mime", Nothing), ("--mime-type", Nothing), ("--mime-encoding", Nothing), ("--dereference", Nothing), ("--no-dereference", Nothing), ("--keep-going", Nothing), ("--special-files", Nothing), ("--uncompress", Nothing), ("--files-from", File), ("--magic-file", File)], Operands::Files),
+    // Left out: `-C` (compiles a magic file, writing it), `-z`/`-Z`/
+    // `--uncompress` (may run decompressors).
+    program("file", &[("-b", Nothing), ("-i", Nothing), ("-L", Nothing), ("-h", Nothing), ("-k", Nothing), ("-s", Nothing), ("-N", Nothing), ("-0", Nothing), ("-E", Nothing), ("-f", File), ("-m", File), ("--brief", Nothing), ("--mime", Nothing), ("--mime-type", Nothing), ("--mime-encoding", Nothing), ("--dereference", Nothing), ("--no-dereference", Nothing), ("--keep-going", Nothing), ("--special-files", Nothing), ("--files-from", File), ("--magic-file", File)], Operands::Files),
     program("grep", GREP, Operands::PatternThenFiles),
     Program { name: "head", options: HEAD_TAIL, operands: Operands::Files, counts: true },
     // An operand would set the host name.

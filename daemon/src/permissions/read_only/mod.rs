@@ -38,29 +38,37 @@ pub fn all_read_only(commands: &[SubCommand], cwd: &Path) -> bool {
 
 /// Whether a program with its arguments only reads, inside `cwd`.
 fn words_read_only(words: &[String], cwd: &Path) -> bool {
-    let Some((program, args)) = words.split_first() else {
-        return false;
-    };
     // Anything the shell still expands (`$VAR`, `$(…)`, backticks, `{a,b}`)
     // is unknown until it runs.
     if words.iter().any(|word| word.contains(['$', '`', '{'])) {
         return false;
     }
-    match program.as_str() {
-        "find" => find::read_only(args, cwd),
-        "git" => git::read_only(args, cwd),
-        // `command -v NAME` only looks names up.
-        "command"
-            if args
-                .first()
-                .is_some_and(|flag| flag == "-v" || flag == "-V") =>
-        {
-            true
-        }
-        "command" | "nice" | "time" | "timeout" => {
-            wrapped(program, args).is_some_and(|inner| words_read_only(inner, cwd))
-        }
-        name => programs::find(name).is_some_and(|program| program.read_only(args, cwd)),
+    // Wrappers are peeled in a loop: `time time … ls` cannot recurse deep.
+    let mut words = words;
+    loop {
+        let Some((program, args)) = words.split_first() else {
+            return false;
+        };
+        return match program.as_str() {
+            "find" => find::read_only(args, cwd),
+            "git" => git::read_only(args, cwd),
+            // `command -v NAME` only looks names up.
+            "command"
+                if args
+                    .first()
+                    .is_some_and(|flag| flag == "-v" || flag == "-V") =>
+            {
+                true
+            }
+            "command" | "nice" | "time" | "timeout" => match wrapped(program, args) {
+                Some(inner) => {
+                    words = inner;
+                    continue;
+                }
+                None => false,
+            },
+            name => programs::find(name).is_some_and(|program| program.read_only(args, cwd)),
+        };
     }
 }
 

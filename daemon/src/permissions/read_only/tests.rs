@@ -168,6 +168,15 @@ fn files_outside_the_working_directory_are_not_read_only() {
 }
 
 #[test]
+fn thousands_of_wrappers_are_judged_without_recursion() {
+    let (_dir, cwd) = project();
+    let line = format!("{}ls", "time ".repeat(10_000));
+    assert!(check(&line, &cwd));
+    let line = format!("{}rm -rf x", "nice ".repeat(10_000));
+    assert!(!check(&line, &cwd));
+}
+
+#[test]
 fn anything_else_is_not() {
     let (_dir, cwd) = project();
     for line in [

@@ -12,8 +12,9 @@ on_both_backends!(
     a_broken_settings_file_fails_closed,
 );
 
-/// `rg --pre` runs a program on each file and `tree -o` writes one; both
-/// programs are on the read-only list, their options are not.
+/// `rg --pre` runs a program on each file, `tree -o` writes one, `find
+/// -exec` and `xargs` run programs, `git -c` sets one: the programs are on
+/// the read-only list (or wrap one), those uses are not.
 async fn lookers_that_would_run_or_write_ask_first(backend: Backend) {
     let project = project();
     let script_path = project.path().join("script.sh");
@@ -26,17 +27,28 @@ async fn lookers_that_would_run_or_write_ask_first(backend: Backend) {
     let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = start_runtime(&frontend, "e2e-probe-lookers", project.path(), "standard").await;
-    let script = r#"[[call:Bash {"command": "rg --pre ./script.sh alpha a.txt", "description": "search"}]] [[call:Bash {"command": "tree -o listing.txt .", "description": "list"}]] [[call:Bash {"command": "ls -la && grep -n alpha a.txt", "description": "look"}]]"#;
+    // Each of these would run the script or write a file; the last only looks.
+    let probes = [
+        "rg --pre ./script.sh alpha a.txt",
+        "tree -o listing.txt .",
+        "find . -name a.txt -exec ./script.sh ;",
+        "echo a.txt | xargs ./script.sh",
+        "git -c core.pager=./script.sh log",
+    ];
+    let script: String = probes
+        .iter()
+        .chain(&["ls -la && grep -n alpha a.txt"])
+        .map(|command| {
+            format!(r#"[[call:Bash {{"command": "{command}", "description": "probe"}}]] "#)
+        })
+        .collect();
     frontend
-        .send(user_input(&runtime, script, &cm("probe-lookers")))
+        .send(user_input(&runtime, &script, &cm("probe-lookers")))
         .await;
-    for (expected, correlation) in [("rg --pre", "deny-pre"), ("tree -o", "deny-tree")] {
+    for (index, probe) in probes.iter().enumerate() {
         let asked = frontend
-            .wait_for(expected, |frame| {
-                frame["type"] == "control_request"
-                    && frame["request"]["input"]["command"]
-                        .as_str()
-                        .is_some_and(|command| command.starts_with(expected))
+            .wait_for(probe, |frame| {
+                frame["type"] == "control_request" && frame["request"]["input"]["command"] == *probe
             })
             .await;
         assert!(!project.path().join("ran.txt").exists(), "the script ran");
@@ -46,7 +58,7 @@ async fn lookers_that_would_run_or_write_ask_first(backend: Backend) {
                 &runtime,
                 &asked["request_id"],
                 json!({"behavior": "deny", "message": "no"}),
-                correlation,
+                &format!("deny-{index}"),
             ))
             .await;
         assert_eq!(denied["accepted"], true, "{denied}");
@@ -59,7 +71,7 @@ async fn lookers_that_would_run_or_write_ask_first(backend: Backend) {
         .iter()
         .filter(|frame| frame["type"] == "control_request")
         .collect();
-    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked.len(), probes.len(), "{asked:?}");
     let returns = frontend.deltas("tool_return_message");
     assert!(
         returns.iter().any(|delta| delta["tool_return"]

@@ -6,40 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-/// Each layer, and the modules it must never name.
-const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("rpc", &["server", "app"]),
-    ("runtime", &["rpc", "server", "app"]),
-    ("permissions", &["runtime", "rpc", "server", "app"]),
-    ("tools", &["permissions", "runtime", "rpc", "server", "app"]),
-    (
-        "store",
-        &["tools", "permissions", "runtime", "rpc", "server", "app"],
-    ),
-    (
-        "util.rs",
-        &[
-            "store",
-            "tools",
-            "permissions",
-            "runtime",
-            "rpc",
-            "server",
-            "app",
-        ],
-    ),
-    (
-        "fs.rs",
-        &[
-            "store",
-            "tools",
-            "permissions",
-            "runtime",
-            "rpc",
-            "server",
-            "app",
-        ],
-    ),
+/// The layers from the top down; a layer may name those below it, never
+/// those above.
+const LAYERS: &[&[&str]] = &[
+    &["app.rs"],
+    &["server"],
+    &["rpc"],
+    &["runtime"],
+    &["permissions"],
+    &["tools"],
+    &["store"],
+    &["fs.rs", "util.rs"],
 ];
 
 fn sources(path: &Path) -> Vec<PathBuf> {
@@ -57,22 +34,29 @@ fn sources(path: &Path) -> Vec<PathBuf> {
 fn lower_layers_never_name_higher_ones() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut crossings = Vec::new();
-    for (layer, forbidden) in FORBIDDEN {
-        for file in sources(&src.join(layer)) {
-            let text = std::fs::read_to_string(&file).unwrap();
-            for (number, line) in text.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                for module in *forbidden {
-                    if code.contains(&format!("crate::{module}::"))
-                        || code.contains(&format!("crate::{module};"))
-                        || code.contains(&format!("crate::{module}{{"))
-                    {
-                        crossings.push(format!(
-                            "{}:{}: {layer} names {module}: {}",
-                            file.display(),
-                            number + 1,
-                            line.trim()
-                        ));
+    for (level, layers) in LAYERS.iter().enumerate() {
+        let above: Vec<&str> = LAYERS[..level]
+            .iter()
+            .flat_map(|layers| layers.iter())
+            .map(|layer| layer.trim_end_matches(".rs"))
+            .collect();
+        for layer in *layers {
+            for file in sources(&src.join(layer)) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                for (number, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or_default();
+                    for module in &above {
+                        if [":", ";", "{"]
+                            .iter()
+                            .any(|end| code.contains(&format!("crate::{module}{end}")))
+                        {
+                            crossings.push(format!(
+                                "{}:{}: {layer} names {module}: {}",
+                                file.display(),
+                                number + 1,
+                                line.trim()
+                            ));
+                        }
                     }
                 }
             }

@@ -145,19 +145,13 @@ pub fn start_new_runtime(name: &str, tools: Value) -> Value {
 /// Starts a runtime on a new agent the scripted model drives, working in
 /// `cwd` with permission `mode`.
 pub async fn start_runtime(frontend: &Frontend, name: &str, cwd: &Path, mode: &str) -> Value {
-    let reply = frontend
-        .request(json!({
-            "type": "runtime_start",
-            "create_agent": { "body": {
-                "name": name,
-                "model": super::letta_server::MODEL,
-                "embedding": super::letta_server::EMBEDDING,
-            }},
-            "create_conversation": {},
-            "cwd": cwd.display().to_string(),
-            "mode": mode,
-        }))
-        .await;
+    let mut frame = start_new_runtime(name, Value::Null);
+    if let Value::Object(fields) = &mut frame {
+        fields.remove("external_tools");
+        fields.insert("cwd".to_owned(), json!(cwd.display().to_string()));
+        fields.insert("mode".to_owned(), json!(mode));
+    }
+    let reply = frontend.request(frame).await;
     assert_eq!(reply["success"], true, "{reply}");
     reply["runtime"].clone()
 }

@@ -195,14 +195,29 @@ impl SettingsFiles {
     }
 }
 
+/// Largest settings file read; a bigger one is broken, not loaded.
+const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
+
 fn read(path: &Path) -> Result<Option<Value>, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|err| format!("{} is not valid JSON: {err}", path.display())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+    };
+    let mut text = String::new();
+    file.take(MAX_SETTINGS_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    if text.len() as u64 > MAX_SETTINGS_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_SETTINGS_BYTES} bytes",
+            path.display()
+        ));
     }
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|err| format!("{} is not valid JSON: {err}", path.display()))
 }
 
 #[cfg(test)]
@@ -280,6 +295,17 @@ mod tests {
             assert_eq!(rules.broken[0].file, project);
             assert!(rules.broken[0].to_string().contains("settings.json"));
         }
+        let huge = format!(
+            r#"{{"permissions": {{"deny": [], "x": "{}"}}}}"#,
+            "a".repeat(2 << 20)
+        );
+        std::fs::write(&project, huge).unwrap();
+        let rules = files.load();
+        assert!(
+            rules.broken[0].error.contains("larger than"),
+            "{:?}",
+            rules.broken
+        );
         std::fs::write(&project, "{ not json").unwrap();
         let err = files
             .add_allow(Source::Project, &["Read".parse().unwrap()])

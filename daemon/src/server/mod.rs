@@ -51,11 +51,16 @@ pub struct ConnectionLease {
     id: usize,
     state: Arc<DaemonState>,
     open_connections: Arc<AtomicUsize>,
+    shutdown: CancellationToken,
 }
 
 impl Drop for ConnectionLease {
     fn drop(&mut self) {
         self.open_connections.fetch_sub(1, Ordering::AcqRel);
+        // While the daemon stops, registrations go with it anyway.
+        if self.shutdown.is_cancelled() {
+            return;
+        }
         let (id, state) = (self.id, self.state.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { state.runtimes.connection_closed(id).await });
@@ -113,6 +118,7 @@ impl Shared {
             id,
             state: self.state.clone(),
             open_connections: self.open_connections.clone(),
+            shutdown: self.shutdown.clone(),
         };
         let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let connection = Arc::new(ConnectionInfo::new(id, transport, events));

@@ -19,7 +19,7 @@ set -euo pipefail
 dir="${1:?usage: letta-server.sh DIR install|start|stop|env}"
 command="${2:?usage: letta-server.sh DIR install|start|stop|env}"
 tools="$(cd "$(dirname "$0")" && pwd)"
-python="${PYTHON:-python3.11}"
+python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 letta_version="${LETTA_VERSION:-0.16.8}"
 letta_port="${LETTA_PORT:-8283}"
 pg_port="${PG_PORT:-5433}"
@@ -35,7 +35,14 @@ if [ "$(id -u)" = 0 ]; then
   as_postgres=(runuser -u nobody --)
   if ! "${as_postgres[@]}" test -x "$dir"; then pg_dir="${LETTA_SERVER_PG_DIR:-/var/tmp/letta-daemon-tests-postgres}"; fi
 fi
-pg_bin="$pg_dir/venv/lib/python3.11/site-packages/pgserver/pginstall/bin"
+# Where the pgserver wheel keeps PostgreSQL, whatever the venv's Python version.
+pg_bin() {
+  local found
+  for found in "$pg_dir"/venv/lib/python3*/site-packages/pgserver/pginstall/bin; do
+    echo "$found"
+    return
+  done
+}
 
 letta_up() {
   "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$letta_port/v1/health/', timeout=2)" 2>/dev/null
@@ -63,15 +70,15 @@ start_postgres() {
   touch "$pg_dir/postgres.log"
   if [ ${#as_postgres[@]} -gt 0 ]; then chown nobody:nogroup "$pg_dir/socket" "$pg_dir/data" "$pg_dir/postgres.log"; fi
   if [ ! -s "$pg_dir/data/PG_VERSION" ]; then
-    "${as_postgres[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U letta --auth=trust -E UTF8 > "$dir/logs/initdb.log"
+    "${as_postgres[@]}" "$(pg_bin)/initdb" -D "$pg_dir/data" -U letta --auth=trust -E UTF8 > "$dir/logs/initdb.log"
   fi
-  if ! "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" status > /dev/null 2>&1; then
-    "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w \
+  if ! "${as_postgres[@]}" "$(pg_bin)/pg_ctl" -D "$pg_dir/data" status > /dev/null 2>&1; then
+    "${as_postgres[@]}" "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w \
       -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir/socket" start > /dev/null
   fi
-  local psql=("$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U letta)
+  local psql=("$(pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U letta)
   if ! "${psql[@]}" -d postgres -tAc "select 1 from pg_database where datname = 'letta'" | grep -q 1; then
-    "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U letta letta
+    "$(pg_bin)/createdb" -h 127.0.0.1 -p "$pg_port" -U letta letta
   fi
   "${psql[@]}" -d letta -qc "create extension if not exists vector"
   touch "$dir/run/postgres"
@@ -79,13 +86,13 @@ start_postgres() {
 
 stop_postgres() {
   if [ -f "$dir/run/postgres" ]; then
-    "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop > /dev/null || true
+    "${as_postgres[@]}" "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop > /dev/null || true
     rm -f "$dir/run/postgres"
   fi
 }
 
 install() {
-  if [ -f "$dir/installed" ] && [ -x "$pg_bin/pg_ctl" ]; then
+  if [ -f "$dir/installed" ] && [ -x "$(pg_bin)/pg_ctl" ]; then
     echo "already installed in $dir"
     return
   fi

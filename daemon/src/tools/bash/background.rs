@@ -191,54 +191,40 @@ mod tests {
     use super::super::{BashArgs, run};
     use super::*;
 
-    fn context(dir: &std::path::Path) -> ToolContext {
-        ToolContext::in_dir(dir)
+    fn background(command: &str, timeout: Option<f64>) -> BashArgs {
+        BashArgs::new(command, timeout, true)
     }
 
-    fn args(command: &str, timeout: Option<f64>) -> BashArgs {
-        BashArgs {
-            command: command.into(),
-            timeout,
-            run_in_background: None,
-        }
+    /// Waits until job `index` has ended.
+    async fn wait_exited(jobs: &BackgroundJobs, index: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while jobs.list()[index].status != "exited" {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
     async fn background_commands_end_with_their_timeout_abort_or_shutdown() {
         let dir = tempfile::tempdir().unwrap();
-        let background = |command: &str, timeout: Option<f64>| BashArgs {
-            command: command.into(),
-            timeout,
-            run_in_background: Some(true),
-        };
-        let wait_exited = |ctx: &ToolContext, index: usize| {
-            let jobs = ctx.jobs.clone();
-            async move {
-                tokio::time::timeout(Duration::from_secs(10), async {
-                    while jobs.list()[index].status != "exited" {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                })
-                .await
-                .unwrap();
-            }
-        };
         // Timeout: the group goes, the child it started too.
-        let ctx = context(dir.path());
+        let ctx = ToolContext::in_dir(dir.path());
         let marker = dir.path().join("after-timeout");
         let command = format!("(sleep 2; touch {}) & sleep 30", marker.display());
         run(background(&command, Some(300.0)), &ctx).await.unwrap();
-        wait_exited(&ctx, 0).await;
+        wait_exited(&ctx.jobs, 0).await;
         // Abort of the turn that started it.
-        let ctx = context(dir.path());
+        let ctx = ToolContext::in_dir(dir.path());
         run(background("sleep 30", None), &ctx).await.unwrap();
         ctx.cancel.cancel();
-        wait_exited(&ctx, 0).await;
+        wait_exited(&ctx.jobs, 0).await;
         // The daemon stopping.
-        let ctx = context(dir.path());
+        let ctx = ToolContext::in_dir(dir.path());
         run(background("sleep 30", None), &ctx).await.unwrap();
         ctx.jobs.kill_all().await;
-        wait_exited(&ctx, 0).await;
+        wait_exited(&ctx.jobs, 0).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(
             !marker.exists(),
@@ -249,16 +235,11 @@ mod tests {
     #[tokio::test]
     async fn background_jobs_are_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = context(dir.path());
-        let background = BashArgs {
-            command: "sleep 30".into(),
-            timeout: None,
-            run_in_background: Some(true),
-        };
+        let ctx = ToolContext::in_dir(dir.path());
         for _ in 0..MAX_BACKGROUND_JOBS {
-            run(background.clone(), &ctx).await.unwrap();
+            run(background("sleep 30", None), &ctx).await.unwrap();
         }
-        let refused = run(background, &ctx).await.unwrap_err();
+        let refused = run(background("sleep 30", None), &ctx).await.unwrap_err();
         assert!(
             refused.contains("background commands are running"),
             "{refused}"
@@ -270,25 +251,16 @@ mod tests {
     #[tokio::test]
     async fn background_commands_report_their_end() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = context(dir.path());
-        let mut background = args("echo from-the-background; exit 4", None);
-        background.run_in_background = Some(true);
-        let out = run(background, &ctx).await.unwrap();
+        let ctx = ToolContext::in_dir(dir.path());
+        let out = run(background("echo from-the-background; exit 4", None), &ctx)
+            .await
+            .unwrap();
         assert!(
             out.text.contains("Started in the background"),
             "{}",
             out.text
         );
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if ctx.jobs.list()[0].status == "exited" {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap();
+        wait_exited(&ctx.jobs, 0).await;
         let job = &ctx.jobs.list()[0];
         assert_eq!(job.exit_code, Some(4));
         let output = std::fs::read_to_string(&job.output_file).unwrap();

@@ -35,7 +35,7 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// `description` is for the human and not read here.
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
 pub struct BashArgs {
     command: String,
     #[serde(default)]
@@ -154,6 +154,18 @@ pub(super) async fn kill_group(child: &mut Child) {
 }
 
 #[cfg(test)]
+impl BashArgs {
+    /// A call's arguments, for the tests.
+    pub(super) fn new(command: &str, timeout: Option<f64>, in_background: bool) -> BashArgs {
+        BashArgs {
+            command: command.into(),
+            timeout,
+            run_in_background: Some(in_background),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::output::MAX_SPILL_BYTES;
     use super::*;
@@ -164,11 +176,7 @@ mod tests {
     }
 
     fn args(command: &str, timeout: Option<f64>) -> BashArgs {
-        BashArgs {
-            command: command.into(),
-            timeout,
-            run_in_background: None,
-        }
+        BashArgs::new(command, timeout, false)
     }
 
     #[tokio::test]

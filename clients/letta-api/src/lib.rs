@@ -265,9 +265,7 @@ impl LettaApi {
         body: &Value,
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/conversations/{}/messages", segment(conversation_id));
-        let request = self.request(Method::POST, &path, None, Some(body));
-        let response = self.send(request, Body::Stream, Retry::Never).await?;
-        Ok(RunStream::new(response))
+        self.stream(&path, body, Retry::Never).await
     }
 
     /// Reattaches to a run's stream after `starting_after` (its last seen
@@ -279,9 +277,7 @@ impl LettaApi {
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/runs/{}/stream", segment(run_id));
         let body = json!({ "starting_after": starting_after, "include_pings": true });
-        let request = self.request(Method::POST, &path, None, Some(&body));
-        let response = self.send(request, Body::Stream, Retry::Safe).await?;
-        Ok(RunStream::new(response))
+        self.stream(&path, &body, Retry::Safe).await
     }
 
     // --- plumbing
@@ -307,6 +303,18 @@ impl LettaApi {
             return Ok(Value::Null);
         }
         serde_json::from_str(&text).map_err(|err| LettaError::Decode(format!("{path}: {err}")))
+    }
+
+    /// POSTs `body` and returns the answer as a run stream.
+    async fn stream(
+        &self,
+        path: &str,
+        body: &Value,
+        retry: Retry,
+    ) -> Result<RunStream, LettaError> {
+        let request = self.request(Method::POST, path, None, Some(body));
+        let response = self.send(request, Body::Stream, retry).await?;
+        Ok(RunStream::new(response))
     }
 
     /// Sends a request, retrying transient failures when `retry` allows;

@@ -1,10 +1,12 @@
 //! Crashes, closed connections and reconnects: nothing lost, repeated or
 //! left behind.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use crate::support::backend::{Backend, on_both_backends};
-use crate::support::frontend::{Frontend, TURN_TIMEOUT};
+use crate::support::frontend::{Frontend, TURN_TIMEOUT, start_runtime};
 use crate::support::{Daemon, Options};
 
 on_both_backends!(
@@ -37,14 +39,13 @@ fn loaded_tools(frame: &Value) -> Vec<String> {
 async fn tools_of_a_closed_connection_are_withdrawn(backend: Backend) {
     let daemon = backend.daemon();
     let mut observer = Frontend::connect(&daemon).await;
-    let started = observer
-        .request(crate::support::frontend::start_new_runtime(
-            "e2e-withdrawn-tools",
-            json!([]),
-        ))
-        .await;
-    assert_eq!(started["success"], true, "{started}");
-    let runtime = started["runtime"].clone();
+    let runtime = start_runtime(
+        &observer,
+        "e2e-withdrawn-tools",
+        Path::new("/tmp"),
+        "standard",
+    )
+    .await;
     for round in 0..3 {
         let frontend = Frontend::connect(&daemon).await;
         let registered = frontend
@@ -123,14 +124,7 @@ async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: 
             .env("LETTA_DAEMON_CRASH_AT", "message-sent"),
     );
     let mut before = Frontend::connect(&crashed).await;
-    let started = before
-        .request(crate::support::frontend::start_new_runtime(
-            "e2e-no-id-crash",
-            json!([]),
-        ))
-        .await;
-    assert_eq!(started["success"], true, "{started}");
-    let runtime = started["runtime"].clone();
+    let runtime = start_runtime(&before, "e2e-no-id-crash", Path::new("/tmp"), "standard").await;
     let text = format!("no id here {}", std::process::id());
     let accepted = before
         .request(json!({
@@ -192,13 +186,7 @@ async fn background_commands_end_when_the_daemon_stops() {
     let project = tempfile::tempdir().unwrap();
     let mut daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = crate::support::frontend::start_runtime(
-        &frontend,
-        "background",
-        project.path(),
-        "unrestricted",
-    )
-    .await;
+    let runtime = start_runtime(&frontend, "background", project.path(), "unrestricted").await;
     let script = r#"[[call:Bash {"command": "echo $$ > bg.pid; exec sleep 300", "description": "wait", "run_in_background": true}]]"#;
     frontend
         .send(crate::support::frontend::user_input(

@@ -100,11 +100,12 @@ pub async fn run(args: BashArgs, context: &ToolContext) -> Result<ToolOutput, St
                 .unwrap_or_default()
         }
     };
-    if shown_text(&stdout, &stderr).chars().count() > MAX_OUTPUT_CHARS {
+    let text = shown_text(&stdout, &stderr);
+    if text.chars().count() > MAX_OUTPUT_CHARS {
         keep_overflow(&mut stdout, spill_path(context, "stdout")).await;
         keep_overflow(&mut stderr, spill_path(context, "stderr")).await;
     }
-    Ok(compose(&stdout, &stderr, &ending, timeout_ms))
+    Ok(compose(&text, &stdout, &stderr, &ending, timeout_ms))
 }
 
 pub(super) fn shell(command_line: &str, cwd: &Path) -> Command {

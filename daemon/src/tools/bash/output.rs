@@ -137,16 +137,17 @@ pub(super) fn shown_text(stdout: &Captured, stderr: &Captured) -> String {
     text
 }
 
-/// The text the agent gets: stdout, stderr, and how the command ended.
+/// The text the agent gets: `text` (from [`shown_text`]) cut to size, where
+/// the rest is kept, and how the command ended.
 pub(super) fn compose(
+    text: &str,
     stdout: &Captured,
     stderr: &Captured,
     ending: &Ending,
     timeout_ms: u64,
 ) -> ToolOutput {
-    let text = shown_text(stdout, stderr);
     let whole_kept = stdout.spilled_to.is_none() && stderr.spilled_to.is_none();
-    let (shown, cut) = truncate_chars(&text, MAX_OUTPUT_CHARS);
+    let (shown, cut) = truncate_chars(text, MAX_OUTPUT_CHARS);
     let mut result = shown.to_owned();
     if cut || !whole_kept {
         result.push_str(&format!(

@@ -6,7 +6,7 @@
 //! re-presented by `sync`. The first answer is committed and wins; later
 //! ones get `not_pending`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use letta_protocol::{
     ApprovalDecision, ApprovalResponse, ControlRequestBody, PendingControlRequest,
@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::{Runtime, RuntimeError};
 use crate::permissions::paths::canonical_path;
 use crate::permissions::rules::Rule;
-use crate::permissions::settings::{SettingsFiles, Source};
+use crate::permissions::settings::{RuleSet, SettingsFiles, Source};
 use crate::permissions::{Call, Policy, Suggestion, SuggestionScope, Verdict};
 use crate::store::{Decision, StoreError, ToolCallRow, ToolCallState};
 use crate::tools::builtin;
@@ -41,16 +41,8 @@ impl Runtime {
     /// The rules and mode that apply now: session rules, then the settings
     /// files of the working directory (read afresh).
     pub(crate) async fn policy(&self) -> Result<Policy, StoreError> {
-        let (mode, cwd) = {
-            let state = lock(&self.state);
-            (state.mode, state.cwd.clone())
-        };
-        let (cwd, mut rules) = crate::fs::blocking(move || {
-            let cwd = canonical_path(Path::new(&cwd));
-            let rules = SettingsFiles::for_cwd(&cwd).load();
-            (cwd, rules)
-        })
-        .await;
+        let mode = lock(&self.state).mode;
+        let (cwd, mut rules) = self.settings().await;
         let session = self.store.session_rules(self.id).await?;
         let mut allow: Vec<(Rule, Source)> = session
             .iter()
@@ -62,13 +54,21 @@ impl Runtime {
         Ok(Policy { mode, cwd, rules })
     }
 
+    /// The canonical working directory and the rules of its settings
+    /// files, read on the blocking pool.
+    async fn settings(&self) -> (PathBuf, RuleSet) {
+        let cwd = lock(&self.state).cwd.clone();
+        crate::fs::blocking(move || {
+            let cwd = canonical_path(Path::new(&cwd));
+            let rules = SettingsFiles::for_cwd(&cwd).load();
+            (cwd, rules)
+        })
+        .await
+    }
+
     /// The settings files of the working directory that cannot be used.
     pub(crate) async fn settings_errors(&self) -> Vec<letta_protocol::SettingsError> {
-        let cwd = lock(&self.state).cwd.clone();
-        let rules = crate::fs::blocking(move || {
-            SettingsFiles::for_cwd(&canonical_path(Path::new(&cwd))).load()
-        })
-        .await;
+        let (_, rules) = self.settings().await;
         rules
             .broken
             .into_iter()

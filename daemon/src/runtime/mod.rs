@@ -384,7 +384,6 @@ impl Runtime {
                 &turn_id,
                 stored_disposition(disposition),
                 &payload,
-                &crate::util::now_rfc3339(),
                 queued < MAX_QUEUED_INPUTS,
             )
             .await?;

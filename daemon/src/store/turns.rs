@@ -60,7 +60,6 @@ impl Store {
     /// Journals an input. If the same `client_message_id` was accepted
     /// before, nothing is written and the first record is returned as
     /// [`Recorded::Repeated`]; a new input without `room` is refused.
-    #[allow(clippy::too_many_arguments)]
     pub async fn record_input(
         &self,
         runtime_id: i64,
@@ -68,7 +67,6 @@ impl Store {
         turn_id: &str,
         disposition: Disposition,
         payload: &str,
-        now: &str,
         room: bool,
     ) -> Result<Recorded, StoreError> {
         let mut tx = self.write_transaction().await?;
@@ -97,7 +95,7 @@ impl Store {
         .bind(turn_id)
         .bind(disposition)
         .bind(payload)
-        .bind(now)
+        .bind(crate::util::now_rfc3339())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -35,15 +35,6 @@ pub enum ResultStatus {
     Error,
 }
 
-impl ResultStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResultStatus::Success => "success",
-            ResultStatus::Error => "error",
-        }
-    }
-}
-
 /// Whether an input started a turn at once or waited in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "TEXT", rename_all = "lowercase")]

@@ -4,6 +4,7 @@
 //! the transition, each one transaction.
 
 mod events;
+pub mod local;
 mod runtimes;
 mod states;
 mod tool_calls;

@@ -1,0 +1,256 @@
+//! Local runs: their input, every chunk they streamed, and how they ended.
+
+use super::super::{Store, StoreError};
+use super::messages::{MessageScope, NewMessage, insert_messages};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum LocalRunStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl LocalRunStatus {
+    /// As Letta's runs API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalRunStatus::Running => "running",
+            LocalRunStatus::Completed => "completed",
+            LocalRunStatus::Failed => "failed",
+            LocalRunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LocalRunRow {
+    pub id: String,
+    pub conversation_id: String,
+    pub agent_id: String,
+    pub status: LocalRunStatus,
+    pub stop_reason: Option<String>,
+    pub client_tools: String,
+    pub steps: i64,
+    pub usage: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+}
+
+/// What one step of a run adds, written together: the messages it
+/// produced, the chunks it streamed, the memory blocks it changed, and how
+/// the run ended if it did.
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    pub messages: Vec<NewMessage>,
+    pub chunks: Vec<(i64, String)>,
+    /// `(block id, new value)`.
+    pub blocks: Vec<(String, String)>,
+    pub steps: Option<i64>,
+    pub end: Option<RunEnding>,
+}
+
+#[derive(Debug)]
+pub struct RunEnding {
+    pub status: LocalRunStatus,
+    pub stop_reason: String,
+    pub usage: Option<String>,
+    pub error: Option<String>,
+}
+
+macro_rules! run_columns {
+    () => {
+        "id, conversation_id, agent_id, status, stop_reason, client_tools, steps, usage, error, created_at"
+    };
+}
+
+impl Store {
+    /// Stores a run and the messages that start it. When one of those
+    /// messages (by otid) was stored before, nothing is written and the run
+    /// that took it is returned.
+    pub async fn start_local_run(
+        &self,
+        run: &LocalRunRow,
+        input: &[NewMessage],
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
+            let earlier: Option<(Option<String>,)> = sqlx::query_as(
+                "SELECT run_id FROM local_messages WHERE conversation_id = ? AND otid = ?",
+            )
+            .bind(&run.conversation_id)
+            .bind(otid)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((run_id,)) = earlier {
+                return Ok(Some(run_id.unwrap_or_default()));
+            }
+        }
+        sqlx::query(concat!(
+            "INSERT INTO local_runs (",
+            run_columns!(),
+            ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&run.id)
+        .bind(&run.conversation_id)
+        .bind(&run.agent_id)
+        .bind(run.status)
+        .bind(&run.stop_reason)
+        .bind(&run.client_tools)
+        .bind(run.steps)
+        .bind(&run.usage)
+        .bind(&run.error)
+        .bind(&run.created_at)
+        .bind(&run.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let scope = MessageScope {
+            conversation_id: &run.conversation_id,
+            agent_id: &run.agent_id,
+            run_id: Some(&run.id),
+            now: &run.created_at,
+        };
+        insert_messages(&mut tx, &scope, input).await?;
+        sqlx::query("UPDATE local_conversations SET updated_at = ? WHERE id = ?")
+            .bind(&run.created_at)
+            .bind(&run.conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Writes one step's progress of run `run` in one transaction.
+    pub async fn record_run_progress(
+        &self,
+        run: &LocalRunRow,
+        progress: RunProgress,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let scope = MessageScope {
+            conversation_id: &run.conversation_id,
+            agent_id: &run.agent_id,
+            run_id: Some(&run.id),
+            now,
+        };
+        insert_messages(&mut tx, &scope, &progress.messages).await?;
+        for (seq_id, chunk) in &progress.chunks {
+            sqlx::query("INSERT INTO local_run_chunks (run_id, seq_id, chunk) VALUES (?, ?, ?)")
+                .bind(&run.id)
+                .bind(seq_id)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (block_id, value) in &progress.blocks {
+            sqlx::query("UPDATE local_blocks SET value = ?, updated_at = ? WHERE id = ?")
+                .bind(value)
+                .bind(now)
+                .bind(block_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(steps) = progress.steps {
+            sqlx::query("UPDATE local_runs SET steps = ?, updated_at = ? WHERE id = ?")
+                .bind(steps)
+                .bind(now)
+                .bind(&run.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(end) = &progress.end {
+            sqlx::query(
+                "UPDATE local_runs SET status = ?, stop_reason = ?, usage = ?, error = ?, updated_at = ?
+                 WHERE id = ?",
+            )
+            .bind(end.status)
+            .bind(&end.stop_reason)
+            .bind(&end.usage)
+            .bind(&end.error)
+            .bind(now)
+            .bind(&run.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` chunks of a run after `after`, in order.
+    pub async fn local_run_chunks(
+        &self,
+        run_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq_id, chunk FROM local_run_chunks WHERE run_id = ? AND seq_id > ?
+             ORDER BY seq_id LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The highest `seq_id` a run streamed, 0 before its first chunk.
+    pub async fn local_run_last_seq(&self, run_id: &str) -> Result<i64, StoreError> {
+        let (last,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(seq_id) FROM local_run_chunks WHERE run_id = ?")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    pub async fn local_run(&self, id: &str) -> Result<Option<LocalRunRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM local_runs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Runs of a conversation or of an agent, newest first.
+    pub async fn local_runs(
+        &self,
+        conversation_id: Option<&str>,
+        agent_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LocalRunRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM local_runs
+             WHERE (?1 IS NULL OR conversation_id = ?1) AND (?2 IS NULL OR agent_id = ?2)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?3"
+        ))
+        .bind(conversation_id)
+        .bind(agent_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The run of a conversation still running, if any.
+    pub async fn running_local_run(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<LocalRunRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM local_runs WHERE conversation_id = ? AND status = 'running'
+             ORDER BY rowid DESC LIMIT 1"
+        ))
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

@@ -131,13 +131,32 @@ pub struct NewAgentArgs {
     /// Agent name [default: letta-ctl-<time>].
     #[arg(long)]
     pub name: Option<String>,
-    /// Model handle, e.g. `openai/gpt-4.1`; it must be one the Letta
-    /// server offers [default: the server's default model].
+    /// Model handle, e.g. `openai/gpt-4.1`; it must be one the backend
+    /// offers [default: the backend's default model].
     #[arg(long, env = "LETTA_MODEL")]
     pub model: Option<String>,
     /// Embedding model handle.
     #[arg(long, env = "LETTA_EMBEDDING")]
     pub embedding: Option<String>,
+    /// Where the agent lives: `local` (the daemon itself) or `api` (the
+    /// Letta server) [default: the daemon's default backend].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    Local,
+    Api,
+}
+
+impl BackendArg {
+    pub fn protocol(self) -> letta_protocol::Backend {
+        match self {
+            BackendArg::Local => letta_protocol::Backend::Local,
+            BackendArg::Api => letta_protocol::Backend::Api,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ use letta_protocol::{
 };
 use serde_json::{Value, json};
 
+use crate::cli::BackendArg;
 use crate::cli::{AgentsCommand, ConversationsCommand};
 use crate::error::CtlError;
 use crate::render::{content_text, summary};
@@ -49,10 +50,11 @@ pub async fn agents(context: &Context, command: AgentsCommand) -> Result<u8, Ctl
             print_object(context, &shown.agent.unwrap_or_default(), describe_agent)
         }
         AgentsCommand::Create(mut options) => {
-            options.model = Some(choose_model(&client, options.model.as_deref()).await?);
+            options.model = choose_model(&client, &options).await?;
             let created = client
                 .call::<methods::AgentCreate>(&AgentCreateParams {
                     body: new_agent_body(&options),
+                    backend: options.backend.map(BackendArg::protocol),
                 })
                 .await?;
             failed(created.success, created.error)?;

@@ -11,7 +11,7 @@ use letta_protocol::{
 };
 use serde_json::{Value, json};
 
-use crate::cli::{NewAgentArgs, OutputFormat, RunArgs};
+use crate::cli::{BackendArg, NewAgentArgs, OutputFormat, RunArgs};
 use crate::cursors::Cursor;
 use crate::daemon_cmd;
 use crate::error::{CtlError, EXIT_AGENT_ERROR, EXIT_DENIED};
@@ -183,16 +183,18 @@ async fn runtime_start_params(
         || (args.agent.is_none() && args.conversation.is_none() && last.is_none())
     {
         let mut options = args.agent_options.clone();
-        let model = choose_model(client, options.model.as_deref()).await?;
+        let model = choose_model(client, &options).await?;
         if !args.new_agent {
+            let on = model.as_deref().unwrap_or("the daemon's default model");
             note(&format!(
-                "no agent used here before: creating one on {model} (choose with --model or LETTA_MODEL)"
+                "no agent used here before: creating one on {on} (choose with --model or LETTA_MODEL)"
             ));
         }
-        options.model = Some(model);
+        options.model = model;
         Some(CreateAgentOptions {
             body: new_agent_body(&options),
             pin_global: None,
+            backend: options.backend.map(BackendArg::protocol),
         })
     } else {
         None
@@ -233,12 +235,32 @@ async fn runtime_start_params(
 
 /// The model for a new agent: the one asked for, if the server offers it;
 /// else the server's default.
-pub async fn choose_model(client: &RpcClient, asked: Option<&str>) -> Result<String, CtlError> {
+pub async fn choose_model(
+    client: &RpcClient,
+    options: &NewAgentArgs,
+) -> Result<Option<String>, CtlError> {
+    let asked = options.model.as_deref();
+    // A local agent without a model gets the daemon's default, which knows
+    // each provider's sensible choice (a provider's list is not ordered).
+    if asked.is_none() {
+        let backend = match options.backend {
+            Some(backend) => backend.protocol(),
+            None => {
+                client
+                    .call::<methods::AppServerInfo>(&Default::default())
+                    .await?
+                    .backend
+            }
+        };
+        if backend == letta_protocol::Backend::Local {
+            return Ok(None);
+        }
+    }
     let listed = client
         .call::<methods::ListModels>(&ListModelsParams::default())
         .await;
     let entries = match (asked, listed) {
-        (Some(model), Err(_)) => return Ok(model.to_owned()),
+        (Some(model), Err(_)) => return Ok(Some(model.to_owned())),
         (None, Err(err)) => return Err(err.into()),
         (_, Ok(listed)) => listed.entries,
     };
@@ -250,16 +272,18 @@ pub async fn choose_model(client: &RpcClient, asked: Option<&str>) -> Result<Str
             .join(", ")
     };
     match asked {
-        Some(model) if entries.iter().any(|entry| entry.handle == model) => Ok(model.to_owned()),
+        Some(model) if entries.iter().any(|entry| entry.handle == model) => {
+            Ok(Some(model.to_owned()))
+        }
         Some(model) => Err(CtlError::Usage(format!(
-            "the Letta server does not offer model {model:?}; it offers: {}",
+            "model {model:?} is not offered; the daemon's backends offer: {}",
             offered()
         ))),
         None => entries
             .iter()
             .find(|entry| entry.is_default == Some(true))
             .or(entries.first())
-            .map(|entry| entry.handle.clone())
+            .map(|entry| Some(entry.handle.clone()))
             .ok_or_else(|| CtlError::Failed("the Letta server offers no model".to_owned())),
     }
 }

@@ -15,10 +15,11 @@ use axum::serve::ListenerExt;
 use letta_protocol::discovery::DaemonFile;
 use tokio::net::TcpListener;
 
+use crate::backend::{Backends, LocalBackend, LocalSettings, local::Providers};
 use crate::config::Config;
 use crate::discovery::{DataDirLock, DiscoveryError, Published};
 use crate::rpc::{self, DaemonState, Identity};
-use crate::runtime::{RuntimeSettings, Runtimes};
+use crate::runtime::{RuntimeError, RuntimeSettings, Runtimes};
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
 use crate::store::{DATABASE_FILE, Store, StoreError};
@@ -48,6 +49,8 @@ pub enum DaemonError {
     },
     #[error("cannot set up the Letta client: {0}")]
     Letta(#[from] LettaError),
+    #[error("cannot restore the runtimes: {0}")]
+    Restore(#[from] RuntimeError),
     #[error("cannot register protocol methods: {0}")]
     Methods(#[from] jsonrpsee::core::RegisterMethodError),
     #[error("cannot wait for signals: {0}")]
@@ -92,7 +95,23 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         stall_timeout: config.stream_stall_timeout,
         tool_output_dir: config.data_dir.join("tool-output"),
     };
-    let runtimes = Arc::new(Runtimes::new(api, store.clone(), settings));
+    let providers = Providers::new(
+        config.local.providers.clone(),
+        config.local.default_model.clone(),
+    );
+    let local = LocalBackend::new(
+        store.clone(),
+        providers,
+        LocalSettings {
+            max_steps: config.local.max_steps,
+        },
+    );
+    tracing::info!(
+        backend = config.backend.as_str(),
+        "new agents live on this backend unless a request says otherwise"
+    );
+    let backends = Backends::new(api, local, config.backend);
+    let runtimes = Arc::new(Runtimes::new(backends, store.clone(), settings));
     let restored = runtimes.restore().await?;
     if restored > 0 {
         tracing::info!(runtimes = restored, "restored runtimes");

@@ -7,6 +7,7 @@
 //! ([`discovery`]) and shuts everything down in order on SIGINT/SIGTERM.
 
 pub mod app;
+pub mod backend;
 pub mod config;
 pub mod discovery;
 pub mod faults;

@@ -1,4 +1,4 @@
-//! The daemon's layers point one way: `server → rpc → runtime →
+//! The daemon's layers point one way: `server → rpc → runtime → backend →
 //! {tools, permissions} → store`, with `util` and `fs` leaves anyone may
 //! use. A lower layer naming a higher one fails here, with the line.
 
@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["server"],
     &["rpc"],
     &["runtime"],
+    &["backend"],
     &["permissions"],
     &["tools"],
     &["store"],

@@ -24,6 +24,12 @@ pub enum ErrorCode {
     NotPending,
     /// The daemon could not persist or read its state.
     Storage,
+    /// The agent, conversation or run named is not kept by the daemon.
+    NotFound,
+    /// The conversation is busy with a run, or waits for tool results first.
+    Conflict,
+    /// No model provider serves the agent's model, or the provider failed.
+    ModelProvider,
 }
 
 impl ErrorCode {
@@ -41,6 +47,9 @@ impl ErrorCode {
             ErrorCode::LettaServer => -32005,
             ErrorCode::NotPending => -32006,
             ErrorCode::Storage => -32007,
+            ErrorCode::NotFound => -32008,
+            ErrorCode::Conflict => -32009,
+            ErrorCode::ModelProvider => -32010,
         }
     }
 }

@@ -117,10 +117,9 @@ async fn daemon_status(frontend: &Frontend) -> Value {
 /// `client_message_id`. After the restart the turn finishes and the
 /// conversation holds the message once.
 async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: Backend) {
-    let url = backend.url();
     let mut crashed = Daemon::start_with(
-        Options::default()
-            .env("LETTA_BASE_URL", url.clone())
+        backend
+            .options()
             .env("LETTA_DAEMON_CRASH_AT", "message-sent"),
     );
     let mut before = Frontend::connect(&crashed).await;
@@ -145,7 +144,7 @@ async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: 
 
     let restarted = Daemon::start_with(Options {
         data_dir: Some(crashed.data_dir.clone()),
-        ..Options::default().env("LETTA_BASE_URL", url)
+        ..backend.options()
     });
     let mut after = Frontend::connect(&restarted).await;
     let synced = after

@@ -69,6 +69,9 @@ pub enum StreamMessage {
         #[serde(default)]
         message: Option<String>,
     },
+    /// The step was cut short and runs again: what it streamed so far is
+    /// void (a lifecycle message, not a Letta message).
+    Retry {},
     #[serde(other)]
     Other,
 }

@@ -9,8 +9,15 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
+
+use crate::backend::BackendKind;
+use crate::backend::local::ProviderConfig;
+
+mod providers;
 
 /// Default largest accepted message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -24,6 +31,16 @@ const DEFAULT_CLOUD_LETTA_URL: &str = "https://api.letta.com";
 /// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with
 /// the terminating NUL; macOS allows 104).
 const MAX_SOCKET_PATH_BYTES: usize = 103;
+
+/// Where new agents live unless a request says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// A Letta server.
+    Api,
+    /// The daemon itself.
+    Local,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +103,15 @@ pub struct Cli {
     /// Letta server URL [default: https://api.letta.com with an API key, else http://localhost:8283].
     #[arg(long, env = "LETTA_BASE_URL", value_name = "URL")]
     pub letta_base_url: Option<String>,
+    /// Where new agents live [default: api when a Letta server is configured, else local].
+    #[arg(long, env = "LETTA_DAEMON_BACKEND", value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// The model new local agents get, as provider/model [default: the first available provider's].
+    #[arg(long, env = "LETTA_DAEMON_DEFAULT_MODEL", value_name = "HANDLE")]
+    pub default_model: Option<String>,
+    /// Model steps one local run may take before it stops with max_steps [default: 50].
+    #[arg(long, env = "LETTA_DAEMON_MAX_STEPS", value_name = "STEPS")]
+    pub max_steps: Option<u32>,
     /// Configuration file [default: ~/.letta/daemon.toml].
     #[arg(long, env = "LETTA_DAEMON_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -108,6 +134,11 @@ struct FileConfig {
     letta_request_timeout: Option<u64>,
     letta_base_url: Option<String>,
     letta_api_key: Option<String>,
+    backend: Option<BackendChoice>,
+    default_model: Option<String>,
+    max_steps: Option<u32>,
+    #[serde(default)]
+    providers: BTreeMap<String, providers::ProviderFile>,
 }
 
 /// A secret that never shows in `Debug` output or logs.
@@ -155,6 +186,17 @@ pub struct Config {
     /// A run stream silent for this long is resumed.
     pub stream_stall_timeout: std::time::Duration,
     pub letta: LettaApiConfig,
+    /// Where new agents live unless a request says otherwise.
+    pub backend: BackendKind,
+    pub local: LocalConfig,
+}
+
+/// How the local backend runs agents.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub providers: Vec<ProviderConfig>,
+    pub default_model: Option<String>,
+    pub max_steps: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +231,10 @@ pub enum ConfigError {
         "socket path {path} is {len} bytes long; the limit is {MAX_SOCKET_PATH_BYTES}: pass a shorter --socket"
     )]
     SocketPathTooLong { path: PathBuf, len: usize },
+    #[error("invalid [providers.{name}] in the config file: {message}")]
+    Provider { name: String, message: String },
+    #[error("--default-model {0:?} is not a provider/model handle (e.g. openai/gpt-4.1)")]
+    DefaultModel(String),
 }
 
 /// What configuration reads from the user's environment beyond the flags'
@@ -200,6 +246,9 @@ pub struct UserEnvironment {
     pub api_key: Option<String>,
     /// Where `~/.letta/daemon.toml` and the default data directory are.
     pub home: Option<PathBuf>,
+    /// The variables model providers are found by (`OPENAI_API_KEY`, ...,
+    /// and whatever `api_key_env` names).
+    pub vars: BTreeMap<String, String>,
 }
 
 impl UserEnvironment {
@@ -207,6 +256,7 @@ impl UserEnvironment {
         UserEnvironment {
             api_key: std::env::var("LETTA_API_KEY").ok(),
             home: std::env::home_dir(),
+            vars: std::env::vars().collect(),
         }
     }
 }
@@ -217,6 +267,7 @@ impl Config {
         let UserEnvironment {
             api_key: env_api_key,
             home,
+            vars,
         } = user;
         let file = load_file(cli.config.as_deref(), home.as_deref())?;
 
@@ -264,17 +315,34 @@ impl Config {
         let api_key = env_api_key
             .or(file.letta_api_key)
             .filter(|key| !key.trim().is_empty());
-        let base_url = cli
-            .letta_base_url
-            .or(file.letta_base_url)
-            .unwrap_or_else(|| {
-                let default = if api_key.is_some() {
-                    DEFAULT_CLOUD_LETTA_URL
-                } else {
-                    DEFAULT_LOCAL_LETTA_URL
-                };
-                default.to_owned()
-            });
+        let named_url = cli.letta_base_url.or(file.letta_base_url);
+        // A Letta server named (or a key for Letta Cloud) makes it the
+        // default home of new agents; otherwise they live in the daemon.
+        let backend = match cli.backend.or(file.backend) {
+            Some(BackendChoice::Api) => BackendKind::Api,
+            Some(BackendChoice::Local) => BackendKind::Local,
+            None if named_url.is_some() || api_key.is_some() => BackendKind::Api,
+            None => BackendKind::Local,
+        };
+        let default_model = cli.default_model.or(file.default_model);
+        if let Some(model) = &default_model
+            && !model.contains('/')
+        {
+            return Err(ConfigError::DefaultModel(model.clone()));
+        }
+        let local = LocalConfig {
+            providers: providers::resolve(&file.providers, &vars)?,
+            default_model,
+            max_steps: cli.max_steps.or(file.max_steps).unwrap_or(50).max(1),
+        };
+        let base_url = named_url.unwrap_or_else(|| {
+            let default = if api_key.is_some() {
+                DEFAULT_CLOUD_LETTA_URL
+            } else {
+                DEFAULT_LOCAL_LETTA_URL
+            };
+            default.to_owned()
+        });
 
         Ok(Config {
             data_dir,
@@ -313,6 +381,8 @@ impl Config {
                         std::time::Duration::from_secs(seconds.max(1))
                     }),
             },
+            backend,
+            local,
         })
     }
 }
@@ -401,6 +471,7 @@ mod tests {
         UserEnvironment {
             api_key: None,
             home: Some(home.to_path_buf()),
+            vars: BTreeMap::new(),
         }
     }
 

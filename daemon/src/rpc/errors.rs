@@ -3,12 +3,13 @@
 use letta_api::LettaError;
 use letta_protocol::errors::{ErrorCode, RpcError};
 
+use crate::backend::{BackendError, LocalError};
 use crate::runtime::RuntimeError;
 
 impl From<RuntimeError> for RpcError {
     fn from(err: RuntimeError) -> RpcError {
         let code = match err {
-            RuntimeError::Letta(letta) => return upstream(letta),
+            RuntimeError::Backend(backend) => return upstream(backend),
             RuntimeError::Invalid(_) => ErrorCode::InvalidParams,
             RuntimeError::UnknownRuntime { .. } => ErrorCode::UnknownRuntime,
             RuntimeError::NotPending(_) => ErrorCode::NotPending,
@@ -23,8 +24,16 @@ impl From<RuntimeError> for RpcError {
     }
 }
 
-/// A Letta server failure as a protocol error, keeping status and detail.
-pub fn upstream(err: LettaError) -> RpcError {
+/// A backend failure as a protocol error: the Letta server's keeps its
+/// status and detail; the local backend's gets a code of its own.
+pub fn upstream(err: BackendError) -> RpcError {
+    match err {
+        BackendError::Letta(err) => letta_server(err),
+        BackendError::Local(err) => local(err),
+    }
+}
+
+fn letta_server(err: LettaError) -> RpcError {
     tracing::info!(error = %err, "a request to the Letta server failed");
     let data = match &err {
         LettaError::Status {
@@ -38,4 +47,18 @@ pub fn upstream(err: LettaError) -> RpcError {
         _ => serde_json::json!({}),
     };
     RpcError::new(ErrorCode::LettaServer, err.to_string()).with_data(data)
+}
+
+fn local(err: LocalError) -> RpcError {
+    let code = match &err {
+        LocalError::NotFound { .. } => ErrorCode::NotFound,
+        LocalError::Invalid(_) => ErrorCode::InvalidParams,
+        LocalError::Busy(_) | LocalError::PendingApproval(_) => ErrorCode::Conflict,
+        LocalError::NoProvider(_) | LocalError::RunFailed(_) => ErrorCode::ModelProvider,
+        LocalError::Store(store) => {
+            tracing::error!(error = %store, "storage failure");
+            ErrorCode::Storage
+        }
+    };
+    RpcError::new(code, err.to_string()).with_data(serde_json::json!({ "backend": "local" }))
 }

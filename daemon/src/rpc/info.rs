@@ -80,7 +80,10 @@ pub fn app_server_info(state: &DaemonState) -> AppServerInfo {
     };
     AppServerInfo {
         success: true,
-        backend: Backend::Api,
+        backend: match state.runtimes.backends().default_kind() {
+            crate::backend::BackendKind::Api => Backend::Api,
+            crate::backend::BackendKind::Local => Backend::Local,
+        },
         letta_code_version: letta_protocol::LETTA_CODE_COMPAT_VERSION.to_owned(),
         protocol_version: letta_protocol::LETTA_CODE_PROTOCOL_VERSION,
         capabilities: AppServerCapabilities {

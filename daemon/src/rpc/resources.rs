@@ -1,4 +1,5 @@
-//! Agent, conversation and model management, proxied to the Letta server.
+//! Agent, conversation and model management, answered by the backend each
+//! agent lives on (the Letta server, or the daemon itself).
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::errors::upstream;
 use super::{ConnectionInfo, DaemonState};
+use crate::backend::{Backend, BackendKind, Backends};
 
 type State = Arc<DaemonState>;
 type Connection = Arc<ConnectionInfo>;
@@ -24,15 +26,13 @@ pub async fn agent_list(
     params: AgentListParams,
 ) -> Result<AgentListResult, RpcError> {
     let query = params.query.map(Value::Object).unwrap_or_else(|| json!({}));
-    let agents = state
-        .runtimes
-        .api()
-        .list_agents(&query)
-        .await
-        .map_err(upstream)?;
+    let mut agents = Vec::new();
+    for backend in backends(&state).listed() {
+        agents.extend(items(backend.list_agents(&query).await.map_err(upstream)?));
+    }
     Ok(AgentListResult {
         success: true,
-        agents: items(agents),
+        agents,
         error: None,
     })
 }
@@ -42,9 +42,8 @@ pub async fn agent_retrieve(
     _: Connection,
     params: AgentRetrieveParams,
 ) -> Result<AgentResult, RpcError> {
-    let agent = state
-        .runtimes
-        .api()
+    let agent = agent_backend(&state, &params.agent_id)
+        .await?
         .retrieve_agent(&params.agent_id)
         .await
         .map_err(upstream)?;
@@ -60,9 +59,9 @@ pub async fn agent_create(
     _: Connection,
     params: AgentCreateParams,
 ) -> Result<AgentResult, RpcError> {
-    let agent = state
-        .runtimes
-        .api()
+    let kind = backend_kind(&state, params.backend);
+    let agent = backends(&state)
+        .get(kind)
         .create_agent(&Value::Object(params.body))
         .await
         .map_err(upstream)?;
@@ -79,9 +78,8 @@ pub async fn agent_update(
     params: AgentUpdateParams,
 ) -> Result<AgentResult, RpcError> {
     let body = Value::Object(params.body);
-    let agent = state
-        .runtimes
-        .api()
+    let agent = agent_backend(&state, &params.agent_id)
+        .await?
         .update_agent(&params.agent_id, &body)
         .await
         .map_err(upstream)?;
@@ -97,9 +95,8 @@ pub async fn agent_delete(
     _: Connection,
     params: AgentDeleteParams,
 ) -> Result<AgentDeleteResult, RpcError> {
-    state
-        .runtimes
-        .api()
+    agent_backend(&state, &params.agent_id)
+        .await?
         .delete_agent(&params.agent_id)
         .await
         .map_err(upstream)?;
@@ -116,15 +113,19 @@ pub async fn conversation_list(
     params: ConversationListParams,
 ) -> Result<ConversationListResult, RpcError> {
     let query = params.query.map(Value::Object).unwrap_or_else(|| json!({}));
-    let conversations = state
-        .runtimes
-        .api()
-        .list_conversations(&query)
-        .await
-        .map_err(upstream)?;
+    let listing = match query.get("agent_id").and_then(Value::as_str) {
+        Some(agent_id) => vec![agent_backend(&state, agent_id).await?],
+        None => backends(&state).listed(),
+    };
+    let mut conversations = Vec::new();
+    for backend in listing {
+        conversations.extend(items(
+            backend.list_conversations(&query).await.map_err(upstream)?,
+        ));
+    }
     Ok(ConversationListResult {
         success: true,
-        conversations: items(conversations),
+        conversations,
         error: None,
     })
 }
@@ -134,9 +135,8 @@ pub async fn conversation_retrieve(
     _: Connection,
     params: ConversationRetrieveParams,
 ) -> Result<ConversationResult, RpcError> {
-    let conversation = state
-        .runtimes
-        .api()
+    let conversation = conversation_backend(&state, &params.conversation_id, None)
+        .await?
         .retrieve_conversation(&params.conversation_id)
         .await
         .map_err(upstream)?;
@@ -163,9 +163,8 @@ pub async fn conversation_create(
             ));
         }
     };
-    let conversation = state
-        .runtimes
-        .api()
+    let conversation = agent_backend(&state, &agent_id)
+        .await?
         .create_conversation(&agent_id, &Value::Object(body))
         .await
         .map_err(upstream)?;
@@ -182,9 +181,8 @@ pub async fn conversation_update(
     params: ConversationUpdateParams,
 ) -> Result<ConversationResult, RpcError> {
     let body = Value::Object(params.body);
-    let conversation = state
-        .runtimes
-        .api()
+    let conversation = conversation_backend(&state, &params.conversation_id, None)
+        .await?
         .update_conversation(&params.conversation_id, &body)
         .await
         .map_err(upstream)?;
@@ -202,10 +200,10 @@ pub async fn conversation_messages_list(
 ) -> Result<ConversationMessagesListResult, RpcError> {
     let query = params.query.map(Value::Object).unwrap_or_else(|| json!({}));
     let limit = query.get("limit").and_then(Value::as_u64);
+    let agent_id = query.get("agent_id").and_then(Value::as_str);
     let messages = items(
-        state
-            .runtimes
-            .api()
+        conversation_backend(&state, &params.conversation_id, agent_id)
+            .await?
             .list_conversation_messages(&params.conversation_id, &query)
             .await
             .map_err(upstream)?,
@@ -234,8 +232,11 @@ pub async fn list_models(
     _: Connection,
     _: ListModelsParams,
 ) -> Result<ListModelsResult, RpcError> {
-    let listed = state.runtimes.api().list_models().await.map_err(upstream)?;
-    let entries: Vec<ModelEntry> = items(listed)
+    let mut listed = Vec::new();
+    for backend in backends(&state).listed() {
+        listed.extend(items(backend.list_models().await.map_err(upstream)?));
+    }
+    let entries: Vec<ModelEntry> = listed
         .iter()
         .enumerate()
         .filter_map(|(index, model)| {
@@ -260,6 +261,40 @@ pub async fn list_models(
         entries,
         error: None,
     })
+}
+
+fn backends(state: &DaemonState) -> &Backends {
+    state.runtimes.backends()
+}
+
+/// The backend a request names, or the daemon's default.
+pub(super) fn backend_kind(
+    state: &DaemonState,
+    requested: Option<letta_protocol::Backend>,
+) -> BackendKind {
+    match requested {
+        Some(letta_protocol::Backend::Api) => BackendKind::Api,
+        Some(letta_protocol::Backend::Local) => BackendKind::Local,
+        None => backends(state).default_kind(),
+    }
+}
+
+pub(super) async fn agent_backend(
+    state: &DaemonState,
+    agent_id: &str,
+) -> Result<Backend, RpcError> {
+    backends(state).for_agent(agent_id).await.map_err(upstream)
+}
+
+pub(super) async fn conversation_backend(
+    state: &DaemonState,
+    conversation_id: &str,
+    agent_id: Option<&str>,
+) -> Result<Backend, RpcError> {
+    backends(state)
+        .for_conversation(conversation_id, agent_id)
+        .await
+        .map_err(upstream)
 }
 
 /// A list answer: an array, or an object holding one.

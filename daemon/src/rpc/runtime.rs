@@ -14,6 +14,7 @@ use letta_protocol::{
 use serde_json::{Value, json};
 
 use super::errors::upstream;
+use super::resources::{agent_backend, backend_kind, conversation_backend};
 use super::{ConnectionInfo, DaemonState};
 use crate::runtime::{DEFAULT_CONVERSATION, Runtime};
 
@@ -22,7 +23,6 @@ pub async fn runtime_start(
     connection: Arc<ConnectionInfo>,
     params: RuntimeStartParams,
 ) -> Result<RuntimeStartResult, RpcError> {
-    let api = state.runtimes.api();
     let exclusive = |what: &str| {
         RpcError::new(
             ErrorCode::InvalidParams,
@@ -37,11 +37,22 @@ pub async fn runtime_start(
     }
     let mut created = Created::default();
     let mut agent = match (&params.agent_id, &params.create_agent) {
-        (Some(agent_id), _) => Some(api.retrieve_agent(agent_id).await.map_err(upstream)?),
+        (Some(agent_id), _) => Some(
+            agent_backend(&state, agent_id)
+                .await?
+                .retrieve_agent(agent_id)
+                .await
+                .map_err(upstream)?,
+        ),
         (None, Some(create)) => {
             created.agent = true;
+            let kind = backend_kind(&state, create.backend);
             Some(
-                api.create_agent(&Value::Object(create.body.clone()))
+                state
+                    .runtimes
+                    .backends()
+                    .get(kind)
+                    .create_agent(&Value::Object(create.body.clone()))
                     .await
                     .map_err(upstream)?,
             )
@@ -58,7 +69,8 @@ pub async fn runtime_start(
         (Some(conversation_id), _, Some(agent_id)) if conversation_id == DEFAULT_CONVERSATION => {
             json!({ "id": DEFAULT_CONVERSATION, "agent_id": agent_id })
         }
-        (Some(conversation_id), _, _) => api
+        (Some(conversation_id), _, _) => conversation_backend(&state, conversation_id, None)
+            .await?
             .retrieve_conversation(conversation_id)
             .await
             .map_err(upstream)?,
@@ -75,7 +87,9 @@ pub async fn runtime_start(
                 .map(Value::Object)
                 .unwrap_or_else(|| json!({}));
             created.conversation = true;
-            api.create_conversation(&agent_id, &body)
+            agent_backend(&state, &agent_id)
+                .await?
+                .create_conversation(&agent_id, &body)
                 .await
                 .map_err(upstream)?
         }
@@ -102,7 +116,13 @@ pub async fn runtime_start(
     if agent.is_none()
         && let Some(agent_id) = &agent_id
     {
-        agent = Some(api.retrieve_agent(agent_id).await.map_err(upstream)?);
+        agent = Some(
+            agent_backend(&state, agent_id)
+                .await?
+                .retrieve_agent(agent_id)
+                .await
+                .map_err(upstream)?,
+        );
     }
 
     let runtime = state

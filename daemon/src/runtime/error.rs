@@ -1,7 +1,7 @@
 //! What runtime operations fail with. The runtime names the failure; the
 //! RPC layer decides how each one looks on the wire.
 
-use letta_api::LettaError;
+use crate::backend::BackendError;
 
 use crate::store::StoreError;
 
@@ -21,7 +21,7 @@ pub enum RuntimeError {
     #[error("the daemon could not store its state: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Letta(#[from] LettaError),
+    Backend(#[from] BackendError),
     #[error("{0}")]
     Internal(String),
 }

@@ -28,10 +28,10 @@ use letta_protocol::{
 };
 use tokio::sync::Notify;
 
+use crate::backend::{Backend, Backends};
 use crate::store::{Disposition, Recorded, RuntimeRow, Store, StoreError};
 use crate::tools::BackgroundJobs;
 use event_log::{Draft, EventLog, SubscribeError};
-use letta_api::LettaApi;
 use state::{QueuedInput, RuntimeState};
 use waiters::Waiters;
 
@@ -39,9 +39,7 @@ pub use error::RuntimeError;
 pub use sink::{EventSink, Pushing, SinkGone, TryPushError};
 pub use state::Registration;
 
-/// The conversation id Letta uses for an agent's default conversation; the
-/// agent goes along in the request.
-pub const DEFAULT_CONVERSATION: &str = "default";
+pub use crate::backend::DEFAULT_CONVERSATION;
 
 /// How runtimes behave; from the daemon's configuration.
 #[derive(Debug, Clone)]
@@ -56,7 +54,7 @@ pub struct RuntimeSettings {
 
 /// Every runtime the daemon knows.
 pub struct Runtimes {
-    api: LettaApi,
+    backends: Backends,
     store: Store,
     settings: RuntimeSettings,
     default_cwd: String,
@@ -74,7 +72,8 @@ pub struct Runtime {
     pub id: i64,
     pub scope: RuntimeScope,
     pub log: Arc<EventLog>,
-    api: LettaApi,
+    /// Where the agent lives.
+    backend: Backend,
     store: Store,
     stall_timeout: Duration,
     tool_output_dir: PathBuf,
@@ -88,12 +87,12 @@ pub struct Runtime {
 }
 
 impl Runtimes {
-    pub fn new(api: LettaApi, store: Store, settings: RuntimeSettings) -> Runtimes {
+    pub fn new(backends: Backends, store: Store, settings: RuntimeSettings) -> Runtimes {
         let default_cwd = std::env::current_dir()
             .map(|dir| dir.display().to_string())
             .unwrap_or_else(|_| "/".to_owned());
         Runtimes {
-            api,
+            backends,
             store,
             settings,
             default_cwd,
@@ -101,13 +100,13 @@ impl Runtimes {
         }
     }
 
-    pub fn api(&self) -> &LettaApi {
-        &self.api
+    pub fn backends(&self) -> &Backends {
+        &self.backends
     }
 
     /// Loads every stored runtime and restarts their workers, so queued
     /// inputs and interrupted turns continue without anyone reconnecting.
-    pub async fn restore(&self) -> Result<usize, StoreError> {
+    pub async fn restore(&self) -> Result<usize, RuntimeError> {
         let rows = self.store.load_runtimes().await?;
         let count = rows.len();
         for row in rows {
@@ -157,7 +156,7 @@ impl Runtimes {
         Ok(runtime)
     }
 
-    async fn open(&self, row: RuntimeRow) -> Result<Arc<Runtime>, StoreError> {
+    async fn open(&self, row: RuntimeRow) -> Result<Arc<Runtime>, RuntimeError> {
         let key = (row.agent_id.clone(), row.conversation_id.clone());
         let mut by_key = self.by_key.lock().await;
         if let Some(runtime) = by_key.get(&key) {
@@ -176,6 +175,10 @@ impl Runtimes {
             self.settings.event_retention,
         )
         .await?;
+        let backend = self
+            .backends
+            .for_conversation(&row.conversation_id, scope.agent_id.as_deref())
+            .await?;
         let mode = parse_mode(&row.permission_mode).unwrap_or(PermissionMode::Standard);
         let mut state = RuntimeState::new(row.cwd.clone(), mode, row.queue_paused);
         for input in self.store.open_inputs(row.id).await? {
@@ -189,7 +192,7 @@ impl Runtimes {
             id: row.id,
             scope,
             log,
-            api: self.api.clone(),
+            backend,
             store: self.store.clone(),
             stall_timeout: self.settings.stall_timeout,
             tool_output_dir: self.settings.tool_output_dir.join(row.id.to_string()),

@@ -48,7 +48,8 @@ pub struct DaemonCapabilities {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AppServerInfoParams {}
 
-/// Which kind of Letta backend the app-server talks to.
+/// Where agents live: in the daemon itself (`local`) or on a Letta server
+/// (`api`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {

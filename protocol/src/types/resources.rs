@@ -33,6 +33,10 @@ pub struct AgentRetrieveParams {
 pub struct AgentCreateParams {
     /// Body of the Letta agents create API.
     pub body: JsonObject,
+    /// Where the agent lives: `api` (the Letta server) or `local` (the
+    /// daemon itself). The daemon's default backend when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<crate::Backend>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -47,6 +47,10 @@ pub struct CreateAgentOptions {
     pub body: JsonObject,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_global: Option<bool>,
+    /// Where the agent lives: `api` (the Letta server) or `local` (the
+    /// daemon itself). The daemon's default backend when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<crate::Backend>,
 }
 
 /// How to create the conversation of a new runtime.

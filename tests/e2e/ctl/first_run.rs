@@ -18,6 +18,8 @@ async fn a_first_run_starts_everything_and_the_next_continues(backend: Backend) 
             MODEL
         }
         Backend::Mock(_) => "mock/default-model",
+        // The daemon picks a local agent's model itself.
+        Backend::Local(_) => "the daemon's default model",
     };
 
     let refused = shell.run(&["run", "--no-start", "hi"]).await;
@@ -96,8 +98,8 @@ async fn a_first_run_starts_everything_and_the_next_continues(backend: Backend) 
         .await;
     assert_eq!(unknown.code, 2, "{unknown:?}");
     assert!(
-        unknown.stderr.contains("does not offer model") && unknown.stderr.contains(default_model),
-        "names what the server offers: {unknown:?}"
+        unknown.stderr.contains("is not offered") && unknown.stderr.contains("fake-model"),
+        "names what the backends offer: {unknown:?}"
     );
     let stopped = shell.run(&["daemon", "stop"]).await;
     assert_eq!(stopped.code, 0, "{stopped:?}");

@@ -25,8 +25,13 @@ pub fn setup(backend: &Backend) -> (Daemon, Shell) {
 /// A shell whose daemon `letta-ctl daemon start` launches under `root`,
 /// talking to `backend`.
 pub fn shell_for_own_daemon(root: &std::path::Path, backend: &Backend) -> Shell {
-    Shell::new(root, &root.join("data"))
-        .env("LETTA_BASE_URL", backend.url())
+    backend
+        .env()
+        .into_iter()
+        .fold(
+            Shell::new(root, &root.join("data")),
+            |shell, (key, value)| shell.env(key, value),
+        )
         .env("LETTA_DAEMON_LISTEN", "ws://127.0.0.1:0")
 }
 

@@ -55,8 +55,7 @@ async fn across_a_crash(
     script: &str,
     crash_at: Option<&str>,
 ) -> (Crashed, Frontend, Value) {
-    let url = backend.url();
-    let mut options = Options::default().env("LETTA_BASE_URL", url.clone());
+    let mut options = backend.options();
     if let Some(point) = crash_at {
         options = options.env("LETTA_DAEMON_CRASH_AT", point);
     }
@@ -78,7 +77,7 @@ async fn across_a_crash(
     let last_seen = before.event_seqs().into_iter().max().unwrap_or(0);
     let restarted = Daemon::start_with(Options {
         data_dir: Some(crashed.data_dir.clone()),
-        ..Options::default().env("LETTA_BASE_URL", url)
+        ..backend.options()
     });
     let after = Frontend::connect(&restarted).await;
     let synced = after

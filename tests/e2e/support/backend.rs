@@ -1,7 +1,9 @@
-//! Where scenarios run: the real Letta server with its scripted model, or
-//! the mock that follows the same script directives.
+//! Where scenarios run: the real Letta server with its scripted model, the
+//! mock that follows the same script directives, or the daemon's own local
+//! backend calling a scripted model directly.
 
 use super::mock_letta::{Faults, MockLetta};
+use super::scripted_model::ScriptedModel;
 use super::{Daemon, Options, letta_server};
 
 /// A client_message_id unique to this test run. Letta deduplicates requests
@@ -21,31 +23,91 @@ fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-/// Where the scenarios run: the real Letta server with its scripted model,
-/// or the mock that follows the same script directives.
+/// Where the scenarios run.
 pub enum Backend {
+    /// The real Letta server with its scripted model.
     Real,
+    /// The mock Letta server.
     Mock(MockLetta),
+    /// No Letta server: agents live in the daemon, which calls the scripted
+    /// model itself as the provider `openai-proxy`, so agents use the same
+    /// model handle as on the real server.
+    Local(LocalModel),
 }
+
+pub struct LocalModel {
+    pub model: ScriptedModel,
+    /// Holds the daemon's config file.
+    dir: tempfile::TempDir,
+}
+
+impl LocalModel {
+    pub fn config_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("daemon.toml")
+    }
+}
+
+/// Where no Letta server listens.
+const NO_SERVER: &str = "http://127.0.0.1:1";
 
 impl Backend {
     pub async fn mock() -> Backend {
         Backend::Mock(MockLetta::start(Faults::default()).await)
     }
 
+    pub async fn local() -> Backend {
+        let model = ScriptedModel::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalModel { model, dir };
+        std::fs::write(
+            local.config_file(),
+            format!(
+                "[providers.openai-proxy]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+                local.model.url
+            ),
+        )
+        .unwrap();
+        Backend::Local(local)
+    }
+
+    /// The Letta server's URL (none listens there for the local backend).
     pub fn url(&self) -> String {
         match self {
             Backend::Real => letta_server::base_url(),
             Backend::Mock(mock) => mock.url.clone(),
+            Backend::Local(_) => NO_SERVER.to_owned(),
         }
     }
 
+    /// The environment a daemon (or a shell that starts one) needs to use
+    /// this backend.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("LETTA_BASE_URL", self.url())];
+        if let Backend::Local(local) = self {
+            env.push(("LETTA_DAEMON_BACKEND", "local".to_owned()));
+            env.push((
+                "LETTA_DAEMON_CONFIG",
+                local.config_file().display().to_string(),
+            ));
+        }
+        env
+    }
+
+    /// Daemon options for this backend.
+    pub fn options(&self) -> Options {
+        self.env()
+            .into_iter()
+            .fold(Options::default(), |options, (key, value)| {
+                options.env(key, value)
+            })
+    }
+
     pub fn daemon(&self) -> Daemon {
-        Daemon::start_with(Options::default().env("LETTA_BASE_URL", self.url()))
+        Daemon::start_with(self.options())
     }
 }
 
-/// Each scenario runs against both backends.
+/// Each scenario runs against every backend.
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod real_server {
@@ -56,6 +118,11 @@ macro_rules! on_both_backends {
         mod mock_server {
             $( #[tokio::test] async fn $scenario() {
                 super::$scenario($crate::support::backend::Backend::mock().await).await
+            } )*
+        }
+        mod local_backend {
+            $( #[tokio::test] async fn $scenario() {
+                super::$scenario($crate::support::backend::Backend::local().await).await
             } )*
         }
     };

@@ -11,6 +11,7 @@ pub mod frontend;
 pub mod letta_server;
 pub mod mock_letta;
 pub mod raw;
+pub mod scripted_model;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -160,8 +161,17 @@ fn spawn(home: &Path, data_dir: &Path, options: &Options) -> Child {
         .args(&options.args)
         .env("HOME", home)
         .env_remove("LETTA_API_KEY")
-        // Nothing listens on port 1: tests that need a Letta server say so.
+        // Nothing listens on port 1: tests that need a Letta server or a
+        // model provider say so.
         .env("LETTA_BASE_URL", "http://127.0.0.1:1")
+        .env_remove("LETTA_DAEMON_BACKEND")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("OLLAMA_BASE_URL", "http://127.0.0.1:1/v1")
+        .env("LMSTUDIO_BASE_URL", "http://127.0.0.1:1/v1")
+        .env("LLAMACPP_BASE_URL", "http://127.0.0.1:1/v1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

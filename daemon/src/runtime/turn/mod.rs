@@ -23,8 +23,9 @@ use super::Runtime;
 use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
+use crate::backend::{BackendError, RunStream};
 use crate::store::{InputStatus, ResultStatus, RunRow, RunStatus, StoreError};
-use letta_api::{LettaError, RunStream, backoff};
+use letta_api::backoff;
 use tools::{Offered, ToolCall, approval_entry};
 
 /// Attempts at sending one request before the turn fails.
@@ -36,7 +37,7 @@ enum TurnError {
     #[error("cancelled")]
     Cancelled,
     #[error(transparent)]
-    Letta(#[from] LettaError),
+    Backend(#[from] BackendError),
     #[error("cannot store turn state: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -138,11 +139,11 @@ impl Turn<'_> {
                 }
                 let agent = rt.scope.agent_id.as_deref();
                 if let Err(err) = rt
-                    .api
+                    .backend
                     .cancel_conversation(&rt.scope.conversation_id, agent)
                     .await
                 {
-                    tracing::warn!(error = %err, "cannot cancel the run on the Letta server");
+                    tracing::warn!(error = %err, "cannot cancel the run on the backend");
                 }
                 (
                     InputStatus::Cancelled,
@@ -364,7 +365,7 @@ impl Turn<'_> {
         let rt = self.runtime;
         let query = rt.scoped(json!({ "limit": 50, "order": "desc" }));
         let messages = rt
-            .api
+            .backend
             .list_conversation_messages(&rt.scope.conversation_id, &query)
             .await?;
         Ok(messages.as_array().is_some_and(|messages| {
@@ -383,7 +384,7 @@ impl Turn<'_> {
         } else {
             json!({ "conversation_id": rt.scope.conversation_id, "order": "desc", "limit": 1 })
         };
-        let runs = rt.api.list_runs(&query).await?;
+        let runs = rt.backend.list_runs(&query).await?;
         Ok(runs
             .as_array()
             .and_then(|runs| runs.first())
@@ -439,7 +440,11 @@ impl Turn<'_> {
         let body = &rt.scoped(body.clone());
         let mut attempt = 0;
         let stream = loop {
-            let err = match rt.api.send_messages(&rt.scope.conversation_id, body).await {
+            let err = match rt
+                .backend
+                .send_messages(&rt.scope.conversation_id, body)
+                .await
+            {
                 Ok(stream) => break stream,
                 Err(err) => err,
             };
@@ -556,5 +561,5 @@ fn request_body(messages: Vec<Value>, tools: &Offered) -> Value {
 }
 
 async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {
-    Ok(rt.api.resume_stream(run_id, after).await?)
+    Ok(rt.backend.resume_stream(run_id, after).await?)
 }

@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use super::tools::assemble;
 use super::{RunEnd, Turn, TurnError, resume};
+use crate::backend::{BackendError, RunStream};
 use crate::runtime::event_log::Draft;
 use crate::store::CursorAdvance;
-use letta_api::{Chunk, LettaError, RunStream, StreamItem, StreamMessage, ToolCallDelta, backoff};
+use letta_api::{Chunk, StreamItem, StreamMessage, ToolCallDelta, backoff};
 
 /// Resume attempts per run before the turn fails.
 const MAX_RESUMES: u32 = 8;
@@ -41,13 +42,13 @@ enum Next {
     Chunk(Chunk),
     Done,
     /// A failure resuming cannot fix.
-    Failed(LettaError),
+    Failed(BackendError),
     /// Cut off, stalled, or a transient failure: resume from the cursor.
     Interrupted,
 }
 
-impl From<Option<Result<StreamItem, LettaError>>> for Next {
-    fn from(next: Option<Result<StreamItem, LettaError>>) -> Next {
+impl From<Option<Result<StreamItem, BackendError>>> for Next {
+    fn from(next: Option<Result<StreamItem, BackendError>>) -> Next {
         match next {
             Some(Ok(StreamItem::Chunk(chunk))) => Next::Chunk(chunk),
             Some(Ok(StreamItem::Done)) => Next::Done,
@@ -154,6 +155,8 @@ impl Turn<'_> {
                     pieces.extend(chunk.message.tool_call_deltas());
                     batch.has_tool_call_piece |= !committed_before;
                 }
+                // Tool calls of a step that is run again are made again.
+                StreamMessage::Retry {} => pieces.clear(),
                 _ => {}
             }
             if committed_before {
@@ -165,7 +168,10 @@ impl Turn<'_> {
             }
             if !matches!(chunk.message, StreamMessage::Ping {}) {
                 let mut delta = chunk.raw;
-                delta.insert("type".to_owned(), Value::from("message"));
+                // Lifecycle messages are deltas of their own kind.
+                if !matches!(chunk.message, StreamMessage::Retry {}) {
+                    delta.insert("type".to_owned(), Value::from("message"));
+                }
                 batch.drafts.push(rt.log.stream_delta(delta));
             }
         }

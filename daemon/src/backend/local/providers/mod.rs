@@ -1,0 +1,282 @@
+//! Model providers the local backend calls directly. A model is named by a
+//! `provider/model` handle; every provider here speaks OpenAI's Chat
+//! Completions (OpenAI itself, Ollama, LM Studio, llama.cpp, OpenRouter and
+//! any compatible server declared in `daemon.toml`).
+
+mod openai;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::Stream;
+use serde_json::Value;
+
+use crate::backend::LocalError;
+
+/// A configured provider, as the daemon's configuration resolved it.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    /// The handle prefix, e.g. `openai` in `openai/gpt-4.1`.
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// A server that may or may not be running on this machine (Ollama, LM
+    /// Studio, llama.cpp): listed only when it answers.
+    pub optional: bool,
+    /// The model new agents get when this provider is the first available.
+    pub default_model: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("optional", &self.optional)
+            .finish()
+    }
+}
+
+/// What a model is asked: the system prompt, the conversation and the tools.
+#[derive(Debug, Clone)]
+pub struct ModelRequest {
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<ChatMessage>,
+    pub tools: Vec<ToolSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ChatMessage {
+    User(String),
+    Assistant {
+        content: String,
+        tool_calls: Vec<ChatToolCall>,
+    },
+    Tool {
+        tool_call_id: String,
+        content: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+}
+
+/// One piece of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    Text(String),
+    Reasoning(String),
+    /// A tool call begins (`index` orders parallel calls).
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolCallArguments {
+        index: usize,
+        fragment: String,
+    },
+    Usage {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    },
+}
+
+/// What calling a model fails with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("cannot reach {provider}: {message}")]
+    Connect { provider: String, message: String },
+    #[error("{provider} answered {status}: {message}")]
+    Status {
+        provider: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The prompt is longer than the model's context window.
+    #[error("{provider} says the prompt is too long: {message}")]
+    ContextLength { provider: String, message: String },
+    #[error("the answer from {provider} broke off: {message}")]
+    Stream { provider: String, message: String },
+}
+
+impl ProviderError {
+    /// Worth trying again: connection failures, cut streams, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProviderError::Connect { .. } | ProviderError::Stream { .. } => true,
+            ProviderError::Status { status, .. } => *status == 429 || *status >= 500,
+            ProviderError::ContextLength { .. } => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+pub type ModelStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<ModelEvent, ProviderError>> + Send>>;
+
+/// Every configured provider, by name.
+#[derive(Clone)]
+pub struct Providers {
+    by_name: BTreeMap<String, openai::ChatCompletions>,
+    order: Vec<String>,
+    /// Set in `daemon.toml` or with `--default-model`.
+    default_model: Option<String>,
+}
+
+/// A model a provider offers.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub handle: String,
+    pub provider: String,
+    pub model: String,
+    pub context_window: Option<u64>,
+}
+
+/// How long an optional local server gets to say which models it has.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Providers {
+    pub fn new(configs: Vec<ProviderConfig>, default_model: Option<String>) -> Providers {
+        let order = configs.iter().map(|config| config.name.clone()).collect();
+        let by_name = configs
+            .into_iter()
+            .map(|config| (config.name.clone(), openai::ChatCompletions::new(config)))
+            .collect();
+        Providers {
+            by_name,
+            order,
+            default_model,
+        }
+    }
+
+    /// The provider serving `handle` and the model name it knows.
+    fn resolve<'a>(
+        &'a self,
+        handle: &'a str,
+    ) -> Result<(&'a openai::ChatCompletions, &'a str), LocalError> {
+        let Some((provider, model)) = handle.split_once('/') else {
+            return Err(LocalError::Invalid(format!(
+                "model {handle:?} is not a provider/model handle (e.g. openai/gpt-4.1)"
+            )));
+        };
+        match self.by_name.get(provider) {
+            Some(client) => Ok((client, model)),
+            None => Err(LocalError::NoProvider(format!(
+                "no provider {provider:?} is configured for model {handle:?}; configured: {}",
+                self.names()
+            ))),
+        }
+    }
+
+    fn names(&self) -> String {
+        if self.order.is_empty() {
+            "none".to_owned()
+        } else {
+            self.order.join(", ")
+        }
+    }
+
+    /// Checks that a handle names a configured provider.
+    pub fn check(&self, handle: &str) -> Result<(), LocalError> {
+        self.resolve(handle).map(|_| ())
+    }
+
+    /// Streams a model's answer to `request` (whose `model` is a handle).
+    pub async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+        let (client, model) = match self.resolve(&request.model) {
+            Ok(found) => found,
+            Err(err) => {
+                return Err(ProviderError::Status {
+                    provider: request.model.clone(),
+                    status: 400,
+                    message: err.to_string(),
+                    retry_after: None,
+                });
+            }
+        };
+        let model = model.to_owned();
+        client.stream(ModelRequest { model, ..request }).await
+    }
+
+    /// What every available provider offers, in configuration order;
+    /// optional local servers that do not answer are left out.
+    pub async fn list_models(&self) -> Vec<ModelInfo> {
+        let lists = futures_util::future::join_all(
+            self.order
+                .iter()
+                .filter_map(|name| self.by_name.get(name))
+                .map(|client| client.list_models(PROBE_TIMEOUT)),
+        )
+        .await;
+        lists.into_iter().flatten().collect()
+    }
+
+    /// The model a new agent gets: the configured default, else the first
+    /// available provider's default (or first) model. The error names what
+    /// to set when nothing is available.
+    pub async fn default_model(&self) -> Result<String, LocalError> {
+        if let Some(model) = &self.default_model {
+            return Ok(model.clone());
+        }
+        for name in &self.order {
+            let Some(client) = self.by_name.get(name) else {
+                continue;
+            };
+            if let Some(model) = client.default_model() {
+                return Ok(format!("{name}/{model}"));
+            }
+            if let Some(first) = client.list_models(PROBE_TIMEOUT).await.into_iter().next() {
+                return Ok(first.handle);
+            }
+        }
+        Err(LocalError::NoProvider(
+            "no model provider is available: set OPENAI_API_KEY (or OPENAI_BASE_URL for a \
+             compatible server), OPENROUTER_API_KEY, start Ollama (OLLAMA_BASE_URL, default \
+             http://localhost:11434/v1), or declare [providers.NAME] in ~/.letta/daemon.toml; \
+             or point the daemon at a Letta server with LETTA_BASE_URL"
+                .to_owned(),
+        ))
+    }
+}
+
+/// A context window for models whose provider does not say, from what is
+/// known of common model families.
+pub fn known_context_window(model: &str) -> Option<u64> {
+    let model = model.rsplit('/').next().unwrap_or(model);
+    const KNOWN: &[(&str, u64)] = &[
+        ("gpt-4.1", 1_047_576),
+        ("gpt-5", 400_000),
+        ("gpt-4o", 128_000),
+        ("o3", 200_000),
+        ("o4", 200_000),
+        ("claude", 200_000),
+        ("gemini", 1_048_576),
+        ("llama3", 128_000),
+        ("qwen", 32_768),
+    ];
+    KNOWN
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map(|(_, window)| *window)
+}

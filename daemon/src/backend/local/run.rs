@@ -1,0 +1,622 @@
+//! The agent loop of one local run. Each step compiles the system prompt
+//! from the agent's memory, sends the conversation to the model, streams
+//! its answer as chunks, and stores the answer with the results of the
+//! memory tools it called in one transaction. A run stops at an answer
+//! without tool calls (`end_turn`), at calls the user's machine must run
+//! (`requires_approval`), at the step bound (`max_steps`), when cancelled,
+//! or on a model failure (`error`).
+//!
+//! Everything the loop needs is read back from the store at each step, so
+//! a driver started after a crash continues where the stored history
+//! stands: a step cut short is run again, announced by a `retry` chunk.
+
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError, ToolSpec};
+use super::shapes::{StoredCall, call_fields, stored_calls};
+use super::{LocalBackend, new_id, prompt};
+use crate::store::local::{
+    LocalBlockRow, LocalMessageRow, LocalRunRow, LocalRunStatus, MessageRole, NewMessage,
+    RunEnding, RunProgress,
+};
+use crate::store::{Store, StoreError};
+use crate::util::now_rfc3339;
+
+/// Attempts at one model step before the run fails.
+const MAX_MODEL_ATTEMPTS: u32 = 5;
+/// A model silent this long is treated as a cut stream.
+const MODEL_STALL: Duration = Duration::from_secs(300);
+/// Most chunks committed in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// Why a run stops before it ends normally.
+enum Halt {
+    Cancelled,
+    Failed(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Halt {
+    fn from(err: StoreError) -> Halt {
+        Halt::Store(err)
+    }
+}
+
+/// What one model step answered.
+struct Answer {
+    message_id: String,
+    text: String,
+    reasoning: String,
+    calls: Vec<StoredCall>,
+}
+
+pub(super) struct Driver {
+    backend: LocalBackend,
+    run: LocalRunRow,
+    cancel: CancellationToken,
+    progress: watch::Sender<i64>,
+    next_seq: i64,
+    pending: Vec<(i64, String)>,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+impl Driver {
+    pub(super) fn new(
+        backend: LocalBackend,
+        run: LocalRunRow,
+        cancel: CancellationToken,
+        progress: watch::Sender<i64>,
+    ) -> Driver {
+        Driver {
+            backend,
+            run,
+            cancel,
+            progress,
+            next_seq: 1,
+            pending: Vec::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.backend.inner.store
+    }
+
+    pub(super) async fn drive(mut self) {
+        let outcome = self.steps().await;
+        let ending = match outcome {
+            Ok(()) => return,
+            Err(Halt::Cancelled) => (LocalRunStatus::Cancelled, "cancelled", None),
+            Err(Halt::Failed(message)) => {
+                tracing::warn!(run = %self.run.id, error = %message, "a local run failed");
+                (LocalRunStatus::Failed, "error", Some(message))
+            }
+            Err(Halt::Store(err)) => {
+                tracing::error!(run = %self.run.id, error = %err, "a local run cannot store its progress");
+                (LocalRunStatus::Failed, "error", Some(err.to_string()))
+            }
+        };
+        let (status, reason, error) = ending;
+        if let Err(err) = self.end(status, reason, error).await {
+            tracing::error!(run = %self.run.id, error = %err, "cannot record the end of a local run");
+        }
+    }
+
+    async fn steps(&mut self) -> Result<(), Halt> {
+        // Another driver may have ended the run just before this one began.
+        match self.store().local_run(&self.run.id).await? {
+            Some(run) if run.status == LocalRunStatus::Running => self.run = run,
+            _ => return Ok(()),
+        }
+        let streamed = self.store().local_run_last_seq(&self.run.id).await?;
+        self.next_seq = streamed + 1;
+        if streamed > 0 {
+            self.retry_notice(
+                "the daemon stopped during this step; running it again",
+                1,
+                Duration::ZERO,
+            );
+            self.flush().await?;
+        }
+        let client_tools = client_tool_specs(&self.run.client_tools);
+        let mut steps = self.run.steps;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(Halt::Cancelled);
+            }
+            let agent = self
+                .store()
+                .local_agent(&self.run.agent_id)
+                .await?
+                .ok_or_else(|| Halt::Failed(format!("agent {} was deleted", self.run.agent_id)))?;
+            let conversation = self
+                .store()
+                .local_conversation(&self.run.conversation_id)
+                .await?
+                .ok_or_else(|| Halt::Failed("the conversation was deleted".to_owned()))?;
+            let mut blocks = self.store().local_agent_blocks(&agent.id).await?;
+            let context = self
+                .store()
+                .local_context_messages(&conversation.id)
+                .await?;
+            if !unanswered_calls(&context).is_empty() {
+                return self
+                    .finish(RunProgress::default(), "requires_approval")
+                    .await;
+            }
+            let max_steps = i64::from(self.backend.inner.settings.max_steps);
+            if steps >= max_steps {
+                return self.finish(RunProgress::default(), "max_steps").await;
+            }
+            let mut tools = memory::tool_specs();
+            tools.extend(client_tools.iter().cloned());
+            let request = ModelRequest {
+                model: agent.model.clone(),
+                system: prompt::compile(&agent.system, &blocks, &conversation.summary),
+                messages: chat_messages(&context),
+                tools,
+            };
+            let answer = self.model_step(&request, &client_tools).await?;
+            steps += 1;
+            let mut progress = RunProgress {
+                steps: Some(steps),
+                ..RunProgress::default()
+            };
+            let waits_for_client = answer.calls.iter().any(|call| call.client);
+            let calls = answer.calls.clone();
+            progress.messages.push(NewMessage {
+                id: answer.message_id,
+                role: Some(MessageRole::Assistant),
+                content: answer.text,
+                reasoning: (!answer.reasoning.is_empty()).then_some(answer.reasoning),
+                tool_calls: (!calls.is_empty())
+                    .then(|| serde_json::to_string(&calls).unwrap_or_default()),
+                ..NewMessage::default()
+            });
+            for call in calls.iter().filter(|call| !call.client) {
+                let (content, status) = self.server_tool(call, &mut blocks, &mut progress).await?;
+                let id = new_id("message");
+                self.chunk(json!({
+                    "message_type": "tool_return_message",
+                    "id": id,
+                    "tool_call_id": call.id,
+                    "tool_return": content,
+                    "status": status,
+                }));
+                progress.messages.push(NewMessage {
+                    id,
+                    role: Some(MessageRole::Tool),
+                    content,
+                    tool_call_id: Some(call.id.clone()),
+                    tool_status: Some(status.to_owned()),
+                    ..NewMessage::default()
+                });
+            }
+            if waits_for_client {
+                return self.finish(progress, "requires_approval").await;
+            }
+            if calls.is_empty() {
+                return self.finish(progress, "end_turn").await;
+            }
+            progress.chunks = std::mem::take(&mut self.pending);
+            self.commit(progress).await?;
+        }
+    }
+
+    /// Runs a memory tool; its block changes join `progress`.
+    async fn server_tool(
+        &self,
+        call: &StoredCall,
+        blocks: &mut [LocalBlockRow],
+        progress: &mut RunProgress,
+    ) -> Result<(String, &'static str), Halt> {
+        if call.name == CONVERSATION_SEARCH {
+            return Ok((self.search(&call.arguments).await?, "success"));
+        }
+        if !memory::is_memory_tool(&call.name) {
+            return Ok((
+                format!(
+                    "Tool {:?} is not available to this agent: it was not offered.",
+                    call.name
+                ),
+                "error",
+            ));
+        }
+        match memory::edit(blocks, &call.name, &call.arguments) {
+            (Some(label), Ok(value)) => {
+                if let Some(block) = blocks.iter().find(|block| block.label == label) {
+                    progress.blocks.retain(|(id, _)| *id != block.id);
+                    progress.blocks.push((block.id.clone(), value.clone()));
+                }
+                Ok((value, "success"))
+            }
+            (_, Ok(value)) => Ok((value, "success")),
+            (_, Err(reason)) => Ok((reason, "error")),
+        }
+    }
+
+    async fn search(&self, arguments: &str) -> Result<String, Halt> {
+        let arguments: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
+        let query = arguments["query"]
+            .as_str()
+            .filter(|query| !query.trim().is_empty());
+        let roles: Vec<MessageRole> = arguments["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|role| serde_json::from_value(role.clone()).ok())
+            .collect();
+        let limit = arguments["limit"]
+            .as_i64()
+            .unwrap_or(DEFAULT_SEARCH_LIMIT)
+            .clamp(1, MAX_SEARCH_LIMIT);
+        let found = self
+            .store()
+            .search_local_messages(&self.run.agent_id, query, &roles, limit)
+            .await?;
+        if found.is_empty() {
+            return Ok("No results found.".to_owned());
+        }
+        let results: Vec<Value> = found
+            .iter()
+            .map(|message| {
+                json!({ "role": message.role, "content": message.content, "date": message.created_at })
+            })
+            .collect();
+        Ok(format!(
+            "Found {} results: {}",
+            results.len(),
+            Value::Array(results)
+        ))
+    }
+
+    /// One model step, tried again on transient failures.
+    async fn model_step(
+        &mut self,
+        request: &ModelRequest,
+        client_tools: &[ToolSpec],
+    ) -> Result<Answer, Halt> {
+        let mut attempt = 0;
+        loop {
+            let err = match self.stream_answer(request, client_tools).await? {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            attempt += 1;
+            if !err.is_transient() || attempt >= MAX_MODEL_ATTEMPTS {
+                return Err(Halt::Failed(err.to_string()));
+            }
+            let delay = err
+                .retry_after()
+                .unwrap_or_else(|| letta_api::backoff(attempt));
+            tracing::info!(run = %self.run.id, error = %err, attempt, ?delay, "the model failed; trying again");
+            self.retry_notice(&err.to_string(), attempt, delay);
+            self.flush().await?;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.cancel.cancelled() => return Err(Halt::Cancelled),
+            }
+        }
+    }
+
+    /// Streams one answer, committing its chunks as they come. The outer
+    /// error stops the run; the inner one is the provider's.
+    async fn stream_answer(
+        &mut self,
+        request: &ModelRequest,
+        client_tools: &[ToolSpec],
+    ) -> Result<Result<Answer, ProviderError>, Halt> {
+        let providers = self.backend.inner.providers.clone();
+        let opened = tokio::select! {
+            opened = providers.stream(request.clone()) => opened,
+            () = self.cancel.cancelled() => return Err(Halt::Cancelled),
+        };
+        let mut stream = match opened {
+            Ok(stream) => stream,
+            Err(err) => return Ok(Err(err)),
+        };
+        let mut answer = Answer {
+            message_id: new_id("message"),
+            text: String::new(),
+            reasoning: String::new(),
+            calls: Vec::new(),
+        };
+        let mut indexes: Vec<usize> = Vec::new();
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(MODEL_STALL, stream.next()) => next,
+                () = self.cancel.cancelled() => return Err(Halt::Cancelled),
+            };
+            let mut event = match next {
+                Err(_) => {
+                    return Ok(Err(ProviderError::Stream {
+                        provider: request.model.clone(),
+                        message: format!("no answer for {MODEL_STALL:?}"),
+                    }));
+                }
+                Ok(next) => next,
+            };
+            // Events that arrived together are committed together.
+            loop {
+                match event {
+                    None => {
+                        self.flush().await?;
+                        return Ok(Ok(answer));
+                    }
+                    Some(Err(err)) => {
+                        self.flush().await?;
+                        return Ok(Err(err));
+                    }
+                    Some(Ok(event)) => self.take(event, &mut answer, &mut indexes, client_tools),
+                }
+                if self.pending.len() >= MAX_BATCH {
+                    break;
+                }
+                match stream.next().now_or_never() {
+                    Some(next) => event = next,
+                    None => break,
+                }
+            }
+            self.flush().await?;
+        }
+    }
+
+    /// One model event into the answer and a chunk.
+    fn take(
+        &mut self,
+        event: ModelEvent,
+        answer: &mut Answer,
+        indexes: &mut Vec<usize>,
+        client_tools: &[ToolSpec],
+    ) {
+        let id = answer.message_id.clone();
+        match event {
+            ModelEvent::Text(text) => {
+                self.chunk(
+                    json!({ "message_type": "assistant_message", "id": id, "content": text }),
+                );
+                answer.text.push_str(&text);
+            }
+            ModelEvent::Reasoning(text) => {
+                self.chunk(json!({ "message_type": "reasoning_message", "id": id, "reasoning": text, "source": "reasoner_model" }));
+                answer.reasoning.push_str(&text);
+            }
+            ModelEvent::ToolCallStart {
+                index,
+                id: call_id,
+                name,
+            } => {
+                let client = client_tools.iter().any(|tool| tool.name == name);
+                let piece = call_fields(&call_id, Some(&name), None);
+                self.chunk(json!({
+                    "message_type": call_message_type(client),
+                    "id": id, "tool_call": piece, "tool_calls": piece,
+                }));
+                indexes.push(index);
+                answer.calls.push(StoredCall {
+                    id: call_id,
+                    name,
+                    arguments: String::new(),
+                    client,
+                });
+            }
+            ModelEvent::ToolCallArguments { index, fragment } => {
+                let Some(position) = indexes.iter().position(|known| *known == index) else {
+                    return;
+                };
+                let call = &mut answer.calls[position];
+                call.arguments.push_str(&fragment);
+                let piece = call_fields(&call.id, None, Some(&fragment));
+                let kind = call_message_type(call.client);
+                self.chunk(json!({ "message_type": kind, "id": id, "tool_call": piece, "tool_calls": piece }));
+            }
+            ModelEvent::Usage {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.prompt_tokens += prompt_tokens;
+                self.completion_tokens += completion_tokens;
+            }
+        }
+    }
+
+    /// Queues a chunk with the run's id and the next `seq_id`.
+    fn chunk(&mut self, mut chunk: Value) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Value::Object(fields) = &mut chunk {
+            fields.insert("run_id".into(), json!(self.run.id));
+            fields.insert("seq_id".into(), json!(seq));
+            fields.entry("date").or_insert_with(|| json!(now_rfc3339()));
+        }
+        self.pending.push((seq, chunk.to_string()));
+    }
+
+    fn retry_notice(&mut self, message: &str, attempt: u32, delay: Duration) {
+        self.chunk(json!({
+            "message_type": "retry",
+            "id": new_id("retry"),
+            "message": message,
+            "reason": "llm_api_error",
+            "attempt": attempt,
+            "max_attempts": MAX_MODEL_ATTEMPTS,
+            "delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "retry_kind": "provider_retry",
+        }));
+    }
+
+    /// Commits the queued chunks.
+    async fn flush(&mut self) -> Result<(), Halt> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let progress = RunProgress {
+            chunks: std::mem::take(&mut self.pending),
+            ..RunProgress::default()
+        };
+        self.commit(progress).await
+    }
+
+    async fn commit(&mut self, progress: RunProgress) -> Result<(), Halt> {
+        let last = progress.chunks.last().map(|(seq, _)| *seq);
+        self.store()
+            .record_run_progress(&self.run, progress, &now_rfc3339())
+            .await?;
+        if let Some(last) = last {
+            self.progress.send_replace(last);
+        }
+        Ok(())
+    }
+
+    /// Ends the run normally with `progress` and the stop reason.
+    async fn finish(&mut self, mut progress: RunProgress, stop_reason: &str) -> Result<(), Halt> {
+        self.closing_chunks(stop_reason);
+        progress.chunks = std::mem::take(&mut self.pending);
+        progress.end = Some(RunEnding {
+            status: LocalRunStatus::Completed,
+            stop_reason: stop_reason.to_owned(),
+            usage: Some(self.usage().to_string()),
+            error: None,
+        });
+        self.commit(progress).await
+    }
+
+    async fn end(
+        &mut self,
+        status: LocalRunStatus,
+        stop_reason: &str,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.pending.clear();
+        self.closing_chunks(stop_reason);
+        let progress = RunProgress {
+            chunks: std::mem::take(&mut self.pending),
+            end: Some(RunEnding {
+                status,
+                stop_reason: stop_reason.to_owned(),
+                usage: Some(self.usage().to_string()),
+                error,
+            }),
+            ..RunProgress::default()
+        };
+        match self.commit(progress).await {
+            Ok(()) => Ok(()),
+            Err(Halt::Store(err)) => Err(err),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn closing_chunks(&mut self, stop_reason: &str) {
+        self.chunk(json!({ "message_type": "stop_reason", "stop_reason": stop_reason }));
+        let usage = self.usage();
+        self.chunk(usage);
+    }
+
+    fn usage(&self) -> Value {
+        json!({
+            "message_type": "usage_statistics",
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        })
+    }
+}
+
+/// Ends a run nobody drives (after a restart), e.g. when it is cancelled
+/// before being resumed.
+pub(super) async fn end_unattended(
+    store: &Store,
+    run: &LocalRunRow,
+    status: LocalRunStatus,
+    stop_reason: &str,
+) -> Result<(), StoreError> {
+    let seq = store.local_run_last_seq(&run.id).await? + 1;
+    let chunk = json!({
+        "message_type": "stop_reason", "stop_reason": stop_reason,
+        "run_id": run.id, "seq_id": seq,
+    });
+    let progress = RunProgress {
+        chunks: vec![(seq, chunk.to_string())],
+        end: Some(RunEnding {
+            status,
+            stop_reason: stop_reason.to_owned(),
+            usage: None,
+            error: None,
+        }),
+        ..RunProgress::default()
+    };
+    store
+        .record_run_progress(run, progress, &now_rfc3339())
+        .await
+}
+
+fn call_message_type(client: bool) -> &'static str {
+    if client {
+        "approval_request_message"
+    } else {
+        "tool_call_message"
+    }
+}
+
+fn client_tool_specs(stored: &str) -> Vec<ToolSpec> {
+    let tools: Vec<Value> = serde_json::from_str(stored).unwrap_or_default();
+    tools
+        .iter()
+        .filter_map(|tool| {
+            Some(ToolSpec {
+                name: tool["name"].as_str()?.to_owned(),
+                description: tool["description"].as_str().unwrap_or_default().to_owned(),
+                parameters: match &tool["parameters"] {
+                    Value::Null => json!({ "type": "object", "properties": {} }),
+                    parameters => parameters.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The calls of the newest assistant message that have no result yet.
+fn unanswered_calls(context: &[LocalMessageRow]) -> Vec<String> {
+    let Some(position) = context
+        .iter()
+        .rposition(|message| message.role == MessageRole::Assistant)
+    else {
+        return Vec::new();
+    };
+    let answered: Vec<&str> = context[position + 1..]
+        .iter()
+        .filter_map(|message| message.tool_call_id.as_deref())
+        .collect();
+    stored_calls(&context[position])
+        .into_iter()
+        .filter(|call| !answered.contains(&call.id.as_str()))
+        .map(|call| call.id)
+        .collect()
+}
+
+/// The stored conversation as the model reads it.
+fn chat_messages(context: &[LocalMessageRow]) -> Vec<ChatMessage> {
+    context
+        .iter()
+        .filter_map(|message| match message.role {
+            MessageRole::User => Some(ChatMessage::User(message.content.clone())),
+            MessageRole::Assistant => Some(ChatMessage::Assistant {
+                content: message.content.clone(),
+                tool_calls: stored_calls(message).iter().map(StoredCall::chat).collect(),
+            }),
+            MessageRole::Tool => Some(ChatMessage::Tool {
+                tool_call_id: message.tool_call_id.clone().unwrap_or_default(),
+                content: message.content.clone(),
+            }),
+            MessageRole::Summary => None,
+        })
+        .collect()
+}

@@ -1,0 +1,247 @@
+//! Where agents live: on a Letta server (`api`, through the letta-api
+//! crate) or in the daemon itself (`local`). Both answer the same calls
+//! with the same shapes (Letta's agents, conversations, messages and runs),
+//! so the turn machinery above is one for both.
+
+mod error;
+pub mod local;
+
+use letta_api::{LettaApi, StreamItem};
+use serde_json::Value;
+
+pub use error::{BackendError, LocalError};
+pub use local::{LocalBackend, LocalSettings};
+
+/// The conversation id Letta uses for an agent's default conversation; the
+/// agent goes along in the request.
+pub const DEFAULT_CONVERSATION: &str = "default";
+
+/// Which backend: `api` (a Letta server) or `local` (the daemon itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Api,
+    Local,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Api => "api",
+            BackendKind::Local => "local",
+        }
+    }
+}
+
+/// One backend.
+#[derive(Clone)]
+pub enum Backend {
+    Api(LettaApi),
+    Local(LocalBackend),
+}
+
+/// The chunks of one run, from either backend.
+pub enum RunStream {
+    Api(letta_api::RunStream),
+    Local(local::LocalRunStream),
+}
+
+impl RunStream {
+    /// The next item; `None` when the stream ended (a stream that ends
+    /// without [`StreamItem::Done`] was cut off).
+    pub async fn next(&mut self) -> Option<Result<StreamItem, BackendError>> {
+        match self {
+            RunStream::Api(stream) => stream.next().await.map(|item| item.map_err(Into::into)),
+            RunStream::Local(stream) => stream.next().await,
+        }
+    }
+}
+
+/// Calls forwarded to the backend as they are, with Letta's shapes.
+macro_rules! both {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Backend::Api(api) => Ok(api.$method($($arg),*).await?),
+            Backend::Local(local) => Ok(local.$method($($arg),*).await?),
+        }
+    };
+}
+
+impl Backend {
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Api(_) => BackendKind::Api,
+            Backend::Local(_) => BackendKind::Local,
+        }
+    }
+
+    pub async fn retrieve_agent(&self, agent_id: &str) -> Result<Value, BackendError> {
+        both!(self.retrieve_agent(agent_id))
+    }
+
+    pub async fn create_agent(&self, body: &Value) -> Result<Value, BackendError> {
+        both!(self.create_agent(body))
+    }
+
+    pub async fn update_agent(&self, agent_id: &str, body: &Value) -> Result<Value, BackendError> {
+        both!(self.update_agent(agent_id, body))
+    }
+
+    pub async fn delete_agent(&self, agent_id: &str) -> Result<Value, BackendError> {
+        both!(self.delete_agent(agent_id))
+    }
+
+    pub async fn list_agents(&self, query: &Value) -> Result<Value, BackendError> {
+        both!(self.list_agents(query))
+    }
+
+    pub async fn list_conversations(&self, query: &Value) -> Result<Value, BackendError> {
+        both!(self.list_conversations(query))
+    }
+
+    pub async fn retrieve_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Value, BackendError> {
+        both!(self.retrieve_conversation(conversation_id))
+    }
+
+    pub async fn create_conversation(
+        &self,
+        agent_id: &str,
+        body: &Value,
+    ) -> Result<Value, BackendError> {
+        both!(self.create_conversation(agent_id, body))
+    }
+
+    pub async fn update_conversation(
+        &self,
+        conversation_id: &str,
+        body: &Value,
+    ) -> Result<Value, BackendError> {
+        both!(self.update_conversation(conversation_id, body))
+    }
+
+    pub async fn list_conversation_messages(
+        &self,
+        conversation_id: &str,
+        query: &Value,
+    ) -> Result<Value, BackendError> {
+        both!(self.list_conversation_messages(conversation_id, query))
+    }
+
+    pub async fn cancel_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Value, BackendError> {
+        both!(self.cancel_conversation(conversation_id, agent_id))
+    }
+
+    pub async fn list_runs(&self, query: &Value) -> Result<Value, BackendError> {
+        both!(self.list_runs(query))
+    }
+
+    pub async fn list_models(&self) -> Result<Value, BackendError> {
+        both!(self.list_models())
+    }
+
+    /// Sends messages (a user turn, or approval results) and streams the
+    /// run they start.
+    pub async fn send_messages(
+        &self,
+        conversation_id: &str,
+        body: &Value,
+    ) -> Result<RunStream, BackendError> {
+        match self {
+            Backend::Api(api) => Ok(RunStream::Api(
+                api.send_messages(conversation_id, body).await?,
+            )),
+            Backend::Local(local) => Ok(RunStream::Local(
+                local.send_messages(conversation_id, body).await?,
+            )),
+        }
+    }
+
+    /// Streams a run's chunks after `after`.
+    pub async fn resume_stream(&self, run_id: &str, after: u64) -> Result<RunStream, BackendError> {
+        match self {
+            Backend::Api(api) => Ok(RunStream::Api(api.resume_stream(run_id, after).await?)),
+            Backend::Local(local) => {
+                Ok(RunStream::Local(local.resume_stream(run_id, after).await?))
+            }
+        }
+    }
+}
+
+/// Both backends, the default for new agents, and where each agent lives.
+#[derive(Clone)]
+pub struct Backends {
+    api: LettaApi,
+    local: LocalBackend,
+    default: BackendKind,
+}
+
+impl Backends {
+    pub fn new(api: LettaApi, local: LocalBackend, default: BackendKind) -> Backends {
+        Backends {
+            api,
+            local,
+            default,
+        }
+    }
+
+    /// Where new agents go unless a request says otherwise.
+    pub fn default_kind(&self) -> BackendKind {
+        self.default
+    }
+
+    pub fn get(&self, kind: BackendKind) -> Backend {
+        match kind {
+            BackendKind::Api => Backend::Api(self.api.clone()),
+            BackendKind::Local => Backend::Local(self.local.clone()),
+        }
+    }
+
+    pub fn local(&self) -> &LocalBackend {
+        &self.local
+    }
+
+    /// The backend an agent lives on: local if the daemon keeps it, else
+    /// the Letta server.
+    pub async fn for_agent(&self, agent_id: &str) -> Result<Backend, BackendError> {
+        Ok(if self.local.has_agent(agent_id).await? {
+            self.get(BackendKind::Local)
+        } else {
+            self.get(BackendKind::Api)
+        })
+    }
+
+    /// The backend a conversation lives on (the default conversation goes
+    /// with its agent).
+    pub async fn for_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Backend, BackendError> {
+        Ok(
+            if self
+                .local
+                .has_conversation(conversation_id, agent_id)
+                .await?
+            {
+                self.get(BackendKind::Local)
+            } else {
+                self.get(BackendKind::Api)
+            },
+        )
+    }
+
+    /// Every backend that can hold agents right now: the local one always,
+    /// the Letta server when one is configured.
+    pub fn listed(&self) -> Vec<Backend> {
+        match self.default {
+            BackendKind::Api => vec![self.get(BackendKind::Api), self.get(BackendKind::Local)],
+            BackendKind::Local => vec![self.get(BackendKind::Local)],
+        }
+    }
+}

@@ -104,6 +104,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         providers,
         LocalSettings {
             max_steps: config.local.max_steps,
+            compaction_threshold: config.local.compaction_threshold,
         },
     );
     tracing::info!(

@@ -113,6 +113,17 @@ registry::declare_methods! {
         params: ConversationMessagesListParams, result: ConversationMessagesListResult,
         frame_reply: FrameReply::Always("conversation_messages_list_response"),
     }
+    /// Summarises a conversation's older messages out of its context; they
+    /// stay stored and searchable.
+    ConversationCompact => "conversation_compact" {
+        params: ConversationCompactParams, result: ConversationCompactResult,
+        frame_reply: FrameReply::Always("conversation_compact_response"),
+    }
+    /// Switches the model of a runtime's agent (on either backend).
+    UpdateModel => "update_model" {
+        params: UpdateModelParams, result: UpdateModelResult,
+        frame_reply: FrameReply::Always("update_model_response"),
+    }
     /// The models the Letta server offers (`GET /v1/models/`), its default
     /// marked.
     ListModels => "list_models" {

@@ -13,6 +13,7 @@ mod ctl;
 mod faults;
 mod handshake;
 mod lifecycle;
+mod local_agents;
 mod local_tools;
 mod official_client;
 mod security;

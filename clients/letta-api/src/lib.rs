@@ -239,6 +239,25 @@ impl LettaApi {
             .await
     }
 
+    /// Summarises older messages of a conversation out of its context.
+    pub async fn compact_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, LettaError> {
+        let path = format!("/v1/conversations/{}/compact", segment(conversation_id));
+        let query = agent_id.map(|agent_id| json!({ "agent_id": agent_id }));
+        self.json(
+            Method::POST,
+            &path,
+            query.as_ref(),
+            Some(body),
+            Retry::Never,
+        )
+        .await
+    }
+
     // --- runs
 
     pub async fn retrieve_run(&self, run_id: &str) -> Result<Value, LettaError> {

@@ -72,6 +72,9 @@ pub enum StreamMessage {
     /// The step was cut short and runs again: what it streamed so far is
     /// void (a lifecycle message, not a Letta message).
     Retry {},
+    /// Something the loop did worth showing, e.g. a compaction (a
+    /// lifecycle message).
+    Status {},
     #[serde(other)]
     Other,
 }
@@ -89,6 +92,11 @@ pub struct ToolCallDelta {
 }
 
 impl StreamMessage {
+    /// A lifecycle message of the loop rather than a Letta message.
+    pub fn is_lifecycle(&self) -> bool {
+        matches!(self, StreamMessage::Retry {} | StreamMessage::Status {})
+    }
+
     /// The tool call pieces of an approval request.
     pub fn tool_call_deltas(&self) -> Vec<ToolCallDelta> {
         match self {

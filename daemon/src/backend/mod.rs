@@ -137,6 +137,23 @@ impl Backend {
         both!(self.cancel_conversation(conversation_id, agent_id))
     }
 
+    /// Summarises older messages of a conversation out of its context.
+    pub async fn compact_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, BackendError> {
+        match self {
+            Backend::Api(api) => Ok(api
+                .compact_conversation(conversation_id, agent_id, body)
+                .await?),
+            Backend::Local(local) => Ok(local
+                .compact_conversation(conversation_id, agent_id)
+                .await?),
+        }
+    }
+
     pub async fn list_runs(&self, query: &Value) -> Result<Value, BackendError> {
         both!(self.list_runs(query))
     }

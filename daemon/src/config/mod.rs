@@ -112,6 +112,13 @@ pub struct Cli {
     /// Model steps one local run may take before it stops with max_steps [default: 50].
     #[arg(long, env = "LETTA_DAEMON_MAX_STEPS", value_name = "STEPS")]
     pub max_steps: Option<u32>,
+    /// Share of a model's context window a local agent's prompt may fill before older messages are summarised [default: 0.75].
+    #[arg(
+        long,
+        env = "LETTA_DAEMON_COMPACTION_THRESHOLD",
+        value_name = "FRACTION"
+    )]
+    pub compaction_threshold: Option<f64>,
     /// Configuration file [default: ~/.letta/daemon.toml].
     #[arg(long, env = "LETTA_DAEMON_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -137,6 +144,7 @@ struct FileConfig {
     backend: Option<BackendChoice>,
     default_model: Option<String>,
     max_steps: Option<u32>,
+    compaction_threshold: Option<f64>,
     #[serde(default)]
     providers: BTreeMap<String, providers::ProviderFile>,
 }
@@ -197,6 +205,7 @@ pub struct LocalConfig {
     pub providers: Vec<ProviderConfig>,
     pub default_model: Option<String>,
     pub max_steps: u32,
+    pub compaction_threshold: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +244,8 @@ pub enum ConfigError {
     Provider { name: String, message: String },
     #[error("--default-model {0:?} is not a provider/model handle (e.g. openai/gpt-4.1)")]
     DefaultModel(String),
+    #[error("--compaction-threshold must be between 0.1 and 0.95, got {0}")]
+    CompactionThreshold(f64),
 }
 
 /// What configuration reads from the user's environment beyond the flags'
@@ -330,10 +341,18 @@ impl Config {
         {
             return Err(ConfigError::DefaultModel(model.clone()));
         }
+        let compaction_threshold = cli
+            .compaction_threshold
+            .or(file.compaction_threshold)
+            .unwrap_or(0.75);
+        if !(0.1..=0.95).contains(&compaction_threshold) {
+            return Err(ConfigError::CompactionThreshold(compaction_threshold));
+        }
         let local = LocalConfig {
             providers: providers::resolve(&file.providers, &vars)?,
             default_model,
             max_steps: cli.max_steps.or(file.max_steps).unwrap_or(50).max(1),
+            compaction_threshold,
         };
         let base_url = named_url.unwrap_or_else(|| {
             let default = if api_key.is_some() {

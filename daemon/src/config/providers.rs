@@ -20,6 +20,8 @@ pub(super) struct ProviderFile {
     api_key_env: Option<String>,
     /// The model new agents get when this provider is the first available.
     default_model: Option<String>,
+    /// The context window of its models, in tokens.
+    context_window: Option<u64>,
 }
 
 /// A provider that may be running on this machine, found at its default
@@ -84,6 +86,7 @@ pub(super) fn resolve(
             api_key,
             optional: false,
             default_model: file.default_model.clone(),
+            context_window: file.context_window,
         });
     }
     let declared_name = |name: &str| declared.contains_key(name);
@@ -99,6 +102,7 @@ pub(super) fn resolve(
             api_key: var("OPENAI_API_KEY"),
             optional: false,
             default_model,
+            context_window: None,
         });
     }
     if !declared_name("openrouter")
@@ -110,6 +114,7 @@ pub(super) fn resolve(
             api_key: Some(key),
             optional: false,
             default_model: Some("openai/gpt-4.1".to_owned()),
+            context_window: None,
         });
     }
     for (name, variable, default_url) in LOCAL_SERVERS {
@@ -122,6 +127,7 @@ pub(super) fn resolve(
             api_key: None,
             optional: true,
             default_model: None,
+            context_window: None,
         });
     }
     Ok(providers)

@@ -166,6 +166,13 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::ListModels => {
                 register::<methods::ListModels, _, _>(module, resources::list_models)
             }
+            MethodId::ConversationCompact => register::<methods::ConversationCompact, _, _>(
+                module,
+                resources::conversation_compact,
+            ),
+            MethodId::UpdateModel => {
+                register::<methods::UpdateModel, _, _>(module, resources::update_model)
+            }
         }?;
     }
     let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();

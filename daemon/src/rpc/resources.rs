@@ -6,10 +6,11 @@ use std::sync::Arc;
 use letta_protocol::errors::RpcError;
 use letta_protocol::{
     AgentCreateParams, AgentDeleteParams, AgentDeleteResult, AgentListParams, AgentListResult,
-    AgentResult, AgentRetrieveParams, AgentUpdateParams, ConversationCreateParams,
-    ConversationListParams, ConversationListResult, ConversationMessagesListParams,
-    ConversationMessagesListResult, ConversationResult, ConversationRetrieveParams,
-    ConversationUpdateParams, ListModelsParams, ListModelsResult, ModelEntry,
+    AgentResult, AgentRetrieveParams, AgentUpdateParams, ConversationCompactParams,
+    ConversationCompactResult, ConversationCreateParams, ConversationListParams,
+    ConversationListResult, ConversationMessagesListParams, ConversationMessagesListResult,
+    ConversationResult, ConversationRetrieveParams, ConversationUpdateParams, ListModelsParams,
+    ListModelsResult, ModelEntry, UpdateModelParams, UpdateModelResult,
 };
 use serde_json::{Value, json};
 
@@ -223,6 +224,67 @@ pub async fn conversation_messages_list(
         messages,
         next_before,
         has_more,
+        error: None,
+    })
+}
+
+pub async fn conversation_compact(
+    state: State,
+    _: Connection,
+    params: ConversationCompactParams,
+) -> Result<ConversationCompactResult, RpcError> {
+    let mut body = params.body.unwrap_or_default();
+    let agent_id = match body.remove("agent_id") {
+        Some(Value::String(agent_id)) => Some(agent_id),
+        _ => None,
+    };
+    let compaction = conversation_backend(&state, &params.conversation_id, agent_id.as_deref())
+        .await?
+        .compact_conversation(
+            &params.conversation_id,
+            agent_id.as_deref(),
+            &Value::Object(body),
+        )
+        .await
+        .map_err(upstream)?;
+    Ok(ConversationCompactResult {
+        success: true,
+        compaction: Some(compaction),
+        error: None,
+    })
+}
+
+/// Switches the agent of a started runtime to another model.
+pub async fn update_model(
+    state: State,
+    _: Connection,
+    params: UpdateModelParams,
+) -> Result<UpdateModelResult, RpcError> {
+    let runtime = state.runtimes.get(&params.runtime).await?;
+    let Some(agent_id) = runtime.scope.agent_id.clone() else {
+        return Err(RpcError::new(
+            letta_protocol::errors::ErrorCode::InvalidParams,
+            "the runtime has no agent whose model could change",
+        ));
+    };
+    let payload = params.payload;
+    let Some(handle) = payload.model_handle.or(payload.model_id) else {
+        return Err(RpcError::new(
+            letta_protocol::errors::ErrorCode::InvalidParams,
+            "update_model needs payload.model_handle (or model_id)",
+        ));
+    };
+    agent_backend(&state, &agent_id)
+        .await?
+        .update_agent(&agent_id, &json!({ "model": handle }))
+        .await
+        .map_err(upstream)?;
+    Ok(UpdateModelResult {
+        success: true,
+        runtime: Some(params.runtime),
+        applied_to: Some("agent".to_owned()),
+        model_id: Some(handle.clone()),
+        model_handle: Some(handle),
         error: None,
     })
 }

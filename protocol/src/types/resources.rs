@@ -162,3 +162,57 @@ pub struct ModelEntry {
     #[serde(rename = "isDefault", default, skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationCompactParams {
+    pub conversation_id: String,
+    /// Body of the Letta conversation compact API; `agent_id` names the
+    /// agent of a `default` conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationCompactResult {
+    pub success: bool,
+    /// `{summary, num_messages_before, num_messages_after}`.
+    pub compaction: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Which model to switch to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateModelPayload {
+    /// A model id or handle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// A `provider/model` handle; wins over `model_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_handle: Option<String>,
+    /// Accepted for compatibility; not applied yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateModelParams {
+    pub runtime: crate::RuntimeScope,
+    pub payload: UpdateModelPayload,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateModelResult {
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<crate::RuntimeScope>,
+    /// `agent`: the agent's model changed, for all its conversations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_handle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -56,13 +56,19 @@ impl Backend {
     }
 
     pub async fn local() -> Backend {
+        Backend::local_with("").await
+    }
+
+    /// The local backend with more lines for the provider's section of
+    /// `daemon.toml` (e.g. `context_window = 2000`).
+    pub async fn local_with(provider_settings: &str) -> Backend {
         let model = ScriptedModel::start().await;
         let dir = tempfile::tempdir().unwrap();
         let local = LocalModel { model, dir };
         std::fs::write(
             local.config_file(),
             format!(
-                "[providers.openai-proxy]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+                "[providers.openai-proxy]\nkind = \"openai\"\nbase_url = \"{}\"\n{provider_settings}\n",
                 local.model.url
             ),
         )

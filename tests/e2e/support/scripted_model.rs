@@ -17,8 +17,8 @@
 //!   [[cut-once=N]]                  the first answer breaks off after N chunks
 //!   [[context-once]]                the first request is "too long"
 //!
-//! Without a call script the answer is "Echo: <user text>", or after a
-//! tool result "The tool said: <result>".
+//! Without a call script the answer is "Echo: <user text>" (its first 200
+//! characters), or after a tool result "The tool said: <result>".
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -220,10 +220,9 @@ async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Resp
                 None => break,
             }
         }
-        format!(
-            "Echo: {}",
-            plain.split_whitespace().collect::<Vec<_>>().join(" ")
-        )
+        // Like the integration tier's model: at most 200 characters.
+        let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+        format!("Echo: {}", plain.chars().take(200).collect::<String>())
     };
     let text = vec![text; repeat].join(" ");
     stream(chunks(&calls, &text), delay, cut)

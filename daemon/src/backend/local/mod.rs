@@ -5,6 +5,7 @@
 //! server ones, with the same durability.
 
 mod agents;
+mod compaction;
 mod memory;
 mod prompt;
 pub mod providers;
@@ -31,11 +32,17 @@ pub use stream::LocalRunStream;
 pub struct LocalSettings {
     /// Model steps one run may take before it stops with `max_steps`.
     pub max_steps: u32,
+    /// The share of the context window a prompt may fill before older
+    /// messages are summarised.
+    pub compaction_threshold: f64,
 }
 
 impl Default for LocalSettings {
     fn default() -> LocalSettings {
-        LocalSettings { max_steps: 50 }
+        LocalSettings {
+            max_steps: 50,
+            compaction_threshold: 0.75,
+        }
     }
 }
 

@@ -17,13 +17,15 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::compaction::{CompactError, request_tokens};
 use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError, ToolSpec};
 use super::shapes::{StoredCall, call_fields, stored_calls};
 use super::{LocalBackend, new_id, prompt};
+use crate::backend::LocalError;
 use crate::store::local::{
-    LocalBlockRow, LocalMessageRow, LocalRunRow, LocalRunStatus, MessageRole, NewMessage,
-    RunEnding, RunProgress,
+    LocalAgentRow, LocalBlockRow, LocalConversationRow, LocalMessageRow, LocalRunRow,
+    LocalRunStatus, MessageRole, NewMessage, RunEnding, RunProgress,
 };
 use crate::store::{Store, StoreError};
 use crate::util::now_rfc3339;
@@ -128,6 +130,8 @@ impl Driver {
         }
         let client_tools = client_tool_specs(&self.run.client_tools);
         let mut steps = self.run.steps;
+        // Compacted for the step about to run (once per step at most).
+        let mut compacted = false;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(Halt::Cancelled);
@@ -164,7 +168,27 @@ impl Driver {
                 messages: chat_messages(&context),
                 tools,
             };
-            let answer = self.model_step(&request, &client_tools).await?;
+            let window = self.backend.providers().context_window(&agent.model).await;
+            let threshold = self.backend.inner.settings.compaction_threshold;
+            if !compacted && request_tokens(&request) as f64 > window as f64 * threshold {
+                compacted = true;
+                if self.compact_now(&agent, &conversation).await? {
+                    continue;
+                }
+            }
+            let answer = match self.model_step(&request, &client_tools).await? {
+                Ok(answer) => answer,
+                // Too long after all: compact and try once more.
+                Err(err @ ProviderError::ContextLength { .. }) if !compacted => {
+                    compacted = true;
+                    if self.compact_now(&agent, &conversation).await? {
+                        continue;
+                    }
+                    return Err(Halt::Failed(err.to_string()));
+                }
+                Err(err) => return Err(Halt::Failed(err.to_string())),
+            };
+            compacted = false;
             steps += 1;
             let mut progress = RunProgress {
                 steps: Some(steps),
@@ -278,21 +302,22 @@ impl Driver {
         ))
     }
 
-    /// One model step, tried again on transient failures.
+    /// One model step, tried again on transient failures; the inner error
+    /// is the provider failure that did not go away.
     async fn model_step(
         &mut self,
         request: &ModelRequest,
         client_tools: &[ToolSpec],
-    ) -> Result<Answer, Halt> {
+    ) -> Result<Result<Answer, ProviderError>, Halt> {
         let mut attempt = 0;
         loop {
             let err = match self.stream_answer(request, client_tools).await? {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => return Ok(Ok(answer)),
                 Err(err) => err,
             };
             attempt += 1;
             if !err.is_transient() || attempt >= MAX_MODEL_ATTEMPTS {
-                return Err(Halt::Failed(err.to_string()));
+                return Ok(Err(err));
             }
             let delay = err
                 .retry_after()
@@ -304,6 +329,34 @@ impl Driver {
                 () = tokio::time::sleep(delay) => {}
                 () = self.cancel.cancelled() => return Err(Halt::Cancelled),
             }
+        }
+    }
+
+    /// Summarises older messages out of the context; whether it did. The
+    /// frontends see a status delta.
+    async fn compact_now(
+        &mut self,
+        agent: &LocalAgentRow,
+        conversation: &LocalConversationRow,
+    ) -> Result<bool, Halt> {
+        match self.backend.compact(agent, conversation).await {
+            Ok(Some(compaction)) => {
+                let summarised = compaction.messages_before - compaction.messages_after;
+                self.chunk(json!({
+                    "message_type": "status",
+                    "id": new_id("status"),
+                    "level": "info",
+                    "message": format!("Summarised {summarised} older messages to keep the conversation within the model's context window."),
+                }));
+                self.flush().await?;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(CompactError::Local(LocalError::Store(err))) => Err(Halt::Store(err)),
+            Err(CompactError::Local(err)) => Err(Halt::Failed(err.to_string())),
+            Err(CompactError::Provider(err)) => Err(Halt::Failed(format!(
+                "the model could not summarise the conversation: {err}"
+            ))),
         }
     }
 

@@ -169,7 +169,7 @@ impl Turn<'_> {
             if !matches!(chunk.message, StreamMessage::Ping {}) {
                 let mut delta = chunk.raw;
                 // Lifecycle messages are deltas of their own kind.
-                if !matches!(chunk.message, StreamMessage::Retry {}) {
+                if !chunk.message.is_lifecycle() {
                     delta.insert("type".to_owned(), Value::from("message"));
                 }
                 batch.drafts.push(rt.log.stream_delta(delta));

@@ -246,6 +246,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Moves a conversation's context start to `context_start`, with the
+    /// summary that replaces what came before and its message.
+    pub async fn compact_local_conversation(
+        &self,
+        conversation: &LocalConversationRow,
+        summary: &str,
+        context_start: i64,
+        message: &super::NewMessage,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query(
+            "UPDATE local_conversations SET summary = ?, context_start = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(summary)
+        .bind(context_start)
+        .bind(now)
+        .bind(&conversation.id)
+        .execute(&mut *tx)
+        .await?;
+        let scope = super::messages::MessageScope {
+            conversation_id: &conversation.id,
+            agent_id: &conversation.agent_id,
+            run_id: None,
+            now,
+        };
+        super::messages::insert_messages(&mut tx, &scope, std::slice::from_ref(message)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 async fn insert_conversation(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     id: &str,

@@ -5,7 +5,8 @@
 
 mod openai;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::Stream;
@@ -25,6 +26,9 @@ pub struct ProviderConfig {
     pub optional: bool,
     /// The model new agents get when this provider is the first available.
     pub default_model: Option<String>,
+    /// The context window of every model of this provider, when the
+    /// provider does not say (or says wrong).
+    pub context_window: Option<u64>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -142,7 +146,12 @@ pub struct Providers {
     order: Vec<String>,
     /// Set in `daemon.toml` or with `--default-model`.
     default_model: Option<String>,
+    /// Context windows providers reported, by handle.
+    windows: Arc<Mutex<HashMap<String, u64>>>,
 }
+
+/// The context window assumed when nothing says otherwise.
+pub const DEFAULT_CONTEXT_WINDOW: u64 = 32_768;
 
 /// A model a provider offers.
 #[derive(Debug, Clone)]
@@ -167,6 +176,7 @@ impl Providers {
             by_name,
             order,
             default_model,
+            windows: Arc::default(),
         }
     }
 
@@ -217,6 +227,35 @@ impl Providers {
         };
         let model = model.to_owned();
         client.stream(ModelRequest { model, ..request }).await
+    }
+
+    /// The context window of a model: configured for its provider, else as
+    /// its provider reports it, else from known model families, else
+    /// [`DEFAULT_CONTEXT_WINDOW`].
+    pub async fn context_window(&self, handle: &str) -> u64 {
+        let Ok((client, model)) = self.resolve(handle) else {
+            return DEFAULT_CONTEXT_WINDOW;
+        };
+        if let Some(window) = client.configured_window() {
+            return window;
+        }
+        if let Some(window) = crate::util::lock(&self.windows).get(handle) {
+            return *window;
+        }
+        let listed = client.list_models(PROBE_TIMEOUT).await;
+        let mut windows = crate::util::lock(&self.windows);
+        for info in &listed {
+            if let Some(window) = info.context_window {
+                windows.insert(info.handle.clone(), window);
+            }
+        }
+        let window = windows
+            .get(handle)
+            .copied()
+            .or_else(|| known_context_window(model))
+            .unwrap_or(DEFAULT_CONTEXT_WINDOW);
+        windows.insert(handle.to_owned(), window);
+        window
     }
 
     /// What every available provider offers, in configuration order;

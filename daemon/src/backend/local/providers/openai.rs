@@ -34,6 +34,10 @@ impl ChatCompletions {
         ChatCompletions { config, http }
     }
 
+    pub(super) fn configured_window(&self) -> Option<u64> {
+        self.config.context_window
+    }
+
     pub(super) fn default_model(&self) -> Option<&str> {
         self.config.default_model.as_deref()
     }

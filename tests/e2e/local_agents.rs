@@ -386,3 +386,52 @@ async fn update_model_switches_a_local_agents_model() {
         "{agent}"
     );
 }
+
+#[tokio::test]
+async fn an_anthropic_model_thinks_and_uses_tools() {
+    let backend = Backend::local_config(|model| {
+        format!(
+            "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}\"\nthinking_budget = 2048\n",
+            model.root
+        )
+    })
+    .await;
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("a.txt"), "alpha beta\n").unwrap();
+    let started = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": { "name": "e2e-claude", "model": "claude/fake-model" } },
+            "create_conversation": {},
+            "cwd": project.path().display().to_string(),
+            "mode": "standard",
+        }))
+        .await;
+    assert_eq!(started["success"], true, "{started}");
+    let runtime = started["runtime"].clone();
+    let script = r#"[[call:Read {"file_path": "a.txt"}]]"#;
+    let finished = turn(&mut frontend, &runtime, script, "claude-read").await;
+    // The step after the tool handed the signed thinking back, or the
+    // model would have refused it.
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    let reasoning = frontend.deltas("reasoning_message");
+    assert!(!reasoning.is_empty(), "{:?}", frontend.types());
+    assert_eq!(reasoning[0]["reasoning"], "Thinking it over.");
+    let text: String = frontend
+        .deltas("assistant_message")
+        .iter()
+        .filter_map(|delta| delta["content"].as_str())
+        .collect();
+    assert!(text.contains("alpha beta"), "{text}");
+    let requests = local(&backend).model.requests();
+    assert_eq!(requests[0]["thinking"]["budget_tokens"], 2048);
+    assert!(
+        requests[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|tool| tool["name"] == "memory_insert" && tool["input_schema"].is_object())
+    );
+}

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::backend::local::ProviderConfig;
+use crate::backend::local::providers::{ProviderConfig, ProviderKind};
 
 /// `[providers.NAME]` in `daemon.toml`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProviderFile {
-    /// The wire format: `openai` (Chat Completions).
+    /// The wire format: `openai` (Chat Completions, the default) or
+    /// `anthropic` (Messages).
     kind: Option<String>,
     base_url: Option<String>,
     /// The environment variable holding the API key.
@@ -22,6 +23,8 @@ pub(super) struct ProviderFile {
     default_model: Option<String>,
     /// The context window of its models, in tokens.
     context_window: Option<u64>,
+    /// Anthropic: tokens of extended thinking per step (off without it).
+    thinking_budget: Option<u64>,
 }
 
 /// A provider that may be running on this machine, found at its default
@@ -33,6 +36,7 @@ const LOCAL_SERVERS: &[(&str, &str, &str)] = &[
 ];
 
 const OPENAI_URL: &str = "https://api.openai.com/v1";
+const ANTHROPIC_URL: &str = "https://api.anthropic.com";
 const OPENROUTER_URL: &str = "https://openrouter.ai/api/v1";
 
 /// The providers in the order a default model is looked for: declared
@@ -57,18 +61,20 @@ pub(super) fn resolve(
                 "a provider name must be non-empty and without '/'".to_owned(),
             ));
         }
-        match file.kind.as_deref().unwrap_or("openai") {
-            "openai" => {}
+        let kind = match file.kind.as_deref().unwrap_or("openai") {
+            "openai" => ProviderKind::OpenAi,
+            "anthropic" => ProviderKind::Anthropic,
             other => {
                 return Err(invalid(format!(
-                    "kind {other:?} is not supported; use \"openai\" (Chat Completions)"
+                    "kind {other:?} is not supported; use \"openai\" (Chat Completions) or \"anthropic\" (Messages)"
                 )));
             }
-        }
-        let base_url = file
-            .base_url
-            .clone()
-            .ok_or_else(|| invalid("base_url is required".to_owned()))?;
+        };
+        let base_url = match (&file.base_url, kind) {
+            (Some(url), _) => url.clone(),
+            (None, ProviderKind::Anthropic) => ANTHROPIC_URL.to_owned(),
+            (None, ProviderKind::OpenAi) => return Err(invalid("base_url is required".to_owned())),
+        };
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(invalid(format!(
                 "base_url {base_url:?} is not an http(s) URL"
@@ -82,6 +88,8 @@ pub(super) fn resolve(
         };
         providers.push(ProviderConfig {
             name: name.clone(),
+            kind,
+            thinking_budget: file.thinking_budget,
             base_url,
             api_key,
             optional: false,
@@ -98,6 +106,8 @@ pub(super) fn resolve(
         let default_model = (base_url == OPENAI_URL).then(|| "gpt-4.1".to_owned());
         providers.push(ProviderConfig {
             name: "openai".to_owned(),
+            kind: ProviderKind::OpenAi,
+            thinking_budget: None,
             base_url,
             api_key: var("OPENAI_API_KEY"),
             optional: false,
@@ -105,11 +115,27 @@ pub(super) fn resolve(
             context_window: None,
         });
     }
+    if !declared_name("anthropic")
+        && let Some(key) = var("ANTHROPIC_API_KEY")
+    {
+        providers.push(ProviderConfig {
+            name: "anthropic".to_owned(),
+            kind: ProviderKind::Anthropic,
+            base_url: var("ANTHROPIC_BASE_URL").unwrap_or_else(|| ANTHROPIC_URL.to_owned()),
+            api_key: Some(key),
+            optional: false,
+            default_model: Some("claude-sonnet-4-5".to_owned()),
+            context_window: None,
+            thinking_budget: None,
+        });
+    }
     if !declared_name("openrouter")
         && let Some(key) = var("OPENROUTER_API_KEY")
     {
         providers.push(ProviderConfig {
             name: "openrouter".to_owned(),
+            kind: ProviderKind::OpenAi,
+            thinking_budget: None,
             base_url: OPENROUTER_URL.to_owned(),
             api_key: Some(key),
             optional: false,
@@ -123,6 +149,8 @@ pub(super) fn resolve(
         }
         providers.push(ProviderConfig {
             name: (*name).to_owned(),
+            kind: ProviderKind::OpenAi,
+            thinking_budget: None,
             base_url: var(variable).unwrap_or_else(|| (*default_url).to_owned()),
             api_key: None,
             optional: true,

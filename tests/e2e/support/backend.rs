@@ -62,17 +62,22 @@ impl Backend {
     /// The local backend with more lines for the provider's section of
     /// `daemon.toml` (e.g. `context_window = 2000`).
     pub async fn local_with(provider_settings: &str) -> Backend {
+        Backend::local_config(|model| {
+            format!(
+                "[providers.openai-proxy]\nkind = \"openai\"\nbase_url = \"{}\"\n{provider_settings}\n",
+                model.url
+            )
+        })
+        .await
+    }
+
+    /// The local backend with a `daemon.toml` written for its scripted
+    /// model.
+    pub async fn local_config(config: impl FnOnce(&ScriptedModel) -> String) -> Backend {
         let model = ScriptedModel::start().await;
         let dir = tempfile::tempdir().unwrap();
         let local = LocalModel { model, dir };
-        std::fs::write(
-            local.config_file(),
-            format!(
-                "[providers.openai-proxy]\nkind = \"openai\"\nbase_url = \"{}\"\n{provider_settings}\n",
-                local.model.url
-            ),
-        )
-        .unwrap();
+        std::fs::write(local.config_file(), config(&local.model)).unwrap();
         Backend::Local(local)
     }
 

@@ -1,7 +1,8 @@
-//! A scripted model server speaking OpenAI's Chat Completions stream, for
-//! the local backend: the same directives as the integration tier's
-//! scripted model (`tests/tools/scripted_model.py`), read from the last
-//! user message:
+//! A scripted model server for the local backend, speaking OpenAI's Chat
+//! Completions (`/v1/chat/completions`) and Anthropic's Messages
+//! (`/v1/messages`) streams. It follows the same directives as the
+//! integration tier's scripted model (`tests/tools/scripted_model.py`),
+//! read from the last user message:
 //!
 //!   [[call:Tool {"json": "args"}]]  call these tools in order, one per
 //!                                   response, then answer in text
@@ -46,7 +47,10 @@ struct ModelState {
 }
 
 pub struct ScriptedModel {
+    /// The OpenAI-style base URL (`…/v1`).
     pub url: String,
+    /// The server's root, Anthropic's base URL.
+    pub root: String,
     state: Arc<Mutex<ModelState>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -57,13 +61,20 @@ impl ScriptedModel {
         let app = Router::new()
             .route("/v1/models", get(models))
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/messages", post(messages))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let root = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("{root}/v1");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        ScriptedModel { url, state, task }
+        ScriptedModel {
+            url,
+            root,
+            state,
+            task,
+        }
     }
 
     /// Every chat request received, oldest first.
@@ -147,14 +158,28 @@ fn error(status: u16, message: &str, code: &str) -> Response {
     response
 }
 
-async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let user_at = messages
-        .iter()
-        .rposition(|message| message["role"] == "user");
-    let user_text = user_at
-        .map(|at| text_of(&messages[at]["content"]))
-        .unwrap_or_default();
+/// A conversation as the script reads it, whichever wire format sent it.
+enum Said {
+    User(String),
+    Tool(String),
+    Assistant,
+}
+
+/// What the model does for one request.
+struct Plan {
+    calls: Vec<(String, String)>,
+    text: String,
+    delay: Duration,
+    cut: Option<usize>,
+}
+
+/// Decides the answer, or the failure, for a conversation.
+fn plan(state: &Shared, body: &Value, said: &[Said]) -> Result<Plan, Box<Response>> {
+    let user_at = said.iter().rposition(|item| matches!(item, Said::User(_)));
+    let user_text = match user_at.map(|at| &said[at]) {
+        Some(Said::User(text)) => text.clone(),
+        _ => String::new(),
+    };
     let attempt = {
         let mut state = state.lock().unwrap();
         state.requests.push(body.clone());
@@ -170,18 +195,20 @@ async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Resp
             .map(|(_, value)| value.clone())
     };
     if let Some(code) = directive("http") {
-        return error(code.parse().unwrap_or(500), "scripted failure", &code);
+        let status = code.parse().unwrap_or(500);
+        return Err(Box::new(error(status, "scripted failure", &code)));
     }
     if attempt == 1 {
         if let Some(code) = directive("fail-once") {
-            return error(code.parse().unwrap_or(500), "scripted failure once", &code);
+            let status = code.parse().unwrap_or(500);
+            return Err(Box::new(error(status, "scripted failure once", &code)));
         }
         if directive("context-once").is_some() {
-            return error(
+            return Err(Box::new(error(
                 400,
                 "This model's maximum context length is 32000 tokens.",
                 "context_length_exceeded",
-            );
+            )));
         }
     }
     let cut = directive("cut-once")
@@ -195,12 +222,10 @@ async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Resp
         .unwrap_or(1)
         .max(1);
 
-    let after_user = &messages[user_at.map_or(0, |at| at + 1)..];
-    let done = after_user
+    let done = said[user_at.map_or(0, |at| at + 1)..]
         .iter()
-        .filter(|message| message["role"] == "tool")
+        .filter(|item| matches!(item, Said::Tool(_)))
         .count();
-    let last = messages.last().cloned().unwrap_or(Value::Null);
     let script = scripted_calls(&user_text);
     let mut calls: Vec<(String, String)> = Vec::new();
     let text = if done < script.len() {
@@ -210,8 +235,8 @@ async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Resp
             vec![script[done].clone()]
         };
         String::new()
-    } else if last["role"] == "tool" {
-        format!("The tool said: {}", text_of(&last["content"]))
+    } else if let Some(Said::Tool(result)) = said.last() {
+        format!("The tool said: {result}")
     } else {
         let mut plain = user_text.clone();
         while let Some(start) = plain.find("[[") {
@@ -224,8 +249,180 @@ async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Resp
         let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
         format!("Echo: {}", plain.chars().take(200).collect::<String>())
     };
-    let text = vec![text; repeat].join(" ");
-    stream(chunks(&calls, &text), delay, cut)
+    Ok(Plan {
+        calls,
+        text: vec![text; repeat].join(" "),
+        delay,
+        cut,
+    })
+}
+
+async fn chat(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let said: Vec<Said> = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|message| match message["role"].as_str() {
+            Some("user") => Some(Said::User(text_of(&message["content"]))),
+            Some("tool") => Some(Said::Tool(text_of(&message["content"]))),
+            Some("assistant") => Some(Said::Assistant),
+            _ => None,
+        })
+        .collect();
+    match plan(&State(state), &body, &said) {
+        Ok(plan) => stream(chunks(&plan.calls, &plan.text), plan.delay, plan.cut),
+        Err(failure) => *failure,
+    }
+}
+
+/// Anthropic's Messages. With `thinking` on, the model thinks first, and
+/// refuses a conversation whose tool-using turns lost their signed
+/// thinking, as the real API does.
+async fn messages(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let thinking = body["thinking"]["type"] == "enabled";
+    let mut said = Vec::new();
+    for message in body["messages"].as_array().into_iter().flatten() {
+        let blocks: Vec<Value> = match &message["content"] {
+            Value::String(text) => vec![json!({ "type": "text", "text": text })],
+            Value::Array(blocks) => blocks.clone(),
+            _ => Vec::new(),
+        };
+        if message["role"] == "assistant" {
+            let uses_tools = blocks.iter().any(|block| block["type"] == "tool_use");
+            let signed = blocks.first().is_some_and(|block| {
+                block["type"] == "thinking" && block["signature"].as_str().is_some()
+            });
+            if thinking && uses_tools && !signed {
+                return error(
+                    400,
+                    "messages: an assistant turn with tool_use must start with its thinking block",
+                    "invalid_request_error",
+                );
+            }
+            said.push(Said::Assistant);
+            continue;
+        }
+        for block in blocks {
+            match block["type"].as_str() {
+                Some("tool_result") => said.push(Said::Tool(text_of(&block["content"]))),
+                Some("text") => said.push(Said::User(text_of(&block["text"]))),
+                _ => {}
+            }
+        }
+    }
+    match plan(&State(state), &body, &said) {
+        Ok(plan) => stream_events(
+            anthropic_events(&plan.calls, &plan.text, thinking),
+            plan.delay,
+            plan.cut,
+        ),
+        Err(failure) => *failure,
+    }
+}
+
+/// Anthropic's stream: `(event name, data)` pairs.
+fn anthropic_events(
+    calls: &[(String, String)],
+    text: &str,
+    thinking: bool,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut push = |event: &str, data: Value| out.push((event.to_owned(), data.to_string()));
+    push(
+        "message_start",
+        json!({ "type": "message_start", "message": { "id": "msg_scripted", "type": "message", "role": "assistant",
+            "content": [], "model": MODEL_ID, "usage": { "input_tokens": 100, "output_tokens": 0 } } }),
+    );
+    let mut index = 0;
+    if thinking {
+        push(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index, "content_block": { "type": "thinking", "thinking": "" } }),
+        );
+        push(
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": index, "delta": { "type": "thinking_delta", "thinking": "Thinking it over." } }),
+        );
+        push(
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": index, "delta": { "type": "signature_delta", "signature": "sig-scripted" } }),
+        );
+        push(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        );
+        index += 1;
+    }
+    if calls.is_empty() {
+        push(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index, "content_block": { "type": "text", "text": "" } }),
+        );
+        for (position, word) in text.split(' ').enumerate() {
+            let piece = if position == 0 {
+                word.to_owned()
+            } else {
+                format!(" {word}")
+            };
+            push(
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": piece } }),
+            );
+        }
+        push(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        );
+    }
+    for (name, arguments) in calls {
+        let id = format!("toolu_{:016x}", fastrand::u64(..));
+        push(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index, "content_block": { "type": "tool_use", "id": id, "name": name, "input": {} } }),
+        );
+        let chars: Vec<char> = arguments.chars().collect();
+        for piece in chars.chunks(chars.len().div_ceil(3).max(1)) {
+            let piece: String = piece.iter().collect();
+            push(
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": index, "delta": { "type": "input_json_delta", "partial_json": piece } }),
+            );
+        }
+        push(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        );
+        index += 1;
+    }
+    let stop = if calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
+    push(
+        "message_delta",
+        json!({ "type": "message_delta", "delta": { "stop_reason": stop }, "usage": { "output_tokens": 10 } }),
+    );
+    push("message_stop", json!({ "type": "message_stop" }));
+    out
+}
+
+fn stream_events(
+    mut events: Vec<(String, String)>,
+    delay: Duration,
+    cut: Option<usize>,
+) -> Response {
+    if let Some(count) = cut {
+        events.truncate(count);
+    }
+    let body = futures_util::stream::iter(events).then(move |(event, data)| async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, Infallible>(Bytes::from(format!("event: {event}\ndata: {data}\n\n")))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(body))
+        .unwrap()
 }
 
 /// The stream's `data:` payloads.

@@ -60,6 +60,7 @@ pub fn request_tokens(request: &ModelRequest) -> u64 {
             ChatMessage::Assistant {
                 content,
                 tool_calls,
+                ..
             } => {
                 content.len()
                     + tool_calls
@@ -303,6 +304,7 @@ mod tests {
             otid: None,
             content: "x".repeat(chars),
             reasoning: None,
+            reasoning_signature: None,
             tool_calls: None,
             tool_call_id: None,
             tool_status: None,

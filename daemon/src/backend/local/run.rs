@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::compaction::{CompactError, request_tokens};
 use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
-use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError, ToolSpec};
+use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError, Reasoning, ToolSpec};
 use super::shapes::{StoredCall, call_fields, stored_calls};
 use super::{LocalBackend, new_id, prompt};
 use crate::backend::LocalError;
@@ -55,6 +55,7 @@ struct Answer {
     message_id: String,
     text: String,
     reasoning: String,
+    signature: Option<String>,
     calls: Vec<StoredCall>,
 }
 
@@ -201,6 +202,7 @@ impl Driver {
                 role: Some(MessageRole::Assistant),
                 content: answer.text,
                 reasoning: (!answer.reasoning.is_empty()).then_some(answer.reasoning),
+                reasoning_signature: answer.signature,
                 tool_calls: (!calls.is_empty())
                     .then(|| serde_json::to_string(&calls).unwrap_or_default()),
                 ..NewMessage::default()
@@ -380,6 +382,7 @@ impl Driver {
             message_id: new_id("message"),
             text: String::new(),
             reasoning: String::new(),
+            signature: None,
             calls: Vec::new(),
         };
         let mut indexes: Vec<usize> = Vec::new();
@@ -441,6 +444,12 @@ impl Driver {
             ModelEvent::Reasoning(text) => {
                 self.chunk(json!({ "message_type": "reasoning_message", "id": id, "reasoning": text, "source": "reasoner_model" }));
                 answer.reasoning.push_str(&text);
+            }
+            ModelEvent::ReasoningSignature(signature) => {
+                answer
+                    .signature
+                    .get_or_insert_with(String::new)
+                    .push_str(&signature);
             }
             ModelEvent::ToolCallStart {
                 index,
@@ -664,6 +673,10 @@ fn chat_messages(context: &[LocalMessageRow]) -> Vec<ChatMessage> {
             MessageRole::Assistant => Some(ChatMessage::Assistant {
                 content: message.content.clone(),
                 tool_calls: stored_calls(message).iter().map(StoredCall::chat).collect(),
+                reasoning: message.reasoning.clone().map(|text| Reasoning {
+                    text,
+                    signature: message.reasoning_signature.clone(),
+                }),
             }),
             MessageRole::Tool => Some(ChatMessage::Tool {
                 tool_call_id: message.tool_call_id.clone().unwrap_or_default(),

@@ -26,6 +26,7 @@ pub struct LocalMessageRow {
     pub otid: Option<String>,
     pub content: String,
     pub reasoning: Option<String>,
+    pub reasoning_signature: Option<String>,
     /// For assistant messages: JSON array of `{id, name, arguments, client}`.
     pub tool_calls: Option<String>,
     pub tool_call_id: Option<String>,
@@ -41,6 +42,7 @@ pub struct NewMessage {
     pub otid: Option<String>,
     pub content: String,
     pub reasoning: Option<String>,
+    pub reasoning_signature: Option<String>,
     pub tool_calls: Option<String>,
     pub tool_call_id: Option<String>,
     pub tool_status: Option<String>,
@@ -48,7 +50,7 @@ pub struct NewMessage {
 
 macro_rules! message_columns {
     () => {
-        "seq, id, conversation_id, agent_id, run_id, role, otid, content, reasoning, tool_calls, tool_call_id, tool_status, created_at"
+        "seq, id, conversation_id, agent_id, run_id, role, otid, content, reasoning, reasoning_signature, tool_calls, tool_call_id, tool_status, created_at"
     };
 }
 macro_rules! page_bounds {
@@ -65,7 +67,7 @@ macro_rules! search_filter {
 }
 macro_rules! prefixed_message_columns {
     () => {
-        "m.seq, m.id, m.conversation_id, m.agent_id, m.run_id, m.role, m.otid, m.content, m.reasoning, m.tool_calls, m.tool_call_id, m.tool_status, m.created_at"
+        "m.seq, m.id, m.conversation_id, m.agent_id, m.run_id, m.role, m.otid, m.content, m.reasoning, m.reasoning_signature, m.tool_calls, m.tool_call_id, m.tool_status, m.created_at"
     };
 }
 
@@ -85,8 +87,8 @@ pub(super) async fn insert_messages(
     for message in messages {
         sqlx::query(
             "INSERT INTO local_messages (id, conversation_id, agent_id, run_id, role, otid, content,
-             reasoning, tool_calls, tool_call_id, tool_status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             reasoning, reasoning_signature, tool_calls, tool_call_id, tool_status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&message.id)
         .bind(scope.conversation_id)
@@ -96,6 +98,7 @@ pub(super) async fn insert_messages(
         .bind(&message.otid)
         .bind(&message.content)
         .bind(&message.reasoning)
+        .bind(&message.reasoning_signature)
         .bind(&message.tool_calls)
         .bind(&message.tool_call_id)
         .bind(&message.tool_status)

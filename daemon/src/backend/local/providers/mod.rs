@@ -1,8 +1,10 @@
 //! Model providers the local backend calls directly. A model is named by a
-//! `provider/model` handle; every provider here speaks OpenAI's Chat
-//! Completions (OpenAI itself, Ollama, LM Studio, llama.cpp, OpenRouter and
-//! any compatible server declared in `daemon.toml`).
+//! `provider/model` handle. Providers speak OpenAI's Chat Completions
+//! (OpenAI itself, Ollama, LM Studio, llama.cpp, OpenRouter and any
+//! compatible server declared in `daemon.toml`) or Anthropic's Messages.
 
+mod anthropic;
+mod http;
 mod openai;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,11 +16,21 @@ use serde_json::Value;
 
 use crate::backend::LocalError;
 
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI's Chat Completions.
+    OpenAi,
+    /// Anthropic's Messages.
+    Anthropic,
+}
+
 /// A configured provider, as the daemon's configuration resolved it.
 #[derive(Clone)]
 pub struct ProviderConfig {
     /// The handle prefix, e.g. `openai` in `openai/gpt-4.1`.
     pub name: String,
+    pub kind: ProviderKind,
     pub base_url: String,
     pub api_key: Option<String>,
     /// A server that may or may not be running on this machine (Ollama, LM
@@ -29,12 +41,15 @@ pub struct ProviderConfig {
     /// The context window of every model of this provider, when the
     /// provider does not say (or says wrong).
     pub context_window: Option<u64>,
+    /// Anthropic: tokens of extended thinking per step; none turns it off.
+    pub thinking_budget: Option<u64>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderConfig")
             .field("name", &self.name)
+            .field("kind", &self.kind)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("optional", &self.optional)
@@ -57,11 +72,20 @@ pub enum ChatMessage {
     Assistant {
         content: String,
         tool_calls: Vec<ChatToolCall>,
+        reasoning: Option<Reasoning>,
     },
     Tool {
         tool_call_id: String,
         content: String,
     },
+}
+
+/// What the model thought before answering, with the provider's signature
+/// when it wants it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reasoning {
+    pub text: String,
+    pub signature: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -83,6 +107,8 @@ pub struct ToolSpec {
 pub enum ModelEvent {
     Text(String),
     Reasoning(String),
+    /// Seals the reasoning so it can be handed back (Anthropic).
+    ReasoningSignature(String),
     /// A tool call begins (`index` orders parallel calls).
     ToolCallStart {
         index: usize,
@@ -136,13 +162,50 @@ impl ProviderError {
     }
 }
 
+/// A provider's client, by wire format.
+#[derive(Clone)]
+enum Client {
+    Chat(openai::ChatCompletions),
+    Anthropic(anthropic::Messages),
+}
+
+impl Client {
+    fn new(config: ProviderConfig) -> Client {
+        match config.kind {
+            ProviderKind::OpenAi => Client::Chat(openai::ChatCompletions::new(config)),
+            ProviderKind::Anthropic => Client::Anthropic(anthropic::Messages::new(config)),
+        }
+    }
+
+    fn config(&self) -> &ProviderConfig {
+        match self {
+            Client::Chat(client) => client.config(),
+            Client::Anthropic(client) => client.config(),
+        }
+    }
+
+    async fn list_models(&self, timeout: Duration) -> Vec<ModelInfo> {
+        match self {
+            Client::Chat(client) => client.list_models(timeout).await,
+            Client::Anthropic(client) => client.list_models(timeout).await,
+        }
+    }
+
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+        match self {
+            Client::Chat(client) => client.stream(request).await,
+            Client::Anthropic(client) => client.stream(request).await,
+        }
+    }
+}
+
 pub type ModelStream =
     std::pin::Pin<Box<dyn Stream<Item = Result<ModelEvent, ProviderError>> + Send>>;
 
 /// Every configured provider, by name.
 #[derive(Clone)]
 pub struct Providers {
-    by_name: BTreeMap<String, openai::ChatCompletions>,
+    by_name: BTreeMap<String, Client>,
     order: Vec<String>,
     /// Set in `daemon.toml` or with `--default-model`.
     default_model: Option<String>,
@@ -170,7 +233,7 @@ impl Providers {
         let order = configs.iter().map(|config| config.name.clone()).collect();
         let by_name = configs
             .into_iter()
-            .map(|config| (config.name.clone(), openai::ChatCompletions::new(config)))
+            .map(|config| (config.name.clone(), Client::new(config)))
             .collect();
         Providers {
             by_name,
@@ -181,10 +244,7 @@ impl Providers {
     }
 
     /// The provider serving `handle` and the model name it knows.
-    fn resolve<'a>(
-        &'a self,
-        handle: &'a str,
-    ) -> Result<(&'a openai::ChatCompletions, &'a str), LocalError> {
+    fn resolve<'a>(&'a self, handle: &'a str) -> Result<(&'a Client, &'a str), LocalError> {
         let Some((provider, model)) = handle.split_once('/') else {
             return Err(LocalError::Invalid(format!(
                 "model {handle:?} is not a provider/model handle (e.g. openai/gpt-4.1)"
@@ -236,7 +296,7 @@ impl Providers {
         let Ok((client, model)) = self.resolve(handle) else {
             return DEFAULT_CONTEXT_WINDOW;
         };
-        if let Some(window) = client.configured_window() {
+        if let Some(window) = client.config().context_window {
             return window;
         }
         if let Some(window) = crate::util::lock(&self.windows).get(handle) {
@@ -282,7 +342,7 @@ impl Providers {
             let Some(client) = self.by_name.get(name) else {
                 continue;
             };
-            if let Some(model) = client.default_model() {
+            if let Some(model) = &client.config().default_model {
                 return Ok(format!("{name}/{model}"));
             }
             if let Some(first) = client.list_models(PROBE_TIMEOUT).await.into_iter().next() {
@@ -291,7 +351,7 @@ impl Providers {
         }
         Err(LocalError::NoProvider(
             "no model provider is available: set OPENAI_API_KEY (or OPENAI_BASE_URL for a \
-             compatible server), OPENROUTER_API_KEY, start Ollama (OLLAMA_BASE_URL, default \
+             compatible server), ANTHROPIC_API_KEY, OPENROUTER_API_KEY, start Ollama (OLLAMA_BASE_URL, default \
              http://localhost:11434/v1), or declare [providers.NAME] in ~/.letta/daemon.toml; \
              or point the daemon at a Letta server with LETTA_BASE_URL"
                 .to_owned(),

@@ -124,6 +124,30 @@ pub enum AgentsCommand {
     Create(NewAgentArgs),
     /// Delete an agent.
     Delete { agent_id: String },
+    /// Write an agent as a Letta Agent File (.af), with its memory and
+    /// history, to stdout (or --output).
+    Export {
+        agent_id: String,
+        /// Local agents: the conversation whose history goes along
+        /// [default: the agent's default conversation].
+        #[arg(long)]
+        conversation: Option<String>,
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Create agents from a Letta Agent File (.af); prints their ids.
+    Import {
+        file: std::path::PathBuf,
+        /// Where they go [default: the daemon's default backend].
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Local backend: use this model instead of the file's.
+        #[arg(long)]
+        model: Option<String>,
+        /// Letta server: the embedding model the agents get.
+        #[arg(long, env = "LETTA_EMBEDDING")]
+        embedding: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use letta_protocol::{
-    AgentCreateParams, AgentDeleteParams, AgentListParams, AgentRetrieveParams,
-    ConversationListParams, ConversationMessagesListParams, ConversationRetrieveParams, JsonObject,
-    methods,
+    AgentCreateParams, AgentDeleteParams, AgentExportParams, AgentImportParams, AgentListParams,
+    AgentRetrieveParams, ConversationListParams, ConversationMessagesListParams,
+    ConversationRetrieveParams, JsonObject, methods,
 };
 use serde_json::{Value, json};
 
@@ -61,6 +61,57 @@ pub async fn agents(context: &Context, command: AgentsCommand) -> Result<u8, Ctl
             print_object(context, &created.agent.unwrap_or_default(), |agent| {
                 text(agent, "id").to_owned()
             })
+        }
+        AgentsCommand::Export {
+            agent_id,
+            conversation,
+            output,
+        } => {
+            let exported = client
+                .call::<methods::AgentExport>(&AgentExportParams {
+                    agent_id,
+                    conversation_id: conversation,
+                })
+                .await?;
+            failed(exported.success, exported.error)?;
+            let text = exported.agent_file.unwrap_or_default().to_string();
+            match output {
+                Some(path) => std::fs::write(&path, text + "\n")
+                    .map_err(CtlError::io("writing the agent file"))?,
+                None => writeln!(std::io::stdout().lock(), "{text}")
+                    .map_err(CtlError::io("writing the agent file"))?,
+            }
+            Ok(0)
+        }
+        AgentsCommand::Import {
+            file,
+            backend,
+            model,
+            embedding,
+        } => {
+            let agent_file = read_agent_file(&file)?;
+            let imported = client
+                .call::<methods::AgentImport>(&AgentImportParams {
+                    agent_file,
+                    backend: backend.map(BackendArg::protocol),
+                    model,
+                    embedding,
+                })
+                .await?;
+            failed(imported.success, imported.error)?;
+            print_object(
+                context,
+                &json!({ "agent_ids": imported.agent_ids }),
+                |value| {
+                    value["agent_ids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            )
         }
         AgentsCommand::Delete { agent_id } => {
             let deleted = client
@@ -169,6 +220,37 @@ fn describe_agent(agent: &Value) -> String {
     .map(|(label, value)| format!("{label:8} {value}"))
     .collect::<Vec<_>>()
     .join("\n")
+}
+
+/// The most of an agent file read.
+const MAX_AGENT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn read_agent_file(path: &std::path::Path) -> Result<Value, CtlError> {
+    let size = std::fs::metadata(path)
+        .map_err(|err| CtlError::Usage(format!("{}: {err}", path.display())))?
+        .len();
+    if size > MAX_AGENT_FILE_BYTES {
+        return Err(CtlError::Usage(format!(
+            "{} is {size} bytes; an agent file may be at most {MAX_AGENT_FILE_BYTES}",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| CtlError::Usage(format!("{}: {err}", path.display())))?;
+    let value: Value = serde_json::from_str(&text).map_err(|err| {
+        CtlError::Usage(format!(
+            "{} is not an agent file (JSON): {err}",
+            path.display()
+        ))
+    })?;
+    // A file saved from the server's export endpoint may hold the JSON as a
+    // string.
+    match value {
+        Value::String(inner) => serde_json::from_str(&inner).map_err(|err| {
+            CtlError::Usage(format!("{} is not an agent file: {err}", path.display()))
+        }),
+        value => Ok(value),
+    }
 }
 
 fn failed(success: bool, error: Option<String>) -> Result<(), CtlError> {

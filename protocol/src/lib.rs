@@ -113,6 +113,17 @@ registry::declare_methods! {
         params: ConversationMessagesListParams, result: ConversationMessagesListResult,
         frame_reply: FrameReply::Always("conversation_messages_list_response"),
     }
+    /// An agent as a Letta Agent File (`.af`), from whichever backend it
+    /// lives on.
+    AgentExport => "agent_export" {
+        params: AgentExportParams, result: AgentExportResult,
+        frame_reply: FrameReply::Always("agent_export_response"),
+    }
+    /// Creates the agents of a Letta Agent File on a backend.
+    AgentImport => "agent_import" {
+        params: AgentImportParams, result: AgentImportResult,
+        frame_reply: FrameReply::Always("agent_import_response"),
+    }
     /// Summarises a conversation's older messages out of its context; they
     /// stay stored and searchable.
     ConversationCompact => "conversation_compact" {

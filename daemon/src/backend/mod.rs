@@ -137,6 +137,41 @@ impl Backend {
         both!(self.cancel_conversation(conversation_id, agent_id))
     }
 
+    /// An agent as a Letta Agent File.
+    pub async fn export_agent(
+        &self,
+        agent_id: &str,
+        conversation_id: Option<&str>,
+    ) -> Result<Value, BackendError> {
+        match self {
+            Backend::Api(api) => Ok(api.export_agent(agent_id).await?),
+            Backend::Local(local) => Ok(local.export_agent(agent_id, conversation_id).await?),
+        }
+    }
+
+    /// Creates the agents of an Agent File; answers `{"agent_ids": [...]}`.
+    pub async fn import_agents(
+        &self,
+        agent_file: &Value,
+        model: Option<&str>,
+        embedding: Option<&str>,
+    ) -> Result<Value, BackendError> {
+        match self {
+            Backend::Api(api) => {
+                // A file written by the daemon names its model by handle
+                // only; the server resolves it.
+                let named = agent_file["agents"][0]["llm_config"]
+                    .is_null()
+                    .then(|| agent_file["agents"][0]["model"].as_str())
+                    .flatten();
+                Ok(api
+                    .import_agent(agent_file, model.or(named), embedding)
+                    .await?)
+            }
+            Backend::Local(local) => Ok(local.import_agents(agent_file, model).await?),
+        }
+    }
+
     /// Summarises older messages of a conversation out of its context.
     pub async fn compact_conversation(
         &self,

@@ -166,6 +166,12 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::ListModels => {
                 register::<methods::ListModels, _, _>(module, resources::list_models)
             }
+            MethodId::AgentExport => {
+                register::<methods::AgentExport, _, _>(module, resources::agent_export)
+            }
+            MethodId::AgentImport => {
+                register::<methods::AgentImport, _, _>(module, resources::agent_import)
+            }
             MethodId::ConversationCompact => register::<methods::ConversationCompact, _, _>(
                 module,
                 resources::conversation_compact,

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use letta_protocol::errors::RpcError;
 use letta_protocol::{
-    AgentCreateParams, AgentDeleteParams, AgentDeleteResult, AgentListParams, AgentListResult,
-    AgentResult, AgentRetrieveParams, AgentUpdateParams, ConversationCompactParams,
-    ConversationCompactResult, ConversationCreateParams, ConversationListParams,
-    ConversationListResult, ConversationMessagesListParams, ConversationMessagesListResult,
-    ConversationResult, ConversationRetrieveParams, ConversationUpdateParams, ListModelsParams,
-    ListModelsResult, ModelEntry, UpdateModelParams, UpdateModelResult,
+    AgentCreateParams, AgentDeleteParams, AgentDeleteResult, AgentExportParams, AgentExportResult,
+    AgentImportParams, AgentImportResult, AgentListParams, AgentListResult, AgentResult,
+    AgentRetrieveParams, AgentUpdateParams, ConversationCompactParams, ConversationCompactResult,
+    ConversationCreateParams, ConversationListParams, ConversationListResult,
+    ConversationMessagesListParams, ConversationMessagesListResult, ConversationResult,
+    ConversationRetrieveParams, ConversationUpdateParams, ListModelsParams, ListModelsResult,
+    ModelEntry, UpdateModelParams, UpdateModelResult,
 };
 use serde_json::{Value, json};
 
@@ -224,6 +225,52 @@ pub async fn conversation_messages_list(
         messages,
         next_before,
         has_more,
+        error: None,
+    })
+}
+
+pub async fn agent_export(
+    state: State,
+    _: Connection,
+    params: AgentExportParams,
+) -> Result<AgentExportResult, RpcError> {
+    let agent_file = agent_backend(&state, &params.agent_id)
+        .await?
+        .export_agent(&params.agent_id, params.conversation_id.as_deref())
+        .await
+        .map_err(upstream)?;
+    Ok(AgentExportResult {
+        success: true,
+        agent_file: Some(agent_file),
+        error: None,
+    })
+}
+
+pub async fn agent_import(
+    state: State,
+    _: Connection,
+    params: AgentImportParams,
+) -> Result<AgentImportResult, RpcError> {
+    let kind = backend_kind(&state, params.backend);
+    let imported = backends(&state)
+        .get(kind)
+        .import_agents(
+            &params.agent_file,
+            params.model.as_deref(),
+            params.embedding.as_deref(),
+        )
+        .await
+        .map_err(upstream)?;
+    let agent_ids = imported["agent_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    Ok(AgentImportResult {
+        success: true,
+        agent_ids,
         error: None,
     })
 }

@@ -216,3 +216,44 @@ pub struct UpdateModelResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentExportParams {
+    pub agent_id: String,
+    /// Local agents: the conversation whose history goes with the agent
+    /// [default: its default conversation].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentExportResult {
+    pub success: bool,
+    /// The Agent File, as a Letta server writes it.
+    pub agent_file: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentImportParams {
+    /// The Agent File, as a Letta server reads it.
+    pub agent_file: serde_json::Value,
+    /// Where the agents go [default: the daemon's default backend].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<crate::Backend>,
+    /// Local backend: the model the agents get instead of the file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Letta server: the embedding model the agents get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentImportResult {
+    pub success: bool,
+    pub agent_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -100,13 +100,18 @@ impl Frontend {
             .collect()
     }
 
-    /// The messages the server stored for a runtime's conversation.
+    /// The messages the server stored for a runtime's conversation (an
+    /// agent's default conversation is asked for with its agent).
     pub async fn stored_messages(&self, runtime: &Value) -> Vec<Value> {
+        let mut query = json!({ "limit": 50 });
+        if runtime["conversation_id"] == "default" {
+            query["agent_id"] = runtime["agent_id"].clone();
+        }
         let listed = self
             .request(json!({
                 "type": "conversation_messages_list",
                 "conversation_id": runtime["conversation_id"],
-                "query": { "limit": 50 },
+                "query": query,
             }))
             .await;
         assert_eq!(listed["success"], true, "{listed}");

@@ -15,6 +15,12 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(900);
 pub const MODEL: &str = "openai-proxy/fake-model";
 pub const EMBEDDING: &str = "openai/text-embedding-3-small";
 
+/// The scripted model the real server calls (started with it), for a
+/// daemon whose local agents should call the same model.
+pub fn model_url() -> String {
+    std::env::var("LETTA_TEST_MODEL_URL").unwrap_or_else(|_| "http://127.0.0.1:8399/v1".to_owned())
+}
+
 /// The base URL of a running real Letta server, starting one if needed.
 pub fn base_url() -> String {
     if let Ok(url) = std::env::var("LETTA_TEST_BASE_URL") {

@@ -53,7 +53,7 @@ impl LocalBackend {
         Ok(shapes::agent(&agent, &blocks, memory::TOOL_NAMES))
     }
 
-    async fn agent_row(&self, agent_id: &str) -> Result<LocalAgentRow> {
+    pub(super) async fn agent_row(&self, agent_id: &str) -> Result<LocalAgentRow> {
         self.store()
             .local_agent(agent_id)
             .await?
@@ -65,12 +65,15 @@ impl LocalBackend {
 
     pub async fn list_agents(&self, query: &Value) -> Result<Value> {
         let name = query["name"].as_str();
+        let text = query["query_text"].as_str().map(str::to_lowercase);
         let agents = self.store().local_agents(limit_of(query, 50)).await?;
         let mut listed = Vec::new();
-        for agent in agents
-            .iter()
-            .filter(|agent| name.is_none_or(|name| agent.name == name))
-        {
+        for agent in agents.iter().filter(|agent| {
+            name.is_none_or(|name| agent.name == name)
+                && text
+                    .as_ref()
+                    .is_none_or(|text| agent.name.to_lowercase().contains(text))
+        }) {
             listed.push(self.retrieve_agent(&agent.id).await?);
         }
         Ok(Value::Array(listed))

@@ -4,6 +4,7 @@
 //! resumed), so the turn machinery drives local runs exactly as it drives
 //! server ones, with the same durability.
 
+mod agent_file;
 mod agents;
 mod compaction;
 mod memory;

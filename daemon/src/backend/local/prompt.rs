@@ -19,9 +19,15 @@ approve what you do. Be concise and accurate.";
 /// Base instructions followed by the memory blocks.
 pub fn compile(system: &str, blocks: &[LocalBlockRow], summary: &str) -> String {
     let mut prompt = String::with_capacity(system.len() + 256 * (blocks.len() + 1));
-    prompt.push_str("<base_instructions>\n");
-    prompt.push_str(system.trim_end());
-    prompt.push_str("\n</base_instructions>\n\n");
+    // Instructions from a Letta server come wrapped already.
+    if system.trim_start().starts_with("<base_instructions>") {
+        prompt.push_str(system.trim());
+        prompt.push_str("\n\n");
+    } else {
+        prompt.push_str("<base_instructions>\n");
+        prompt.push_str(system.trim_end());
+        prompt.push_str("\n</base_instructions>\n\n");
+    }
     if !blocks.is_empty() {
         prompt.push_str(
             "<memory_blocks>\nThe following memory blocks are currently engaged in your core memory unit:\n\n",

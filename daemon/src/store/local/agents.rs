@@ -57,53 +57,41 @@ impl Store {
         blocks: &[LocalBlockRow],
     ) -> Result<(), StoreError> {
         let mut tx = self.write_transaction().await?;
-        sqlx::query(concat!(
-            "INSERT INTO local_agents (",
-            agent_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&agent.id)
-        .bind(&agent.name)
-        .bind(&agent.description)
-        .bind(&agent.model)
-        .bind(&agent.system)
-        .bind(&agent.tool_rules)
-        .bind(&agent.tags)
-        .bind(&agent.metadata)
-        .bind(&agent.created_at)
-        .bind(&agent.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        for (position, block) in blocks.iter().enumerate() {
+        insert_agent(&mut tx, agent, blocks).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores an agent brought in from an Agent File, with the history of
+    /// its default conversation; messages before `context_from` are out of
+    /// the prompt (as they were where the agent came from).
+    pub async fn import_local_agent(
+        &self,
+        agent: &LocalAgentRow,
+        blocks: &[LocalBlockRow],
+        messages: &[super::NewMessage],
+        context_from: usize,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        insert_agent(&mut tx, agent, blocks).await?;
+        let conversation = default_conversation_key(&agent.id);
+        let scope = super::messages::MessageScope {
+            conversation_id: &conversation,
+            agent_id: &agent.id,
+            run_id: None,
+            now: &agent.created_at,
+        };
+        super::messages::insert_messages(&mut tx, &scope, messages).await?;
+        if let Some(first) = messages.get(context_from) {
             sqlx::query(
-                "INSERT INTO local_blocks (id, label, description, value, char_limit, read_only, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                "UPDATE local_conversations SET context_start =
+                 (SELECT seq FROM local_messages WHERE id = ?) WHERE id = ?",
             )
-            .bind(&block.id)
-            .bind(&block.label)
-            .bind(&block.description)
-            .bind(&block.value)
-            .bind(block.char_limit)
-            .bind(block.read_only)
-            .bind(&agent.created_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO local_agent_blocks (agent_id, block_id, position) VALUES (?, ?, ?)",
-            )
-            .bind(&agent.id)
-            .bind(&block.id)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(&first.id)
+            .bind(&conversation)
             .execute(&mut *tx)
             .await?;
         }
-        insert_conversation(
-            &mut tx,
-            &default_conversation_key(&agent.id),
-            &agent.id,
-            &agent.created_at,
-        )
-        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -277,6 +265,60 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn insert_agent(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    agent: &LocalAgentRow,
+    blocks: &[LocalBlockRow],
+) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "INSERT INTO local_agents (",
+        agent_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&agent.id)
+    .bind(&agent.name)
+    .bind(&agent.description)
+    .bind(&agent.model)
+    .bind(&agent.system)
+    .bind(&agent.tool_rules)
+    .bind(&agent.tags)
+    .bind(&agent.metadata)
+    .bind(&agent.created_at)
+    .bind(&agent.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    for (position, block) in blocks.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO local_blocks (id, label, description, value, char_limit, read_only, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&block.id)
+        .bind(&block.label)
+        .bind(&block.description)
+        .bind(&block.value)
+        .bind(block.char_limit)
+        .bind(block.read_only)
+        .bind(&agent.created_at)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO local_agent_blocks (agent_id, block_id, position) VALUES (?, ?, ?)",
+        )
+        .bind(&agent.id)
+        .bind(&block.id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await?;
+    }
+    insert_conversation(
+        tx,
+        &default_conversation_key(&agent.id),
+        &agent.id,
+        &agent.created_at,
+    )
+    .await
 }
 
 async fn insert_conversation(

@@ -5,6 +5,8 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
+use crate::support::backend::Backend;
+use crate::support::letta_server::MODEL;
 use crate::support::{Daemon, Options, TIMEOUT};
 
 fn repo_root() -> PathBuf {
@@ -84,4 +86,46 @@ async fn official_client_sends_the_auth_token() {
     );
     let seen = run_official_client(&daemon.ws_url("/ws"), Some("official-client-token")).await;
     assert_eq!(seen["accepted"], true);
+}
+
+/// A whole turn on the local backend, driven by the official client: the
+/// agent calls the client's external tool and answers with its result.
+#[tokio::test]
+async fn official_client_drives_a_local_turn() {
+    let backend = Backend::local().await;
+    let daemon = backend.daemon();
+    let script = repo_root().join("tests/node/local-turn.mjs");
+    let output = tokio::time::timeout(
+        TIMEOUT * 6,
+        tokio::process::Command::new("node")
+            .arg(script)
+            .arg(&daemon.info.ws_url)
+            .arg(official_client_dir())
+            .arg(MODEL)
+            .arg(r#"[[call:Ext {"x": 7}]]"#)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("node client timed out")
+    .expect("cannot run node");
+    assert!(
+        output.status.success(),
+        "official client failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["backend"], "local", "{seen}");
+    assert_eq!(seen["started"]["success"], true, "{seen}");
+    assert_eq!(seen["accepted"]["accepted"], true, "{seen}");
+    assert_eq!(seen["calls"][0]["tool_name"], "Ext", "{seen}");
+    assert_eq!(seen["calls"][0]["input"]["x"], 7, "{seen}");
+    assert_eq!(seen["finished"]["stop_reason"], "end_turn", "{seen}");
+    let deltas = seen["deltas"].to_string();
+    assert!(
+        deltas.contains("approval_request_message") && deltas.contains("assistant_message"),
+        "{seen}"
+    );
 }

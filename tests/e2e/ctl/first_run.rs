@@ -3,7 +3,9 @@
 
 use super::shell_for_own_daemon;
 use crate::support::backend::{Backend, on_both_backends};
+use crate::support::ctl::Shell;
 use crate::support::letta_server::MODEL;
+use crate::support::scripted_model::ScriptedModel;
 
 on_both_backends!(a_first_run_starts_everything_and_the_next_continues);
 
@@ -100,6 +102,69 @@ async fn a_first_run_starts_everything_and_the_next_continues(backend: Backend) 
     assert!(
         unknown.stderr.contains("is not offered") && unknown.stderr.contains("fake-model"),
         "names what the backends offer: {unknown:?}"
+    );
+    let stopped = shell.run(&["daemon", "stop"]).await;
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+}
+
+/// A fresh machine with no Letta server: without a model provider the
+/// error says what to set; with one, `letta-ctl run` starts the daemon,
+/// creates a local agent and answers.
+#[tokio::test]
+async fn a_fresh_machine_without_a_letta_server() {
+    let root = tempfile::tempdir().unwrap();
+    let shell = Shell::new(root.path(), &root.path().join("data"))
+        .env("LETTA_DAEMON_LISTEN", "ws://127.0.0.1:0");
+
+    let nothing = shell.run(&["run", "hello"]).await;
+    assert_ne!(nothing.code, 0, "{nothing:?}");
+    for named in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OLLAMA_BASE_URL",
+        "LETTA_BASE_URL",
+    ] {
+        assert!(nothing.stderr.contains(named), "names {named}: {nothing:?}");
+    }
+    let status = shell.run(&["--json", "daemon", "status"]).await.json();
+    let stopped = shell.run(&["daemon", "stop"]).await;
+    assert_eq!(stopped.code, 0, "{stopped:?}: {status}");
+
+    let model = ScriptedModel::start().await;
+    let shell = shell
+        .env("OPENAI_BASE_URL", model.url.clone())
+        .env("OPENAI_API_KEY", "sk-test-not-a-real-key");
+    let first = shell
+        .run(&["run", "--output-format", "json", "hello there"])
+        .await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(
+        first.stderr.contains("the daemon's default model"),
+        "{first:?}"
+    );
+    let answer = first.json();
+    assert!(
+        answer["result"].as_str().unwrap().contains("hello there"),
+        "{answer}"
+    );
+    let agent = answer["agent_id"].as_str().unwrap();
+    let shown = shell.run(&["--json", "agents", "show", agent]).await;
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let shown = shown.json();
+    assert_eq!(shown["backend"], "local", "{shown}");
+    assert_eq!(shown["model"], "openai/fake-model", "{shown}");
+    // The key went to the model provider and nowhere else.
+    let requests = model.requests();
+    assert!(!requests.is_empty());
+    let log = std::fs::read_dir(root.path().join("data"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "log"))
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        !log.contains("sk-test-not-a-real-key"),
+        "the key is in the log"
     );
     let stopped = shell.run(&["daemon", "stop"]).await;
     assert_eq!(stopped.code, 0, "{stopped:?}");

@@ -99,7 +99,18 @@ impl Shell {
             .env_remove("LETTA_MODEL")
             .env_remove("LETTA_EMBEDDING")
             .env_remove("LETTA_API_KEY")
+            .env_remove("LETTA_BASE_URL")
+            .env_remove("LETTA_DAEMON_BACKEND")
             .env_remove("XDG_CONFIG_HOME")
+            // A daemon the shell starts finds no model provider of the
+            // machine's unless the test gives one.
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("OPENROUTER_API_KEY")
+            .env("OLLAMA_BASE_URL", "http://127.0.0.1:1/v1")
+            .env("LMSTUDIO_BASE_URL", "http://127.0.0.1:1/v1")
+            .env("LLAMACPP_BASE_URL", "http://127.0.0.1:1/v1")
             .kill_on_drop(true);
         for (key, value) in &self.env {
             command.env(key, value);

@@ -59,6 +59,10 @@ pub struct RunEnding {
     pub error: Option<String>,
 }
 
+/// Finished runs per conversation whose chunks are kept (for reattaching
+/// after a restart); older runs keep their messages, not their chunks.
+pub const RUNS_WITH_CHUNKS: i64 = 8;
+
 macro_rules! run_columns {
     () => {
         "id, conversation_id, agent_id, status, stop_reason, client_tools, steps, usage, error, created_at"
@@ -173,6 +177,15 @@ impl Store {
             .bind(&run.id)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "DELETE FROM local_run_chunks WHERE run_id IN (
+                    SELECT id FROM local_runs WHERE conversation_id = ? AND status != 'running'
+                    ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            )
+            .bind(&run.conversation_id)
+            .bind(RUNS_WITH_CHUNKS)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -252,5 +265,72 @@ impl Store {
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::local::{LocalAgentRow, default_conversation_key};
+
+    #[tokio::test]
+    async fn only_recent_runs_keep_their_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        let agent = LocalAgentRow {
+            id: "agent-1".into(),
+            name: "a".into(),
+            description: String::new(),
+            model: "p/m".into(),
+            system: String::new(),
+            tool_rules: "[]".into(),
+            tags: "[]".into(),
+            metadata: "{}".into(),
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        };
+        store.create_local_agent(&agent, &[]).await.unwrap();
+        for index in 0..RUNS_WITH_CHUNKS + 3 {
+            let run = LocalRunRow {
+                id: format!("run-{index}"),
+                conversation_id: default_conversation_key("agent-1"),
+                agent_id: "agent-1".into(),
+                status: LocalRunStatus::Running,
+                stop_reason: None,
+                client_tools: "[]".into(),
+                steps: 0,
+                usage: None,
+                error: None,
+                created_at: format!("t{index:03}"),
+            };
+            assert!(store.start_local_run(&run, &[]).await.unwrap().is_none());
+            let progress = RunProgress {
+                chunks: vec![(1, "{}".into())],
+                end: Some(RunEnding {
+                    status: LocalRunStatus::Completed,
+                    stop_reason: "end_turn".into(),
+                    usage: None,
+                    error: None,
+                }),
+                ..RunProgress::default()
+            };
+            store
+                .record_run_progress(&run, progress, "t")
+                .await
+                .unwrap();
+        }
+        let mut kept = 0;
+        for index in 0..RUNS_WITH_CHUNKS + 3 {
+            if !store
+                .local_run_chunks(&format!("run-{index}"), 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+            {
+                kept += 1;
+                assert!(index >= 3, "run-{index} is among the oldest");
+            }
+        }
+        assert_eq!(kept, RUNS_WITH_CHUNKS);
     }
 }

@@ -351,9 +351,10 @@ impl Providers {
         }
         Err(LocalError::NoProvider(
             "no model provider is available: set OPENAI_API_KEY (or OPENAI_BASE_URL for a \
-             compatible server), ANTHROPIC_API_KEY, OPENROUTER_API_KEY, start Ollama (OLLAMA_BASE_URL, default \
-             http://localhost:11434/v1), or declare [providers.NAME] in ~/.letta/daemon.toml; \
-             or point the daemon at a Letta server with LETTA_BASE_URL"
+             compatible server), ANTHROPIC_API_KEY or OPENROUTER_API_KEY, start Ollama \
+             (OLLAMA_BASE_URL, default http://localhost:11434/v1), or declare [providers.NAME] \
+             in ~/.letta/daemon.toml, then restart the daemon (letta-ctl daemon stop); or point \
+             it at a Letta server with LETTA_BASE_URL"
                 .to_owned(),
         ))
     }

@@ -654,3 +654,24 @@ async fn an_agent_file_copies_a_local_agent_and_bad_files_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_run_stops_at_the_step_bound() {
+    let backend = Backend::local().await;
+    let daemon = Daemon::start_with(backend.options().env("LETTA_DAEMON_MAX_STEPS", "2"));
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(
+        &frontend,
+        "e2e-max-steps",
+        std::path::Path::new("/tmp"),
+        "standard",
+    )
+    .await;
+    let call = r#"[[call:conversation_search {"query": "x"}]]"#;
+    let finished = turn(&mut frontend, &runtime, &call.repeat(3), "max-steps").await;
+    assert_eq!(finished["stop_reason"], "max_steps", "{finished}");
+    assert_eq!(frontend.deltas("tool_return_message").len(), 2);
+    // The conversation goes on.
+    let finished = turn(&mut frontend, &runtime, "and now?", "after-max-steps").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+}

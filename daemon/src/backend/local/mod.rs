@@ -64,8 +64,43 @@ struct Inner {
 struct LiveRun {
     conversation_id: String,
     cancel: CancellationToken,
-    /// The highest `seq_id` committed so far.
+    chunks: Arc<Mutex<LiveChunks>>,
+    /// The highest `seq_id` published so far.
     progress: watch::Sender<i64>,
+}
+
+/// Every chunk a driver streamed, in order, for its readers: they read
+/// here while the run is driven and from the database before and after.
+/// (A step's chunks are stored with the step when it ends; the frontends'
+/// own event log commits each chunk before anyone sees it, and a step cut
+/// by a crash is run again anyway.)
+#[derive(Default)]
+pub(super) struct LiveChunks {
+    chunks: Vec<(i64, letta_api::Chunk)>,
+}
+
+impl LiveChunks {
+    pub(super) fn publish(&mut self, chunks: impl IntoIterator<Item = (i64, letta_api::Chunk)>) {
+        self.chunks.extend(chunks);
+    }
+
+    /// The first `seq_id` held here (earlier ones are in the database),
+    /// and the chunks after `after`.
+    pub(super) fn after(&self, after: i64) -> (Option<i64>, Vec<letta_api::Chunk>) {
+        let first = self.chunks.first().map(|(seq, _)| *seq);
+        let start = self.chunks.partition_point(|(seq, _)| *seq <= after);
+        let chunks = self.chunks[start..]
+            .iter()
+            .map(|(_, chunk)| chunk.clone())
+            .collect();
+        (first, chunks)
+    }
+}
+
+/// A reader's view of a driven run.
+pub(super) struct LiveView {
+    pub chunks: Arc<Mutex<LiveChunks>>,
+    pub progress: watch::Receiver<i64>,
 }
 
 type Result<T> = std::result::Result<T, LocalError>;
@@ -192,46 +227,55 @@ impl LocalBackend {
                 what: "run",
                 id: run_id.to_owned(),
             })?;
-        let progress = self.watch(&run);
+        let live = self.watch(&run);
         Ok(LocalRunStream::new(
             self.clone(),
             run.id,
             i64::try_from(after).unwrap_or(i64::MAX),
-            progress,
+            live,
         ))
     }
 
-    /// A watch on a running run's progress, starting a driver when none
-    /// runs it; `None` for a run that ended.
-    fn watch(&self, run: &LocalRunRow) -> Option<watch::Receiver<i64>> {
+    /// A view of a running run, starting a driver when none runs it;
+    /// `None` for a run that ended.
+    fn watch(&self, run: &LocalRunRow) -> Option<LiveView> {
         if run.status != LocalRunStatus::Running {
             return None;
         }
         let mut live = lock(&self.inner.live);
         if let Some(existing) = live.get(&run.id) {
-            return Some(existing.progress.subscribe());
+            return Some(LiveView {
+                chunks: existing.chunks.clone(),
+                progress: existing.progress.subscribe(),
+            });
         }
         let (progress, receiver) = watch::channel(0);
         let cancel = CancellationToken::new();
+        let chunks = Arc::new(Mutex::new(LiveChunks::default()));
         live.insert(
             run.id.clone(),
             LiveRun {
                 conversation_id: run.conversation_id.clone(),
                 cancel: cancel.clone(),
+                chunks: chunks.clone(),
                 progress: progress.clone(),
             },
         );
         drop(live);
         let backend = self.clone();
         let run = run.clone();
+        let driven = chunks.clone();
         tokio::spawn(async move {
             let run_id = run.id.clone();
-            run::Driver::new(backend.clone(), run, cancel, progress)
+            run::Driver::new(backend.clone(), run, cancel, driven, progress)
                 .drive()
                 .await;
             lock(&backend.inner.live).remove(&run_id);
         });
-        Some(receiver)
+        Some(LiveView {
+            chunks,
+            progress: receiver,
+        })
     }
 }
 

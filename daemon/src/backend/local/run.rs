@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -21,14 +23,14 @@ use super::compaction::{CompactError, request_tokens};
 use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError, Reasoning, ToolSpec};
 use super::shapes::{StoredCall, call_fields, stored_calls};
-use super::{LocalBackend, new_id, prompt};
+use super::{LiveChunks, LocalBackend, new_id, prompt};
 use crate::backend::LocalError;
 use crate::store::local::{
     LocalAgentRow, LocalBlockRow, LocalConversationRow, LocalMessageRow, LocalRunRow,
     LocalRunStatus, MessageRole, NewMessage, RunEnding, RunProgress,
 };
 use crate::store::{Store, StoreError};
-use crate::util::now_rfc3339;
+use crate::util::{lock, now_rfc3339};
 
 /// Attempts at one model step before the run fails.
 const MAX_MODEL_ATTEMPTS: u32 = 5;
@@ -63,9 +65,13 @@ pub(super) struct Driver {
     backend: LocalBackend,
     run: LocalRunRow,
     cancel: CancellationToken,
+    live: Arc<Mutex<LiveChunks>>,
     progress: watch::Sender<i64>,
     next_seq: i64,
+    /// Chunks not published to readers yet.
     pending: Vec<(i64, String)>,
+    /// Chunks published but not stored yet (the step's).
+    unstored: Vec<(i64, String)>,
     prompt_tokens: u64,
     completion_tokens: u64,
 }
@@ -75,15 +81,18 @@ impl Driver {
         backend: LocalBackend,
         run: LocalRunRow,
         cancel: CancellationToken,
+        live: Arc<Mutex<LiveChunks>>,
         progress: watch::Sender<i64>,
     ) -> Driver {
         Driver {
             backend,
             run,
             cancel,
+            live,
             progress,
             next_seq: 1,
             pending: Vec::new(),
+            unstored: Vec::new(),
             prompt_tokens: 0,
             completion_tokens: 0,
         }
@@ -119,7 +128,7 @@ impl Driver {
             Some(run) if run.status == LocalRunStatus::Running => self.run = run,
             _ => return Ok(()),
         }
-        let streamed = self.store().local_run_last_seq(&self.run.id).await?;
+        let streamed = self.store().local_run_seen_seq(&self.run.id).await?;
         self.next_seq = streamed + 1;
         if streamed > 0 {
             self.retry_notice(
@@ -515,26 +524,39 @@ impl Driver {
         }));
     }
 
-    /// Commits the queued chunks.
+    /// Hands the queued chunks to readers (they are stored when the step
+    /// ends).
     async fn flush(&mut self) -> Result<(), Halt> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let progress = RunProgress {
-            chunks: std::mem::take(&mut self.pending),
-            ..RunProgress::default()
-        };
-        self.commit(progress).await
+        self.publish();
+        Ok(())
     }
 
-    async fn commit(&mut self, progress: RunProgress) -> Result<(), Halt> {
-        let last = progress.chunks.last().map(|(seq, _)| *seq);
+    fn publish(&mut self) {
+        let Some(last) = self.pending.last().map(|(seq, _)| *seq) else {
+            return;
+        };
+        let chunks: Vec<(i64, letta_api::Chunk)> = self
+            .pending
+            .iter()
+            .filter_map(|(seq, text)| Some((*seq, letta_api::Chunk::parse(text).ok()?)))
+            .collect();
+        lock(&self.live).publish(chunks);
+        self.unstored.append(&mut self.pending);
+        self.progress.send_replace(last);
+    }
+
+    /// Stores a step's progress with every chunk streamed since the last
+    /// one, then hands readers what they have not seen.
+    async fn commit(&mut self, mut progress: RunProgress) -> Result<(), Halt> {
+        self.pending.append(&mut progress.chunks);
+        let mut chunks = std::mem::take(&mut self.unstored);
+        chunks.extend(self.pending.iter().cloned());
+        progress.chunks = chunks;
         self.store()
             .record_run_progress(&self.run, progress, &now_rfc3339())
             .await?;
-        if let Some(last) = last {
-            self.progress.send_replace(last);
-        }
+        self.publish();
+        self.unstored.clear();
         Ok(())
     }
 
@@ -600,7 +622,7 @@ pub(super) async fn end_unattended(
     status: LocalRunStatus,
     stop_reason: &str,
 ) -> Result<(), StoreError> {
-    let seq = store.local_run_last_seq(&run.id).await? + 1;
+    let seq = store.local_run_seen_seq(&run.id).await? + 1;
     let chunk = json!({
         "message_type": "stop_reason", "stop_reason": stop_reason,
         "run_id": run.id, "seq_id": seq,

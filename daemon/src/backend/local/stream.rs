@@ -1,15 +1,15 @@
-//! Reading a local run: its committed chunks after a cursor, then new ones
-//! as the driver commits them, until the run has ended and every chunk was
-//! read.
+//! Reading a local run: the chunks stored after a cursor, then the ones the
+//! driver publishes as they stream, until the run has ended and every chunk
+//! was read.
 
 use std::collections::VecDeque;
 
 use letta_api::{Chunk, StreamItem};
-use tokio::sync::watch;
 
-use super::LocalBackend;
+use super::{LiveView, LocalBackend};
 use crate::backend::{BackendError, LocalError};
 use crate::store::local::LocalRunStatus;
+use crate::util::lock;
 
 /// Chunks read from the store at once.
 const PAGE: i64 = 256;
@@ -19,9 +19,9 @@ pub struct LocalRunStream {
     run_id: String,
     after: i64,
     buffered: VecDeque<Chunk>,
-    /// The driver's progress; `None` once it stopped (or for a run that
-    /// had ended).
-    progress: Option<watch::Receiver<i64>>,
+    /// The driver's chunks and progress; `None` once it stopped (or for a
+    /// run that had ended).
+    live: Option<LiveView>,
     ended: bool,
 }
 
@@ -30,14 +30,14 @@ impl LocalRunStream {
         backend: LocalBackend,
         run_id: String,
         after: i64,
-        progress: Option<watch::Receiver<i64>>,
+        live: Option<LiveView>,
     ) -> LocalRunStream {
         LocalRunStream {
             backend,
             run_id,
             after,
             buffered: VecDeque::new(),
-            progress,
+            live,
             ended: false,
         }
     }
@@ -50,15 +50,18 @@ impl LocalRunStream {
             if self.ended {
                 return None;
             }
-            // Mark the progress seen before reading, so a commit between the
-            // read and the wait still wakes the wait.
-            if let Some(progress) = &mut self.progress {
-                progress.mark_unchanged();
-            }
-            match self.read_page().await {
+            match self.read_live().await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(err) => return Some(Err(err)),
+            }
+            // While a driver runs, wait for it; the database is asked only
+            // when it stopped (or none ran).
+            if let Some(live) = &mut self.live {
+                if live.progress.changed().await.is_ok() {
+                    continue;
+                }
+                self.live = None;
             }
             let store = &self.backend.inner.store;
             let run = match store.local_run(&self.run_id).await {
@@ -73,56 +76,78 @@ impl LocalRunStream {
                 }
                 Err(err) => return Some(Err(err.into())),
             };
-            match run.status {
-                LocalRunStatus::Running => {}
-                LocalRunStatus::Failed => {
-                    // Chunks committed with the ending are read first.
-                    if matches!(self.read_page().await, Ok(true)) {
-                        continue;
-                    }
-                    self.ended = true;
+            if run.status != LocalRunStatus::Running {
+                // Chunks stored with the ending are read first.
+                match self.read_stored(i64::MAX).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(err) => return Some(Err(err)),
+                }
+                self.ended = true;
+                if run.status == LocalRunStatus::Failed {
                     let error = run.error.unwrap_or_else(|| "the run failed".to_owned());
                     return Some(Err(LocalError::RunFailed(error).into()));
                 }
-                LocalRunStatus::Completed | LocalRunStatus::Cancelled => {
-                    if matches!(self.read_page().await, Ok(true)) {
-                        continue;
-                    }
-                    self.ended = true;
-                    return Some(Ok(StreamItem::Done));
-                }
+                return Some(Ok(StreamItem::Done));
             }
-            let waited = match &mut self.progress {
-                Some(progress) => progress.changed().await.is_ok(),
-                None => false,
-            };
-            if !waited {
-                // The driver stopped, or none ran: start one if the run still
-                // needs it.
-                self.progress = self.backend.watch(&run);
-                if self.progress.is_none() {
-                    tokio::task::yield_now().await;
-                }
+            // Still running with no driver: start one.
+            self.live = self.backend.watch(&run);
+            if self.live.is_none() {
+                tokio::task::yield_now().await;
             }
         }
     }
 
-    /// Reads the next page of committed chunks; whether there were any.
-    async fn read_page(&mut self) -> Result<bool, BackendError> {
-        let rows = self
-            .backend
-            .inner
-            .store
-            .local_run_chunks(&self.run_id, self.after, PAGE)
-            .await?;
-        let found = !rows.is_empty();
-        for (seq, text) in rows {
-            self.after = seq;
-            let chunk = Chunk::parse(&text).map_err(|err| {
-                LocalError::RunFailed(format!("a stored chunk is unreadable: {err}"))
-            })?;
+    /// Reads what is new: chunks from before this driver began from the
+    /// database, then the ones it published. Whether there were any.
+    async fn read_live(&mut self) -> Result<bool, BackendError> {
+        let Some(live) = &mut self.live else {
+            return self.read_stored(i64::MAX).await;
+        };
+        // Seen before reading, so a publish after the read wakes the wait.
+        live.progress.mark_unchanged();
+        let (first, published) = lock(&live.chunks).after(self.after);
+        let mut found = false;
+        if let Some(first) = first
+            && self.after + 1 < first
+        {
+            found |= self.read_stored(first - 1).await?;
+        }
+        for chunk in published {
+            if let Some(seq) = chunk.seq_id.and_then(|seq| i64::try_from(seq).ok()) {
+                self.after = self.after.max(seq);
+            }
             self.buffered.push_back(chunk);
+            found = true;
         }
         Ok(found)
+    }
+
+    /// Reads stored chunks after the cursor, up to `upto`.
+    async fn read_stored(&mut self, upto: i64) -> Result<bool, BackendError> {
+        let mut found = false;
+        loop {
+            let rows = self
+                .backend
+                .inner
+                .store
+                .local_run_chunks(&self.run_id, self.after, PAGE)
+                .await?;
+            let page = rows.len();
+            for (seq, text) in rows {
+                if seq > upto {
+                    return Ok(found);
+                }
+                self.after = seq;
+                let chunk = Chunk::parse(&text).map_err(|err| {
+                    LocalError::RunFailed(format!("a stored chunk is unreadable: {err}"))
+                })?;
+                self.buffered.push_back(chunk);
+                found = true;
+            }
+            if i64::try_from(page).unwrap_or(i64::MAX) < PAGE {
+                return Ok(found);
+            }
+        }
     }
 }

@@ -209,14 +209,18 @@ impl Store {
         .await?)
     }
 
-    /// The highest `seq_id` a run streamed, 0 before its first chunk.
-    pub async fn local_run_last_seq(&self, run_id: &str) -> Result<i64, StoreError> {
-        let (last,): (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(seq_id) FROM local_run_chunks WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(last.unwrap_or(0))
+    /// The highest `seq_id` of a run anyone may have seen: stored with the
+    /// run, or committed to a runtime's run cursor (chunks of a step still
+    /// streaming are stored only when the step ends). 0 before any.
+    pub async fn local_run_seen_seq(&self, run_id: &str) -> Result<i64, StoreError> {
+        let (seen,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(COALESCE((SELECT MAX(seq_id) FROM local_run_chunks WHERE run_id = ?1), 0),
+                        COALESCE((SELECT last_seq_id FROM runs WHERE run_id = ?1), 0))",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seen.unwrap_or(0))
     }
 
     pub async fn local_run(&self, id: &str) -> Result<Option<LocalRunRow>, StoreError> {

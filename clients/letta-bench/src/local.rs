@@ -1,0 +1,378 @@
+//! The local backend, measured end to end with a scripted model that
+//! letta-bench serves itself (OpenAI Chat Completions, as LM Studio speaks
+//! it, so the daemon and the reference find it the same way:
+//! `LMSTUDIO_BASE_URL`, model `lmstudio/bench-model`).
+//!
+//! * added latency per chunk: the model hands a chunk to HTTP -> the
+//!   frontend reads its `stream_delta`;
+//! * time-to-first-token overhead: (input sent -> model asked) plus (first
+//!   chunk sent -> first delta read), the daemon's share of a turn's start;
+//! * a whole turn with one tool call the frontend approves (`Write`), on
+//!   the daemon and, given its command, on the reference, alternating;
+//! * resident memory with ten local agents that have each held a turn.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::stats::Summary;
+
+pub const MODEL: &str = "lmstudio/bench-model";
+
+/// What the scripted model does with a request.
+#[derive(Clone)]
+struct Model {
+    epoch: Instant,
+    /// Text chunks per answer, and the pause before each.
+    chunks: Arc<Mutex<(usize, Duration)>>,
+    /// When each chat request arrived (since `epoch`).
+    arrivals: Arc<Mutex<Vec<Duration>>>,
+}
+
+/// Serves the model; returns its OpenAI base URL (`…/v1`).
+async fn serve_model(model: Model) -> Result<String> {
+    let app = Router::new()
+        .route(
+            "/v1/models",
+            get(|| async {
+                axum::Json(json!({ "object": "list", "data": [{ "id": "bench-model", "object": "model" }] }))
+            }),
+        )
+        .route("/v1/chat/completions", post(answer))
+        .with_state(model);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1", listener.local_addr()?);
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
+/// A tool call when the user asks `[[write:PATH]]` (and no tool answered
+/// yet); otherwise text chunks carrying their send time.
+async fn answer(State(model): State<Model>, axum::Json(body): axum::Json<Value>) -> Response {
+    if let Ok(mut arrivals) = model.arrivals.lock() {
+        arrivals.push(model.epoch.elapsed());
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or(Value::Null);
+    let user = messages
+        .iter()
+        .rev()
+        .find(|message| message["role"] == "user")
+        .and_then(|message| message["content"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let chunk = |delta: Value, finish: Option<&str>| json!({ "id": "bench", "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
+    let write_to = user
+        .split("[[write:")
+        .nth(1)
+        .and_then(|rest| rest.split("]]").next())
+        .map(str::to_owned);
+    let events: Vec<Value> = match write_to {
+        Some(path) if last["role"] != "tool" => {
+            let arguments = json!({ "file_path": path, "content": "bench\n" }).to_string();
+            vec![
+                chunk(
+                    json!({ "tool_calls": [{ "index": 0, "id": format!("call_{}", model.epoch.elapsed().as_nanos()), "type": "function", "function": { "name": "Write", "arguments": arguments } }] }),
+                    None,
+                ),
+                chunk(json!({}), Some("tool_calls")),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    let (count, pause) = model
+        .chunks
+        .lock()
+        .map(|chunks| *chunks)
+        .unwrap_or((1, Duration::ZERO));
+    let epoch = model.epoch;
+    let texts = futures_util::stream::iter(0..if events.is_empty() { count } else { 0 }).then(move |_| async move {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        let sent = epoch.elapsed().as_nanos().to_string();
+        json!({ "id": "bench", "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": format!("{sent} ") }, "finish_reason": null }] })
+    });
+    let closing = if events.is_empty() {
+        vec![chunk(json!({}), Some("stop"))]
+    } else {
+        events
+    };
+    let stream = texts
+        .chain(futures_util::stream::iter(closing))
+        .map(|event| format!("data: {event}\n\n"))
+        .chain(futures_util::stream::iter(["data: [DONE]\n\n".to_owned()]))
+        .map(|text| Ok::<_, std::convert::Infallible>(Bytes::from(text)));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A frontend on `/ws` (Letta Code's frames, which both servers speak).
+struct Frontend {
+    socket: Socket,
+    runtime: Value,
+    turns: usize,
+}
+
+impl Frontend {
+    async fn start(ws_url: &str, cwd: &str) -> Result<Frontend> {
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
+            format!("{ws_url}/ws"),
+            Some(letta_client::websocket_config()),
+            true,
+        )
+        .await?;
+        let start = json!({
+            "type": "runtime_start", "request_id": "start",
+            "create_agent": { "body": { "name": "bench", "model": MODEL } },
+            "create_conversation": {}, "cwd": cwd, "mode": "standard",
+        });
+        socket.send(Message::Text(start.to_string().into())).await?;
+        let started = read_until(&mut socket, |frame| {
+            frame["type"] == "runtime_start_response"
+        })
+        .await?
+        .1;
+        if started["success"] != true {
+            bail!("runtime_start failed: {started}");
+        }
+        Ok(Frontend {
+            socket,
+            runtime: started["runtime"].clone(),
+            turns: 0,
+        })
+    }
+
+    async fn send(&mut self, frame: Value) -> Result<()> {
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn input(&mut self, text: &str) -> Result<Instant> {
+        self.turns += 1;
+        let frame = json!({
+            "type": "input", "request_id": format!("in-{}", self.turns), "runtime": self.runtime,
+            "payload": { "kind": "create_message", "messages": [{ "role": "user", "content": text,
+                "client_message_id": format!("bench-{}-{}", std::process::id(), unique_number()) }] },
+        });
+        let sent = Instant::now();
+        self.send(frame).await?;
+        Ok(sent)
+    }
+
+    /// Reads frames until `turn_finished`, approving every permission
+    /// request; returns the arrival time of each text delta with its
+    /// content.
+    async fn finish_turn(&mut self) -> Result<Vec<(Instant, String)>> {
+        let mut texts = Vec::new();
+        loop {
+            let (at, frame) = read_until(&mut self.socket, |_| true).await?;
+            match frame["type"].as_str() {
+                Some("stream_delta") if frame["delta"]["message_type"] == "assistant_message" => {
+                    let content = match &frame["delta"]["content"] {
+                        Value::String(text) => text.clone(),
+                        // The reference sends content parts.
+                        Value::Array(parts) => parts
+                            .iter()
+                            .filter_map(|part| part["text"].as_str())
+                            .collect(),
+                        _ => String::new(),
+                    };
+                    texts.push((at, content));
+                }
+                Some("control_request") => {
+                    let approve = json!({
+                        "type": "input", "request_id": "approve", "runtime": self.runtime,
+                        "payload": { "kind": "approval_response", "request_id": frame["request_id"], "decision": { "behavior": "allow" } },
+                    });
+                    self.send(approve).await?;
+                }
+                Some("turn_finished") => {
+                    if frame["stop_reason"] != "end_turn" {
+                        bail!("the turn ended with {frame}");
+                    }
+                    return Ok(texts);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A unique enough number for message ids.
+fn unique_number() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or(0)
+}
+
+async fn read_until(
+    socket: &mut Socket,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<(Instant, Value)> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .context("no frame for 60 s")?;
+        let Some(Ok(Message::Text(text))) = message else {
+            bail!("the connection ended");
+        };
+        let at = Instant::now();
+        let frame: Value = serde_json::from_str(text.as_str())?;
+        if wanted(&frame) {
+            return Ok((at, frame));
+        }
+    }
+}
+
+/// The environment a server needs to find the bench model (and no other).
+pub fn model_env(model_url: &str) -> Vec<(String, String)> {
+    vec![
+        ("LMSTUDIO_BASE_URL".to_owned(), model_url.to_owned()),
+        ("LETTA_DAEMON_BACKEND".to_owned(), "local".to_owned()),
+        (
+            "OLLAMA_BASE_URL".to_owned(),
+            "http://127.0.0.1:1/v1".to_owned(),
+        ),
+        (
+            "LLAMACPP_BASE_URL".to_owned(),
+            "http://127.0.0.1:1/v1".to_owned(),
+        ),
+    ]
+}
+
+/// Serves the bench model; returns its base URL and a handle to steer and
+/// read it.
+pub async fn start_model() -> Result<(String, ModelHandle)> {
+    let model = Model {
+        epoch: Instant::now(),
+        chunks: Arc::new(Mutex::new((1, Duration::ZERO))),
+        arrivals: Arc::default(),
+    };
+    let url = serve_model(model.clone()).await?;
+    Ok((url, ModelHandle(model)))
+}
+
+/// Steers the bench model.
+pub struct ModelHandle(Model);
+
+impl ModelHandle {
+    fn set_chunks(&self, count: usize, pause: Duration) {
+        if let Ok(mut chunks) = self.0.chunks.lock() {
+            *chunks = (count, pause);
+        }
+    }
+
+    fn sent_at(&self, text: &str) -> Option<Instant> {
+        let nanos: u64 = text.trim().parse().ok()?;
+        Some(self.0.epoch + Duration::from_nanos(nanos))
+    }
+
+    fn last_arrival(&self) -> Option<Instant> {
+        let arrivals = self.0.arrivals.lock().ok()?;
+        arrivals.last().map(|since| self.0.epoch + *since)
+    }
+
+    /// Added latency per chunk over one turn of `count` chunks, 1 ms apart.
+    pub async fn chunk_latency(&self, ws_url: &str, cwd: &str, count: usize) -> Result<Summary> {
+        self.set_chunks(count, Duration::from_millis(1));
+        let mut frontend = Frontend::start(ws_url, cwd).await?;
+        frontend.input("stream").await?;
+        let texts = frontend.finish_turn().await?;
+        let mut samples: Vec<Duration> = texts
+            .iter()
+            .filter_map(|(at, text)| Some(at.saturating_duration_since(self.sent_at(text)?)))
+            .collect();
+        Summary::of(&mut samples).context("no chunks arrived")
+    }
+
+    /// The daemon's share of the time to first token, over `turns` turns.
+    pub async fn ttft_overhead(&self, ws_url: &str, cwd: &str, turns: usize) -> Result<Summary> {
+        self.set_chunks(3, Duration::ZERO);
+        let mut frontend = Frontend::start(ws_url, cwd).await?;
+        let mut samples = Vec::with_capacity(turns);
+        for _ in 0..turns {
+            let sent = frontend.input("first token").await?;
+            let texts = frontend.finish_turn().await?;
+            let asked = self.last_arrival().context("the model was not asked")?;
+            let Some((first_at, first)) = texts.first() else {
+                bail!("no text arrived");
+            };
+            let chunk_sent = self.sent_at(first).context("unreadable chunk")?;
+            samples.push(
+                asked.saturating_duration_since(sent)
+                    + first_at.saturating_duration_since(chunk_sent),
+            );
+        }
+        Summary::of(&mut samples).context("no turns")
+    }
+
+    /// Whole turns, each with one approved `Write`, on each server in
+    /// turn; returns each server's summary.
+    pub async fn approved_turns(
+        &self,
+        servers: &[(String, String)],
+        cwd: &str,
+        turns: usize,
+    ) -> Result<Vec<(String, Summary)>> {
+        self.set_chunks(5, Duration::ZERO);
+        let mut frontends = Vec::new();
+        for (_, url) in servers {
+            frontends.push(Frontend::start(url, cwd).await?);
+        }
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); servers.len()];
+        let target = format!("{cwd}/bench.txt");
+        // A warm-up turn each, then alternating measured turns.
+        for round in 0..=turns {
+            for (index, frontend) in frontends.iter_mut().enumerate() {
+                let sent = frontend
+                    .input(&format!("[[write:{target}]] please"))
+                    .await?;
+                frontend.finish_turn().await?;
+                if round > 0 {
+                    samples[index].push(sent.elapsed());
+                }
+            }
+        }
+        servers
+            .iter()
+            .zip(samples.iter_mut())
+            .map(|((name, _), samples)| {
+                Ok((name.clone(), Summary::of(samples).context("no turns")?))
+            })
+            .collect()
+    }
+
+    /// Starts `agents` local agents on the server, one turn each.
+    pub async fn agents(&self, ws_url: &str, cwd: &str, agents: usize) -> Result<()> {
+        self.set_chunks(5, Duration::ZERO);
+        for _ in 0..agents {
+            let mut frontend = Frontend::start(ws_url, cwd).await?;
+            frontend.input("hello").await?;
+            frontend.finish_turn().await?;
+        }
+        Ok(())
+    }
+}

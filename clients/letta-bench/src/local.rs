@@ -308,11 +308,18 @@ impl ModelHandle {
         Summary::of(&mut samples).context("no chunks arrived")
     }
 
-    /// The daemon's share of the time to first token, over `turns` turns.
-    pub async fn ttft_overhead(&self, ws_url: &str, cwd: &str, turns: usize) -> Result<Summary> {
+    /// The daemon's share of the time to first token, over `turns` turns:
+    /// (input sent -> model asked) and (first chunk sent -> first frame
+    /// read), each and summed.
+    pub async fn ttft_overhead(
+        &self,
+        ws_url: &str,
+        cwd: &str,
+        turns: usize,
+    ) -> Result<[Summary; 3]> {
         self.set_chunks(3, Duration::ZERO);
         let mut frontend = Frontend::start(ws_url, cwd).await?;
-        let mut samples = Vec::with_capacity(turns);
+        let (mut before, mut after, mut total) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..turns {
             let sent = frontend.input("first token").await?;
             let texts = frontend.finish_turn().await?;
@@ -321,12 +328,15 @@ impl ModelHandle {
                 bail!("no text arrived");
             };
             let chunk_sent = self.sent_at(first).context("unreadable chunk")?;
-            samples.push(
-                asked.saturating_duration_since(sent)
-                    + first_at.saturating_duration_since(chunk_sent),
-            );
+            before.push(asked.saturating_duration_since(sent));
+            after.push(first_at.saturating_duration_since(chunk_sent));
+            total.push(before[before.len() - 1] + after[after.len() - 1]);
         }
-        Summary::of(&mut samples).context("no turns")
+        Ok([
+            Summary::of(&mut before).context("no turns")?,
+            Summary::of(&mut after).context("no turns")?,
+            Summary::of(&mut total).context("no turns")?,
+        ])
     }
 
     /// Whole turns, each with one approved `Write`, on each server in

@@ -2,10 +2,12 @@
 
 use super::{Store, StoreError};
 
-/// A run cursor to advance together with the events a chunk produced.
+/// A run cursor to advance together with the events a chunk produced; the
+/// run of turn `turn_id` is recorded with its first chunks.
 #[derive(Debug, Clone, Copy)]
 pub struct CursorAdvance<'a> {
     pub run_id: &'a str,
+    pub turn_id: &'a str,
     pub seq_id: u64,
 }
 
@@ -38,11 +40,17 @@ impl Store {
                 .await?;
         }
         if let Some(cursor) = cursor {
-            sqlx::query("UPDATE runs SET last_seq_id = MAX(last_seq_id, ?) WHERE run_id = ?")
-                .bind(to_i64(cursor.seq_id))
-                .bind(cursor.run_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO runs (run_id, runtime_id, turn_id, status, last_seq_id)
+                 VALUES (?, ?, ?, 'streaming', ?)
+                 ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id)",
+            )
+            .bind(cursor.run_id)
+            .bind(runtime_id)
+            .bind(cursor.turn_id)
+            .bind(to_i64(cursor.seq_id))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -244,13 +244,18 @@ impl LocalBackend {
         if let Some(earlier) = self.store().start_local_run(&run, &input).await? {
             return self.resume_stream(&earlier, 0).await;
         }
-        self.resume_stream(&run.id, 0).await
+        Ok(self.stream_of(&run, 0, true))
     }
 
     /// A user message may only follow once every tool call has its result;
-    /// results must answer calls that wait for one.
+    /// results must answer calls that wait for one. (Only the newest
+    /// assistant message can have calls waiting: a run goes on only once
+    /// all are answered.)
     async fn check_pending_calls(&self, key: &str, input: &[NewMessage]) -> Result<()> {
-        let context = self.store().local_context_messages(key).await?;
+        let context = self
+            .store()
+            .local_messages_since_last_assistant(key)
+            .await?;
         let mut waiting: Vec<String> = Vec::new();
         for message in &context {
             match message.role {

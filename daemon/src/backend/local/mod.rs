@@ -227,18 +227,24 @@ impl LocalBackend {
                 what: "run",
                 id: run_id.to_owned(),
             })?;
-        let live = self.watch(&run);
-        Ok(LocalRunStream::new(
+        Ok(self.stream_of(&run, after, false))
+    }
+
+    /// Streams a run after `after`; `fresh` when this process just started
+    /// it.
+    fn stream_of(&self, run: &LocalRunRow, after: u64, fresh: bool) -> LocalRunStream {
+        let live = self.watch(run, fresh);
+        LocalRunStream::new(
             self.clone(),
-            run.id,
+            run.id.clone(),
             i64::try_from(after).unwrap_or(i64::MAX),
             live,
-        ))
+        )
     }
 
     /// A view of a running run, starting a driver when none runs it;
     /// `None` for a run that ended.
-    fn watch(&self, run: &LocalRunRow) -> Option<LiveView> {
+    fn watch(&self, run: &LocalRunRow, fresh: bool) -> Option<LiveView> {
         if run.status != LocalRunStatus::Running {
             return None;
         }
@@ -267,7 +273,7 @@ impl LocalBackend {
         let driven = chunks.clone();
         tokio::spawn(async move {
             let run_id = run.id.clone();
-            run::Driver::new(backend.clone(), run, cancel, driven, progress)
+            run::Driver::new(backend.clone(), run, cancel, driven, progress, fresh)
                 .drive()
                 .await;
             lock(&backend.inner.live).remove(&run_id);

@@ -67,6 +67,8 @@ pub(super) struct Driver {
     cancel: CancellationToken,
     live: Arc<Mutex<LiveChunks>>,
     progress: watch::Sender<i64>,
+    /// The run was just started by this process.
+    fresh: bool,
     next_seq: i64,
     /// Chunks not published to readers yet.
     pending: Vec<(i64, String)>,
@@ -83,6 +85,7 @@ impl Driver {
         cancel: CancellationToken,
         live: Arc<Mutex<LiveChunks>>,
         progress: watch::Sender<i64>,
+        fresh: bool,
     ) -> Driver {
         Driver {
             backend,
@@ -90,6 +93,7 @@ impl Driver {
             cancel,
             live,
             progress,
+            fresh,
             next_seq: 1,
             pending: Vec::new(),
             unstored: Vec::new(),
@@ -123,12 +127,18 @@ impl Driver {
     }
 
     async fn steps(&mut self) -> Result<(), Halt> {
-        // Another driver may have ended the run just before this one began.
-        match self.store().local_run(&self.run.id).await? {
-            Some(run) if run.status == LocalRunStatus::Running => self.run = run,
-            _ => return Ok(()),
-        }
-        let streamed = self.store().local_run_seen_seq(&self.run.id).await?;
+        // A run just started has streamed nothing; one taken over (after a
+        // restart) may have, and another driver may have ended it just
+        // before this one began.
+        let streamed = if self.fresh {
+            0
+        } else {
+            match self.store().local_run(&self.run.id).await? {
+                Some(run) if run.status == LocalRunStatus::Running => self.run = run,
+                _ => return Ok(()),
+            }
+            self.store().local_run_seen_seq(&self.run.id).await?
+        };
         self.next_seq = streamed + 1;
         if streamed > 0 {
             self.retry_notice(

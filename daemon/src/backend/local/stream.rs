@@ -91,7 +91,7 @@ impl LocalRunStream {
                 return Some(Ok(StreamItem::Done));
             }
             // Still running with no driver: start one.
-            self.live = self.backend.watch(&run);
+            self.live = self.backend.watch(&run, false);
             if self.live.is_none() {
                 tokio::task::yield_now().await;
             }

@@ -489,11 +489,21 @@ impl Turn<'_> {
         Ok(newest)
     }
 
+    /// Records a run reattached to and announces it.
     async fn run_started(&self, run_id: &str) -> Result<(), TurnError> {
         let rt = self.runtime;
         rt.store
             .start_run(run_id, rt.id, &self.turn.turn_id)
             .await?;
+        let draft = self.mark_run_started(run_id);
+        rt.log.emit(draft).await?;
+        Ok(())
+    }
+
+    /// Notes in the runtime's state that `run_id` streams; returns the loop
+    /// status event that says so.
+    fn mark_run_started(&self, run_id: &str) -> crate::runtime::event_log::Draft {
+        let rt = self.runtime;
         {
             let mut state = lock(&rt.state);
             state.loop_status = LoopStatus::ProcessingApiResponse;
@@ -502,8 +512,7 @@ impl Turn<'_> {
                 .client_message_ids_by_run_id
                 .insert(run_id.to_owned(), vec![self.turn.client_message_id.clone()]);
         }
-        rt.log.emit(rt.loop_status_draft()).await?;
-        Ok(())
+        rt.loop_status_draft()
     }
 }
 

@@ -25,6 +25,8 @@ struct Batch {
     seq_id: Option<u64>,
     /// One of them is a piece of a client-side tool call.
     has_tool_call_piece: bool,
+    /// The run started with these chunks: its record is written with them.
+    starts_run: bool,
 }
 
 impl Batch {
@@ -140,8 +142,11 @@ impl Turn<'_> {
             if end.run_id.is_none()
                 && let Some(run_id) = &chunk.run_id
             {
+                // The run's record and the loop status go out with its
+                // first chunks, in their transaction.
                 self.commit(&mut batch, &end).await?;
-                self.run_started(run_id).await?;
+                batch.drafts.push(self.mark_run_started(run_id));
+                batch.starts_run = true;
                 end.run_id = Some(run_id.clone());
             }
             match &chunk.message {
@@ -192,10 +197,17 @@ impl Turn<'_> {
         if batch.is_empty() {
             return Ok(());
         }
-        let cursor = match (batch.seq_id.take(), end.run_id.as_deref()) {
-            (Some(seq_id), Some(run_id)) => Some(CursorAdvance { run_id, seq_id }),
-            _ => None,
-        };
+        let seq_id = batch.seq_id.take();
+        let starts_run = std::mem::take(&mut batch.starts_run);
+        let cursor = end
+            .run_id
+            .as_deref()
+            .filter(|_| seq_id.is_some() || starts_run)
+            .map(|run_id| CursorAdvance {
+                run_id,
+                turn_id: &self.turn.turn_id,
+                seq_id: seq_id.unwrap_or(0),
+            });
         self.runtime
             .log
             .emit_all(std::mem::take(&mut batch.drafts), cursor)

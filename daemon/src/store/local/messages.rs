@@ -165,6 +165,24 @@ impl Store {
             .await?)
     }
 
+    /// The newest assistant message of a conversation and everything after
+    /// it: where tool calls may still wait for their results.
+    pub async fn local_messages_since_last_assistant(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<LocalMessageRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM local_messages WHERE conversation_id = ?1 AND seq >= COALESCE(
+                (SELECT MAX(seq) FROM local_messages WHERE conversation_id = ?1 AND role = 'assistant'), 0)
+             ORDER BY seq"
+        ))
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The message stored with this otid, if any.
     pub async fn local_message_by_otid(
         &self,

@@ -451,12 +451,16 @@ impl Runtime {
     /// Parks or releases the queue, durably, tells frontends, and wakes the
     /// worker when released. Returns how many inputs are waiting.
     async fn set_queue_paused(&self, paused: bool) -> Result<usize, RuntimeError> {
-        let waiting = {
+        let (waiting, changed) = {
             let mut state = lock(&self.state);
+            let changed = state.paused != paused;
             state.paused = paused;
-            state.queue.len()
+            (state.queue.len(), changed)
         };
-        self.store.set_queue_paused(self.id, paused).await?;
+        // Every new input releases the queue; most find it released.
+        if changed {
+            self.store.set_queue_paused(self.id, paused).await?;
+        }
         self.log.emit(self.queue_draft(Vec::new())).await?;
         if !paused {
             self.wake.notify_one();

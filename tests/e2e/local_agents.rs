@@ -23,6 +23,15 @@ fn last_system_prompt(backend: &Backend) -> String {
     last["messages"][0]["content"].as_str().unwrap().to_owned()
 }
 
+/// A daemon on `backend`, a frontend, and a runtime on a new local agent
+/// working in /tmp.
+async fn started(backend: &Backend, name: &str) -> (Daemon, Frontend, Value) {
+    let daemon = backend.daemon();
+    let frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, name, std::path::Path::new("/tmp"), "standard").await;
+    (daemon, frontend, runtime)
+}
+
 /// Runs one turn and returns its `turn_finished` frame.
 async fn turn(frontend: &mut Frontend, runtime: &Value, text: &str, id: &str) -> Value {
     frontend.send(user_input(runtime, text, &cm(id))).await;
@@ -94,15 +103,7 @@ async fn memory_edits_persist_across_a_restart_and_change_the_next_prompt() {
 #[tokio::test]
 async fn conversation_search_finds_earlier_messages() {
     let backend = Backend::local().await;
-    let daemon = backend.daemon();
-    let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-search",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, mut frontend, runtime) = started(&backend, "e2e-search").await;
     turn(
         &mut frontend,
         &runtime,
@@ -122,15 +123,7 @@ async fn conversation_search_finds_earlier_messages() {
 #[tokio::test]
 async fn a_bad_memory_edit_is_an_error_the_agent_sees() {
     let backend = Backend::local().await;
-    let daemon = backend.daemon();
-    let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-bad-edit",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, mut frontend, runtime) = started(&backend, "e2e-bad-edit").await;
     let script =
         r#"[[call:memory_replace {"label": "nobody", "old_string": "a", "new_string": "b"}]]"#;
     let finished = turn(&mut frontend, &runtime, script, "bad-edit").await;
@@ -150,15 +143,7 @@ async fn a_bad_memory_edit_is_an_error_the_agent_sees() {
 #[tokio::test]
 async fn model_failures_are_retried_and_announced() {
     let backend = Backend::local().await;
-    let daemon = backend.daemon();
-    let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-retry",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, mut frontend, runtime) = started(&backend, "e2e-retry").await;
 
     // 429 with Retry-After, then a 500, then a stream cut mid-answer: each
     // is tried again, and frontends see a retry delta for each.
@@ -207,15 +192,7 @@ fn long_text(index: usize) -> String {
 #[tokio::test]
 async fn a_long_conversation_is_compacted_and_goes_on() {
     let backend = Backend::local_with("context_window = 2000").await;
-    let daemon = backend.daemon();
-    let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-compact",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, mut frontend, runtime) = started(&backend, "e2e-compact").await;
     for index in 0..5 {
         let finished = turn(
             &mut frontend,
@@ -290,15 +267,7 @@ async fn a_long_conversation_is_compacted_and_goes_on() {
 #[tokio::test]
 async fn a_context_length_error_compacts_and_retries_once() {
     let backend = Backend::local().await;
-    let daemon = backend.daemon();
-    let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-too-long",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, mut frontend, runtime) = started(&backend, "e2e-too-long").await;
     turn(&mut frontend, &runtime, "an earlier turn", "too-long-0").await;
     let finished = turn(
         &mut frontend,
@@ -355,15 +324,7 @@ async fn a_context_length_error_compacts_and_retries_once() {
 #[tokio::test]
 async fn update_model_switches_a_local_agents_model() {
     let backend = Backend::local().await;
-    let daemon = backend.daemon();
-    let frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-model",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, frontend, runtime) = started(&backend, "e2e-model").await;
     let unknown = frontend
         .request(json!({ "type": "update_model", "runtime": runtime, "payload": { "model_handle": "nowhere/model" } }))
         .await;
@@ -588,15 +549,7 @@ async fn real_server_an_agent_moves_between_the_daemon_and_a_letta_server() {
 #[tokio::test]
 async fn an_agent_file_copies_a_local_agent_and_bad_files_are_refused() {
     let backend = Backend::local().await;
-    let daemon = backend.daemon();
-    let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(
-        &frontend,
-        "e2e-af-copy",
-        std::path::Path::new("/tmp"),
-        "standard",
-    )
-    .await;
+    let (_daemon, mut frontend, runtime) = started(&backend, "e2e-af-copy").await;
     let script = r#"[[call:memory_rethink {"label": "persona", "new_memory": "I am terse."}]]"#;
     turn(&mut frontend, &runtime, script, "af-copy").await;
     let exported = frontend

@@ -131,14 +131,7 @@ impl LocalBackend {
     }
 
     pub async fn retrieve_conversation(&self, conversation_id: &str) -> Result<Value> {
-        let row = self
-            .store()
-            .local_conversation(conversation_id)
-            .await?
-            .ok_or_else(|| LocalError::NotFound {
-                what: "conversation",
-                id: conversation_id.to_owned(),
-            })?;
+        let row = self.conversation_row(conversation_id, None).await?;
         Ok(shapes::conversation(&row))
     }
 
@@ -168,13 +161,10 @@ impl LocalBackend {
         conversation_id: &str,
         query: &Value,
     ) -> Result<Value> {
-        let key = self.conversation_key(conversation_id, query["agent_id"].as_str())?;
-        if self.store().local_conversation(&key).await?.is_none() {
-            return Err(LocalError::NotFound {
-                what: "conversation",
-                id: conversation_id.to_owned(),
-            });
-        }
+        let key = self
+            .conversation_row(conversation_id, query["agent_id"].as_str())
+            .await?
+            .id;
         let descending = query["order"].as_str() != Some("asc");
         let rows = self
             .store()
@@ -205,15 +195,10 @@ impl LocalBackend {
         conversation_id: &str,
         body: &Value,
     ) -> Result<LocalRunStream> {
-        let key = self.conversation_key(conversation_id, body["agent_id"].as_str())?;
         let conversation = self
-            .store()
-            .local_conversation(&key)
-            .await?
-            .ok_or_else(|| LocalError::NotFound {
-                what: "conversation",
-                id: conversation_id.to_owned(),
-            })?;
+            .conversation_row(conversation_id, body["agent_id"].as_str())
+            .await?;
+        let key = conversation.id.clone();
         let input = input_messages(body)?;
         for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
             if let Some(earlier) = self.store().local_message_by_otid(&key, otid).await?

@@ -164,16 +164,8 @@ impl LocalBackend {
         conversation_id: &str,
         agent_id: Option<&str>,
     ) -> Result<Value, LocalError> {
-        let key = self.conversation_key(conversation_id, agent_id)?;
-        let conversation = self
-            .store()
-            .local_conversation(&key)
-            .await?
-            .ok_or_else(|| LocalError::NotFound {
-                what: "conversation",
-                id: conversation_id.to_owned(),
-            })?;
-        if let Some(running) = self.store().running_local_run(&key).await? {
+        let conversation = self.conversation_row(conversation_id, agent_id).await?;
+        if let Some(running) = self.store().running_local_run(&conversation.id).await? {
             return Err(LocalError::Busy(format!(
                 "conversation {conversation_id} is busy with run {}; compact it when the run ends",
                 running.id

@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::LocalError;
 use crate::store::Store;
-use crate::store::local::{LocalRunRow, LocalRunStatus, default_conversation_key};
+use crate::store::local::{
+    LocalConversationRow, LocalRunRow, LocalRunStatus, default_conversation_key,
+};
 use crate::util::lock;
 pub use providers::{ProviderConfig, Providers};
 pub use stream::LocalRunStream;
@@ -156,6 +158,22 @@ impl LocalBackend {
             return Ok(default_conversation_key(agent_id));
         }
         Ok(conversation_id.to_owned())
+    }
+
+    /// A conversation by its wire id (`default` goes with `agent_id`).
+    async fn conversation_row(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+    ) -> Result<LocalConversationRow> {
+        let key = self.conversation_key(conversation_id, agent_id)?;
+        self.store()
+            .local_conversation(&key)
+            .await?
+            .ok_or_else(|| LocalError::NotFound {
+                what: "conversation",
+                id: conversation_id.to_owned(),
+            })
     }
 
     pub async fn list_runs(&self, query: &Value) -> Result<Value> {

@@ -10,9 +10,13 @@
 //! a driver started after a crash continues where the stored history
 //! stands: a step cut short is run again, announced by a `retry` chunk.
 
+mod answer;
+mod output;
+
+pub(super) use output::end_unattended;
+
 use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -21,23 +25,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::compaction::{CompactError, request_tokens};
 use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
-use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError, Reasoning, ToolSpec};
-use super::shapes::{StoredCall, call_fields, stored_calls};
+use super::providers::{ChatMessage, ModelRequest, ProviderError, Reasoning, ToolSpec};
+use super::shapes::{StoredCall, stored_calls};
 use super::{LiveChunks, LocalBackend, new_id, prompt};
 use crate::backend::LocalError;
 use crate::store::local::{
     LocalAgentRow, LocalBlockRow, LocalConversationRow, LocalMessageRow, LocalRunRow,
-    LocalRunStatus, MessageRole, NewMessage, RunEnding, RunProgress,
+    LocalRunStatus, MessageRole, NewMessage, RunProgress,
 };
 use crate::store::{Store, StoreError};
-use crate::util::{lock, now_rfc3339};
 
 /// Attempts at one model step before the run fails.
 const MAX_MODEL_ATTEMPTS: u32 = 5;
-/// A model silent this long is treated as a cut stream.
-const MODEL_STALL: Duration = Duration::from_secs(300);
-/// Most chunks committed in one transaction.
-const MAX_BATCH: usize = 128;
 
 /// Why a run stops before it ends normally.
 enum Halt {
@@ -50,15 +49,6 @@ impl From<StoreError> for Halt {
     fn from(err: StoreError) -> Halt {
         Halt::Store(err)
     }
-}
-
-/// What one model step answered.
-struct Answer {
-    message_id: String,
-    text: String,
-    reasoning: String,
-    signature: Option<String>,
-    calls: Vec<StoredCall>,
 }
 
 pub(super) struct Driver {
@@ -323,36 +313,6 @@ impl Driver {
         ))
     }
 
-    /// One model step, tried again on transient failures; the inner error
-    /// is the provider failure that did not go away.
-    async fn model_step(
-        &mut self,
-        request: &ModelRequest,
-        client_tools: &[ToolSpec],
-    ) -> Result<Result<Answer, ProviderError>, Halt> {
-        let mut attempt = 0;
-        loop {
-            let err = match self.stream_answer(request, client_tools).await? {
-                Ok(answer) => return Ok(Ok(answer)),
-                Err(err) => err,
-            };
-            attempt += 1;
-            if !err.is_transient() || attempt >= MAX_MODEL_ATTEMPTS {
-                return Ok(Err(err));
-            }
-            let delay = err
-                .retry_after()
-                .unwrap_or_else(|| letta_api::backoff(attempt));
-            tracing::info!(run = %self.run.id, error = %err, attempt, ?delay, "the model failed; trying again");
-            self.retry_notice(&err.to_string(), attempt, delay);
-            self.flush().await?;
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.cancel.cancelled() => return Err(Halt::Cancelled),
-            }
-        }
-    }
-
     /// Summarises older messages out of the context; whether it did. The
     /// frontends see a status delta.
     async fn compact_now(
@@ -379,284 +339,6 @@ impl Driver {
                 "the model could not summarise the conversation: {err}"
             ))),
         }
-    }
-
-    /// Streams one answer, committing its chunks as they come. The outer
-    /// error stops the run; the inner one is the provider's.
-    async fn stream_answer(
-        &mut self,
-        request: &ModelRequest,
-        client_tools: &[ToolSpec],
-    ) -> Result<Result<Answer, ProviderError>, Halt> {
-        let providers = self.backend.inner.providers.clone();
-        let opened = tokio::select! {
-            opened = providers.stream(request.clone()) => opened,
-            () = self.cancel.cancelled() => return Err(Halt::Cancelled),
-        };
-        let mut stream = match opened {
-            Ok(stream) => stream,
-            Err(err) => return Ok(Err(err)),
-        };
-        let mut answer = Answer {
-            message_id: new_id("message"),
-            text: String::new(),
-            reasoning: String::new(),
-            signature: None,
-            calls: Vec::new(),
-        };
-        let mut indexes: Vec<usize> = Vec::new();
-        loop {
-            let next = tokio::select! {
-                next = tokio::time::timeout(MODEL_STALL, stream.next()) => next,
-                () = self.cancel.cancelled() => return Err(Halt::Cancelled),
-            };
-            let mut event = match next {
-                Err(_) => {
-                    return Ok(Err(ProviderError::Stream {
-                        provider: request.model.clone(),
-                        message: format!("no answer for {MODEL_STALL:?}"),
-                    }));
-                }
-                Ok(next) => next,
-            };
-            // Events that arrived together are committed together.
-            loop {
-                match event {
-                    None => {
-                        self.flush().await?;
-                        return Ok(Ok(answer));
-                    }
-                    Some(Err(err)) => {
-                        self.flush().await?;
-                        return Ok(Err(err));
-                    }
-                    Some(Ok(event)) => self.take(event, &mut answer, &mut indexes, client_tools),
-                }
-                if self.pending.len() >= MAX_BATCH {
-                    break;
-                }
-                match stream.next().now_or_never() {
-                    Some(next) => event = next,
-                    None => break,
-                }
-            }
-            self.flush().await?;
-        }
-    }
-
-    /// One model event into the answer and a chunk.
-    fn take(
-        &mut self,
-        event: ModelEvent,
-        answer: &mut Answer,
-        indexes: &mut Vec<usize>,
-        client_tools: &[ToolSpec],
-    ) {
-        let id = answer.message_id.clone();
-        match event {
-            ModelEvent::Text(text) => {
-                self.chunk(
-                    json!({ "message_type": "assistant_message", "id": id, "content": text }),
-                );
-                answer.text.push_str(&text);
-            }
-            ModelEvent::Reasoning(text) => {
-                self.chunk(json!({ "message_type": "reasoning_message", "id": id, "reasoning": text, "source": "reasoner_model" }));
-                answer.reasoning.push_str(&text);
-            }
-            ModelEvent::ReasoningSignature(signature) => {
-                answer
-                    .signature
-                    .get_or_insert_with(String::new)
-                    .push_str(&signature);
-            }
-            ModelEvent::ToolCallStart {
-                index,
-                id: call_id,
-                name,
-            } => {
-                let client = client_tools.iter().any(|tool| tool.name == name);
-                let piece = call_fields(&call_id, Some(&name), None);
-                self.chunk(json!({
-                    "message_type": call_message_type(client),
-                    "id": id, "tool_call": piece, "tool_calls": piece,
-                }));
-                indexes.push(index);
-                answer.calls.push(StoredCall {
-                    id: call_id,
-                    name,
-                    arguments: String::new(),
-                    client,
-                });
-            }
-            ModelEvent::ToolCallArguments { index, fragment } => {
-                let Some(position) = indexes.iter().position(|known| *known == index) else {
-                    return;
-                };
-                let call = &mut answer.calls[position];
-                call.arguments.push_str(&fragment);
-                let piece = call_fields(&call.id, None, Some(&fragment));
-                let kind = call_message_type(call.client);
-                self.chunk(json!({ "message_type": kind, "id": id, "tool_call": piece, "tool_calls": piece }));
-            }
-            ModelEvent::Usage {
-                prompt_tokens,
-                completion_tokens,
-            } => {
-                self.prompt_tokens += prompt_tokens;
-                self.completion_tokens += completion_tokens;
-            }
-        }
-    }
-
-    /// Queues a chunk with the run's id and the next `seq_id`.
-    fn chunk(&mut self, mut chunk: Value) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        if let Value::Object(fields) = &mut chunk {
-            fields.insert("run_id".into(), json!(self.run.id));
-            fields.insert("seq_id".into(), json!(seq));
-            fields.entry("date").or_insert_with(|| json!(now_rfc3339()));
-        }
-        self.pending.push((seq, chunk.to_string()));
-    }
-
-    fn retry_notice(&mut self, message: &str, attempt: u32, delay: Duration) {
-        self.chunk(json!({
-            "message_type": "retry",
-            "id": new_id("retry"),
-            "message": message,
-            "reason": "llm_api_error",
-            "attempt": attempt,
-            "max_attempts": MAX_MODEL_ATTEMPTS,
-            "delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            "retry_kind": "provider_retry",
-        }));
-    }
-
-    /// Hands the queued chunks to readers (they are stored when the step
-    /// ends).
-    async fn flush(&mut self) -> Result<(), Halt> {
-        self.publish();
-        Ok(())
-    }
-
-    fn publish(&mut self) {
-        let Some(last) = self.pending.last().map(|(seq, _)| *seq) else {
-            return;
-        };
-        let chunks: Vec<(i64, letta_api::Chunk)> = self
-            .pending
-            .iter()
-            .filter_map(|(seq, text)| Some((*seq, letta_api::Chunk::parse(text).ok()?)))
-            .collect();
-        lock(&self.live).publish(chunks);
-        self.unstored.append(&mut self.pending);
-        self.progress.send_replace(last);
-    }
-
-    /// Stores a step's progress with every chunk streamed since the last
-    /// one, then hands readers what they have not seen.
-    async fn commit(&mut self, mut progress: RunProgress) -> Result<(), Halt> {
-        self.pending.append(&mut progress.chunks);
-        let mut chunks = std::mem::take(&mut self.unstored);
-        chunks.extend(self.pending.iter().cloned());
-        progress.chunks = chunks;
-        self.store()
-            .record_run_progress(&self.run, progress, &now_rfc3339())
-            .await?;
-        self.publish();
-        self.unstored.clear();
-        Ok(())
-    }
-
-    /// Ends the run normally with `progress` and the stop reason.
-    async fn finish(&mut self, mut progress: RunProgress, stop_reason: &str) -> Result<(), Halt> {
-        self.closing_chunks(stop_reason);
-        progress.chunks = std::mem::take(&mut self.pending);
-        progress.end = Some(RunEnding {
-            status: LocalRunStatus::Completed,
-            stop_reason: stop_reason.to_owned(),
-            usage: Some(self.usage().to_string()),
-            error: None,
-        });
-        self.commit(progress).await
-    }
-
-    async fn end(
-        &mut self,
-        status: LocalRunStatus,
-        stop_reason: &str,
-        error: Option<String>,
-    ) -> Result<(), StoreError> {
-        self.pending.clear();
-        self.closing_chunks(stop_reason);
-        let progress = RunProgress {
-            chunks: std::mem::take(&mut self.pending),
-            end: Some(RunEnding {
-                status,
-                stop_reason: stop_reason.to_owned(),
-                usage: Some(self.usage().to_string()),
-                error,
-            }),
-            ..RunProgress::default()
-        };
-        match self.commit(progress).await {
-            Ok(()) => Ok(()),
-            Err(Halt::Store(err)) => Err(err),
-            Err(_) => Ok(()),
-        }
-    }
-
-    fn closing_chunks(&mut self, stop_reason: &str) {
-        self.chunk(json!({ "message_type": "stop_reason", "stop_reason": stop_reason }));
-        let usage = self.usage();
-        self.chunk(usage);
-    }
-
-    fn usage(&self) -> Value {
-        json!({
-            "message_type": "usage_statistics",
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        })
-    }
-}
-
-/// Ends a run nobody drives (after a restart), e.g. when it is cancelled
-/// before being resumed.
-pub(super) async fn end_unattended(
-    store: &Store,
-    run: &LocalRunRow,
-    status: LocalRunStatus,
-    stop_reason: &str,
-) -> Result<(), StoreError> {
-    let seq = store.local_run_seen_seq(&run.id).await? + 1;
-    let chunk = json!({
-        "message_type": "stop_reason", "stop_reason": stop_reason,
-        "run_id": run.id, "seq_id": seq,
-    });
-    let progress = RunProgress {
-        chunks: vec![(seq, chunk.to_string())],
-        end: Some(RunEnding {
-            status,
-            stop_reason: stop_reason.to_owned(),
-            usage: None,
-            error: None,
-        }),
-        ..RunProgress::default()
-    };
-    store
-        .record_run_progress(run, progress, &now_rfc3339())
-        .await
-}
-
-fn call_message_type(client: bool) -> &'static str {
-    if client {
-        "approval_request_message"
-    } else {
-        "tool_call_message"
     }
 }
 

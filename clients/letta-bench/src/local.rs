@@ -25,7 +25,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::stats::Summary;
+use crate::process::{Readiness, Server, free_port};
+use crate::stats::{Summary, ms, us};
+use crate::{cores, mib, spawn_daemon};
 
 pub const MODEL: &str = "lmstudio/bench-model";
 
@@ -385,4 +387,107 @@ impl ModelHandle {
         }
         Ok(())
     }
+}
+
+/// `letta-bench local`: measures and prints the report.
+pub async fn report(
+    daemon: String,
+    chunks: usize,
+    ttft_turns: usize,
+    turns: usize,
+    reference_cmd: Option<String>,
+) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let cwd = scratch.path().join("work");
+    std::fs::create_dir_all(&cwd)?;
+    let cwd = cwd.display().to_string();
+    let (model_url, model) = start_model().await?;
+    let mut envs = model_env(&model_url);
+    envs.push(("HOME".to_owned(), scratch.path().display().to_string()));
+
+    let (server, _, port) = spawn_daemon(&daemon, &scratch.path().join("daemon"), &envs).await?;
+    let ours = format!("ws://127.0.0.1:{port}");
+    let chunk_latency = model.chunk_latency(&ours, &cwd, chunks).await?;
+    let ttft = model.ttft_overhead(&ours, &cwd, ttft_turns).await?;
+
+    let mut servers = vec![("letta-daemon".to_owned(), ours.clone())];
+    let _reference = match &reference_cmd {
+        Some(command) => {
+            let port = free_port()?;
+            let line = command.replace("{port}", &port.to_string());
+            let mut words = line.split_whitespace().map(str::to_owned);
+            let program = words.next().context("empty --reference-cmd")?;
+            let args: Vec<String> = words.collect();
+            let home = scratch.path().join("reference-home");
+            std::fs::create_dir_all(&home)?;
+            let mut reference_env = model_env(&model_url);
+            reference_env.push(("HOME".to_owned(), home.display().to_string()));
+            let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
+            let (reference, _) = Server::spawn(&program, &args, &reference_env, &ready).await?;
+            servers.push((
+                "reference (local backend)".to_owned(),
+                format!("ws://127.0.0.1:{port}"),
+            ));
+            Some(reference)
+        }
+        None => None,
+    };
+    let turn_figures = model.approved_turns(&servers, &cwd, turns).await?;
+    server.stop()?;
+
+    let (ten, _, port) = spawn_daemon(&daemon, &scratch.path().join("ten"), &envs).await?;
+    model
+        .agents(&format!("ws://127.0.0.1:{port}"), &cwd, 10)
+        .await?;
+    let rss = ten.tree_rss()?;
+    ten.stop()?;
+
+    println!("## letta-bench local\n");
+    println!(
+        "machine: {} cores; model: letta-bench's scripted Chat Completions server\n",
+        cores()
+    );
+    println!(
+        "### Added latency per chunk (model hands a chunk to HTTP -> frontend reads its frame)\n"
+    );
+    println!("| chunks | p50 µs | p90 µs | p99 µs | max µs |\n|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} | {} |\n",
+        chunk_latency.count,
+        us(chunk_latency.p50),
+        us(chunk_latency.p90),
+        us(chunk_latency.p99),
+        us(chunk_latency.max)
+    );
+    println!("### Time-to-first-token overhead\n");
+    println!("| part | turns | p50 µs | p90 µs | p99 µs | max µs |\n|---|---|---|---|---|---|");
+    let parts = ["input -> model asked", "first chunk -> first frame", "both"];
+    for (part, summary) in parts.iter().zip(&ttft) {
+        println!(
+            "| {part} | {} | {} | {} | {} | {} |",
+            summary.count,
+            us(summary.p50),
+            us(summary.p90),
+            us(summary.p99),
+            us(summary.max)
+        );
+    }
+    println!();
+    println!("### A whole turn with one approved Write (input -> turn_finished), alternating\n");
+    println!("| server | turns | p50 ms | p90 ms | max ms |\n|---|---|---|---|---|");
+    for (name, summary) in &turn_figures {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            summary.count,
+            ms(summary.p50),
+            ms(summary.p90),
+            ms(summary.max)
+        );
+    }
+    println!("\n### Memory\n");
+    println!(
+        "letta-daemon with 10 local agents, one turn each: {} MiB RSS",
+        mib(rss)
+    );
+    Ok(())
 }

@@ -111,7 +111,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         backend = config.backend.as_str(),
         "new agents live on this backend unless a request says otherwise"
     );
-    let backends = Backends::new(api, local, config.backend);
+    let backends = Backends::new(api, local, config.backend, config.letta.configured);
     let runtimes = Arc::new(Runtimes::new(backends, store.clone(), settings));
     let restored = runtimes.restore().await?;
     if restored > 0 {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::backend::{Backend, LocalModel, cm};
 use crate::support::frontend::{Frontend, start_runtime, user_input};
-use crate::support::{Daemon, Options};
+use crate::support::{Daemon, Options, letta_server};
 
 fn local(backend: &Backend) -> &LocalModel {
     match backend {
@@ -416,4 +416,75 @@ async fn a_run_stops_at_the_step_bound() {
     // The conversation goes on.
     let finished = turn(&mut frontend, &runtime, "and now?", "after-max-steps").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+}
+
+/// Bad requests about local agents get typed errors and change nothing;
+/// with no Letta server configured, an unknown agent is the daemon's to
+/// report, not a server's that nobody set up.
+#[tokio::test]
+async fn bad_requests_about_local_agents_get_typed_errors() {
+    let backend = Backend::local().await;
+    let (_daemon, frontend, runtime) = started(&backend, "e2e-bad-local").await;
+    let create = |body: Value| json!({ "type": "agent_create", "body": body, "backend": "local" });
+    let cases = [
+        (
+            create(json!({ "model": "nowhere/model" })),
+            -32010,
+            "no provider \"nowhere\"",
+        ),
+        (
+            create(json!({ "model": "no-slash" })),
+            -32602,
+            "not a provider/model handle",
+        ),
+        (
+            create(json!({ "memory_blocks": [{ "label": "a b", "value": "" }] })),
+            -32602,
+            "memory block label",
+        ),
+        (
+            create(json!({ "memory_blocks": [{ "label": "x" }, { "label": "x" }] })),
+            -32602,
+            "two memory blocks",
+        ),
+        (
+            create(json!({ "memory_blocks": [{ "label": "x", "value": "toolong", "limit": 3 }] })),
+            -32602,
+            "longer than its limit",
+        ),
+        (
+            create(json!({ "name": 7 })),
+            -32602,
+            "name must be a string",
+        ),
+        (
+            json!({ "type": "conversation_messages_list", "conversation_id": "default", "query": { "agent_id": "agent-missing" } }),
+            -32008,
+            "no local conversation",
+        ),
+        (
+            json!({ "type": "agent_update", "agent_id": runtime["agent_id"], "body": { "model": "nowhere/x" } }),
+            -32010,
+            "no provider",
+        ),
+    ];
+    for (frame, code, says) in cases {
+        let answer = frontend.request(frame.clone()).await;
+        assert_eq!(answer["success"], false, "{frame} -> {answer}");
+        assert_eq!(answer["error_code"], code, "{frame} -> {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(says),
+            "{frame} -> {answer}"
+        );
+    }
+    // Nothing was created or changed.
+    let listed = frontend
+        .request(json!({ "type": "agent_list", "query": { "limit": 100 } }))
+        .await;
+    assert_eq!(listed["agents"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed["agents"][0]["model"],
+        letta_server::MODEL,
+        "{listed}"
+    );
 }

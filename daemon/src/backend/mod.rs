@@ -231,14 +231,34 @@ pub struct Backends {
     api: LettaApi,
     local: LocalBackend,
     default: BackendKind,
+    /// A Letta server was configured (not just the default address).
+    api_configured: bool,
 }
 
 impl Backends {
-    pub fn new(api: LettaApi, local: LocalBackend, default: BackendKind) -> Backends {
+    pub fn new(
+        api: LettaApi,
+        local: LocalBackend,
+        default: BackendKind,
+        api_configured: bool,
+    ) -> Backends {
         Backends {
             api,
             local,
             default,
+            api_configured,
+        }
+    }
+
+    /// Where an agent the daemon does not keep is looked for: the Letta
+    /// server when one is configured, else the local backend (which says
+    /// it has no such agent, rather than failing to reach a server nobody
+    /// set up).
+    fn elsewhere(&self) -> Backend {
+        if self.api_configured || self.default == BackendKind::Api {
+            self.get(BackendKind::Api)
+        } else {
+            self.get(BackendKind::Local)
         }
     }
 
@@ -264,7 +284,7 @@ impl Backends {
         Ok(if self.local.has_agent(agent_id).await? {
             self.get(BackendKind::Local)
         } else {
-            self.get(BackendKind::Api)
+            self.elsewhere()
         })
     }
 
@@ -283,16 +303,19 @@ impl Backends {
             {
                 self.get(BackendKind::Local)
             } else {
-                self.get(BackendKind::Api)
+                self.elsewhere()
             },
         )
     }
 
     /// Every backend that can hold agents right now: the local one always,
-    /// the Letta server when one is configured.
+    /// the Letta server when one is configured (or is the default).
     pub fn listed(&self) -> Vec<Backend> {
         match self.default {
             BackendKind::Api => vec![self.get(BackendKind::Api), self.get(BackendKind::Local)],
+            BackendKind::Local if self.api_configured => {
+                vec![self.get(BackendKind::Local), self.get(BackendKind::Api)]
+            }
             BackendKind::Local => vec![self.get(BackendKind::Local)],
         }
     }

@@ -172,6 +172,8 @@ impl std::fmt::Debug for Secret {
 /// Where the Letta server is and how to authenticate to it.
 #[derive(Debug, Clone)]
 pub struct LettaApiConfig {
+    /// A server was named (URL or API key), not just the default address.
+    pub configured: bool,
     pub base_url: String,
     pub api_key: Option<Secret>,
     pub request_timeout: std::time::Duration,
@@ -327,12 +329,13 @@ impl Config {
             .or(file.letta_api_key)
             .filter(|key| !key.trim().is_empty());
         let named_url = cli.letta_base_url.or(file.letta_base_url);
+        let letta_configured = named_url.is_some() || api_key.is_some();
         // A Letta server named (or a key for Letta Cloud) makes it the
         // default home of new agents; otherwise they live in the daemon.
         let backend = match cli.backend.or(file.backend) {
             Some(BackendChoice::Api) => BackendKind::Api,
             Some(BackendChoice::Local) => BackendKind::Local,
-            None if named_url.is_some() || api_key.is_some() => BackendKind::Api,
+            None if letta_configured => BackendKind::Api,
             None => BackendKind::Local,
         };
         let default_model = cli.default_model.or(file.default_model);
@@ -391,6 +394,7 @@ impl Config {
                     .max(1),
             ),
             letta: LettaApiConfig {
+                configured: letta_configured,
                 base_url,
                 api_key: api_key.map(Secret::new),
                 request_timeout: cli

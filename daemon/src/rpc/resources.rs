@@ -29,8 +29,8 @@ pub async fn agent_list(
 ) -> Result<AgentListResult, RpcError> {
     let query = params.query.map(Value::Object).unwrap_or_else(|| json!({}));
     let mut agents = Vec::new();
-    for backend in backends(&state).listed() {
-        agents.extend(items(backend.list_agents(&query).await.map_err(upstream)?));
+    for (index, backend) in backends(&state).listed().into_iter().enumerate() {
+        agents.extend(listing(index, backend.list_agents(&query).await)?);
     }
     Ok(AgentListResult {
         success: true,
@@ -115,15 +115,13 @@ pub async fn conversation_list(
     params: ConversationListParams,
 ) -> Result<ConversationListResult, RpcError> {
     let query = params.query.map(Value::Object).unwrap_or_else(|| json!({}));
-    let listing = match query.get("agent_id").and_then(Value::as_str) {
+    let backends_asked = match query.get("agent_id").and_then(Value::as_str) {
         Some(agent_id) => vec![agent_backend(&state, agent_id).await?],
         None => backends(&state).listed(),
     };
     let mut conversations = Vec::new();
-    for backend in listing {
-        conversations.extend(items(
-            backend.list_conversations(&query).await.map_err(upstream)?,
-        ));
+    for (index, backend) in backends_asked.into_iter().enumerate() {
+        conversations.extend(listing(index, backend.list_conversations(&query).await)?);
     }
     Ok(ConversationListResult {
         success: true,
@@ -342,8 +340,8 @@ pub async fn list_models(
     _: ListModelsParams,
 ) -> Result<ListModelsResult, RpcError> {
     let mut listed = Vec::new();
-    for backend in backends(&state).listed() {
-        listed.extend(items(backend.list_models().await.map_err(upstream)?));
+    for (index, backend) in backends(&state).listed().into_iter().enumerate() {
+        listed.extend(listing(index, backend.list_models().await)?);
     }
     let entries: Vec<ModelEntry> = listed
         .iter()
@@ -404,6 +402,23 @@ pub(super) async fn conversation_backend(
         .for_conversation(conversation_id, agent_id)
         .await
         .map_err(upstream)
+}
+
+/// One backend's part of a listing across backends: the first (default)
+/// backend's failure is the call's; another's is logged and left out, so
+/// an unreachable Letta server does not hide the daemon's own agents.
+fn listing(
+    index: usize,
+    answer: Result<Value, crate::backend::BackendError>,
+) -> Result<Vec<Value>, RpcError> {
+    match answer {
+        Ok(listed) => Ok(items(listed)),
+        Err(err) if index == 0 => Err(upstream(err)),
+        Err(err) => {
+            tracing::warn!(error = %err, "a backend could not be listed; leaving it out");
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// A list answer: an array, or an object holding one.

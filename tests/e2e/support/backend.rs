@@ -91,26 +91,32 @@ impl Backend {
     }
 
     /// The environment a daemon (or a shell that starts one) needs to use
-    /// this backend.
+    /// this backend. The local backend has no Letta server configured.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![("LETTA_BASE_URL", self.url())];
-        if let Backend::Local(local) = self {
-            env.push(("LETTA_DAEMON_BACKEND", "local".to_owned()));
-            env.push((
-                "LETTA_DAEMON_CONFIG",
-                local.config_file().display().to_string(),
-            ));
+        match self {
+            Backend::Real | Backend::Mock(_) => vec![("LETTA_BASE_URL", self.url())],
+            Backend::Local(local) => vec![
+                ("LETTA_DAEMON_BACKEND", "local".to_owned()),
+                (
+                    "LETTA_DAEMON_CONFIG",
+                    local.config_file().display().to_string(),
+                ),
+            ],
         }
-        env
     }
 
     /// Daemon options for this backend.
     pub fn options(&self) -> Options {
-        self.env()
+        let mut options = self
+            .env()
             .into_iter()
             .fold(Options::default(), |options, (key, value)| {
                 options.env(key, value)
-            })
+            });
+        if matches!(self, Backend::Local(_)) {
+            options.env_remove.push("LETTA_BASE_URL".to_owned());
+        }
+        options
     }
 
     pub fn daemon(&self) -> Daemon {

@@ -389,9 +389,30 @@ impl ModelHandle {
     }
 }
 
+/// `letta-bench local --chunks-only`: the per-chunk latency alone.
+pub async fn chunks_report(daemon: Vec<String>, chunks: usize) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let cwd = scratch.path().display().to_string();
+    let (model_url, model) = start_model().await?;
+    let mut envs = model_env(&model_url);
+    envs.push(("HOME".to_owned(), cwd.clone()));
+    let (server, _, port) = spawn_daemon(&daemon, &scratch.path().join("daemon"), &envs).await?;
+    let latency = model
+        .chunk_latency(&format!("ws://127.0.0.1:{port}"), &cwd, chunks)
+        .await?;
+    server.stop()?;
+    println!(
+        "local backend, {} chunks: p50 {} µs, p99 {} µs",
+        latency.count,
+        us(latency.p50),
+        us(latency.p99)
+    );
+    Ok(())
+}
+
 /// `letta-bench local`: measures and prints the report.
 pub async fn report(
-    daemon: String,
+    daemon: Vec<String>,
     chunks: usize,
     ttft_turns: usize,
     turns: usize,

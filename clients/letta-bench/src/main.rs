@@ -62,6 +62,11 @@ enum Command {
         /// The letta-daemon binary [default: next to letta-bench].
         #[arg(long)]
         daemon: Option<PathBuf>,
+        /// Runs the daemon under this command, e.g.
+        /// "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p" for
+        /// instruction counts that do not move with the machine's load.
+        #[arg(long)]
+        daemon_wrapper: Option<String>,
         /// Chunks, 1 ms apart, for the latency figure.
         #[arg(long, default_value_t = 2_000)]
         latency_chunks: usize,
@@ -80,6 +85,15 @@ enum Command {
         /// The letta-daemon binary [default: next to letta-bench].
         #[arg(long)]
         daemon: Option<PathBuf>,
+        /// Runs the daemon under this command, e.g.
+        /// "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p" for
+        /// instruction counts that do not move with the machine's load.
+        #[arg(long)]
+        daemon_wrapper: Option<String>,
+        /// Only the per-chunk latency figure (for instruction counts: run
+        /// twice with different --chunks and take the difference).
+        #[arg(long)]
+        chunks_only: bool,
         /// Chunks, 1 ms apart, for the latency figure.
         #[arg(long, default_value_t = 2_000)]
         chunks: usize,
@@ -154,12 +168,13 @@ async fn main() -> Result<()> {
         }
         Command::Stream {
             daemon,
+            daemon_wrapper,
             latency_chunks,
             fan_out_chunks,
             subscribers,
         } => {
             stream_report(
-                daemon_path(daemon)?,
+                daemon_command(daemon, daemon_wrapper.as_deref())?,
                 latency_chunks,
                 fan_out_chunks,
                 &subscribers,
@@ -168,26 +183,25 @@ async fn main() -> Result<()> {
         }
         Command::Local {
             daemon,
+            daemon_wrapper,
+            chunks_only,
             chunks,
             ttft_turns,
             turns,
             reference_cmd,
         } => {
-            local::report(
-                daemon_path(daemon)?,
-                chunks,
-                ttft_turns,
-                turns,
-                reference_cmd,
-            )
-            .await
+            let daemon = daemon_command(daemon, daemon_wrapper.as_deref())?;
+            if chunks_only {
+                return local::chunks_report(daemon, chunks).await;
+            }
+            local::report(daemon, chunks, ttft_turns, turns, reference_cmd).await
         }
         Command::FloorServer { port } => floor::serve(port).await,
     }
 }
 
 async fn run(args: RunArgs) -> Result<()> {
-    let daemon = daemon_path(args.daemon.clone())?;
+    let daemon = daemon_command(args.daemon.clone(), None)?;
     let scratch = tempfile::tempdir()?;
 
     println!("## letta-bench run\n");
@@ -415,7 +429,9 @@ async fn measure_reference(
 }
 
 /// The daemon binary: the given path, or the one next to letta-bench.
-fn daemon_path(given: Option<PathBuf>) -> Result<String> {
+/// The command line that runs the daemon: the wrapper's words (e.g.
+/// `valgrind --tool=callgrind`), then the binary.
+fn daemon_command(given: Option<PathBuf>, wrapper: Option<&str>) -> Result<Vec<String>> {
     let daemon = match given {
         Some(path) => path,
         None => std::env::current_exe()?.with_file_name("letta-daemon"),
@@ -426,11 +442,17 @@ fn daemon_path(given: Option<PathBuf>) -> Result<String> {
             daemon.display()
         );
     }
-    Ok(daemon.display().to_string())
+    let mut command: Vec<String> = wrapper
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    command.push(daemon.display().to_string());
+    Ok(command)
 }
 
 async fn stream_report(
-    daemon: String,
+    daemon: Vec<String>,
     latency_chunks: usize,
     fan_out_chunks: usize,
     subscribers: &[usize],
@@ -442,7 +464,10 @@ async fn stream_report(
         let (server, _, port) = spawn_daemon(&daemon, &data_dir, &envs).await?;
         Ok((server, format!("ws://127.0.0.1:{port}")))
     };
-    let figures = stream::measure(start, latency_chunks, subscribers, fan_out_chunks).await?;
+    let (figures, server) =
+        stream::measure(start, latency_chunks, subscribers, fan_out_chunks).await?;
+    // A clean stop lets a wrapper (callgrind) write its figures.
+    server.stop()?;
     println!("## letta-bench stream\n");
     println!(
         "machine: {} cores; persistence on (SQLite WAL, one transaction per chunk)\n",
@@ -472,21 +497,23 @@ async fn stream_report(
 /// Starts the daemon on a free loopback port and waits until `/healthz`
 /// answers; returns it, the time that took and the port.
 pub(crate) async fn spawn_daemon(
-    daemon: &str,
+    daemon: &[String],
     data_dir: &std::path::Path,
     envs: &[(String, String)],
 ) -> Result<(Server, Duration, u16)> {
     let port = free_port()?;
-    let args = [
+    let (program, wrapped) = daemon.split_first().context("no daemon command")?;
+    let mut args = wrapped.to_vec();
+    args.extend([
         "--data-dir".to_owned(),
         data_dir.display().to_string(),
         "--listen".to_owned(),
         format!("ws://127.0.0.1:{port}"),
         "--log".to_owned(),
         "warn".to_owned(),
-    ];
+    ]);
     let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
-    let (server, elapsed) = Server::spawn(daemon, &args, envs, &ready).await?;
+    let (server, elapsed) = Server::spawn(program, &args, envs, &ready).await?;
     Ok((server, elapsed, port))
 }
 

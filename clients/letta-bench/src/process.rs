@@ -92,7 +92,7 @@ impl Server {
             .arg("-TERM")
             .arg(self.pid().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if self.child.try_wait()?.is_some() {
                 return Ok(());

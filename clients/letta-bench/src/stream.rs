@@ -151,7 +151,7 @@ pub async fn measure<F, Fut, D>(
     latency_chunks: usize,
     fan_outs: &[usize],
     fan_out_chunks: usize,
-) -> Result<StreamFigures>
+) -> Result<(StreamFigures, D)>
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = Result<(D, String)>>,
@@ -165,7 +165,7 @@ where
         runs: Arc::new(AtomicUsize::new(0)),
     };
     let letta_url = serve_mock(mock.clone()).await?;
-    let (_daemon, ws_url) = start_daemon(letta_url).await?;
+    let (daemon, ws_url) = start_daemon(letta_url).await?;
     let frames_url = format!("{ws_url}/ws");
 
     let (mut owner, _) = tokio_tungstenite::connect_async_with_config(
@@ -280,7 +280,7 @@ where
             fan_out_chunks as f64 / elapsed,
         ));
     }
-    Ok(StreamFigures { latency, fan_out })
+    Ok((StreamFigures { latency, fan_out }, daemon))
 }
 
 fn input(runtime: &Value, turn: usize) -> Value {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -31,16 +32,19 @@ fn official_client_dir() -> PathBuf {
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
-async fn run_official_client(url: &str, token: Option<&str>) -> Value {
-    let script = repo_root().join("tests/node/app-server-info.mjs");
-    let mut command = tokio::process::Command::new("node");
-    command.arg(script).arg(url).arg(official_client_dir());
-    if let Some(token) = token {
-        command.arg(token);
-    }
+/// Runs a script of `tests/node/` with Node: the daemon's URL, the client's
+/// folder, then `args`; returns the one JSON object it prints.
+async fn run_node_script(script: &str, url: &str, args: &[&str], timeout: Duration) -> Value {
     let output = tokio::time::timeout(
-        TIMEOUT * 3,
-        command.stdin(Stdio::null()).kill_on_drop(true).output(),
+        timeout,
+        tokio::process::Command::new("node")
+            .arg(repo_root().join("tests/node").join(script))
+            .arg(url)
+            .arg(official_client_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .expect("node client timed out")
@@ -52,6 +56,11 @@ async fn run_official_client(url: &str, token: Option<&str>) -> Value {
         String::from_utf8_lossy(&output.stdout)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn run_official_client(url: &str, token: Option<&str>) -> Value {
+    let args: Vec<&str> = token.into_iter().collect();
+    run_node_script("app-server-info.mjs", url, &args, TIMEOUT * 3).await
 }
 
 #[tokio::test]
@@ -94,29 +103,14 @@ async fn official_client_sends_the_auth_token() {
 async fn official_client_drives_a_local_turn() {
     let backend = Backend::local().await;
     let daemon = backend.daemon();
-    let script = repo_root().join("tests/node/local-turn.mjs");
-    let output = tokio::time::timeout(
+    let script = r#"[[call:Ext {"x": 7}]]"#;
+    let seen = run_node_script(
+        "local-turn.mjs",
+        &daemon.info.ws_url,
+        &[MODEL, script],
         TIMEOUT * 6,
-        tokio::process::Command::new("node")
-            .arg(script)
-            .arg(&daemon.info.ws_url)
-            .arg(official_client_dir())
-            .arg(MODEL)
-            .arg(r#"[[call:Ext {"x": 7}]]"#)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
     )
-    .await
-    .expect("node client timed out")
-    .expect("cannot run node");
-    assert!(
-        output.status.success(),
-        "official client failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    .await;
     assert_eq!(seen["backend"], "local", "{seen}");
     assert_eq!(seen["started"]["success"], true, "{seen}");
     assert_eq!(seen["accepted"]["accepted"], true, "{seen}");

@@ -30,7 +30,7 @@ use crate::util::lock;
 pub use providers::{ProviderConfig, Providers};
 pub use stream::LocalRunStream;
 
-/// How local agents run.
+/// How local agents run (the defaults are the configuration's).
 #[derive(Debug, Clone)]
 pub struct LocalSettings {
     /// Model steps one run may take before it stops with `max_steps`.
@@ -38,15 +38,6 @@ pub struct LocalSettings {
     /// The share of the context window a prompt may fill before older
     /// messages are summarised.
     pub compaction_threshold: f64,
-}
-
-impl Default for LocalSettings {
-    fn default() -> LocalSettings {
-        LocalSettings {
-            max_steps: 50,
-            compaction_threshold: 0.75,
-        }
-    }
 }
 
 /// Agents kept by the daemon; cheap to clone.

@@ -23,6 +23,11 @@ mod providers;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Default frontend connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default model steps per local run.
+pub const DEFAULT_MAX_STEPS: u32 = 50;
+/// Default share of the context window before a local conversation is
+/// compacted.
+pub const DEFAULT_COMPACTION_THRESHOLD: f64 = 0.75;
 /// Default events kept per runtime.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 const DEFAULT_LISTEN: &str = "ws://127.0.0.1:4500";
@@ -347,14 +352,18 @@ impl Config {
         let compaction_threshold = cli
             .compaction_threshold
             .or(file.compaction_threshold)
-            .unwrap_or(0.75);
+            .unwrap_or(DEFAULT_COMPACTION_THRESHOLD);
         if !(0.1..=0.95).contains(&compaction_threshold) {
             return Err(ConfigError::CompactionThreshold(compaction_threshold));
         }
         let local = LocalConfig {
             providers: providers::resolve(&file.providers, &vars)?,
             default_model,
-            max_steps: cli.max_steps.or(file.max_steps).unwrap_or(50).max(1),
+            max_steps: cli
+                .max_steps
+                .or(file.max_steps)
+                .unwrap_or(DEFAULT_MAX_STEPS)
+                .max(1),
             compaction_threshold,
         };
         let base_url = named_url.unwrap_or_else(|| {

@@ -608,6 +608,46 @@ mod tests {
     }
 
     #[test]
+    fn agents_live_locally_unless_a_letta_server_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = ["--data-dir", dir.path().to_str().unwrap()];
+        let resolve = |extra: &[&str], user: UserEnvironment| {
+            let mut args = data.to_vec();
+            args.extend_from_slice(extra);
+            Config::resolve(cli(&args), user)
+        };
+        let fresh = resolve(&[], user(dir.path())).unwrap();
+        assert_eq!(fresh.backend, BackendKind::Local);
+        assert!(!fresh.letta.configured);
+        assert_eq!(fresh.local.max_steps, DEFAULT_MAX_STEPS);
+        let named = resolve(
+            &["--letta-base-url", "http://10.0.0.1:8283"],
+            user(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(named.backend, BackendKind::Api);
+        let keyed = UserEnvironment {
+            api_key: Some("sk-let-x".into()),
+            ..user(dir.path())
+        };
+        assert_eq!(
+            resolve(&[], keyed.clone()).unwrap().backend,
+            BackendKind::Api
+        );
+        let overridden = resolve(&["--backend", "local"], keyed).unwrap();
+        assert_eq!(overridden.backend, BackendKind::Local);
+        assert!(overridden.letta.configured);
+        assert!(matches!(
+            resolve(&["--compaction-threshold", "0.99"], user(dir.path())),
+            Err(ConfigError::CompactionThreshold(_))
+        ));
+        assert!(matches!(
+            resolve(&["--default-model", "gpt-4.1"], user(dir.path())),
+            Err(ConfigError::DefaultModel(_))
+        ));
+    }
+
+    #[test]
     fn the_users_home_holds_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".letta")).unwrap();

@@ -127,17 +127,11 @@ impl LocalBackend {
         conversation_id: &str,
         agent_id: Option<&str>,
     ) -> Result<bool> {
-        if conversation_id == super::DEFAULT_CONVERSATION {
-            return match agent_id {
-                Some(agent_id) => self.has_agent(agent_id).await,
-                None => Ok(false),
-            };
-        }
-        Ok(self
-            .store()
-            .local_conversation(conversation_id)
-            .await?
-            .is_some())
+        // A default conversation without its agent names none of ours.
+        let Ok(key) = self.conversation_key(conversation_id, agent_id) else {
+            return Ok(false);
+        };
+        Ok(self.store().local_conversation(&key).await?.is_some())
     }
 
     /// The stored key of a conversation: the default one goes by its agent.

@@ -22,7 +22,7 @@ use crate::rpc::{self, DaemonState, Identity};
 use crate::runtime::{RuntimeError, RuntimeSettings, Runtimes};
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
-use crate::store::{DATABASE_FILE, Store, StoreError};
+use crate::store::{CheckpointSchedule, DATABASE_FILE, Store, StoreError};
 use letta_api::{LettaApi, LettaError};
 
 /// Exit code for a configuration error.
@@ -221,9 +221,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
     let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checkpoints = CheckpointSchedule::default();
     loop {
         tick.tick().await;
-        if let Err(err) = store.checkpoint().await {
+        if checkpoints.due(store.commits())
+            && let Err(err) = store.checkpoint().await
+        {
             tracing::warn!(error = %err, "WAL checkpoint failed");
         }
         for runtime in runtimes.all().await {

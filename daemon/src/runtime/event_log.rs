@@ -11,6 +11,7 @@
 //! received yet waits in the database, not in memory.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::util::lock;
@@ -54,6 +55,9 @@ pub struct EventLog {
     recent: Mutex<VecDeque<(u64, Arc<str>)>>,
     subscribers: Mutex<HashMap<usize, Subscription>>,
     retention: u64,
+    /// Events up to this `event_seq` have been trimmed (0: none by this
+    /// log yet).
+    trimmed_through: AtomicU64,
     /// This log, for the catch-up tasks it starts.
     this: Weak<EventLog>,
 }
@@ -94,6 +98,7 @@ impl EventLog {
             recent: Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)),
             subscribers: Mutex::new(HashMap::new()),
             retention,
+            trimmed_through: AtomicU64::new(0),
             this: this.clone(),
         }))
     }
@@ -270,14 +275,22 @@ impl EventLog {
     }
 
     /// Applies retention: keeps the newest events. Called by the daemon's
-    /// maintenance task, off the path from chunk to frontend.
+    /// maintenance task, off the path from chunk to frontend. Deletes only
+    /// once the log has outgrown retention by a sixteenth, so a busy log is
+    /// trimmed in batches and an idle one never takes the write lock.
     pub async fn trim(&self) {
-        if let Err(err) = self
+        let through = self.latest().saturating_sub(self.retention);
+        let slack = self.retention / 16;
+        if through <= self.trimmed_through.load(Ordering::Relaxed) + slack {
+            return;
+        }
+        match self
             .store
             .trim_events(self.runtime_id, self.retention)
             .await
         {
-            tracing::warn!(error = %err, "cannot trim the event log");
+            Ok(_) => self.trimmed_through.store(through, Ordering::Relaxed),
+            Err(err) => tracing::warn!(error = %err, "cannot trim the event log"),
         }
     }
 

@@ -24,35 +24,52 @@ impl Store {
 
     /// Writes events (and advances a run cursor) in one transaction: after a
     /// crash either all of it is there or none.
+    ///
+    /// This runs for every chunk a frontend sees, so the whole transaction
+    /// is one multi-statement query: sqlx runs SQLite on a worker thread, and
+    /// each statement sent on its own is another round trip to it.
     pub async fn append_events(
         &self,
         runtime_id: i64,
         events: &[(u64, &str)],
         cursor: Option<CursorAdvance<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_transaction().await?;
-        for (event_seq, frame) in events {
-            sqlx::query("INSERT INTO events (runtime_id, event_seq, frame) VALUES (?, ?, ?)")
-                .bind(runtime_id)
-                .bind(to_i64(*event_seq))
-                .bind(*frame)
-                .execute(&mut *tx)
-                .await?;
+        if events.is_empty() && cursor.is_none() {
+            return Ok(());
         }
-        if let Some(cursor) = cursor {
-            sqlx::query(
+        let mut sql = String::from("BEGIN IMMEDIATE;");
+        if !events.is_empty() {
+            sql.push_str("INSERT INTO events (runtime_id, event_seq, frame) VALUES (?, ?, ?)");
+            sql.push_str(&", (?, ?, ?)".repeat(events.len() - 1));
+            sql.push(';');
+        }
+        if cursor.is_some() {
+            sql.push_str(
                 "INSERT INTO runs (run_id, runtime_id, turn_id, status, last_seq_id)
                  VALUES (?, ?, ?, 'streaming', ?)
-                 ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id)",
-            )
-            .bind(cursor.run_id)
-            .bind(runtime_id)
-            .bind(cursor.turn_id)
-            .bind(to_i64(cursor.seq_id))
-            .execute(&mut *tx)
-            .await?;
+                 ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id);",
+            );
         }
-        tx.commit().await?;
+        sql.push_str("COMMIT;");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event_seq, frame) in events {
+            query = query.bind(runtime_id).bind(to_i64(*event_seq)).bind(*frame);
+        }
+        if let Some(cursor) = cursor {
+            query = query
+                .bind(cursor.run_id)
+                .bind(runtime_id)
+                .bind(cursor.turn_id)
+                .bind(to_i64(cursor.seq_id));
+        }
+        let mut connection = self.pool.acquire().await?;
+        if let Err(error) = query.execute(&mut *connection).await {
+            // A statement failed inside the transaction this query opened;
+            // end it before the connection goes back to the pool. (If BEGIN
+            // itself failed there is nothing to roll back and this errs.)
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            return Err(error.into());
+        }
         Ok(())
     }
 
@@ -105,4 +122,79 @@ impl Store {
 
 pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DATABASE_FILE;
+
+    async fn store_with_runtime() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(DATABASE_FILE)).await.unwrap();
+        let runtime = store
+            .upsert_runtime("agent-1", "default", "/", "standard", "t0")
+            .await
+            .unwrap();
+        (dir, store, runtime.id)
+    }
+
+    #[tokio::test]
+    async fn events_and_the_cursor_are_written_together() {
+        let (_dir, store, runtime) = store_with_runtime().await;
+        let cursor = |seq_id| CursorAdvance {
+            run_id: "run-1",
+            turn_id: "turn-1",
+            seq_id,
+        };
+        store
+            .append_events(runtime, &[(1, "a"), (2, "b"), (3, "c")], Some(cursor(7)))
+            .await
+            .unwrap();
+        store
+            .append_events(runtime, &[], Some(cursor(5)))
+            .await
+            .unwrap();
+        store
+            .append_events(runtime, &[(4, "d")], None)
+            .await
+            .unwrap();
+
+        let events = store.events_after(runtime, 0, 10).await.unwrap();
+        let frames: Vec<_> = events.iter().map(|(seq, f)| (*seq, f.as_str())).collect();
+        assert_eq!(frames, [(1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+        let run = store.latest_run_of_turn("turn-1").await.unwrap().unwrap();
+        assert_eq!(run.last_seq_id, 7, "a cursor never moves back");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_nothing_and_the_store_usable() {
+        let (_dir, store, runtime) = store_with_runtime().await;
+        store
+            .append_events(runtime, &[(1, "a")], None)
+            .await
+            .unwrap();
+        let cursor = CursorAdvance {
+            run_id: "run-1",
+            turn_id: "turn-1",
+            seq_id: 3,
+        };
+        // Event 1 exists: the batch fails on its second row.
+        let duplicate = store
+            .append_events(runtime, &[(2, "b"), (1, "again")], Some(cursor))
+            .await;
+        assert!(duplicate.is_err());
+        assert_eq!(store.events_after(runtime, 0, 10).await.unwrap().len(), 1);
+        assert!(store.latest_run_of_turn("turn-1").await.unwrap().is_none());
+
+        // The connection the batch failed on went back to the pool with no
+        // transaction left open: later writes go through.
+        for seq in 2..10 {
+            store
+                .append_events(runtime, &[(seq, "x")], None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.last_event_seq(runtime).await.unwrap(), 9);
+    }
 }

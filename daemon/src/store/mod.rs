@@ -12,6 +12,8 @@ mod turns;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -45,6 +47,8 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Transactions committed since the database was opened.
+    commits: Arc<AtomicU64>,
 }
 
 /// A previous run that did not stop cleanly.
@@ -72,13 +76,28 @@ impl Store {
             // would reach frontends tens of milliseconds late.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "67108864");
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            // A local file has no connection to lose; a ping before every
+            // use would be one more round trip to SQLite's worker thread.
+            .test_before_acquire(false)
+            .after_connect(move |connection, _| {
+                let counter = counter.clone();
+                Box::pin(async move {
+                    connection.lock_handle().await?.set_commit_hook(move || {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        true
+                    });
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, commits })
     }
 
     /// Records this run's start; returns its id and the earlier runs that
@@ -133,8 +152,14 @@ impl Store {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Transactions committed since the database was opened.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Copies committed WAL content into the database file without blocking
-    /// writers. Called periodically by the daemon's maintenance task.
+    /// writers. Called by the daemon's maintenance task when
+    /// [`CheckpointSchedule`] says so.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&self.pool)
@@ -154,9 +179,65 @@ impl Store {
     }
 }
 
+/// When the WAL is copied into the database file. A checkpoint costs a
+/// burst of work that delays the commits beside it (several milliseconds on
+/// a small machine), so it runs once the daemon has been quiet for a tick,
+/// and during a long burst of writes only every [`CHECKPOINT_AFTER_COMMITS`]
+/// commits, which bounds the WAL.
+#[derive(Debug, Default)]
+pub struct CheckpointSchedule {
+    checkpointed_at: u64,
+    seen: u64,
+}
+
+/// Commits (a chunk is one, of a few pages) after which a checkpoint runs
+/// even while writes go on: a WAL of some tens of MiB at most.
+pub const CHECKPOINT_AFTER_COMMITS: u64 = 2000;
+
+impl CheckpointSchedule {
+    /// Called every maintenance tick with [`Store::commits`]: whether to
+    /// checkpoint now.
+    pub fn due(&mut self, commits: u64) -> bool {
+        let pending = commits.saturating_sub(self.checkpointed_at);
+        let quiet = commits == self.seen;
+        self.seen = commits;
+        let due = pending > 0 && (quiet || pending >= CHECKPOINT_AFTER_COMMITS);
+        if due {
+            self.checkpointed_at = commits;
+        }
+        due
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_wait_for_a_quiet_tick_or_a_long_burst() {
+        let mut schedule = CheckpointSchedule::default();
+        assert!(!schedule.due(0), "nothing written");
+        assert!(!schedule.due(10), "still writing");
+        assert!(schedule.due(10), "quiet for a tick");
+        assert!(!schedule.due(10), "nothing new since");
+        let mut commits = 10;
+        let mut checkpoints = 0;
+        for _ in 0..10 {
+            commits += 500;
+            checkpoints += u32::from(schedule.due(commits));
+        }
+        assert_eq!(checkpoints, 2, "5000 commits without a pause");
+    }
+
+    #[tokio::test]
+    async fn commits_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(DATABASE_FILE)).await.unwrap();
+        let before = store.commits();
+        store.record_daemon_start(1, "0.1.0", "t").await.unwrap();
+        store.ping().await.unwrap();
+        assert_eq!(store.commits(), before + 1, "one write transaction");
+    }
 
     #[tokio::test]
     async fn an_unclean_run_is_reported_once() {

@@ -255,8 +255,8 @@ pub struct RunArgs {
         value_name = "RULES"
     )]
     pub disallowed_tools: Vec<String>,
-    /// Which local tools the agent gets: `default`, `none`, or a list
-    /// (`Read,Grep`).
+    /// Which local tools the agent gets: a toolset (`auto`, `default`,
+    /// `codex`, `letta`, `none`) or a list of tools (`Read,Grep`).
     #[arg(long, value_name = "TOOLS")]
     pub tools: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

@@ -321,9 +321,16 @@ fn create_message(args: &RunArgs, prompt: String) -> Result<CreateMessage, CtlEr
     let deny = split_rules(&args.disallowed_tools);
     let (client_toolset, client_tool_allowlist) = match args.tools.as_deref().map(str::trim) {
         None => (None, None),
-        Some("default") => (Some(toolset("default")), None),
-        Some("none" | "") => (Some(toolset("none")), None),
-        Some(list) => (None, Some(split_rules(&[list.to_owned()]))),
+        Some("") => (Some(toolset("none", None)), None),
+        Some(name @ ("auto" | "default" | "codex" | "letta" | "none")) => {
+            (Some(toolset(name, None)), None)
+        }
+        // Exactly these: the built-in ones from no toolset, and only them
+        // (a frontend's tools of the same names included).
+        Some(list) => {
+            let tools = split_rules(&[list.to_owned()]);
+            (Some(toolset("none", Some(tools.clone()))), Some(tools))
+        }
     };
     Ok(CreateMessage {
         messages: vec![MessageCreate {
@@ -340,10 +347,10 @@ fn create_message(args: &RunArgs, prompt: String) -> Result<CreateMessage, CtlEr
     })
 }
 
-fn toolset(base: &str) -> ClientToolset {
+fn toolset(base: &str, include: Option<Vec<String>>) -> ClientToolset {
     ClientToolset {
         base: Some(base.to_owned()),
-        include: None,
+        include,
     }
 }
 

@@ -135,6 +135,12 @@ registry::declare_methods! {
         params: UpdateModelParams, result: UpdateModelResult,
         frame_reply: FrameReply::Always("update_model_response"),
     }
+    /// Sets a runtime's toolset preference: the built-in tools its turns
+    /// offer unless a turn names a toolset. Persisted.
+    UpdateToolset => "update_toolset" {
+        params: UpdateToolsetParams, result: UpdateToolsetResult,
+        frame_reply: FrameReply::Always("update_toolset_response"),
+    }
     /// The models the Letta server offers (`GET /v1/models/`), its default
     /// marked.
     ListModels => "list_models" {

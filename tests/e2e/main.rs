@@ -19,4 +19,5 @@ mod local_tools;
 mod official_client;
 mod security;
 mod subscriptions;
+mod toolsets;
 mod turns;

@@ -176,6 +176,9 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
                 module,
                 resources::conversation_compact,
             ),
+            MethodId::UpdateToolset => {
+                register::<methods::UpdateToolset, _, _>(module, resources::update_toolset)
+            }
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)
             }

@@ -11,7 +11,7 @@ use letta_protocol::{
     ConversationCreateParams, ConversationListParams, ConversationListResult,
     ConversationMessagesListParams, ConversationMessagesListResult, ConversationResult,
     ConversationRetrieveParams, ConversationUpdateParams, ListModelsParams, ListModelsResult,
-    ModelEntry, UpdateModelParams, UpdateModelResult,
+    ModelEntry, UpdateModelParams, UpdateModelResult, UpdateToolsetParams, UpdateToolsetResult,
 };
 use serde_json::{Value, json};
 
@@ -299,6 +299,23 @@ pub async fn conversation_compact(
     })
 }
 
+/// Sets the toolset preference of a runtime.
+pub async fn update_toolset(
+    state: State,
+    _: Connection,
+    params: UpdateToolsetParams,
+) -> Result<UpdateToolsetResult, RpcError> {
+    let runtime = state.runtimes.get(&params.runtime).await?;
+    let current = runtime.set_toolset(&params.toolset_preference).await?;
+    Ok(UpdateToolsetResult {
+        success: true,
+        runtime: Some(params.runtime),
+        current_toolset: Some(current.to_owned()),
+        current_toolset_preference: Some(params.toolset_preference),
+        error: None,
+    })
+}
+
 /// Switches the agent of a started runtime to another model.
 pub async fn update_model(
     state: State,
@@ -324,6 +341,7 @@ pub async fn update_model(
         .update_agent(&agent_id, &json!({ "model": handle }))
         .await
         .map_err(upstream)?;
+    runtime.note_agent_model(&json!({ "model": handle }));
     Ok(UpdateModelResult {
         success: true,
         runtime: Some(params.runtime),

@@ -134,6 +134,9 @@ pub async fn runtime_start(
             params.mode,
         )
         .await?;
+    if let Some(agent) = &agent {
+        runtime.note_agent_model(agent);
+    }
     if let Some(groups) = params.external_tools {
         runtime
             .register_external_tools(connection.id, groups)

@@ -11,6 +11,7 @@ mod error;
 pub mod event_log;
 mod sink;
 mod state;
+mod toolset;
 mod turn;
 mod waiters;
 
@@ -181,6 +182,7 @@ impl Runtimes {
             .await?;
         let mode = parse_mode(&row.permission_mode).unwrap_or(PermissionMode::Standard);
         let mut state = RuntimeState::new(row.cwd.clone(), mode, row.queue_paused);
+        state.toolset = row.toolset.clone();
         for input in self.store.open_inputs(row.id).await? {
             let content = turn::content_of(&input.payload);
             state.queue.push(QueuedInput {

@@ -51,6 +51,11 @@ pub struct RuntimeState {
     /// idle can also replay how the turn ended.
     pub recording_end: bool,
     pub registrations: Vec<Registration>,
+    /// The toolset preference (`auto`, or a toolset's name).
+    pub toolset: String,
+    /// The agent's model handle as last seen, for the `auto` toolset;
+    /// unknown until a `runtime_start` or `update_model`.
+    pub model: Option<String>,
 }
 
 impl RuntimeState {
@@ -67,6 +72,8 @@ impl RuntimeState {
             running: None,
             recording_end: false,
             registrations: Vec::new(),
+            toolset: crate::tools::AUTO_TOOLSET.to_owned(),
+            model: None,
         }
     }
 
@@ -115,13 +122,27 @@ impl RuntimeState {
         tools
     }
 
+    /// The toolset this runtime's turns use unless they name one.
+    pub fn current_toolset(&self) -> &'static str {
+        crate::tools::resolve_toolset(&self.toolset, self.model.as_deref())
+    }
+
+    /// The built-in tools a turn with `toolset` offers.
+    pub fn offered_builtin(
+        &self,
+        toolset: Option<&letta_protocol::ClientToolset>,
+    ) -> Vec<&'static crate::tools::BuiltinTool> {
+        crate::tools::offered(toolset, &self.toolset, self.model.as_deref())
+    }
+
     pub fn device_status(
         &self,
         pending: Vec<letta_protocol::PendingControlRequest>,
         settings_errors: Vec<letta_protocol::SettingsError>,
         background_processes: Value,
     ) -> DeviceStatus {
-        let loaded: Vec<String> = crate::tools::offered(None)
+        let loaded: Vec<String> = self
+            .offered_builtin(None)
             .into_iter()
             .map(|tool| tool.name.to_owned())
             .chain(self.external_tools(None).into_iter().map(|tool| tool.name))
@@ -130,8 +151,9 @@ impl RuntimeState {
         for (key, value) in [
             ("git_context", Value::Null),
             ("letta_code_version", Value::Null),
-            ("current_toolset_preference", json!("auto")),
-            ("available_toolsets", json!([])),
+            ("current_toolset", json!(self.current_toolset())),
+            ("current_toolset_preference", json!(self.toolset)),
+            ("available_toolsets", available_toolsets()),
             ("current_available_skills", json!([])),
             ("experiments", json!([])),
             ("memory_directory", Value::Null),
@@ -162,4 +184,25 @@ fn hostname() -> Option<String> {
         .ok()
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
+}
+
+/// The toolset preferences a frontend can choose from, as Letta Code lists
+/// them (`id`, `display_name`).
+fn available_toolsets() -> Value {
+    let names = std::iter::once(crate::tools::AUTO_TOOLSET)
+        .chain(crate::tools::TOOLSETS.iter().map(|(name, _)| *name));
+    Value::Array(
+        names
+            .map(|name| {
+                let display = match name {
+                    "auto" => "Auto",
+                    "default" => "Claude",
+                    "codex" => "Codex",
+                    "letta" => "Letta",
+                    _ => "None",
+                };
+                json!({ "id": name, "display_name": display })
+            })
+            .collect(),
+    )
 }

@@ -12,6 +12,8 @@ pub struct RuntimeRow {
     pub cwd: String,
     pub permission_mode: String,
     pub queue_paused: bool,
+    /// The toolset preference.
+    pub toolset: String,
 }
 
 impl Store {
@@ -29,7 +31,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (agent_id, conversation_id)
              DO UPDATE SET cwd = excluded.cwd, permission_mode = excluded.permission_mode
-             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused",
+             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset",
         )
         .bind(agent_id)
         .bind(conversation_id)
@@ -47,7 +49,7 @@ impl Store {
         conversation_id: &str,
     ) -> Result<Option<RuntimeRow>, StoreError> {
         let row = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset
              FROM runtimes WHERE agent_id = ? AND conversation_id = ?",
         )
         .bind(agent_id)
@@ -59,7 +61,8 @@ impl Store {
 
     pub async fn load_runtimes(&self) -> Result<Vec<RuntimeRow>, StoreError> {
         let rows = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused FROM runtimes ORDER BY id",
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset
+             FROM runtimes ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -75,6 +78,15 @@ impl Store {
         sqlx::query("UPDATE runtimes SET cwd = ?, permission_mode = ? WHERE id = ?")
             .bind(cwd)
             .bind(permission_mode)
+            .bind(runtime_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_toolset(&self, runtime_id: i64, toolset: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runtimes SET toolset = ? WHERE id = ?")
+            .bind(toolset)
             .bind(runtime_id)
             .execute(&self.pool)
             .await?;

@@ -20,8 +20,6 @@ pub struct BuiltinTool {
     pub description: &'static str,
     pub parameters: fn() -> Value,
     pub effect: Effect,
-    /// Offered by the `default` toolset without being included.
-    pub in_default: bool,
 }
 
 pub static BUILTIN: &[BuiltinTool] = &[
@@ -35,7 +33,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             file. Prefer Read, Edit, Write, Glob and Grep over cat, sed, echo, find and grep.",
         parameters: bash_parameters,
         effect: Effect::Execute,
-        in_default: true,
     },
     BuiltinTool {
         name: "Read",
@@ -44,7 +41,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             than 2000 characters are cut. Relative paths start at the working directory.",
         parameters: read_parameters,
         effect: Effect::ReadOnly,
-        in_default: true,
     },
     BuiltinTool {
         name: "Write",
@@ -53,7 +49,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             Use Edit to change part of an existing file.",
         parameters: write_parameters,
         effect: Effect::Edit,
-        in_default: true,
     },
     BuiltinTool {
         name: "Edit",
@@ -62,7 +57,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             include surrounding lines to make it unique.",
         parameters: edit_parameters,
         effect: Effect::Edit,
-        in_default: true,
     },
     BuiltinTool {
         name: "ApplyPatch",
@@ -72,7 +66,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             and added (+) lines. Every file changes, or none does.",
         parameters: apply_patch_parameters,
         effect: Effect::Edit,
-        in_default: true,
     },
     BuiltinTool {
         name: "Glob",
@@ -81,7 +74,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             unless `path` names another directory.",
         parameters: glob_parameters,
         effect: Effect::ReadOnly,
-        in_default: false,
     },
     BuiltinTool {
         name: "Grep",
@@ -91,7 +83,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             `count`. Narrow with `glob` or `type`; `head_limit` and `offset` page the results.",
         parameters: grep_parameters,
         effect: Effect::ReadOnly,
-        in_default: false,
     },
     BuiltinTool {
         name: "LS",
@@ -99,7 +90,6 @@ pub static BUILTIN: &[BuiltinTool] = &[
             sizes. `ignore` takes glob patterns of names to leave out.",
         parameters: ls_parameters,
         effect: Effect::ReadOnly,
-        in_default: false,
     },
 ];
 
@@ -108,20 +98,147 @@ pub fn builtin(name: &str) -> Option<&'static BuiltinTool> {
     BUILTIN.iter().find(|tool| tool.name == name)
 }
 
-/// The built-in tools a turn offers: the `default` base (or none), plus
-/// what `include` adds.
-pub fn offered(toolset: Option<&ClientToolset>) -> Vec<&'static BuiltinTool> {
-    let base = toolset.and_then(|toolset| toolset.base.as_deref());
+/// Letta Code 0.34's toolsets, by the names the model sees, in its order
+/// (`tests/fixtures/letta-code-tools.json` is the reference they are tested
+/// against). A name the daemon does not serve yet is left out when offered.
+pub const TOOLSETS: &[(&str, &[&str])] = &[
+    (
+        "default",
+        &[
+            "Bash",
+            "Monitor",
+            "WatchPR",
+            "Wake",
+            "EnterWorktree",
+            "ExitWorktree",
+            "SetWorkingDirectory",
+            "Edit",
+            "TaskStop",
+            "Read",
+            "Skill",
+            "Memory",
+            "Workflow",
+            "Agent",
+            "SendAgentMessage",
+            "TaskCreate",
+            "TaskGet",
+            "TaskList",
+            "TaskUpdate",
+            "Write",
+        ],
+    ),
+    (
+        "codex",
+        &[
+            "EnterWorktree",
+            "ExitWorktree",
+            "SetWorkingDirectory",
+            "Agent",
+            "SendAgentMessage",
+            "Monitor",
+            "WatchPR",
+            "Wake",
+            "TaskStop",
+            "Skill",
+            "Memory",
+            "Workflow",
+            "exec_command",
+            "write_stdin",
+            "ViewImage",
+            "ApplyPatch",
+            "UpdatePlan",
+        ],
+    ),
+    (
+        "letta",
+        &[
+            "EnterWorktree",
+            "ExitWorktree",
+            "SetWorkingDirectory",
+            "Agent",
+            "SendAgentMessage",
+            "Monitor",
+            "WatchPR",
+            "Wake",
+            "TaskStop",
+            "Skill",
+            "Memory",
+            "Workflow",
+            "exec_command",
+            "write_stdin",
+            "Read",
+            "Edit",
+            "Write",
+            "ViewImage",
+            "UpdatePlan",
+        ],
+    ),
+    ("none", &[]),
+];
+
+/// The toolset preference that picks one by model.
+pub const AUTO_TOOLSET: &str = "auto";
+
+/// Whether `name` is a toolset preference: `auto` or one of [`TOOLSETS`].
+pub fn is_toolset(name: &str) -> bool {
+    name == AUTO_TOOLSET || TOOLSETS.iter().any(|(toolset, _)| *toolset == name)
+}
+
+/// The toolset a preference stands for: `auto` picks `codex` for OpenAI's
+/// models (by handle, as Letta Code does) and `default` for every other or
+/// unknown model. An unknown name is `default` too (callers check names
+/// with [`is_toolset`] where a person typed them).
+pub fn resolve_toolset(preference: &str, model: Option<&str>) -> &'static str {
+    if let Some((name, _)) = TOOLSETS.iter().find(|(name, _)| *name == preference) {
+        return name;
+    }
+    const OPENAI_PROVIDERS: &[&str] = &[
+        "openai/",
+        "openai-codex/",
+        "chatgpt-plus-pro/",
+        "chatgpt_oauth/",
+    ];
+    match model {
+        Some(model)
+            if OPENAI_PROVIDERS
+                .iter()
+                .any(|prefix| model.starts_with(prefix)) =>
+        {
+            "codex"
+        }
+        _ => "default",
+    }
+}
+
+/// The built-in tools a turn offers: those of its toolset (the turn's
+/// `base`, else the runtime's `preference`) that the daemon serves, plus
+/// what `include` names.
+pub fn offered(
+    toolset: Option<&ClientToolset>,
+    preference: &str,
+    model: Option<&str>,
+) -> Vec<&'static BuiltinTool> {
+    let base = toolset
+        .and_then(|toolset| toolset.base.as_deref())
+        .unwrap_or(preference);
+    let base = resolve_toolset(base, model);
     let include = toolset
         .and_then(|toolset| toolset.include.as_deref())
         .unwrap_or_default();
-    BUILTIN
+    let names = TOOLSETS
         .iter()
-        .filter(|tool| {
-            let from_base = base != Some("none") && tool.in_default;
-            from_base || include.iter().any(|name| name == tool.name)
-        })
-        .collect()
+        .find(|(name, _)| *name == base)
+        .map_or(&[][..], |(_, tools)| *tools);
+    let mut tools: Vec<&'static BuiltinTool> =
+        names.iter().filter_map(|name| builtin(name)).collect();
+    for name in include {
+        if let Some(tool) = builtin(name)
+            && !tools.iter().any(|offered| offered.name == tool.name)
+        {
+            tools.push(tool);
+        }
+    }
+    tools
 }
 
 fn schema(properties: Value, required: &[&str]) -> Value {
@@ -141,7 +258,7 @@ fn bash_parameters() -> Value {
             "timeout": { "type": "number", "description": "Milliseconds before the command is killed (default 120000, max 600000)." },
             "run_in_background": { "type": "boolean", "description": "Start the command and return at once; its output goes to a file." },
         }),
-        &["command"],
+        &["command", "description"],
     )
 }
 
@@ -207,6 +324,7 @@ fn grep_parameters() -> Value {
             "-A": { "type": "number", "description": "Lines after each match (content mode)." },
             "-B": { "type": "number", "description": "Lines before each match (content mode)." },
             "-C": { "type": "number", "description": "Lines before and after each match (content mode)." },
+            "context": { "type": "number", "description": "The same as -C." },
             "-n": { "type": "boolean", "description": "Show line numbers (content mode; default true)." },
             "-i": { "type": "boolean", "description": "Case-insensitive." },
             "type": { "type": "string", "description": "File type, e.g. rust, js, py." },
@@ -236,22 +354,123 @@ mod tests {
         tools.iter().map(|tool| tool.name).collect()
     }
 
+    fn toolset(base: &str, include: &[&str]) -> ClientToolset {
+        ClientToolset {
+            base: Some(base.into()),
+            include: Some(include.iter().map(|name| (*name).to_owned()).collect()),
+        }
+    }
+
     #[test]
     fn toolsets_choose_the_offered_tools() {
         assert_eq!(
-            names(&offered(None)),
-            ["Bash", "Read", "Write", "Edit", "ApplyPatch"]
+            names(&offered(None, "default", None)),
+            ["Bash", "Edit", "Read", "Write"]
         );
-        let none = ClientToolset {
-            base: Some("none".into()),
-            include: Some(vec!["Grep".into()]),
-        };
-        assert_eq!(names(&offered(Some(&none))), ["Grep"]);
-        let more = ClientToolset {
-            base: Some("default".into()),
-            include: Some(vec!["Glob".into(), "LS".into()]),
-        };
-        assert_eq!(offered(Some(&more)).len(), 7);
+        assert_eq!(
+            names(&offered(None, "codex", None)),
+            ["ApplyPatch"],
+            "the codex toolset's other tools are not served yet"
+        );
+        assert_eq!(
+            names(&offered(Some(&toolset("none", &["Grep"])), "default", None)),
+            ["Grep"]
+        );
+        let more = toolset("default", &["Glob", "LS", "Read", "NoSuchTool"]);
+        assert_eq!(
+            names(&offered(Some(&more), "codex", None)),
+            ["Bash", "Edit", "Read", "Write", "Glob", "LS"],
+            "the turn's base wins over the runtime's preference; included tools come once"
+        );
+    }
+
+    #[test]
+    fn auto_picks_by_model() {
+        assert_eq!(resolve_toolset("auto", Some("openai/gpt-5")), "codex");
+        assert_eq!(
+            resolve_toolset("auto", Some("chatgpt-plus-pro/gpt-5")),
+            "codex"
+        );
+        assert_eq!(
+            resolve_toolset("auto", Some("anthropic/claude-sonnet-4")),
+            "default"
+        );
+        assert_eq!(
+            resolve_toolset("auto", Some("openrouter/openai/gpt-5")),
+            "default"
+        );
+        assert_eq!(resolve_toolset("auto", None), "default");
+        assert_eq!(resolve_toolset("letta", Some("openai/gpt-5")), "letta");
+        assert!(is_toolset("auto") && is_toolset("none") && !is_toolset("gemini"));
+    }
+
+    /// The reference's schema without its wording: names, types, enums,
+    /// defaults and required fields are what the model relies on.
+    fn shape(schema: &Value) -> Value {
+        match schema {
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .filter(|(key, _)| *key != "description" && *key != "$schema")
+                    .map(|(key, value)| {
+                        let value = match (key.as_str(), value) {
+                            ("properties", Value::Object(properties)) => Value::Object(
+                                properties
+                                    .iter()
+                                    .map(|(name, schema)| (name.clone(), shape(schema)))
+                                    .collect(),
+                            ),
+                            _ => shape(value),
+                        };
+                        (key.clone(), value)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn toolsets_and_schemas_match_letta_code() {
+        let reference: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/letta-code-tools.json"
+        ))
+        .unwrap();
+        let toolsets = reference["toolsets"].as_object().unwrap();
+        assert_eq!(toolsets.len(), TOOLSETS.len());
+        for (name, tools) in TOOLSETS {
+            let expected: Vec<&str> = toolsets[*name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|tool| tool.as_str().unwrap())
+                .collect();
+            assert_eq!(*tools, expected.as_slice(), "toolset {name}");
+            let served: Vec<&str> = expected
+                .into_iter()
+                .filter(|tool| builtin(tool).is_some())
+                .collect();
+            assert_eq!(
+                names(&offered(None, name, None)),
+                served,
+                "offered by {name}"
+            );
+        }
+        for tool in BUILTIN {
+            let expected = &reference["schemas"][tool.name];
+            assert!(
+                !expected.is_null(),
+                "{} is not a Letta Code tool",
+                tool.name
+            );
+            assert_eq!(
+                shape(&(tool.parameters)()),
+                *expected,
+                "arguments of {}",
+                tool.name
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use apply_patch::{FileChange, Patch, PatchError};
 pub use bash::BackgroundJobs;
-pub use catalog::{BUILTIN, BuiltinTool, Effect, builtin, offered};
+pub use catalog::{
+    AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, TOOLSETS, builtin, is_toolset, offered,
+    resolve_toolset,
+};
 pub use files::{edit_args, edited, write_atomically};
 pub use paths::{absolute, home_dir, normalize, resolve};
 

@@ -181,6 +181,28 @@ pub struct ConversationCompactResult {
     pub error: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateToolsetParams {
+    pub runtime: crate::RuntimeScope,
+    /// `auto` (chosen by the agent's model), `default`, `codex`, `letta` or
+    /// `none`.
+    pub toolset_preference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateToolsetResult {
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<crate::RuntimeScope>,
+    /// The toolset the preference stands for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_toolset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_toolset_preference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Which model to switch to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateModelPayload {

@@ -131,6 +131,9 @@ async fn run_options_pick_tools_directory_and_conversation() {
         "{result}"
     );
     assert!(!shell.cwd.join("never.txt").exists());
+    let mut offered = backend.offered_tools("never.txt").await;
+    offered.sort();
+    assert_eq!(offered, ["Grep", "Read"], "a list offers exactly its tools");
 
     let started = run_on(
         &shell,

@@ -122,6 +122,55 @@ impl Backend {
     pub fn daemon(&self) -> Daemon {
         Daemon::start_with(self.options())
     }
+
+    /// The names of the tools offered with the newest request that carried
+    /// `marker` (text of the turn's message): what the mock received as
+    /// `client_tools`, or what the scripted model was offered (with the
+    /// server's own tools among them).
+    pub async fn offered_tools(&self, marker: &str) -> Vec<String> {
+        let requests: Vec<serde_json::Value> = match self {
+            Backend::Mock(mock) => mock.seen().bodies,
+            Backend::Local(local) => local.model.requests(),
+            Backend::Real => {
+                super::within(async {
+                    super::http()
+                        .get(format!(
+                            "{}/requests",
+                            letta_server::model_url().trim_end_matches("/v1")
+                        ))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap()
+                })
+                .await
+            }
+        };
+        let request = requests
+            .iter()
+            // The real server's scripted model keeps `{t, path, body}`.
+            .map(|request| request.get("body").unwrap_or(request))
+            .rev()
+            .find(|request| request.to_string().contains(marker))
+            .unwrap_or_else(|| panic!("no request carried {marker:?}"));
+        let tools = request
+            .get("client_tools")
+            .or_else(|| request.get("tools"))
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        tools
+            .iter()
+            .filter_map(|tool| {
+                tool["name"]
+                    .as_str()
+                    .or_else(|| tool["function"]["name"].as_str())
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
 }
 
 /// Each scenario runs against every backend.

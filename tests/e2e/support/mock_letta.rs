@@ -55,6 +55,8 @@ pub struct Seen {
     pub sends: Vec<Instant>,
     /// `starting_after` of each resume.
     pub resumes: Vec<u64>,
+    /// The body of each `POST .../messages`.
+    pub bodies: Vec<Value>,
 }
 
 struct Run {
@@ -263,6 +265,7 @@ async fn send_messages(
     }
     let mut guard = state.lock().unwrap();
     guard.seen.sends.push(Instant::now());
+    guard.seen.bodies.push(body.clone());
     let otid = body["messages"][0]["otid"].as_str().map(str::to_owned);
     // Letta answers a repeated otid with the stream of the run it started.
     if let Some(run_id) = otid

@@ -397,15 +397,20 @@ impl Turn<'_> {
     /// selected by scope), narrowed by the allowlist. An external tool
     /// replaces a built-in one of the same name.
     fn offered_tools(&self, message: &CreateMessage) -> Offered {
-        let external =
-            lock(&self.runtime.state).external_tools(message.external_tool_scope_ids.as_deref());
+        let (external, builtin) = {
+            let state = lock(&self.runtime.state);
+            (
+                state.external_tools(message.external_tool_scope_ids.as_deref()),
+                state.offered_builtin(message.client_toolset.as_ref()),
+            )
+        };
         let allowed = |name: &str| {
             message
                 .client_tool_allowlist
                 .as_ref()
                 .is_none_or(|allowed| allowed.iter().any(|tool| tool == name))
         };
-        let builtin = crate::tools::offered(message.client_toolset.as_ref())
+        let builtin = builtin
             .into_iter()
             .filter(|tool| allowed(tool.name) && !external.iter().any(|ext| ext.name == tool.name))
             .collect();

@@ -74,6 +74,11 @@ impl Renderer {
         match frame["type"].as_str() {
             Some("stream_delta") => self.delta(&frame["delta"]),
             Some("update_loop_status") => self.loop_status(&frame["loop_status"]["status"]),
+            Some("update_plan") => {
+                self.end_line();
+                let line = plan_line(&frame["plan"]);
+                self.info(&self.style.dim(&line));
+            }
             Some("turn_finished") => {
                 self.end_line();
                 let reason = frame["stop_reason"].as_str().unwrap_or("?");
@@ -237,6 +242,11 @@ pub fn summary(tool: &str, input: &JsonObject) -> String {
         "Bash" => field("command").map(str::to_owned),
         "Read" | "Write" | "Edit" | "MultiEdit" => field("file_path").map(str::to_owned),
         "LS" => field("path").map(str::to_owned),
+        "TaskCreate" => field("subject").map(str::to_owned),
+        "TaskGet" | "TaskUpdate" => field("taskId").map(|id| match field("status") {
+            Some(status) => format!("{id} {status}"),
+            None => id.to_owned(),
+        }),
         "Glob" | "Grep" => field("pattern").map(|pattern| match field("path") {
             Some(path) => format!("{pattern} in {path}"),
             None => pattern.to_owned(),
@@ -245,6 +255,32 @@ pub fn summary(tool: &str, input: &JsonObject) -> String {
     }
     .unwrap_or_else(|| Value::Object(input.clone()).to_string());
     truncate(text.lines().next().unwrap_or_default(), SUMMARY_CHARS)
+}
+
+/// A plan on one line: each task or step marked done (✓), in progress (▶)
+/// or pending (○).
+pub fn plan_line(plan: &Value) -> String {
+    let items = |key: &str, text: &str| {
+        plan[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| {
+                let mark = match item["status"].as_str() {
+                    Some("completed") => '✓',
+                    Some("in_progress") => '▶',
+                    _ => '○',
+                };
+                format!("{mark} {}", item[text].as_str().unwrap_or("?"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = items("tasks", "subject");
+    all.extend(items("steps", "step"));
+    if all.is_empty() {
+        return "plan: empty".to_owned();
+    }
+    truncate(&format!("plan: {}", all.join(" · ")), 4 * SUMMARY_CHARS)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -310,6 +346,19 @@ mod tests {
                 .count(),
             101
         );
+    }
+
+    #[test]
+    fn a_plan_fits_on_a_line() {
+        let plan = json!({
+            "tasks": [
+                {"subject": "Run tests", "status": "completed"},
+                {"subject": "Fix", "status": "in_progress"},
+            ],
+            "steps": [{"step": "Ship", "status": "pending"}],
+        });
+        assert_eq!(plan_line(&plan), "plan: ✓ Run tests · ▶ Fix · ○ Ship");
+        assert_eq!(plan_line(&json!({"tasks": []})), "plan: empty");
     }
 
     #[test]

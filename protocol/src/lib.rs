@@ -173,6 +173,7 @@ registry::declare_events! {
     UpdateLoopStatus => "update_loop_status" { frame: LoopStatusEvent }
     UpdateQueue => "update_queue" { frame: QueueEvent }
     UpdateDeviceStatus => "update_device_status" { frame: DeviceStatusEvent }
+    UpdatePlan => "update_plan" { frame: PlanEvent }
 }
 
 /// Serializes an event body into its frame, `type` first among equals.

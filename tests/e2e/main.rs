@@ -17,6 +17,7 @@ mod lifecycle;
 mod local_agents;
 mod local_tools;
 mod official_client;
+mod plans;
 mod security;
 mod subscriptions;
 mod toolsets;

@@ -18,9 +18,21 @@ fn reference() -> Value {
 /// What the daemon serves of each toolset today; the rest of each list is
 /// left out rather than offered broken.
 const SERVED: &[(&str, &[&str])] = &[
-    ("default", &["Bash", "Edit", "Read", "Write"]),
-    ("codex", &["ApplyPatch"]),
-    ("letta", &["Edit", "Read", "Write"]),
+    (
+        "default",
+        &[
+            "Bash",
+            "Edit",
+            "Read",
+            "TaskCreate",
+            "TaskGet",
+            "TaskList",
+            "TaskUpdate",
+            "Write",
+        ],
+    ),
+    ("codex", &["ApplyPatch", "UpdatePlan"]),
+    ("letta", &["Edit", "Read", "UpdatePlan", "Write"]),
     ("none", &[]),
 ];
 

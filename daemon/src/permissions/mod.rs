@@ -108,6 +108,11 @@ impl Policy {
                 reason: format!("{rule} is denied by {}", source.describe()),
             };
         }
+        if call.effect == Effect::Plan {
+            return Verdict::Allow {
+                reason: "changes only the conversation's plan".to_owned(),
+            };
+        }
         let outside = first_outside(&subject, cwd);
         if let Some(broken) = self.rules.broken.first() {
             return Verdict::Ask {

@@ -345,3 +345,25 @@ fn a_broken_settings_file_makes_every_call_ask() {
         }
     }
 }
+
+#[test]
+fn plan_tools_never_ask_but_a_deny_rule_holds() {
+    let p = project();
+    let task = json!({ "subject": "a", "description": "b" });
+    for mode in [PermissionMode::Strict, PermissionMode::Standard] {
+        let policy = policy(&p, mode, &[], &[], &["TaskCreate"]);
+        assert!(
+            is_allow(&decide(&policy, "TaskCreate", task.clone())),
+            "{mode:?}"
+        );
+        assert!(
+            is_allow(&decide(&policy, "UpdatePlan", json!({ "plan": [] }))),
+            "{mode:?}"
+        );
+    }
+    let denied = policy(&p, PermissionMode::Standard, &[], &["TaskCreate"], &[]);
+    assert!(matches!(
+        decide(&denied, "TaskCreate", task),
+        Verdict::Deny { .. }
+    ));
+}

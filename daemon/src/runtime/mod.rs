@@ -9,6 +9,7 @@
 mod approvals;
 mod error;
 pub mod event_log;
+mod plan;
 mod sink;
 mod state;
 mod toolset;
@@ -336,11 +337,13 @@ impl Runtime {
     pub async fn emit_snapshots(&self) -> Result<u64, RuntimeError> {
         self.log
             .emit_built(|| async {
-                vec![
+                let mut drafts = vec![
                     self.device_status_draft().await,
                     self.loop_status_draft(),
                     self.queue_draft(Vec::new()),
-                ]
+                ];
+                drafts.extend(self.plan_snapshot().await);
+                drafts
             })
             .await
             .map_err(RuntimeError::from)

@@ -5,6 +5,7 @@
 
 mod events;
 pub mod local;
+mod plans;
 mod runtimes;
 mod states;
 mod tool_calls;

@@ -1,7 +1,9 @@
 //! What each built-in tool is called, what it takes, and what it may touch.
 
 use letta_protocol::ClientToolset;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::parameters::*;
 
 /// What running a tool may do; decides permissions and parallelism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +14,8 @@ pub enum Effect {
     Edit,
     /// Runs arbitrary commands.
     Execute,
+    /// Changes only the conversation's plan, inside the daemon: never asks.
+    Plan,
 }
 
 #[derive(Debug)]
@@ -90,6 +94,44 @@ pub static BUILTIN: &[BuiltinTool] = &[
             sizes. `ignore` takes glob patterns of names to leave out.",
         parameters: ls_parameters,
         effect: Effect::ReadOnly,
+    },
+    BuiltinTool {
+        name: "TaskCreate",
+        description: "Add a task to this conversation's task list, to plan multi-step work and \
+            show the user progress. New tasks are `pending`; the answer carries the task's \
+            `taskId`. `activeForm` is what to show while it is in progress (\"Running tests\").",
+        parameters: task_create_parameters,
+        effect: Effect::Plan,
+    },
+    BuiltinTool {
+        name: "TaskGet",
+        description: "One task of this conversation's task list, with its description, status, \
+            owner, dependencies and metadata.",
+        parameters: task_get_parameters,
+        effect: Effect::Plan,
+    },
+    BuiltinTool {
+        name: "TaskList",
+        description: "Every task of this conversation's task list, oldest first.",
+        parameters: task_list_parameters,
+        effect: Effect::Plan,
+    },
+    BuiltinTool {
+        name: "TaskUpdate",
+        description: "Change a task: mark it `in_progress` when you start it and `completed` \
+            when it is done, `deleted` to remove it; change its subject, description, activeForm \
+            or owner; add tasks it blocks or is blocked by; set metadata keys (null removes one). \
+            Keep one task in progress at a time.",
+        parameters: task_update_parameters,
+        effect: Effect::Plan,
+    },
+    BuiltinTool {
+        name: "UpdatePlan",
+        description: "Replace this conversation's plan: its steps, each `pending`, `in_progress` \
+            (at most one) or `completed`, with an optional explanation of what changed. Use it \
+            for work of several steps; keep it current as steps finish.",
+        parameters: update_plan_parameters,
+        effect: Effect::Plan,
     },
 ];
 
@@ -241,111 +283,6 @@ pub fn offered(
     tools
 }
 
-fn schema(properties: Value, required: &[&str]) -> Value {
-    json!({
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": false,
-    })
-}
-
-fn bash_parameters() -> Value {
-    schema(
-        json!({
-            "command": { "type": "string", "description": "The command line, run with bash -c." },
-            "description": { "type": "string", "description": "What the command does, in a few words, for the user." },
-            "timeout": { "type": "number", "description": "Milliseconds before the command is killed (default 120000, max 600000)." },
-            "run_in_background": { "type": "boolean", "description": "Start the command and return at once; its output goes to a file." },
-        }),
-        &["command", "description"],
-    )
-}
-
-fn read_parameters() -> Value {
-    schema(
-        json!({
-            "file_path": { "type": "string", "description": "The file to read." },
-            "offset": { "type": "number", "description": "First line to return, 1-based." },
-            "limit": { "type": "number", "description": "How many lines to return." },
-        }),
-        &["file_path"],
-    )
-}
-
-fn write_parameters() -> Value {
-    schema(
-        json!({
-            "file_path": { "type": "string", "description": "The file to write." },
-            "content": { "type": "string", "description": "The whole new content." },
-        }),
-        &["file_path", "content"],
-    )
-}
-
-fn edit_parameters() -> Value {
-    schema(
-        json!({
-            "file_path": { "type": "string", "description": "The file to change." },
-            "old_string": { "type": "string", "description": "The exact text to replace." },
-            "new_string": { "type": "string", "description": "The text to put in its place." },
-            "replace_all": { "type": "boolean", "default": false, "description": "Replace every occurrence." },
-        }),
-        &["file_path", "old_string", "new_string"],
-    )
-}
-
-fn apply_patch_parameters() -> Value {
-    schema(
-        json!({
-            "input": { "type": "string", "description": "The whole patch, from *** Begin Patch to *** End Patch." },
-        }),
-        &["input"],
-    )
-}
-
-fn glob_parameters() -> Value {
-    schema(
-        json!({
-            "pattern": { "type": "string", "description": "The glob to match paths against." },
-            "path": { "type": "string", "description": "Directory to search; omit for the working directory." },
-        }),
-        &["pattern"],
-    )
-}
-
-fn grep_parameters() -> Value {
-    schema(
-        json!({
-            "pattern": { "type": "string", "description": "Regular expression to search for." },
-            "path": { "type": "string", "description": "File or directory to search; omit for the working directory." },
-            "glob": { "type": "string", "description": "Only files matching this glob, e.g. \"*.{ts,tsx}\"." },
-            "output_mode": { "type": "string", "enum": ["content", "files_with_matches", "count"] },
-            "-A": { "type": "number", "description": "Lines after each match (content mode)." },
-            "-B": { "type": "number", "description": "Lines before each match (content mode)." },
-            "-C": { "type": "number", "description": "Lines before and after each match (content mode)." },
-            "context": { "type": "number", "description": "The same as -C." },
-            "-n": { "type": "boolean", "description": "Show line numbers (content mode; default true)." },
-            "-i": { "type": "boolean", "description": "Case-insensitive." },
-            "type": { "type": "string", "description": "File type, e.g. rust, js, py." },
-            "head_limit": { "type": "number", "description": "At most this many lines or entries (0: no limit)." },
-            "offset": { "type": "number", "description": "Skip this many lines or entries first." },
-            "multiline": { "type": "boolean", "description": "Let patterns span lines; . matches newlines." },
-        }),
-        &["pattern"],
-    )
-}
-
-fn ls_parameters() -> Value {
-    schema(
-        json!({
-            "path": { "type": "string", "description": "The directory to list." },
-            "ignore": { "type": "array", "items": { "type": "string" }, "description": "Glob patterns of names to leave out." },
-        }),
-        &["path"],
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,11 +302,20 @@ mod tests {
     fn toolsets_choose_the_offered_tools() {
         assert_eq!(
             names(&offered(None, "default", None)),
-            ["Bash", "Edit", "Read", "Write"]
+            [
+                "Bash",
+                "Edit",
+                "Read",
+                "TaskCreate",
+                "TaskGet",
+                "TaskList",
+                "TaskUpdate",
+                "Write"
+            ]
         );
         assert_eq!(
             names(&offered(None, "codex", None)),
-            ["ApplyPatch"],
+            ["ApplyPatch", "UpdatePlan"],
             "the codex toolset's other tools are not served yet"
         );
         assert_eq!(
@@ -379,7 +325,18 @@ mod tests {
         let more = toolset("default", &["Glob", "LS", "Read", "NoSuchTool"]);
         assert_eq!(
             names(&offered(Some(&more), "codex", None)),
-            ["Bash", "Edit", "Read", "Write", "Glob", "LS"],
+            [
+                "Bash",
+                "Edit",
+                "Read",
+                "TaskCreate",
+                "TaskGet",
+                "TaskList",
+                "TaskUpdate",
+                "Write",
+                "Glob",
+                "LS"
+            ],
             "the turn's base wins over the runtime's preference; included tools come once"
         );
     }
@@ -477,7 +434,7 @@ mod tests {
     fn every_schema_requires_declared_properties() {
         for tool in BUILTIN {
             let schema = (tool.parameters)();
-            for required in schema["required"].as_array().unwrap() {
+            for required in schema["required"].as_array().into_iter().flatten() {
                 let name = required.as_str().unwrap();
                 assert!(
                     schema["properties"].get(name).is_some(),

@@ -10,7 +10,9 @@ mod apply_patch;
 mod bash;
 mod catalog;
 mod files;
+mod parameters;
 mod paths;
+pub mod plan;
 mod search;
 
 use std::path::PathBuf;

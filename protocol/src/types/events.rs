@@ -255,3 +255,64 @@ pub struct DeviceStatus {
     #[serde(flatten)]
     pub extra: JsonObject,
 }
+
+/// `update_plan`: the conversation's whole plan, sent whenever it changes
+/// and replayed by `runtime_start`/`sync` while it has anything in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanEvent {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub plan: Plan,
+}
+
+/// A conversation's plan: the task list (`TaskCreate`, `TaskUpdate`) and
+/// the step list (`UpdatePlan`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    #[serde(default)]
+    pub tasks: Vec<PlanTask>,
+    #[serde(default)]
+    pub steps: Vec<PlanStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.steps.is_empty() && self.explanation.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanTask {
+    pub task_id: String,
+    pub subject: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_form: Option<String>,
+    pub status: PlanStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub blocks: Vec<String>,
+    pub blocked_by: Vec<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Pending,
+    InProgress,
+    Completed,
+    /// Only in `TaskUpdate`: the task is removed.
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanStep {
+    pub step: String,
+    pub status: PlanStatus,
+}

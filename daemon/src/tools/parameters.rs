@@ -1,0 +1,187 @@
+//! The argument schema of each built-in tool: Letta Code's names, types and
+//! required fields (tested against its package), in our own words.
+
+use serde_json::{Value, json};
+
+fn schema(properties: Value, required: &[&str]) -> Value {
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+pub(super) fn bash_parameters() -> Value {
+    schema(
+        json!({
+            "command": { "type": "string", "description": "The command line, run with bash -c." },
+            "description": { "type": "string", "description": "What the command does, in a few words, for the user." },
+            "timeout": { "type": "number", "description": "Milliseconds before the command is killed (default 120000, max 600000)." },
+            "run_in_background": { "type": "boolean", "description": "Start the command and return at once; its output goes to a file." },
+        }),
+        &["command", "description"],
+    )
+}
+
+pub(super) fn read_parameters() -> Value {
+    schema(
+        json!({
+            "file_path": { "type": "string", "description": "The file to read." },
+            "offset": { "type": "number", "description": "First line to return, 1-based." },
+            "limit": { "type": "number", "description": "How many lines to return." },
+        }),
+        &["file_path"],
+    )
+}
+
+pub(super) fn write_parameters() -> Value {
+    schema(
+        json!({
+            "file_path": { "type": "string", "description": "The file to write." },
+            "content": { "type": "string", "description": "The whole new content." },
+        }),
+        &["file_path", "content"],
+    )
+}
+
+pub(super) fn edit_parameters() -> Value {
+    schema(
+        json!({
+            "file_path": { "type": "string", "description": "The file to change." },
+            "old_string": { "type": "string", "description": "The exact text to replace." },
+            "new_string": { "type": "string", "description": "The text to put in its place." },
+            "replace_all": { "type": "boolean", "default": false, "description": "Replace every occurrence." },
+        }),
+        &["file_path", "old_string", "new_string"],
+    )
+}
+
+pub(super) fn apply_patch_parameters() -> Value {
+    schema(
+        json!({
+            "input": { "type": "string", "description": "The whole patch, from *** Begin Patch to *** End Patch." },
+        }),
+        &["input"],
+    )
+}
+
+pub(super) fn glob_parameters() -> Value {
+    schema(
+        json!({
+            "pattern": { "type": "string", "description": "The glob to match paths against." },
+            "path": { "type": "string", "description": "Directory to search; omit for the working directory." },
+        }),
+        &["pattern"],
+    )
+}
+
+pub(super) fn grep_parameters() -> Value {
+    schema(
+        json!({
+            "pattern": { "type": "string", "description": "Regular expression to search for." },
+            "path": { "type": "string", "description": "File or directory to search; omit for the working directory." },
+            "glob": { "type": "string", "description": "Only files matching this glob, e.g. \"*.{ts,tsx}\"." },
+            "output_mode": { "type": "string", "enum": ["content", "files_with_matches", "count"] },
+            "-A": { "type": "number", "description": "Lines after each match (content mode)." },
+            "-B": { "type": "number", "description": "Lines before each match (content mode)." },
+            "-C": { "type": "number", "description": "Lines before and after each match (content mode)." },
+            "context": { "type": "number", "description": "The same as -C." },
+            "-n": { "type": "boolean", "description": "Show line numbers (content mode; default true)." },
+            "-i": { "type": "boolean", "description": "Case-insensitive." },
+            "type": { "type": "string", "description": "File type, e.g. rust, js, py." },
+            "head_limit": { "type": "number", "description": "At most this many lines or entries (0: no limit)." },
+            "offset": { "type": "number", "description": "Skip this many lines or entries first." },
+            "multiline": { "type": "boolean", "description": "Let patterns span lines; . matches newlines." },
+        }),
+        &["pattern"],
+    )
+}
+
+pub(super) fn ls_parameters() -> Value {
+    schema(
+        json!({
+            "path": { "type": "string", "description": "The directory to list." },
+            "ignore": { "type": "array", "items": { "type": "string" }, "description": "Glob patterns of names to leave out." },
+        }),
+        &["path"],
+    )
+}
+
+pub(super) fn task_create_parameters() -> Value {
+    schema(
+        json!({
+            "subject": { "type": "string", "description": "What to do, in a few imperative words." },
+            "description": { "type": "string", "description": "What the task involves, enough to act on later." },
+            "activeForm": { "type": "string", "description": "What to show while it runs, e.g. \"Running tests\"." },
+            "metadata": { "type": "object", "additionalProperties": { "type": "string" }, "description": "String values to keep with the task." },
+        }),
+        &["subject", "description"],
+    )
+}
+
+pub(super) fn task_get_parameters() -> Value {
+    schema(
+        json!({ "taskId": { "type": "string", "description": "The task's id, e.g. task_1." } }),
+        &["taskId"],
+    )
+}
+
+pub(super) fn task_list_parameters() -> Value {
+    schema(json!({}), &[])
+}
+
+pub(super) fn task_update_parameters() -> Value {
+    let ids =
+        |what: &str| json!({ "type": "array", "items": { "type": "string" }, "description": what });
+    schema(
+        json!({
+            "taskId": { "type": "string", "description": "The task to change." },
+            "status": {
+                "anyOf": [
+                    { "type": "string", "enum": ["pending", "in_progress", "completed"] },
+                    { "type": "string", "const": "deleted" },
+                ],
+                "description": "The new status; deleted removes the task.",
+            },
+            "subject": { "type": "string", "description": "A new subject." },
+            "description": { "type": "string", "description": "A new description." },
+            "activeForm": { "type": "string", "description": "A new in-progress wording." },
+            "owner": { "type": "string", "description": "Who works on it." },
+            "addBlocks": ids("Tasks that cannot start before this one is done."),
+            "addBlockedBy": ids("Tasks that must be done before this one."),
+            "metadata": {
+                "type": "object",
+                "propertyNames": { "type": "string" },
+                "additionalProperties": {},
+                "description": "Keys to set (string values) or remove (null).",
+            },
+        }),
+        &["taskId"],
+    )
+}
+
+pub(super) fn update_plan_parameters() -> Value {
+    schema(
+        json!({
+            "explanation": { "type": "string", "description": "Why the plan changed." },
+            "plan": {
+                "type": "array",
+                "description": "The whole plan, in order.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "step": { "type": "string" },
+                        "status": { "type": "string", "enum": ["pending", "in_progress", "completed"] },
+                    },
+                    "required": ["step", "status"],
+                    "additionalProperties": false,
+                },
+            },
+        }),
+        &["plan"],
+    )
+}

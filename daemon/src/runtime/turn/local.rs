@@ -315,8 +315,10 @@ impl Turn<'_> {
                     row.decision_reason.as_deref().unwrap_or("denied")
                 ))
             }
+            // A plan call's change and result are stored together: it has
+            // no executing state to be interrupted in.
             ToolCallState::Decided if tool.effect == Effect::Plan => {
-                self.run_plan_tool(call, tool, &row, run_id).await?
+                self.run_tool(call, tool, &row, run_id, hidden).await?
             }
             ToolCallState::Decided => {
                 crash_point("tool-decided");
@@ -386,47 +388,11 @@ impl Turn<'_> {
         );
         rt.log.emit(self.delta(start)).await?;
         let output = match json_arguments(arguments) {
+            Some(input) if tool.effect == Effect::Plan => {
+                rt.run_plan_call(&call.id, tool.name, &input).await?
+            }
             Some(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
             None => ToolOutput::error(invalid_arguments(tool.name, arguments)),
-        };
-        let end = lifecycle(
-            run_id,
-            json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": output.status() }),
-        );
-        rt.log.emit(self.delta(end)).await?;
-        Ok(output)
-    }
-
-    /// Runs a plan tool, between `client_tool_start` and `client_tool_end`;
-    /// its result is stored with the plan change.
-    async fn run_plan_tool(
-        &self,
-        call: &ToolCall,
-        tool: &'static BuiltinTool,
-        row: &ToolCallRow,
-        run_id: Option<&str>,
-    ) -> Result<ToolOutput, TurnError> {
-        let rt = self.runtime;
-        let arguments = row.updated_input.as_deref().unwrap_or(&row.input);
-        let start = lifecycle(
-            run_id,
-            json!({
-                "message_type": "client_tool_start",
-                "tool_call_id": call.id,
-                "tool_name": tool.name,
-                "tool_args": arguments,
-            }),
-        );
-        rt.log.emit(self.delta(start)).await?;
-        let output = match json_arguments(arguments) {
-            Some(input) => rt.run_plan_call(&call.id, tool.name, &input).await?,
-            None => {
-                let output = ToolOutput::error(invalid_arguments(tool.name, arguments));
-                rt.store
-                    .store_tool_result(&call.id, &output.text, output.status())
-                    .await?;
-                output
-            }
         };
         let end = lifecycle(
             run_id,

@@ -224,15 +224,34 @@ pub fn say(line: &str) {
 }
 
 /// The text of a message's `content`: a string, or text parts.
+/// The text of a message's content (a string or parts), without the system
+/// reminders the daemon adds for the agent (the session context).
 pub fn content_text(content: &Value) -> String {
     match content {
-        Value::String(text) => text.clone(),
+        Value::String(text) => without_reminders(text),
         Value::Array(parts) => parts
             .iter()
             .filter_map(|part| part["text"].as_str())
+            .map(without_reminders)
             .collect(),
         _ => String::new(),
     }
+}
+
+fn without_reminders(text: &str) -> String {
+    const OPEN: &str = "<system-reminder>";
+    const CLOSE: &str = "</system-reminder>";
+    let mut rest = text;
+    let mut kept = String::new();
+    while let Some(start) = rest.find(OPEN) {
+        kept.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find(CLOSE) else {
+            return kept;
+        };
+        rest = rest[start + end + CLOSE.len()..].trim_start();
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// What a tool call does, in a few words: the command, the path, the pattern.
@@ -369,5 +388,15 @@ mod tests {
             "ab"
         );
         assert_eq!(content_text(&Value::Null), "");
+        assert_eq!(
+            content_text(&json!("<system-reminder>\nwhere\n</system-reminder>\nhi")),
+            "hi"
+        );
+        assert_eq!(
+            content_text(
+                &json!([{"type": "text", "text": "<system-reminder>x</system-reminder>"}, {"type": "text", "text": "hi"}])
+            ),
+            "hi"
+        );
     }
 }

@@ -19,6 +19,7 @@ mod local_tools;
 mod official_client;
 mod plans;
 mod security;
+mod session_context;
 mod subscriptions;
 mod toolsets;
 mod turns;

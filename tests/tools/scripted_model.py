@@ -42,14 +42,22 @@ received = []
 received_lock = threading.Lock()
 
 
+REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>\s*", re.S)
+
+
 def text_of(content):
-    """The plain text of a chat message's content (a string or a list of parts)."""
+    """The plain text of a chat message's content (a string or a list of parts), without
+    system reminders: like a real model, the script reads what the user wrote."""
     if isinstance(content, str):
-        return content
+        return REMINDER.sub("", content)
     if isinstance(content, list):
         return " ".join(
-            str(part.get("text") or part.get("content") or "") if isinstance(part, dict) else str(part)
-            for part in content
+            text
+            for text in (
+                REMINDER.sub("", str(part.get("text") or part.get("content") or "")) if isinstance(part, dict) else str(part)
+                for part in content
+            )
+            if text
         )
     return "" if content is None else str(content)
 

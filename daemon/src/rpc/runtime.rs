@@ -137,6 +137,12 @@ pub async fn runtime_start(
     if let Some(agent) = &agent {
         runtime.note_agent_model(agent);
     }
+    if let Some(enabled) = params.session_context {
+        runtime
+            .set_session_context(enabled)
+            .await
+            .map_err(crate::runtime::RuntimeError::from)?;
+    }
     if let Some(groups) = params.external_tools {
         runtime
             .register_external_tools(connection.id, groups)

@@ -7,6 +7,7 @@
 //! depends on a connection staying open.
 
 mod approvals;
+mod context;
 mod error;
 pub mod event_log;
 mod plan;
@@ -31,7 +32,7 @@ use letta_protocol::{
 use tokio::sync::Notify;
 
 use crate::backend::{Backend, Backends};
-use crate::store::{Disposition, Recorded, RuntimeRow, Store, StoreError};
+use crate::store::{Disposition, NewInput, Recorded, RuntimeRow, Store, StoreError};
 use crate::tools::BackgroundJobs;
 use event_log::{Draft, EventLog, SubscribeError};
 use state::{QueuedInput, RuntimeState};
@@ -184,6 +185,8 @@ impl Runtimes {
         let mode = parse_mode(&row.permission_mode).unwrap_or(PermissionMode::Standard);
         let mut state = RuntimeState::new(row.cwd.clone(), mode, row.queue_paused);
         state.toolset = row.toolset.clone();
+        state.session_context = row.session_context;
+        state.context_cwd = row.context_cwd.clone();
         for input in self.store.open_inputs(row.id).await? {
             let content = turn::content_of(&input.payload);
             state.queue.push(QueuedInput {
@@ -369,6 +372,14 @@ impl Runtime {
             .iter()
             .find_map(|message| message.client_message_id.clone())
             .unwrap_or_else(|| format!("cm-{:016x}", fastrand::u64(..)));
+        let mut message = message;
+        let described_cwd = match self.session_context().await {
+            Some((reminder, cwd)) => {
+                context::prepend(&mut message.messages, reminder);
+                Some(cwd)
+            }
+            None => None,
+        };
         let payload = serde_json::to_string(&message)
             .map_err(|err| RuntimeError::Invalid(err.to_string()))?;
         let (busy, queued) = {
@@ -388,15 +399,23 @@ impl Runtime {
             .store
             .record_input(
                 self.id,
-                &client_message_id,
-                &turn_id,
-                stored_disposition(disposition),
-                &payload,
-                queued < MAX_QUEUED_INPUTS,
+                NewInput {
+                    client_message_id: &client_message_id,
+                    turn_id: &turn_id,
+                    disposition: stored_disposition(disposition),
+                    payload: &payload,
+                    room: queued < MAX_QUEUED_INPUTS,
+                    described_cwd: described_cwd.as_deref(),
+                },
             )
             .await?;
         let (row, fresh) = match recorded {
-            Recorded::Accepted(row) => (row, true),
+            Recorded::Accepted(row) => {
+                if described_cwd.is_some() {
+                    lock(&self.state).context_cwd = described_cwd;
+                }
+                (row, true)
+            }
             Recorded::Repeated(row) => (row, false),
             Recorded::Refused => {
                 return Err(RuntimeError::Overloaded(format!(

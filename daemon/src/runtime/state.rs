@@ -56,6 +56,10 @@ pub struct RuntimeState {
     /// The agent's model handle as last seen, for the `auto` toolset;
     /// unknown until a `runtime_start` or `update_model`.
     pub model: Option<String>,
+    /// Whether turns start a session with the session context.
+    pub session_context: bool,
+    /// The working directory the session context last described.
+    pub context_cwd: Option<String>,
 }
 
 impl RuntimeState {
@@ -74,6 +78,8 @@ impl RuntimeState {
             registrations: Vec::new(),
             toolset: crate::tools::AUTO_TOOLSET.to_owned(),
             model: None,
+            session_context: true,
+            context_cwd: None,
         }
     }
 

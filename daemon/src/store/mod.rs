@@ -28,7 +28,7 @@ pub use states::{
     ToolDecision,
 };
 pub use tool_calls::{Decision, ToolCallRow};
-pub use turns::{ExternalCallRow, InputRow, Recorded, RunRow};
+pub use turns::{ExternalCallRow, InputRow, NewInput, Recorded, RunRow};
 
 /// Migrations from `migrations/`, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

@@ -14,6 +14,10 @@ pub struct RuntimeRow {
     pub queue_paused: bool,
     /// The toolset preference.
     pub toolset: String,
+    /// Whether the session context is sent.
+    pub session_context: bool,
+    /// The working directory the session context last described.
+    pub context_cwd: Option<String>,
 }
 
 impl Store {
@@ -31,7 +35,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (agent_id, conversation_id)
              DO UPDATE SET cwd = excluded.cwd, permission_mode = excluded.permission_mode
-             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset",
+             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd",
         )
         .bind(agent_id)
         .bind(conversation_id)
@@ -49,7 +53,7 @@ impl Store {
         conversation_id: &str,
     ) -> Result<Option<RuntimeRow>, StoreError> {
         let row = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd
              FROM runtimes WHERE agent_id = ? AND conversation_id = ?",
         )
         .bind(agent_id)
@@ -61,7 +65,7 @@ impl Store {
 
     pub async fn load_runtimes(&self) -> Result<Vec<RuntimeRow>, StoreError> {
         let rows = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd
              FROM runtimes ORDER BY id",
         )
         .fetch_all(&self.pool)
@@ -87,6 +91,19 @@ impl Store {
     pub async fn set_toolset(&self, runtime_id: i64, toolset: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE runtimes SET toolset = ? WHERE id = ?")
             .bind(toolset)
+            .bind(runtime_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_session_context(
+        &self,
+        runtime_id: i64,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runtimes SET session_context = ? WHERE id = ?")
+            .bind(enabled)
             .bind(runtime_id)
             .execute(&self.pool)
             .await?;

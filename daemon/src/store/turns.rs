@@ -56,6 +56,20 @@ macro_rules! input_columns {
     };
 }
 
+/// An input to journal.
+#[derive(Debug, Clone, Copy)]
+pub struct NewInput<'a> {
+    pub client_message_id: &'a str,
+    pub turn_id: &'a str,
+    pub disposition: Disposition,
+    /// The `create_message` payload (JSON).
+    pub payload: &'a str,
+    /// The queue has room for it.
+    pub room: bool,
+    /// The working directory the payload's session context describes.
+    pub described_cwd: Option<&'a str>,
+}
+
 impl Store {
     /// Journals an input. If the same `client_message_id` was accepted
     /// before, nothing is written and the first record is returned as
@@ -63,12 +77,16 @@ impl Store {
     pub async fn record_input(
         &self,
         runtime_id: i64,
-        client_message_id: &str,
-        turn_id: &str,
-        disposition: Disposition,
-        payload: &str,
-        room: bool,
+        input: NewInput<'_>,
     ) -> Result<Recorded, StoreError> {
+        let NewInput {
+            client_message_id,
+            turn_id,
+            disposition,
+            payload,
+            room,
+            described_cwd,
+        } = input;
         let mut tx = self.write_transaction().await?;
         let existing: Option<InputRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -98,6 +116,13 @@ impl Store {
         .bind(crate::util::now_rfc3339())
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(cwd) = described_cwd {
+            sqlx::query("UPDATE runtimes SET context_cwd = ? WHERE id = ?")
+                .bind(cwd)
+                .bind(runtime_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Recorded::Accepted(row))
     }

@@ -35,6 +35,12 @@ pub struct RuntimeStartParams {
     /// Frontend-executed tools registered with the runtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_tools: Option<Vec<ExternalToolsGroup>>,
+    /// Whether the agent is told where it works (time, system, directory,
+    /// git, its own ids) in a system reminder before the first message of
+    /// the session and after the working directory changes. Kept with the
+    /// runtime; `true` unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_context: Option<bool>,
     /// Replay stored events after this `event_seq` before live ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_event_seq: Option<u64>,

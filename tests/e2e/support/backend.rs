@@ -123,11 +123,10 @@ impl Backend {
         Daemon::start_with(self.options())
     }
 
-    /// The names of the tools offered with the newest request that carried
-    /// `marker` (text of the turn's message): what the mock received as
-    /// `client_tools`, or what the scripted model was offered (with the
-    /// server's own tools among them).
-    pub async fn offered_tools(&self, marker: &str) -> Vec<String> {
+    /// The newest request that carried `marker` (text of the turn's
+    /// message): what the mock received, or what the scripted model was
+    /// asked (the real server's and the local backend's).
+    pub async fn model_request(&self, marker: &str) -> serde_json::Value {
         let requests: Vec<serde_json::Value> = match self {
             Backend::Mock(mock) => mock.seen().bodies,
             Backend::Local(local) => local.model.requests(),
@@ -148,13 +147,21 @@ impl Backend {
                 .await
             }
         };
-        let request = requests
+        requests
             .iter()
             // The real server's scripted model keeps `{t, path, body}`.
             .map(|request| request.get("body").unwrap_or(request))
             .rev()
             .find(|request| request.to_string().contains(marker))
-            .unwrap_or_else(|| panic!("no request carried {marker:?}"));
+            .cloned()
+            .unwrap_or_else(|| panic!("no request carried {marker:?}"))
+    }
+
+    /// The names of the tools offered with the newest request that carried
+    /// `marker`: the mock's `client_tools`, or what the scripted model was
+    /// offered (with the server's own tools among them).
+    pub async fn offered_tools(&self, marker: &str) -> Vec<String> {
+        let request = self.model_request(marker).await;
         let tools = request
             .get("client_tools")
             .or_else(|| request.get("tools"))

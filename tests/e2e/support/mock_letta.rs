@@ -398,10 +398,10 @@ fn reply(
             stored.push(json!({ "message_type": "tool_return_message", "tool_call_id": approval["tool_call_id"], "tool_return": tool_return }));
         }
     } else {
-        let text = message["content"].as_str().unwrap_or_default();
+        let text = super::scripted_model::text_of(&message["content"]);
         state
             .scripts
-            .insert(conversation_id.to_owned(), Script::parse(text));
+            .insert(conversation_id.to_owned(), Script::parse(&text));
         stored.push(
             json!({ "message_type": "user_message", "otid": otid, "content": message["content"] }),
         );

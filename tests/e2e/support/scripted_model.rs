@@ -99,16 +99,36 @@ async fn models() -> Response {
     .into_response()
 }
 
-fn text_of(content: &Value) -> String {
+/// The text of a message's content (a string or parts), without system
+/// reminders: like a real model, the script reads what the user wrote.
+pub fn text_of(content: &Value) -> String {
     match content {
-        Value::String(text) => text.clone(),
+        Value::String(text) => without_reminders(text),
         Value::Array(parts) => parts
             .iter()
             .filter_map(|part| part["text"].as_str())
+            .map(without_reminders)
+            .filter(|text| !text.is_empty())
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
     }
+}
+
+fn without_reminders(text: &str) -> String {
+    const OPEN: &str = "<system-reminder>";
+    const CLOSE: &str = "</system-reminder>";
+    let mut rest = text;
+    let mut kept = String::new();
+    while let Some(start) = rest.find(OPEN) {
+        kept.push_str(&rest[..start]);
+        match rest[start..].find(CLOSE) {
+            Some(end) => rest = rest[start + end + CLOSE.len()..].trim_start(),
+            None => return kept,
+        }
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// `[[name=value]]` and `[[name]]` directives of a text.

@@ -149,7 +149,69 @@ async fn a_runtime_can_go_without_it(backend: Backend) {
     assert!(!first.contains("<system-reminder>"), "{first}");
 }
 
+async fn skills_are_listed_loaded_and_their_changes_told(backend: Backend) {
+    let cwd = tempfile::tempdir().unwrap();
+    let skill = |name: &str, description: &str, body: &str| {
+        let folder = cwd.path().join(".letta/skills").join(name);
+        std::fs::create_dir_all(folder.join("scripts")).unwrap();
+        std::fs::write(
+            folder.join("SKILL.md"),
+            format!("---\nname: {name}\ndescription: {description}\n---\n{body}\n"),
+        )
+        .unwrap();
+        std::fs::write(folder.join("scripts/run.sh"), "echo hi").unwrap();
+    };
+    skill(
+        "greet",
+        "Greets people politely",
+        "Say hello, then run scripts/run.sh.",
+    );
+
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-skills", cwd.path(), "standard").await;
+    let first = sent(&backend, &mut frontend, &runtime, "skills-first").await;
+    assert!(
+        first.contains("- greet (project): Greets people politely"),
+        "{first}"
+    );
+
+    let script = r#"[[call:Skill {"skill": "greet"}]]"#;
+    let finished = turn(&mut frontend, &runtime, script, "skills-load").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert!(
+        !frontend
+            .types()
+            .iter()
+            .any(|kind| kind == "control_request"),
+        "loading a skill asks nobody"
+    );
+    let returned = frontend.deltas("tool_return_message");
+    let loaded = returned.last().unwrap()["tool_return"].as_str().unwrap();
+    assert!(
+        loaded.contains("Say hello, then run scripts/run.sh."),
+        "{loaded}"
+    );
+    assert!(loaded.contains("- scripts/run.sh"), "{loaded}");
+
+    skill("fold", "Folds laundry", "Fold it.");
+    let changed = sent(&backend, &mut frontend, &runtime, "skills-changed").await;
+    assert!(
+        changed.contains("The skills you can load have changed"),
+        "{changed}"
+    );
+    assert!(
+        changed.contains("- fold (project): Folds laundry"),
+        "{changed}"
+    );
+    assert!(!changed.contains("- greet"), "only what changed: {changed}");
+    assert!(!changed.contains("Working directory"), "{changed}");
+    let same = sent(&backend, &mut frontend, &runtime, "skills-same").await;
+    assert!(!same.contains("<system-reminder>"), "{same}");
+}
+
 on_both_backends!(
     the_agent_learns_where_it_works_once_per_session,
     a_runtime_can_go_without_it,
+    skills_are_listed_loaded_and_their_changes_told,
 );

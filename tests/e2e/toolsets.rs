@@ -24,6 +24,7 @@ const SERVED: &[(&str, &[&str])] = &[
             "Bash",
             "Edit",
             "Read",
+            "Skill",
             "TaskCreate",
             "TaskGet",
             "TaskList",
@@ -31,8 +32,8 @@ const SERVED: &[(&str, &[&str])] = &[
             "Write",
         ],
     ),
-    ("codex", &["ApplyPatch", "UpdatePlan"]),
-    ("letta", &["Edit", "Read", "UpdatePlan", "Write"]),
+    ("codex", &["ApplyPatch", "Skill", "UpdatePlan"]),
+    ("letta", &["Edit", "Read", "Skill", "UpdatePlan", "Write"]),
     ("none", &[]),
 ];
 

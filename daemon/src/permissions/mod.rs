@@ -151,6 +151,10 @@ impl Policy {
             if call.effect == Effect::ReadOnly && inside(&subject, &outside) {
                 return allow("reads inside the working directory");
             }
+            // Reads only the skill folders, which exist to be loaded.
+            if call.tool == "Skill" {
+                return allow("loads a skill's instructions");
+            }
             if let Subject::Command(Ok(commands)) = &subject
                 && read_only::all_read_only(commands, cwd)
             {

@@ -367,3 +367,18 @@ fn plan_tools_never_ask_but_a_deny_rule_holds() {
         Verdict::Deny { .. }
     ));
 }
+
+#[test]
+fn loading_a_skill_asks_only_in_strict_mode() {
+    let p = project();
+    let load = json!({ "skill": "deploy" });
+    let standard = policy(&p, PermissionMode::Standard, &[], &[], &[]);
+    assert!(is_allow(&decide(&standard, "Skill", load.clone())));
+    let strict = policy(&p, PermissionMode::Strict, &[], &[], &[]);
+    assert!(is_ask(&decide(&strict, "Skill", load.clone())));
+    let denied = policy(&p, PermissionMode::Standard, &[], &["Skill"], &[]);
+    assert!(matches!(
+        decide(&denied, "Skill", load),
+        Verdict::Deny { .. }
+    ));
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Runtime;
+use crate::tools::skills;
 use crate::util::lock;
 
 /// How long one git command may take before its part is left out.
@@ -52,20 +53,42 @@ impl Runtime {
         Ok(())
     }
 
-    /// The session context to put before `message`'s first text, if this
-    /// runtime sends one and has not described its working directory yet;
-    /// with the directory it describes.
-    pub(crate) async fn session_context(&self) -> Option<(String, String)> {
-        let (enabled, cwd, described) = {
+    /// What to tell the agent before this input: the whole session context
+    /// if this runtime sends one and has not described its working
+    /// directory yet, or only what changed in the skills.
+    pub(crate) async fn session_context(&self) -> Option<ContextUpdate> {
+        let (enabled, cwd, described, sent_skills) = {
             let state = lock(&self.state);
             (
                 state.session_context,
                 state.cwd.clone(),
                 state.context_cwd.clone(),
+                state.context_skills.clone(),
             )
         };
-        if !enabled || described.as_deref() == Some(cwd.as_str()) {
+        if !enabled {
             return None;
+        }
+        let places = skills::places(
+            Path::new(&cwd),
+            Some(&crate::tools::home_dir()),
+            self.scope.agent_id.as_deref(),
+        );
+        let found = crate::fs::blocking(move || skills::discover(&places)).await;
+        let skills_key = skills_key(&found);
+        if described.as_deref() == Some(cwd.as_str()) {
+            if sent_skills.as_deref() == Some(skills_key.as_str()) {
+                return None;
+            }
+            let before = sent_skills
+                .as_deref()
+                .and_then(|key| serde_json::from_str::<Vec<(String, String)>>(key).ok())
+                .unwrap_or_default();
+            return Some(ContextUpdate {
+                reminder: skills_changed(&before, &found)?,
+                cwd: None,
+                skills: skills_key,
+            });
         }
         let reason = match described {
             None => Reason::SessionStart,
@@ -88,8 +111,67 @@ impl Runtime {
             conversation_id: self.scope.conversation_id.clone(),
         };
         let git = git_facts(Path::new(&cwd)).await;
-        Some((reminder(reason, &cwd, git.as_ref(), &facts), cwd))
+        let mut reminder = reminder(reason, &cwd, git.as_ref(), &facts);
+        if !found.is_empty() {
+            reminder.push_str(&format!(
+                "\n<system-reminder>\nSkills you can load with the Skill tool:\n{}\n</system-reminder>",
+                skills::listing(&found)
+            ));
+        }
+        Some(ContextUpdate {
+            reminder,
+            cwd: Some(cwd),
+            skills: skills_key,
+        })
     }
+}
+
+/// A reminder for the agent and what it described, to store with the input.
+pub struct ContextUpdate {
+    pub reminder: String,
+    /// The working directory described, when the whole context is sent.
+    pub cwd: Option<String>,
+    /// The skills described (see [`skills_key`]).
+    pub skills: String,
+}
+
+/// The skills as stored with the runtime: ids and descriptions, as JSON.
+fn skills_key(skills: &[skills::Skill]) -> String {
+    let pairs: Vec<(&str, &str)> = skills
+        .iter()
+        .map(|skill| (skill.id.as_str(), skill.description.as_str()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_default()
+}
+
+/// What changed in the skills since `before`; `None` if nothing did.
+fn skills_changed(before: &[(String, String)], now: &[skills::Skill]) -> Option<String> {
+    let added: Vec<&skills::Skill> = now
+        .iter()
+        .filter(|skill| {
+            !before
+                .iter()
+                .any(|(id, description)| *id == skill.id && *description == skill.description)
+        })
+        .collect();
+    let removed: Vec<&str> = before
+        .iter()
+        .filter(|(id, _)| !now.iter().any(|skill| skill.id == *id))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if added.is_empty() && removed.is_empty() {
+        return None;
+    }
+    let mut text = String::from("<system-reminder>\nThe skills you can load have changed.");
+    if !added.is_empty() {
+        let added: Vec<skills::Skill> = added.into_iter().cloned().collect();
+        text.push_str(&format!("\nNew or changed:\n{}", skills::listing(&added)));
+    }
+    if !removed.is_empty() {
+        text.push_str(&format!("\nNo longer available: {}", removed.join(", ")));
+    }
+    text.push_str("\n</system-reminder>");
+    Some(text)
 }
 
 /// Puts `reminder` before the first message's content, as a text part of
@@ -274,6 +356,30 @@ mod tests {
         }
         let moved = reminder(Reason::CwdChanged, "/elsewhere", None, &agent());
         assert!(moved.contains("has changed") && moved.contains("Git repository: no"));
+    }
+
+    #[test]
+    fn skill_changes_are_told_once() {
+        let skill = |id: &str, description: &str| skills::Skill {
+            id: id.into(),
+            description: description.into(),
+            source: "project",
+            path: "/x/SKILL.md".into(),
+        };
+        let before = vec![
+            ("a".to_owned(), "A".to_owned()),
+            ("b".to_owned(), "B".to_owned()),
+        ];
+        assert_eq!(
+            skills_changed(&before, &[skill("a", "A"), skill("b", "B")]),
+            None
+        );
+        let text = skills_changed(&before, &[skill("a", "A2"), skill("c", "C")]).unwrap();
+        assert!(
+            text.contains("- a (project): A2") && text.contains("- c (project): C"),
+            "{text}"
+        );
+        assert!(text.contains("No longer available: b"), "{text}");
     }
 
     #[test]

@@ -187,6 +187,7 @@ impl Runtimes {
         state.toolset = row.toolset.clone();
         state.session_context = row.session_context;
         state.context_cwd = row.context_cwd.clone();
+        state.context_skills = row.context_skills.clone();
         for input in self.store.open_inputs(row.id).await? {
             let content = turn::content_of(&input.payload);
             state.queue.push(QueuedInput {
@@ -373,13 +374,10 @@ impl Runtime {
             .find_map(|message| message.client_message_id.clone())
             .unwrap_or_else(|| format!("cm-{:016x}", fastrand::u64(..)));
         let mut message = message;
-        let described_cwd = match self.session_context().await {
-            Some((reminder, cwd)) => {
-                context::prepend(&mut message.messages, reminder);
-                Some(cwd)
-            }
-            None => None,
-        };
+        let context = self.session_context().await;
+        if let Some(context) = &context {
+            context::prepend(&mut message.messages, context.reminder.clone());
+        }
         let payload = serde_json::to_string(&message)
             .map_err(|err| RuntimeError::Invalid(err.to_string()))?;
         let (busy, queued) = {
@@ -405,14 +403,19 @@ impl Runtime {
                     disposition: stored_disposition(disposition),
                     payload: &payload,
                     room: queued < MAX_QUEUED_INPUTS,
-                    described_cwd: described_cwd.as_deref(),
+                    described_cwd: context.as_ref().and_then(|context| context.cwd.as_deref()),
+                    described_skills: context.as_ref().map(|context| context.skills.as_str()),
                 },
             )
             .await?;
         let (row, fresh) = match recorded {
             Recorded::Accepted(row) => {
-                if described_cwd.is_some() {
-                    lock(&self.state).context_cwd = described_cwd;
+                if let Some(context) = context {
+                    let mut state = lock(&self.state);
+                    state.context_skills = Some(context.skills);
+                    if context.cwd.is_some() {
+                        state.context_cwd = context.cwd;
+                    }
                 }
                 (row, true)
             }

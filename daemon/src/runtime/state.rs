@@ -60,6 +60,8 @@ pub struct RuntimeState {
     pub session_context: bool,
     /// The working directory the session context last described.
     pub context_cwd: Option<String>,
+    /// The skills the agent was last told about (ids and descriptions).
+    pub context_skills: Option<String>,
 }
 
 impl RuntimeState {
@@ -80,6 +82,7 @@ impl RuntimeState {
             model: None,
             session_context: true,
             context_cwd: None,
+            context_skills: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct RuntimeRow {
     pub session_context: bool,
     /// The working directory the session context last described.
     pub context_cwd: Option<String>,
+    /// The skills it last described (JSON).
+    pub context_skills: Option<String>,
 }
 
 impl Store {
@@ -35,7 +37,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (agent_id, conversation_id)
              DO UPDATE SET cwd = excluded.cwd, permission_mode = excluded.permission_mode
-             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd",
+             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills",
         )
         .bind(agent_id)
         .bind(conversation_id)
@@ -53,7 +55,7 @@ impl Store {
         conversation_id: &str,
     ) -> Result<Option<RuntimeRow>, StoreError> {
         let row = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills
              FROM runtimes WHERE agent_id = ? AND conversation_id = ?",
         )
         .bind(agent_id)
@@ -65,7 +67,7 @@ impl Store {
 
     pub async fn load_runtimes(&self) -> Result<Vec<RuntimeRow>, StoreError> {
         let rows = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills
              FROM runtimes ORDER BY id",
         )
         .fetch_all(&self.pool)

@@ -68,6 +68,8 @@ pub struct NewInput<'a> {
     pub room: bool,
     /// The working directory the payload's session context describes.
     pub described_cwd: Option<&'a str>,
+    /// The skills it describes.
+    pub described_skills: Option<&'a str>,
 }
 
 impl Store {
@@ -86,6 +88,7 @@ impl Store {
             payload,
             room,
             described_cwd,
+            described_skills,
         } = input;
         let mut tx = self.write_transaction().await?;
         let existing: Option<InputRow> = sqlx::query_as(concat!(
@@ -116,12 +119,16 @@ impl Store {
         .bind(crate::util::now_rfc3339())
         .fetch_one(&mut *tx)
         .await?;
-        if let Some(cwd) = described_cwd {
-            sqlx::query("UPDATE runtimes SET context_cwd = ? WHERE id = ?")
-                .bind(cwd)
-                .bind(runtime_id)
-                .execute(&mut *tx)
-                .await?;
+        if described_cwd.is_some() || described_skills.is_some() {
+            sqlx::query(
+                "UPDATE runtimes SET context_cwd = COALESCE(?, context_cwd),
+                 context_skills = COALESCE(?, context_skills) WHERE id = ?",
+            )
+            .bind(described_cwd)
+            .bind(described_skills)
+            .bind(runtime_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Recorded::Accepted(row))

@@ -96,6 +96,14 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::ReadOnly,
     },
     BuiltinTool {
+        name: "Skill",
+        description: "Load a skill: its instructions, its folder and the other files in it \
+            (scripts, references) to read or run as the instructions say. `skill` is a name \
+            from the skills listed in your context.",
+        parameters: skill_parameters,
+        effect: Effect::ReadOnly,
+    },
+    BuiltinTool {
         name: "TaskCreate",
         description: "Add a task to this conversation's task list, to plan multi-step work and \
             show the user progress. New tasks are `pending`; the answer carries the task's \
@@ -306,6 +314,7 @@ mod tests {
                 "Bash",
                 "Edit",
                 "Read",
+                "Skill",
                 "TaskCreate",
                 "TaskGet",
                 "TaskList",
@@ -315,7 +324,7 @@ mod tests {
         );
         assert_eq!(
             names(&offered(None, "codex", None)),
-            ["ApplyPatch", "UpdatePlan"],
+            ["Skill", "ApplyPatch", "UpdatePlan"],
             "the codex toolset's other tools are not served yet"
         );
         assert_eq!(
@@ -329,6 +338,7 @@ mod tests {
                 "Bash",
                 "Edit",
                 "Read",
+                "Skill",
                 "TaskCreate",
                 "TaskGet",
                 "TaskList",

@@ -14,6 +14,7 @@ mod parameters;
 mod paths;
 pub mod plan;
 mod search;
+pub mod skills;
 
 use std::path::PathBuf;
 
@@ -45,6 +46,8 @@ pub struct ToolContext {
     pub jobs: BackgroundJobs,
     /// Files searches leave out (denied to reading).
     pub hidden: globset::GlobSet,
+    /// The agent whose skills `Skill` looks for, besides the shared ones.
+    pub agent_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -58,6 +61,7 @@ impl ToolContext {
             cancel: CancellationToken::new(),
             jobs: BackgroundJobs::default(),
             hidden: globset::GlobSet::empty(),
+            agent_id: None,
         }
     }
 }
@@ -107,6 +111,7 @@ pub async fn execute(name: &str, input: &Map<String, Value>, context: &ToolConte
         "Glob" => run_blocking(name, input, context, search::glob).await,
         "Grep" => run_blocking(name, input, context, search::grep).await,
         "LS" => run_blocking(name, input, context, search::ls).await,
+        "Skill" => run_blocking(name, input, context, skills::run).await,
         other => Err(format!("{other} is not a built-in tool")),
     };
     result.unwrap_or_else(ToolOutput::error)

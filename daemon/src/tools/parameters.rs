@@ -185,3 +185,10 @@ pub(super) fn update_plan_parameters() -> Value {
         &["plan"],
     )
 }
+
+pub(super) fn skill_parameters() -> Value {
+    schema(
+        json!({ "skill": { "type": "string", "description": "The skill's name, as listed." } }),
+        &["skill"],
+    )
+}

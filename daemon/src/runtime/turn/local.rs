@@ -411,6 +411,7 @@ impl Turn<'_> {
             cancel: self.turn.cancel.clone(),
             jobs: rt.jobs.clone(),
             hidden: hidden.clone(),
+            agent_id: rt.scope.agent_id.clone(),
         }
     }
 }

@@ -24,6 +24,7 @@ const SERVED: &[(&str, &[&str])] = &[
             "Bash",
             "Edit",
             "Read",
+            "SetWorkingDirectory",
             "Skill",
             "TaskCreate",
             "TaskGet",
@@ -32,8 +33,21 @@ const SERVED: &[(&str, &[&str])] = &[
             "Write",
         ],
     ),
-    ("codex", &["ApplyPatch", "Skill", "UpdatePlan"]),
-    ("letta", &["Edit", "Read", "Skill", "UpdatePlan", "Write"]),
+    (
+        "codex",
+        &["ApplyPatch", "SetWorkingDirectory", "Skill", "UpdatePlan"],
+    ),
+    (
+        "letta",
+        &[
+            "Edit",
+            "Read",
+            "SetWorkingDirectory",
+            "Skill",
+            "UpdatePlan",
+            "Write",
+        ],
+    ),
     ("none", &[]),
 ];
 

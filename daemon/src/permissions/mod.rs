@@ -151,6 +151,9 @@ impl Policy {
             if call.effect == Effect::ReadOnly && inside(&subject, &outside) {
                 return allow("reads inside the working directory");
             }
+            if call.effect == Effect::Navigate && inside(&subject, &outside) {
+                return allow("moves within the working directory");
+            }
             // Reads only the skill folders, which exist to be loaded.
             if call.tool == "Skill" {
                 return allow("loads a skill's instructions");
@@ -190,6 +193,10 @@ fn subject(call: Call<'_>, cwd: &Path) -> Subject {
             None => Subject::Opaque,
         },
         "Glob" | "Grep" | "LS" => Subject::Paths(vec![path_of(text("path").unwrap_or("."))]),
+        "SetWorkingDirectory" => match text("path") {
+            Some(path) => Subject::Paths(vec![path_of(path)]),
+            None => Subject::Opaque,
+        },
         "ApplyPatch" => match text("input").map(Patch::parse) {
             Some(Ok(patch)) => Subject::Paths(
                 patch

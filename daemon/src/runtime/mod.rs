@@ -16,6 +16,7 @@ mod state;
 mod toolset;
 mod turn;
 mod waiters;
+mod workdir;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -16,6 +16,16 @@ pub enum Effect {
     Execute,
     /// Changes only the conversation's plan, inside the daemon: never asks.
     Plan,
+    /// Moves the runtime's working directory: allowed like a read of the
+    /// target directory; running it again changes nothing more.
+    Navigate,
+}
+
+impl Effect {
+    /// Running the call again after a crash cannot change anything more.
+    pub fn repeatable(self) -> bool {
+        matches!(self, Effect::ReadOnly | Effect::Navigate)
+    }
 }
 
 #[derive(Debug)]
@@ -102,6 +112,15 @@ pub static BUILTIN: &[BuiltinTool] = &[
             from the skills listed in your context.",
         parameters: skill_parameters,
         effect: Effect::ReadOnly,
+    },
+    BuiltinTool {
+        name: "SetWorkingDirectory",
+        description: "Move this conversation's working directory to `path` (absolute, or \
+            relative to the current one). Relative paths and commands of later calls start \
+            there, and permissions follow it; moving outside the current directory asks the \
+            user. The next message tells you about the new place.",
+        parameters: set_working_directory_parameters,
+        effect: Effect::Navigate,
     },
     BuiltinTool {
         name: "TaskCreate",
@@ -312,6 +331,7 @@ mod tests {
             names(&offered(None, "default", None)),
             [
                 "Bash",
+                "SetWorkingDirectory",
                 "Edit",
                 "Read",
                 "Skill",
@@ -324,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             names(&offered(None, "codex", None)),
-            ["Skill", "ApplyPatch", "UpdatePlan"],
+            ["SetWorkingDirectory", "Skill", "ApplyPatch", "UpdatePlan"],
             "the codex toolset's other tools are not served yet"
         );
         assert_eq!(
@@ -336,6 +356,7 @@ mod tests {
             names(&offered(Some(&more), "codex", None)),
             [
                 "Bash",
+                "SetWorkingDirectory",
                 "Edit",
                 "Read",
                 "Skill",

@@ -192,3 +192,10 @@ pub(super) fn skill_parameters() -> Value {
         &["skill"],
     )
 }
+
+pub(super) fn set_working_directory_parameters() -> Value {
+    schema(
+        json!({ "path": { "type": "string", "description": "The directory to work in." } }),
+        &["path"],
+    )
+}

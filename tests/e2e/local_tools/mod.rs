@@ -5,6 +5,7 @@
 mod approvals;
 mod journal;
 mod probes;
+mod workdir;
 
 use std::path::Path;
 

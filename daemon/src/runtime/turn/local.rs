@@ -118,7 +118,7 @@ impl Turn<'_> {
                     &call.id,
                     tool.name,
                     &call.arguments,
-                    tool.effect == Effect::ReadOnly,
+                    tool.effect.repeatable(),
                 )
                 .await?;
             if row.state != ToolCallState::Requested {
@@ -390,6 +390,9 @@ impl Turn<'_> {
         let output = match json_arguments(arguments) {
             Some(input) if tool.effect == Effect::Plan => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?
+            }
+            Some(input) if tool.effect == Effect::Navigate => {
+                rt.move_working_directory(&input).await?
             }
             Some(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
             None => ToolOutput::error(invalid_arguments(tool.name, arguments)),

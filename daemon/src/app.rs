@@ -232,6 +232,7 @@ async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
         for runtime in runtimes.all().await {
             runtime.log.trim().await;
         }
+        runtimes.fire_due_wakes().await;
     }
 }
 

@@ -141,6 +141,11 @@ registry::declare_methods! {
         params: UpdateToolsetParams, result: UpdateToolsetResult,
         frame_reply: FrameReply::Always("update_toolset_response"),
     }
+    /// Cancels a wake the agent scheduled (`Wake`) before it fires.
+    WakeCancel => "wake_cancel" {
+        params: WakeCancelParams, result: Ack,
+        frame_reply: FrameReply::Always("wake_cancel_response"),
+    }
     /// The models the Letta server offers (`GET /v1/models/`), its default
     /// marked.
     ListModels => "list_models" {

@@ -23,3 +23,4 @@ mod session_context;
 mod subscriptions;
 mod toolsets;
 mod turns;
+mod wakes;

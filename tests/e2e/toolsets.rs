@@ -30,12 +30,19 @@ const SERVED: &[(&str, &[&str])] = &[
             "TaskGet",
             "TaskList",
             "TaskUpdate",
+            "Wake",
             "Write",
         ],
     ),
     (
         "codex",
-        &["ApplyPatch", "SetWorkingDirectory", "Skill", "UpdatePlan"],
+        &[
+            "ApplyPatch",
+            "SetWorkingDirectory",
+            "Skill",
+            "UpdatePlan",
+            "Wake",
+        ],
     ),
     (
         "letta",
@@ -45,6 +52,7 @@ const SERVED: &[(&str, &[&str])] = &[
             "SetWorkingDirectory",
             "Skill",
             "UpdatePlan",
+            "Wake",
             "Write",
         ],
     ),

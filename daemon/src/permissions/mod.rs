@@ -108,7 +108,7 @@ impl Policy {
                 reason: format!("{rule} is denied by {}", source.describe()),
             };
         }
-        if call.effect == Effect::Plan {
+        if call.effect == Effect::Conversation {
             return Verdict::Allow {
                 reason: "changes only the conversation's plan".to_owned(),
             };

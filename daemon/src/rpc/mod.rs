@@ -176,6 +176,9 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
                 module,
                 resources::conversation_compact,
             ),
+            MethodId::WakeCancel => {
+                register::<methods::WakeCancel, _, _>(module, runtime::wake_cancel)
+            }
             MethodId::UpdateToolset => {
                 register::<methods::UpdateToolset, _, _>(module, resources::update_toolset)
             }

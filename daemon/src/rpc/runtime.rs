@@ -9,7 +9,7 @@ use letta_protocol::{
     AbortMessageParams, AbortMessageResult, Ack, ChangeDeviceStateParams, Created,
     ExternalToolCallResponseParams, InputAccepted, InputParams, InputPayload, ResumeQueueParams,
     ResumeQueueResult, RuntimeExternalToolsUpdateParams, RuntimeScope, RuntimeStartParams,
-    RuntimeStartResult, SyncParams, SyncResult,
+    RuntimeStartResult, SyncParams, SyncResult, WakeCancelParams,
 };
 use serde_json::{Value, json};
 
@@ -305,4 +305,26 @@ pub async fn external_tool_call_response(
 
 fn id_of(object: &Value) -> Option<String> {
     object.get("id").and_then(Value::as_str).map(str::to_owned)
+}
+
+pub async fn wake_cancel(
+    state: Arc<DaemonState>,
+    _: Arc<ConnectionInfo>,
+    params: WakeCancelParams,
+) -> Result<Ack, RpcError> {
+    let runtime = state.runtimes.get(&params.runtime).await?;
+    let cancelled = runtime
+        .cancel_wake(&params.id)
+        .await
+        .map_err(crate::runtime::RuntimeError::from)?;
+    if !cancelled {
+        return Err(RpcError::new(
+            ErrorCode::NotFound,
+            format!("no scheduled wake {:?} on this runtime", params.id),
+        ));
+    }
+    Ok(Ack {
+        success: true,
+        error: None,
+    })
 }

@@ -16,6 +16,7 @@ mod state;
 mod toolset;
 mod turn;
 mod waiters;
+mod wakes;
 mod workdir;
 
 use std::collections::HashMap;
@@ -605,7 +606,11 @@ impl Runtime {
         });
         let jobs = serde_json::to_value(self.jobs.list()).unwrap_or_default();
         let settings_errors = self.settings_errors().await;
-        let device_status = lock(&self.state).device_status(pending, settings_errors, jobs);
+        let wakes = self.wakes_listed().await;
+        let mut device_status = lock(&self.state).device_status(pending, settings_errors, jobs);
+        device_status
+            .extra
+            .insert("scheduled_wakes".to_owned(), wakes);
         self.log
             .draft::<events::UpdateDeviceStatus>(|envelope| letta_protocol::DeviceStatusEvent {
                 envelope,

@@ -10,6 +10,7 @@ mod runtimes;
 mod states;
 mod tool_calls;
 mod turns;
+mod wakes;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use states::{
 };
 pub use tool_calls::{Decision, ToolCallRow};
 pub use turns::{ExternalCallRow, InputRow, NewInput, Recorded, RunRow};
+pub use wakes::WakeRow;
 
 /// Migrations from `migrations/`, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

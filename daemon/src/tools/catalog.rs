@@ -14,8 +14,9 @@ pub enum Effect {
     Edit,
     /// Runs arbitrary commands.
     Execute,
-    /// Changes only the conversation's plan, inside the daemon: never asks.
-    Plan,
+    /// Changes only the daemon's records of this conversation (its plan,
+    /// its wakes): never asks, and its change is stored with its result.
+    Conversation,
     /// Moves the runtime's working directory: allowed like a read of the
     /// target directory; running it again changes nothing more.
     Navigate,
@@ -123,25 +124,35 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Navigate,
     },
     BuiltinTool {
+        name: "Wake",
+        description: "Schedule a later turn of this conversation: `create` with a `name`, the \
+            `prompt` you will receive then, and `after_seconds` (60 or more) or `scheduled_at` \
+            (RFC 3339); `list` the scheduled wakes; `cancel` one by `id`. Wakes survive \
+            restarts; a late one fires at once, once. Recurring `cron` wakes are not supported \
+            here: schedule the next one when a wake fires.",
+        parameters: wake_parameters,
+        effect: Effect::Conversation,
+    },
+    BuiltinTool {
         name: "TaskCreate",
         description: "Add a task to this conversation's task list, to plan multi-step work and \
             show the user progress. New tasks are `pending`; the answer carries the task's \
             `taskId`. `activeForm` is what to show while it is in progress (\"Running tests\").",
         parameters: task_create_parameters,
-        effect: Effect::Plan,
+        effect: Effect::Conversation,
     },
     BuiltinTool {
         name: "TaskGet",
         description: "One task of this conversation's task list, with its description, status, \
             owner, dependencies and metadata.",
         parameters: task_get_parameters,
-        effect: Effect::Plan,
+        effect: Effect::Conversation,
     },
     BuiltinTool {
         name: "TaskList",
         description: "Every task of this conversation's task list, oldest first.",
         parameters: task_list_parameters,
-        effect: Effect::Plan,
+        effect: Effect::Conversation,
     },
     BuiltinTool {
         name: "TaskUpdate",
@@ -150,7 +161,7 @@ pub static BUILTIN: &[BuiltinTool] = &[
             or owner; add tasks it blocks or is blocked by; set metadata keys (null removes one). \
             Keep one task in progress at a time.",
         parameters: task_update_parameters,
-        effect: Effect::Plan,
+        effect: Effect::Conversation,
     },
     BuiltinTool {
         name: "UpdatePlan",
@@ -158,7 +169,7 @@ pub static BUILTIN: &[BuiltinTool] = &[
             (at most one) or `completed`, with an optional explanation of what changed. Use it \
             for work of several steps; keep it current as steps finish.",
         parameters: update_plan_parameters,
-        effect: Effect::Plan,
+        effect: Effect::Conversation,
     },
 ];
 
@@ -331,6 +342,7 @@ mod tests {
             names(&offered(None, "default", None)),
             [
                 "Bash",
+                "Wake",
                 "SetWorkingDirectory",
                 "Edit",
                 "Read",
@@ -344,7 +356,13 @@ mod tests {
         );
         assert_eq!(
             names(&offered(None, "codex", None)),
-            ["SetWorkingDirectory", "Skill", "ApplyPatch", "UpdatePlan"],
+            [
+                "SetWorkingDirectory",
+                "Wake",
+                "Skill",
+                "ApplyPatch",
+                "UpdatePlan"
+            ],
             "the codex toolset's other tools are not served yet"
         );
         assert_eq!(
@@ -356,6 +374,7 @@ mod tests {
             names(&offered(Some(&more), "codex", None)),
             [
                 "Bash",
+                "Wake",
                 "SetWorkingDirectory",
                 "Edit",
                 "Read",

@@ -15,6 +15,7 @@ mod paths;
 pub mod plan;
 mod search;
 pub mod skills;
+pub mod wake;
 
 use std::path::PathBuf;
 

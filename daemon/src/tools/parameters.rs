@@ -199,3 +199,18 @@ pub(super) fn set_working_directory_parameters() -> Value {
         &["path"],
     )
 }
+
+pub(super) fn wake_parameters() -> Value {
+    schema(
+        json!({
+            "action": { "type": "string", "enum": ["create", "list", "cancel"], "description": "What to do." },
+            "name": { "type": "string", "maxLength": 80, "description": "A short name for the wake (create)." },
+            "prompt": { "type": "string", "maxLength": 4000, "description": "What you will be told when it fires (create)." },
+            "after_seconds": { "type": "integer", "minimum": 60, "maximum": 31536000, "description": "Fire this many seconds from now (create)." },
+            "scheduled_at": { "type": "string", "description": "Fire at this RFC 3339 time (create)." },
+            "cron": { "type": "string", "description": "A recurring schedule; not supported by this daemon." },
+            "id": { "type": "string", "description": "The wake to cancel (cancel)." },
+        }),
+        &["action"],
+    )
+}

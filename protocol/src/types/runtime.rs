@@ -170,3 +170,10 @@ pub struct DeviceStateChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WakeCancelParams {
+    pub runtime: RuntimeScope,
+    /// The wake's id (device status lists them as `scheduled_wakes`).
+    pub id: String,
+}

@@ -317,7 +317,7 @@ impl Turn<'_> {
             }
             // A plan call's change and result are stored together: it has
             // no executing state to be interrupted in.
-            ToolCallState::Decided if tool.effect == Effect::Plan => {
+            ToolCallState::Decided if tool.effect == Effect::Conversation => {
                 self.run_tool(call, tool, &row, run_id, hidden).await?
             }
             ToolCallState::Decided => {
@@ -388,7 +388,8 @@ impl Turn<'_> {
         );
         rt.log.emit(self.delta(start)).await?;
         let output = match json_arguments(arguments) {
-            Some(input) if tool.effect == Effect::Plan => {
+            Some(input) if tool.name == "Wake" => rt.run_wake_call(&call.id, &input).await?,
+            Some(input) if tool.effect == Effect::Conversation => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?
             }
             Some(input) if tool.effect == Effect::Navigate => {

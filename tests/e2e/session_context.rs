@@ -9,30 +9,9 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::local_agents::turn;
-use crate::support::backend::{Backend, cm, on_both_backends};
+use crate::support::backend::{Backend, cm, last_user_text, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
 use crate::support::{Daemon, Options};
-
-/// The text of the last user message of a model request (or of what the
-/// mock received), reminders included.
-fn last_user_text(request: &Value) -> String {
-    let message = request["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|message| message["role"] == "user")
-        .unwrap();
-    match &message["content"] {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| part["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => other.to_string(),
-    }
-}
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")

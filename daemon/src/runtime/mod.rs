@@ -10,6 +10,7 @@ mod approvals;
 mod context;
 mod error;
 pub mod event_log;
+mod notices;
 mod plan;
 mod sink;
 mod state;
@@ -626,12 +627,14 @@ impl Runtime {
     }
 }
 
-/// Emits device status whenever a background command starts or ends, for
-/// as long as the runtime exists.
+/// Emits device status whenever a background command starts or ends, and
+/// tells the agent when one ended on its own, for as long as the runtime
+/// exists.
 async fn report_background_jobs(runtime: std::sync::Weak<Runtime>) {
     let Some(mut changes) = runtime.upgrade().map(|runtime| runtime.jobs.changes()) else {
         return;
     };
+    let mut told = std::collections::HashSet::new();
     while changes.changed().await.is_ok() {
         let Some(runtime) = runtime.upgrade() else {
             return;
@@ -640,6 +643,7 @@ async fn report_background_jobs(runtime: std::sync::Weak<Runtime>) {
         if let Err(err) = runtime.log.emit(draft).await {
             tracing::warn!(error = %err, "cannot report a background command");
         }
+        runtime.tell_ended_jobs(&mut told).await;
     }
 }
 

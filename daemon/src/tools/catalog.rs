@@ -14,8 +14,9 @@ pub enum Effect {
     Edit,
     /// Runs arbitrary commands.
     Execute,
-    /// Changes only the daemon's records of this conversation (its plan,
-    /// its wakes): never asks, and its change is stored with its result.
+    /// Changes only the daemon's own state of this conversation (its plan,
+    /// its wakes, stopping its background commands): never asks, and is
+    /// safe to finish again after a crash.
     Conversation,
     /// Moves the runtime's working directory: allowed like a read of the
     /// target directory; running it again changes nothing more.
@@ -131,6 +132,14 @@ pub static BUILTIN: &[BuiltinTool] = &[
             restarts; a late one fires at once, once. Recurring `cron` wakes are not supported \
             here: schedule the next one when a wake fires.",
         parameters: wake_parameters,
+        effect: Effect::Conversation,
+    },
+    BuiltinTool {
+        name: "TaskStop",
+        description: "Stop a background command started with Bash `run_in_background`, with \
+            everything it started. `task_id` is the id Bash answered with (bash-...), also \
+            listed in the device status.",
+        parameters: task_stop_parameters,
         effect: Effect::Conversation,
     },
     BuiltinTool {
@@ -345,6 +354,7 @@ mod tests {
                 "Wake",
                 "SetWorkingDirectory",
                 "Edit",
+                "TaskStop",
                 "Read",
                 "Skill",
                 "TaskCreate",
@@ -359,6 +369,7 @@ mod tests {
             [
                 "SetWorkingDirectory",
                 "Wake",
+                "TaskStop",
                 "Skill",
                 "ApplyPatch",
                 "UpdatePlan"
@@ -377,6 +388,7 @@ mod tests {
                 "Wake",
                 "SetWorkingDirectory",
                 "Edit",
+                "TaskStop",
                 "Read",
                 "Skill",
                 "TaskCreate",

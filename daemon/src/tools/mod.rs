@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use apply_patch::{FileChange, Patch, PatchError};
-pub use bash::BackgroundJobs;
+pub use bash::{BackgroundJob, BackgroundJobs};
 pub use catalog::{
     AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, TOOLSETS, builtin, is_toolset, offered,
     resolve_toolset,
@@ -113,9 +113,19 @@ pub async fn execute(name: &str, input: &Map<String, Value>, context: &ToolConte
         "Grep" => run_blocking(name, input, context, search::grep).await,
         "LS" => run_blocking(name, input, context, search::ls).await,
         "Skill" => run_blocking(name, input, context, skills::run).await,
+        "TaskStop" => match arguments::<TaskStopArgs>(name, input) {
+            Ok(args) => context.jobs.stop(&args.task_id).await.map(ToolOutput::ok),
+            Err(err) => Err(err),
+        },
         other => Err(format!("{other} is not a built-in tool")),
     };
     result.unwrap_or_else(ToolOutput::error)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskStopArgs {
+    task_id: String,
 }
 
 /// Parses a tool's arguments, with an error the agent can act on.

@@ -214,3 +214,10 @@ pub(super) fn wake_parameters() -> Value {
         &["action"],
     )
 }
+
+pub(super) fn task_stop_parameters() -> Value {
+    schema(
+        json!({ "task_id": { "type": "string", "description": "The background command's id." } }),
+        &["task_id"],
+    )
+}

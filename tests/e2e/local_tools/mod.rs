@@ -3,6 +3,7 @@
 //! across crashes ([`journal`]).
 
 mod approvals;
+mod background;
 mod journal;
 mod probes;
 mod workdir;

@@ -2,6 +2,7 @@
 //! code, bounded in number, and killed with their process group on their
 //! timeout, on abort of the turn that started them, and on daemon stop.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::output::file_safe;
 use super::{TERM_GRACE, exit_code, kill_group, shell};
@@ -31,6 +33,16 @@ pub struct BackgroundJob {
     /// `running`, or `exited` with `exit_code`.
     pub status: &'static str,
     pub exit_code: Option<i32>,
+    /// What ended it: `exit` (on its own), `timeout`, `abort` (the turn
+    /// that started it), `stop` (`TaskStop`).
+    pub ended_by: Option<&'static str>,
+}
+
+impl BackgroundJob {
+    /// It ended without anyone stopping it: the agent should hear of it.
+    pub fn ended_unasked(&self) -> bool {
+        matches!(self.ended_by, Some("exit" | "timeout"))
+    }
 }
 
 /// A runtime's background commands, and a counter that moves when one
@@ -38,6 +50,8 @@ pub struct BackgroundJob {
 #[derive(Debug, Clone)]
 pub struct BackgroundJobs {
     jobs: Arc<Mutex<Vec<BackgroundJob>>>,
+    /// Cancelled to stop a running job (`TaskStop`).
+    stops: Arc<Mutex<HashMap<String, CancellationToken>>>,
     changes: Arc<watch::Sender<u64>>,
 }
 
@@ -45,6 +59,7 @@ impl Default for BackgroundJobs {
     fn default() -> Self {
         BackgroundJobs {
             jobs: Arc::default(),
+            stops: Arc::default(),
             changes: Arc::new(watch::channel(0).0),
         }
     }
@@ -86,31 +101,65 @@ impl BackgroundJobs {
 
     /// Ends every running job with its process group: SIGTERM, then
     /// SIGKILL for what is still there after a grace period. For the
-    /// daemon's shutdown.
+    /// daemon's shutdown; the jobs count as stopped, not as ended on their
+    /// own.
     pub async fn kill_all(&self) {
+        for stop in lock(&self.stops).values() {
+            stop.cancel();
+        }
         let groups = |jobs: &[BackgroundJob]| -> Vec<i32> {
             jobs.iter()
                 .filter(|job| job.status == "running")
                 .filter_map(|job| job.pid.and_then(|pid| i32::try_from(pid).ok()))
                 .collect()
         };
-        let running = groups(&lock(&self.jobs));
-        for pid in &running {
-            let _ = killpg(Pid::from_raw(*pid), Signal::SIGTERM);
-        }
-        let deadline = tokio::time::Instant::now() + TERM_GRACE;
+        let deadline = tokio::time::Instant::now() + TERM_GRACE + Duration::from_millis(500);
         while !groups(&lock(&self.jobs)).is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        for pid in running {
+        for pid in groups(&lock(&self.jobs)) {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 
-    fn finish(&self, id: &str, exit_code: Option<i32>) {
+    /// Stops running job `id` with its process group and waits for it to
+    /// end; says what happened, or why it could not.
+    pub async fn stop(&self, id: &str) -> Result<String, String> {
+        let Some(stop) = lock(&self.stops).get(id).cloned() else {
+            let known = lock(&self.jobs).iter().any(|job| job.id == id);
+            return Err(if known {
+                format!("{id} has already ended")
+            } else {
+                format!("no background command {id}; the device status lists them")
+            });
+        };
+        stop.cancel();
+        let mut changes = self.changes();
+        let ended = tokio::time::timeout(TERM_GRACE + Duration::from_secs(2), async {
+            loop {
+                if let Some(job) = lock(&self.jobs).iter().find(|job| job.id == id)
+                    && job.status != "running"
+                {
+                    return job.exit_code;
+                }
+                if changes.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        match ended {
+            Ok(_) => Ok(format!("{id} is stopped")),
+            Err(_) => Err(format!("{id} did not end after being stopped")),
+        }
+    }
+
+    fn finish(&self, id: &str, exit_code: Option<i32>, ended_by: &'static str) {
+        lock(&self.stops).remove(id);
         if let Some(job) = lock(&self.jobs).iter_mut().find(|job| job.id == id) {
             job.status = "exited";
             job.exit_code = exit_code;
+            job.ended_by = Some(ended_by);
         }
         self.changes.send_modify(|count| *count += 1);
     }
@@ -146,6 +195,7 @@ pub(super) fn start_background(
         output_file: output_file.clone(),
         status: "running",
         exit_code: None,
+        ended_by: None,
     });
     if let Err(refused) = listed {
         // Not started as far as anyone can see: end it at once.
@@ -155,6 +205,8 @@ pub(super) fn start_background(
     let jobs = context.jobs.clone();
     let job_id = id.clone();
     let cancel = context.cancel.clone();
+    let stop = CancellationToken::new();
+    lock(&jobs.stops).insert(id.clone(), stop.clone());
     tokio::spawn(async move {
         let time_out = async {
             match timeout {
@@ -162,10 +214,11 @@ pub(super) fn start_background(
                 None => std::future::pending().await,
             }
         };
-        let ended = tokio::select! {
-            status = child.wait() => status.ok(),
-            () = time_out => None,
-            () = cancel.cancelled() => None,
+        let (ended, ended_by) = tokio::select! {
+            status = child.wait() => (status.ok(), "exit"),
+            () = time_out => (None, "timeout"),
+            () = cancel.cancelled() => (None, "abort"),
+            () = stop.cancelled() => (None, "stop"),
         };
         let status = match ended {
             Some(status) => Some(status),
@@ -174,7 +227,7 @@ pub(super) fn start_background(
                 child.try_wait().ok().flatten()
             }
         };
-        jobs.finish(&job_id, status.as_ref().and_then(exit_code));
+        jobs.finish(&job_id, status.as_ref().and_then(exit_code), ended_by);
     });
     Ok(ToolOutput::ok(format!(
         "Started in the background as {id} (pid {}). Its output goes to {}; the job is listed \

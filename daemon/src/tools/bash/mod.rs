@@ -19,7 +19,7 @@ use tokio::process::{Child, Command};
 mod background;
 mod output;
 
-pub use background::BackgroundJobs;
+pub use background::{BackgroundJob, BackgroundJobs};
 pub use output::MAX_OUTPUT_CHARS;
 
 use super::{ToolContext, ToolOutput};

@@ -1,0 +1,77 @@
+//! Background work that comes back: when a command the agent started with
+//! `run_in_background` ends on its own (or times out), the agent is told in
+//! a turn of its own — started at once if it is idle, queued otherwise.
+
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom};
+
+use serde_json::{Map, Value};
+
+use super::Runtime;
+use crate::tools::BackgroundJob;
+
+/// Bytes of a finished command's output shown with the notice.
+const TAIL_BYTES: u64 = 2_000;
+
+impl Runtime {
+    /// Tells the agent about jobs that ended on their own since the last
+    /// call; `told` keeps the ids already told.
+    pub(crate) async fn tell_ended_jobs(&self, told: &mut HashSet<String>) {
+        for job in self.jobs.list() {
+            if !job.ended_unasked() || !told.insert(job.id.clone()) {
+                continue;
+            }
+            let message = letta_protocol::CreateMessage {
+                messages: vec![letta_protocol::MessageCreate {
+                    role: "user".to_owned(),
+                    content: Value::String(notice(&job)),
+                    client_message_id: Some(format!("cm-{}-{:08x}", job.id, fastrand::u32(..))),
+                    extra: Map::new(),
+                }],
+                ..Default::default()
+            };
+            if let Err(err) = self.accept_input(message).await {
+                tracing::warn!(job = %job.id, error = %err, "cannot tell the agent a command ended");
+            }
+        }
+    }
+}
+
+fn notice(job: &BackgroundJob) -> String {
+    let how = match (job.ended_by, job.exit_code) {
+        (Some("timeout"), _) => "was stopped at its timeout".to_owned(),
+        (_, Some(code)) => format!("exited with code {code}"),
+        _ => "ended by a signal".to_owned(),
+    };
+    format!(
+        "<system-reminder>\nThe background command {} (`{}`) {how}. Its whole output is in {}; \
+         it ends with:\n```\n{}\n```\n</system-reminder>",
+        job.id,
+        job.command,
+        job.output_file.display(),
+        tail(&job.output_file)
+    )
+}
+
+/// The end of a file, on a line boundary where it was cut.
+fn tail(path: &std::path::Path) -> String {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return "(the output file is gone)".to_owned();
+    };
+    let len = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+    let start = len.saturating_sub(TAIL_BYTES);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return "(the output cannot be read)".to_owned();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let text = match (start > 0, text.find('\n')) {
+        (true, Some(newline)) => &text[newline + 1..],
+        _ => &text,
+    };
+    if text.trim().is_empty() {
+        "(no output)".to_owned()
+    } else {
+        text.trim_end().to_owned()
+    }
+}

@@ -74,7 +74,13 @@ impl Runtime {
             Some(&crate::tools::home_dir()),
             self.scope.agent_id.as_deref(),
         );
-        let found = crate::fs::blocking(move || skills::discover(&places)).await;
+        // Most places do not exist: a few stats here spare every input a
+        // hop to the blocking pool.
+        let found = if places.iter().any(|(root, _)| root.is_dir()) {
+            crate::fs::blocking(move || skills::discover(&places)).await
+        } else {
+            Vec::new()
+        };
         let skills_key = skills_key(&found);
         if described.as_deref() == Some(cwd.as_str()) {
             if sent_skills.as_deref() == Some(skills_key.as_str()) {

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
-use crate::support::{Daemon, Options};
 
 fn tasks(plan_event: &Value) -> Vec<(String, String)> {
     plan_event["plan"]["tasks"]
@@ -67,15 +66,7 @@ async fn a_plan_reaches_every_frontend_and_survives_a_restart(backend: Backend) 
     assert_eq!(seen["plan"]["tasks"][0]["activeForm"], "Running tests");
 
     daemon.stop();
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(daemon.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({ "type": "sync", "runtime": runtime }))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_restarted, mut after) = backend.restart(&daemon, &runtime).await;
     after
         .seen_or_wait_for("the plan replayed after the restart", |frame| {
             frame["type"] == "update_plan" && tasks(frame) == expected

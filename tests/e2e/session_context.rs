@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, cm, last_user_text, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
-use crate::support::{Daemon, Options};
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
@@ -76,15 +75,7 @@ async fn the_agent_learns_where_it_works_once_per_session(backend: Backend) {
     );
 
     daemon.stop();
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(daemon.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({ "type": "sync", "runtime": runtime }))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_restarted, mut after) = backend.restart(&daemon, &runtime).await;
     let third = sent(&backend, &mut after, &runtime, "context-third").await;
     assert!(!third.contains("<system-reminder>"), "remembered: {third}");
 

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime, user_input};
-use crate::support::{Daemon, Options};
 
 /// Letta Code's toolsets and tool schemas, as its package declares them.
 fn reference() -> Value {
@@ -146,15 +145,7 @@ async fn the_runtime_preference_holds_across_a_restart(backend: Backend) {
     assert_eq!(status["device_status"]["current_toolset"], "codex");
 
     daemon.stop();
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(daemon.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({ "type": "sync", "runtime": runtime }))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_restarted, mut after) = backend.restart(&daemon, &runtime).await;
     let marker = format!("after the restart {}", cm("toolset-pref"));
     let finished = turn(&mut after, &runtime, &marker, "toolset-pref").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
-use crate::support::{Daemon, Options};
 
 fn in_seconds(seconds: i64) -> (String, std::time::Instant) {
     let now = std::time::SystemTime::now()
@@ -72,15 +71,7 @@ async fn a_wake_fires_after_a_restart_exactly_once(backend: Backend) {
     // Killed before it is due; back after it was due.
     daemon.kill();
     tokio::time::sleep_until(due.into()).await;
-    let mut restarted = Daemon::start_with(Options {
-        data_dir: Some(daemon.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({ "type": "sync", "runtime": runtime }))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (mut restarted, mut after) = backend.restart(&daemon, &runtime).await;
     let woke = after
         .seen_or_wait_for("the woken turn's end", |frame| {
             frame["type"] == "turn_finished"
@@ -97,15 +88,7 @@ async fn a_wake_fires_after_a_restart_exactly_once(backend: Backend) {
 
     // Another restart: the fired wake does not fire again.
     restarted.kill();
-    let again = Daemon::start_with(Options {
-        data_dir: Some(daemon.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut last = Frontend::connect(&again).await;
-    let synced = last
-        .request(json!({ "type": "sync", "runtime": runtime }))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_again, mut last) = backend.restart(&daemon, &runtime).await;
     // A turn of its own outlasts the maintenance ticks a refire would need.
     let finished = turn(&mut last, &runtime, "after the wake", "wake-after").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");

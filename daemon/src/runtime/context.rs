@@ -1,8 +1,9 @@
 //! Session context: the first message of a session (and the first after
 //! the working directory changes) tells the agent where it is — time,
 //! system, shell, directory, git — and who it is, as a system reminder
-//! before the user's text, as Letta Code does. Which directory was last
-//! described is stored with the runtime, so a restart does not repeat it.
+//! before the user's text, as Letta Code does, with the skills it can
+//! load; later inputs say when the skills change. What was last described
+//! is stored with the runtime, so a restart does not repeat it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use crate::util::lock;
 
 /// How long one git command may take before its part is left out.
 const GIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long reading the agent (its name) may take.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Lines of `git status` shown; the rest are counted.
 const STATUS_LINES: usize = 20;
 /// Longest git output kept per part, in characters.
@@ -101,13 +104,23 @@ impl Runtime {
             Some(_) => Reason::CwdChanged,
         };
         let agent = match &self.scope.agent_id {
-            Some(agent_id) => match self.backend.retrieve_agent(agent_id).await {
-                Ok(agent) => agent,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read the agent for the session context");
-                    json!({ "id": agent_id })
+            // Accepting the input waits for this: a slow server costs the
+            // reminder the agent's name, not the user a stalled input.
+            Some(agent_id) => {
+                match tokio::time::timeout(AGENT_TIMEOUT, self.backend.retrieve_agent(agent_id))
+                    .await
+                {
+                    Ok(Ok(agent)) => agent,
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, "cannot read the agent for the session context");
+                        json!({ "id": agent_id })
+                    }
+                    Err(_) => {
+                        tracing::warn!("the agent took too long to read for the session context");
+                        json!({ "id": agent_id })
+                    }
                 }
-            },
+            }
             None => Value::Null,
         };
         let facts = AgentFacts {

@@ -123,6 +123,25 @@ impl Backend {
         Daemon::start_with(self.options())
     }
 
+    /// A new daemon on the data directory of `before` (stopped or killed
+    /// by the caller), and a frontend subscribed to `runtime` again.
+    pub async fn restart(
+        &self,
+        before: &Daemon,
+        runtime: &serde_json::Value,
+    ) -> (Daemon, super::frontend::Frontend) {
+        let daemon = Daemon::start_with(Options {
+            data_dir: Some(before.data_dir.clone()),
+            ..self.options()
+        });
+        let frontend = super::frontend::Frontend::connect(&daemon).await;
+        let synced = frontend
+            .request(serde_json::json!({ "type": "sync", "runtime": runtime }))
+            .await;
+        assert_eq!(synced["success"], true, "{synced}");
+        (daemon, frontend)
+    }
+
     /// The newest request that carried `marker` (text of the turn's
     /// message): what the mock received, or what the scripted model was
     /// asked (the real server's and the local backend's).

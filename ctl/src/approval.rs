@@ -73,6 +73,51 @@ pub async fn ask(request: &CanUseTool) -> Result<Answer, CtlError> {
     }
 }
 
+/// Asks each question on stderr; an answer is option numbers (several,
+/// comma-separated, where more than one may be chosen) or the user's own
+/// words.
+pub async fn ask_questions(
+    request: &letta_protocol::AskUserQuestionRequest,
+) -> Result<Answer, CtlError> {
+    let mut answers = serde_json::Map::new();
+    for question in &request.questions {
+        let Some(line) = prompt(&format!("  {} > ", question.header)).await? else {
+            return Ok(Answer::NoAnswer);
+        };
+        answers.insert(
+            question.question.clone(),
+            serde_json::Value::String(chosen(question, line.trim())),
+        );
+    }
+    let mut updated_input = serde_json::Map::new();
+    updated_input.insert("answers".to_owned(), serde_json::Value::Object(answers));
+    Ok(Answer::Decision(ApprovalDecision::Allow {
+        message: None,
+        updated_input: Some(updated_input),
+        selected_permission_suggestion_ids: None,
+    }))
+}
+
+/// The labels `line` picks by number, or `line` itself.
+fn chosen(question: &letta_protocol::UserQuestion, line: &str) -> String {
+    let picks: Option<Vec<&str>> = line
+        .split(',')
+        .map(|part| {
+            let number: usize = part.trim().parse().ok()?;
+            question
+                .options
+                .get(number.checked_sub(1)?)
+                .map(|option| option.label.as_str())
+        })
+        .collect();
+    match picks {
+        Some(labels) if labels.len() == 1 || (question.multi_select && !labels.is_empty()) => {
+            labels.join(", ")
+        }
+        _ => line.to_owned(),
+    }
+}
+
 /// Prints `text` and reads one line; `None` at the end of stdin.
 async fn prompt(text: &str) -> Result<Option<String>, CtlError> {
     {
@@ -91,4 +136,32 @@ async fn prompt(text: &str) -> Result<Option<String>, CtlError> {
     .await
     .map_err(|err| CtlError::Failed(format!("reading the answer: {err}")))?
     .map_err(CtlError::io("reading the answer from stdin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chosen;
+    use letta_protocol::{UserQuestion, UserQuestionOption};
+
+    fn question(multi_select: bool) -> UserQuestion {
+        let option = |label: &str| UserQuestionOption {
+            label: label.into(),
+            description: String::new(),
+        };
+        UserQuestion {
+            question: "Which?".into(),
+            header: "Pick".into(),
+            options: vec![option("Red"), option("Blue"), option("Green")],
+            multi_select,
+        }
+    }
+
+    #[test]
+    fn numbers_pick_labels_and_anything_else_is_the_users_words() {
+        assert_eq!(chosen(&question(false), "2"), "Blue");
+        assert_eq!(chosen(&question(false), "1,3"), "1,3", "one choice only");
+        assert_eq!(chosen(&question(true), "1, 3"), "Red, Green");
+        assert_eq!(chosen(&question(true), "4"), "4", "no such option");
+        assert_eq!(chosen(&question(false), "purple"), "purple");
+    }
 }

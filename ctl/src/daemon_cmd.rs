@@ -238,13 +238,22 @@ fn describe(status: &DaemonStatusResult) -> String {
             runtime.cwd,
         ));
         for request in &runtime.pending_approvals {
-            let letta_protocol::ControlRequestBody::CanUseTool(ask) = &request.request;
-            out.push_str(&format!(
-                "\n    ? {}  {}({})",
-                request.request_id,
-                ask.tool_name,
-                crate::render::summary(&ask.tool_name, &ask.input)
-            ));
+            let what = match &request.request {
+                letta_protocol::ControlRequestBody::CanUseTool(ask) => format!(
+                    "{}({})",
+                    ask.tool_name,
+                    crate::render::summary(&ask.tool_name, &ask.input)
+                ),
+                letta_protocol::ControlRequestBody::AskUserQuestion(ask) => format!(
+                    "AskUserQuestion({})",
+                    ask.questions
+                        .iter()
+                        .map(|question| question.header.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            out.push_str(&format!("\n    ? {}  {what}", request.request_id));
         }
     }
     out

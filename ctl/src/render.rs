@@ -217,6 +217,35 @@ impl Renderer {
     }
 }
 
+impl Renderer {
+    /// The agent's questions, numbered options under each.
+    pub fn questions(&mut self, request_id: &str, ask: &letta_protocol::AskUserQuestionRequest) {
+        let style = self.style;
+        let mut text = format!("{} the agent asks [{request_id}]", style.yellow("?"));
+        for question in &ask.questions {
+            text.push_str(&format!(
+                "\n  {}: {}{}",
+                style.bold(&question.header),
+                question.question,
+                if question.multi_select {
+                    " (one or more)"
+                } else {
+                    ""
+                }
+            ));
+            for (number, option) in question.options.iter().enumerate() {
+                text.push_str(&format!(
+                    "\n    {}) {} — {}",
+                    number + 1,
+                    option.label,
+                    option.description
+                ));
+            }
+        }
+        self.info(&text);
+    }
+}
+
 /// One line of status on stderr, where it stays out of piped output.
 pub fn say(line: &str) {
     let mut stderr = std::io::stderr().lock();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use letta_client::{ClientError, RuntimeEvents, Update};
 use letta_protocol::errors::ErrorCode;
 use letta_protocol::{
-    ApprovalDecision, CanUseTool, ControlRequestBody, DeviceStatus, LoopStatus,
-    PendingControlRequest, methods,
+    ApprovalDecision, AskUserQuestionRequest, CanUseTool, ControlRequestBody, DeviceStatus,
+    LoopStatus, PendingControlRequest, methods,
 };
 use serde_json::{Value, json};
 
@@ -81,7 +81,7 @@ pub struct Watch {
 #[derive(Default)]
 struct Seen {
     outcome: Outcome,
-    pending: BTreeMap<String, CanUseTool>,
+    pending: BTreeMap<String, ControlRequestBody>,
     handled: HashSet<String>,
     last_message: Option<(String, String)>,
     loop_status: Option<(LoopStatus, Instant)>,
@@ -185,11 +185,11 @@ impl Watch {
         match frame["type"].as_str() {
             Some("stream_delta") => seen.take_delta(&frame["delta"]),
             Some("control_request") => {
-                if let (Some(id), Ok(ControlRequestBody::CanUseTool(ask))) = (
+                if let (Some(id), Ok(request)) = (
                     frame["request_id"].as_str(),
-                    serde_json::from_value(frame["request"].clone()),
+                    serde_json::from_value::<ControlRequestBody>(frame["request"].clone()),
                 ) {
-                    seen.pending.insert(id.to_owned(), ask);
+                    seen.pending.insert(id.to_owned(), request);
                 }
             }
             Some("update_device_status") => {
@@ -254,13 +254,23 @@ impl Watch {
 
     /// Deals once with each approval that is pending now.
     async fn answer_pending(&mut self, seen: &mut Seen) -> Result<(), CtlError> {
-        let waiting: Vec<(String, CanUseTool)> = seen
+        let waiting: Vec<(String, ControlRequestBody)> = seen
             .pending
             .iter()
             .filter(|(id, _)| !seen.handled.contains(*id))
-            .map(|(id, ask)| (id.clone(), ask.clone()))
+            .map(|(id, request)| (id.clone(), request.clone()))
             .collect();
-        for (request_id, ask) in waiting {
+        for (request_id, request) in waiting {
+            let ask = match request {
+                ControlRequestBody::CanUseTool(ask) => ask,
+                ControlRequestBody::AskUserQuestion(questions) => {
+                    if let Some(decision) = self.answer_questions(&request_id, &questions).await? {
+                        self.send_answer(&request_id, decision).await?;
+                    }
+                    seen.handled.insert(request_id);
+                    continue;
+                }
+            };
             let decision = match self.approvals {
                 Approvals::Report => {
                     self.report(&request_id, &ask);
@@ -304,6 +314,40 @@ impl Watch {
         Ok(())
     }
 
+    /// What to answer the agent's questions with, by how this command
+    /// deals with requests; `None` leaves them to someone else.
+    async fn answer_questions(
+        &mut self,
+        request_id: &str,
+        questions: &AskUserQuestionRequest,
+    ) -> Result<Option<ApprovalDecision>, CtlError> {
+        if let Output::Human(renderer) = &mut self.output {
+            renderer.questions(request_id, questions);
+        }
+        match self.approvals {
+            Approvals::Ask => match approval::ask_questions(questions).await? {
+                Answer::Decision(decision) => Ok(Some(decision)),
+                Answer::NoAnswer => {
+                    self.approvals = Approvals::Report;
+                    self.note(&format!("{request_id}: answer it with letta-ctl attach"));
+                    Ok(None)
+                }
+            },
+            Approvals::Deny if self.ours_running => {
+                let message = "Nobody can answer: this run is not interactive. Go on without \
+                     an answer, or ask in your reply."
+                    .to_owned();
+                self.note(&format!("declined the agent's question: {message}"));
+                Ok(Some(ApprovalDecision::Deny { message }))
+            }
+            Approvals::Report => {
+                self.note(&format!("{request_id}: answer it with letta-ctl attach"));
+                Ok(None)
+            }
+            Approvals::Deny => Ok(None),
+        }
+    }
+
     fn report(&mut self, request_id: &str, ask: &CanUseTool) {
         if let Output::Human(renderer) = &mut self.output {
             renderer.approval(request_id, ask);
@@ -330,13 +374,10 @@ impl Watch {
     }
 }
 
-fn pending_map(requests: Vec<PendingControlRequest>) -> BTreeMap<String, CanUseTool> {
+fn pending_map(requests: Vec<PendingControlRequest>) -> BTreeMap<String, ControlRequestBody> {
     requests
         .into_iter()
-        .map(|pending| {
-            let ControlRequestBody::CanUseTool(ask) = pending.request;
-            (pending.request_id, ask)
-        })
+        .map(|pending| (pending.request_id, pending.request))
         .collect()
 }
 

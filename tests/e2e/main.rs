@@ -18,6 +18,7 @@ mod local_agents;
 mod local_tools;
 mod official_client;
 mod plans;
+mod questions;
 mod security;
 mod session_context;
 mod subscriptions;

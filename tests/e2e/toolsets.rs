@@ -15,11 +15,13 @@ fn reference() -> Value {
 }
 
 /// What the daemon serves of each toolset today; the rest of each list is
-/// left out rather than offered broken.
+/// left out rather than offered broken. `AskUserQuestion` comes with every
+/// toolset but `none` unless a turn excludes interactive tools.
 const SERVED: &[(&str, &[&str])] = &[
     (
         "default",
         &[
+            "AskUserQuestion",
             "Bash",
             "Edit",
             "Read",
@@ -38,6 +40,7 @@ const SERVED: &[(&str, &[&str])] = &[
         "codex",
         &[
             "ApplyPatch",
+            "AskUserQuestion",
             "SetWorkingDirectory",
             "Skill",
             "TaskStop",
@@ -48,6 +51,7 @@ const SERVED: &[(&str, &[&str])] = &[
     (
         "letta",
         &[
+            "AskUserQuestion",
             "Edit",
             "Read",
             "SetWorkingDirectory",
@@ -106,7 +110,9 @@ async fn each_toolset_offers_its_tools(backend: Backend) {
         assert_eq!(tools, served(base), "toolset {base}");
         let listed = reference["toolsets"][*base].as_array().unwrap();
         assert!(
-            tools.iter().all(|tool| listed.contains(&json!(tool))),
+            tools
+                .iter()
+                .all(|tool| tool == "AskUserQuestion" || listed.contains(&json!(tool))),
             "{base}: {tools:?}"
         );
     }

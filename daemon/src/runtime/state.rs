@@ -137,11 +137,27 @@ impl RuntimeState {
     }
 
     /// The built-in tools a turn with `toolset` offers.
+    /// The built-in tools a turn with `toolset` offers; with `interactive`,
+    /// `AskUserQuestion` too (unless the toolset is `none`).
     pub fn offered_builtin(
         &self,
         toolset: Option<&letta_protocol::ClientToolset>,
+        interactive: bool,
     ) -> Vec<&'static crate::tools::BuiltinTool> {
-        crate::tools::offered(toolset, &self.toolset, self.model.as_deref())
+        let mut tools = crate::tools::offered(toolset, &self.toolset, self.model.as_deref());
+        let base = toolset
+            .and_then(|toolset| toolset.base.as_deref())
+            .unwrap_or(&self.toolset);
+        if interactive
+            && base != "none"
+            && !tools
+                .iter()
+                .any(|tool| tool.name == crate::tools::QUESTION_TOOL)
+            && let Some(question) = crate::tools::builtin(crate::tools::QUESTION_TOOL)
+        {
+            tools.push(question);
+        }
+        tools
     }
 
     pub fn device_status(
@@ -151,7 +167,7 @@ impl RuntimeState {
         background_processes: Value,
     ) -> DeviceStatus {
         let loaded: Vec<String> = self
-            .offered_builtin(None)
+            .offered_builtin(None, true)
             .into_iter()
             .map(|tool| tool.name.to_owned())
             .chain(self.external_tools(None).into_iter().map(|tool| tool.name))

@@ -143,6 +143,15 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Conversation,
     },
     BuiltinTool {
+        name: "AskUserQuestion",
+        description: "Ask the user 1 to 4 questions, each with a short `header` and 2 to 4 \
+            options (`label` and `description`; `multiSelect` lets several be chosen). The \
+            user may also answer in their own words. The call waits for the answer, which is \
+            its result. Ask only what you cannot find out yourself.",
+        parameters: ask_user_question_parameters,
+        effect: Effect::Conversation,
+    },
+    BuiltinTool {
         name: "TaskCreate",
         description: "Add a task to this conversation's task list, to plan multi-step work and \
             show the user progress. New tasks are `pending`; the answer carries the task's \
@@ -181,6 +190,10 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Conversation,
     },
 ];
+
+/// The tool that asks the user, offered with every toolset but `none`
+/// unless a turn excludes interactive tools.
+pub const QUESTION_TOOL: &str = "AskUserQuestion";
 
 /// The built-in tool called `name`.
 pub fn builtin(name: &str) -> Option<&'static BuiltinTool> {

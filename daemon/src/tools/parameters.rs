@@ -221,3 +221,42 @@ pub(super) fn task_stop_parameters() -> Value {
         &["task_id"],
     )
 }
+
+pub(super) fn ask_user_question_parameters() -> Value {
+    let text = |what: &str| json!({ "type": "string", "description": what });
+    schema(
+        json!({
+            "questions": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 4,
+                "description": "The questions, asked together.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "question": text("The whole question."),
+                        "header": text("A label of a few words."),
+                        "options": {
+                            "type": "array",
+                            "minItems": 2,
+                            "maxItems": 4,
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "label": text("What the user picks."),
+                                    "description": text("What picking it means."),
+                                },
+                                "required": ["label", "description"],
+                                "additionalProperties": false,
+                            },
+                        },
+                        "multiSelect": { "type": "boolean", "default": false, "description": "Several options may be chosen." },
+                    },
+                    "required": ["question", "header", "options"],
+                    "additionalProperties": false,
+                },
+            },
+        }),
+        &["questions"],
+    )
+}

@@ -71,6 +71,45 @@ pub struct PendingControlRequest {
 #[serde(tag = "subtype", rename_all = "snake_case")]
 pub enum ControlRequestBody {
     CanUseTool(CanUseTool),
+    /// The agent asks the user (`AskUserQuestion`). Answer with
+    /// `approval_response`: `allow` with `updated_input.answers` (each
+    /// question's text -> the chosen label, labels joined by ", ", or the
+    /// user's own words), or `deny` to decline.
+    AskUserQuestion(AskUserQuestionRequest),
+}
+
+impl ControlRequestBody {
+    pub fn tool_call_id(&self) -> &str {
+        match self {
+            ControlRequestBody::CanUseTool(ask) => &ask.tool_call_id,
+            ControlRequestBody::AskUserQuestion(ask) => &ask.tool_call_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AskUserQuestionRequest {
+    pub tool_call_id: String,
+    pub questions: Vec<UserQuestion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuestion {
+    pub question: String,
+    /// A short label for the question.
+    pub header: String,
+    pub options: Vec<UserQuestionOption>,
+    /// More than one option may be chosen.
+    #[serde(default, rename = "multiSelect")]
+    pub multi_select: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuestionOption {
+    pub label: String,
+    pub description: String,
 }
 
 /// May the agent run this tool call?

@@ -206,3 +206,57 @@ async fn abort_ends_the_turn_that_events_follow_shows() {
     assert_eq!(idle.code, 0, "{idle:?}");
     assert!(idle.stderr.contains("nothing was running"), "{idle:?}");
 }
+
+#[tokio::test]
+async fn a_run_without_a_terminal_says_nobody_can_answer_a_question() {
+    let backend = Backend::mock().await;
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let question = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]]"#;
+    let output = run_on(&shell, &agent, &["--output-format", "json", question]).await;
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stderr.contains("declined the agent's question"),
+        "{output:?}"
+    );
+    let result = output.json();
+    assert!(
+        result["result"]
+            .as_str()
+            .unwrap()
+            .contains("Nobody can answer"),
+        "{result}"
+    );
+}
+
+#[tokio::test]
+async fn attach_asks_the_agents_question_and_sends_the_answer() {
+    let backend = Backend::mock().await;
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let question = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]] go"#;
+    assert_eq!(
+        run_on(&shell, &agent, &["--detach", question]).await.code,
+        0
+    );
+    let attach = [
+        "attach",
+        "--agent",
+        agent.as_str(),
+        "--until-idle",
+        "--interactive",
+    ];
+    let mut attached = shell.spawn_answering("question", &attach);
+    attached
+        .wait_for_output("the question and its options", |_, err| {
+            err.contains("Color") && err.contains("2) Blue — cool")
+        })
+        .await;
+    attached.answer("2").await;
+    let done = attached.wait().await;
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(
+        done.stdout.contains(r#""Which color?" = "Blue""#),
+        "the agent got the answer: {done:?}"
+    );
+}

@@ -22,7 +22,7 @@ pub(super) fn project() -> tempfile::TempDir {
     dir
 }
 
-pub(super) fn approval(
+pub(crate) fn approval(
     runtime: &Value,
     request_id: &Value,
     decision: Value,

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use futures_util::future::join_all;
 use globset::GlobSet;
 use letta_protocol::{
-    CanUseTool, ControlRequestBody, ControlRequestEvent, LoopStatus, PermissionSuggestion, events,
+    AskUserQuestionRequest, CanUseTool, ControlRequestBody, ControlRequestEvent, LoopStatus,
+    PermissionSuggestion, events,
 };
 use serde_json::json;
 
+use super::question;
 use super::tools::{ToolCall, invalid_arguments, json_arguments, lifecycle};
 use super::{Turn, TurnError};
 use crate::faults::crash_point;
@@ -142,11 +144,15 @@ impl Turn<'_> {
             to_decide
                 .into_iter()
                 .map(|(tool_call_id, tool, input)| {
-                    let verdict = policy.decide(Call {
-                        tool: tool.name,
-                        input: &input,
-                        effect: tool.effect,
-                    });
+                    let verdict = if tool.name == question::TOOL {
+                        question::verdict(&input)
+                    } else {
+                        policy.decide(Call {
+                            tool: tool.name,
+                            input: &input,
+                            effect: tool.effect,
+                        })
+                    };
                     let diffs = matches!(verdict, Verdict::Ask { .. })
                         .then(|| preview::diffs(tool.name, &input, &policy.cwd));
                     (tool_call_id, tool, input, verdict, diffs)
@@ -169,6 +175,17 @@ impl Turn<'_> {
                     )
                     .await?;
                     denied.push(tool_call_id);
+                }
+                Verdict::Ask { .. } if tool.name == question::TOOL => {
+                    let body = ControlRequestBody::AskUserQuestion(AskUserQuestionRequest {
+                        tool_call_id: tool_call_id.clone(),
+                        questions: question::questions_of(&input).unwrap_or_default(),
+                    });
+                    rt.store
+                        .ask_about_tool_call(&tool_call_id, &json_text(&body), "[]")
+                        .await?;
+                    asked.push(tool_call_id);
+                    requests.push(body);
                 }
                 Verdict::Ask {
                     blocked_path,
@@ -219,8 +236,7 @@ impl Turn<'_> {
             drafts.push(rt.loop_status_draft());
         }
         for request in requests {
-            let ControlRequestBody::CanUseTool(ask) = &request;
-            let request_id = approval_request_id(&ask.tool_call_id);
+            let request_id = approval_request_id(request.tool_call_id());
             drafts.push(
                 rt.log
                     .draft::<events::ControlRequest>(|envelope| ControlRequestEvent {
@@ -389,6 +405,7 @@ impl Turn<'_> {
         rt.log.emit(self.delta(start)).await?;
         let output = match json_arguments(arguments) {
             Some(input) if tool.name == "Wake" => rt.run_wake_call(&call.id, &input).await?,
+            Some(input) if tool.name == question::TOOL => question::answered(&input),
             Some(input) if crate::tools::plan::PLAN_TOOLS.contains(&tool.name) => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?
             }

@@ -10,6 +10,7 @@
 //! chunk.
 
 mod local;
+mod question;
 mod stream;
 mod tools;
 
@@ -401,7 +402,10 @@ impl Turn<'_> {
             let state = lock(&self.runtime.state);
             (
                 state.external_tools(message.external_tool_scope_ids.as_deref()),
-                state.offered_builtin(message.client_toolset.as_ref()),
+                state.offered_builtin(
+                    message.client_toolset.as_ref(),
+                    !message.exclude_interactive_tools.unwrap_or(false),
+                ),
             )
         };
         let allowed = |name: &str| {

@@ -149,13 +149,7 @@ async fn skills_are_listed_loaded_and_their_changes_told(backend: Backend) {
     let script = r#"[[call:Skill {"skill": "greet"}]]"#;
     let finished = turn(&mut frontend, &runtime, script, "skills-load").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
-    assert!(
-        !frontend
-            .types()
-            .iter()
-            .any(|kind| kind == "control_request"),
-        "loading a skill asks nobody"
-    );
+    assert!(!frontend.asked_anyone(), "loading a skill asks nobody");
     let returned = frontend.deltas("tool_return_message");
     let loaded = returned.last().unwrap()["tool_return"].as_str().unwrap();
     assert!(

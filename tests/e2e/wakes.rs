@@ -52,15 +52,8 @@ async fn a_wake_fires_after_a_restart_exactly_once(backend: Backend) {
     );
     let finished = turn(&mut frontend, &runtime, &script, "wake-create").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
-    assert!(
-        !frontend
-            .types()
-            .iter()
-            .any(|kind| kind == "control_request"),
-        "scheduling asks nobody"
-    );
-    let created = frontend.deltas("tool_return_message");
-    let created = created.last().unwrap()["tool_return"].as_str().unwrap();
+    assert!(!frontend.asked_anyone(), "scheduling asks nobody");
+    let created = frontend.last_tool_return();
     assert!(created.contains("\"created\""), "{created}");
     frontend
         .seen_or_wait_for("the wake in device status", |frame| {

@@ -212,7 +212,7 @@ async fn a_run_without_a_terminal_says_nobody_can_answer_a_question() {
     let backend = Backend::mock().await;
     let (_daemon, shell) = setup(&backend);
     let agent = new_agent(&shell).await;
-    let question = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]]"#;
+    let question = QUESTION;
     let output = run_on(&shell, &agent, &["--output-format", "json", question]).await;
     assert_eq!(output.code, 0, "{output:?}");
     assert!(
@@ -234,7 +234,7 @@ async fn attach_asks_the_agents_question_and_sends_the_answer() {
     let backend = Backend::mock().await;
     let (_daemon, shell) = setup(&backend);
     let agent = new_agent(&shell).await;
-    let question = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]] go"#;
+    let question = &format!("{QUESTION} go");
     assert_eq!(
         run_on(&shell, &agent, &["--detach", question]).await.code,
         0
@@ -260,3 +260,6 @@ async fn attach_asks_the_agents_question_and_sends_the_answer() {
         "the agent got the answer: {done:?}"
     );
 }
+
+/// An agent script asking one question with two options.
+const QUESTION: &str = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]]"#;

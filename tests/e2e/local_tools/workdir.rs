@@ -24,10 +24,7 @@ async fn the_agent_moves_and_its_calls_follow(backend: Backend) {
     let finished = turn(&mut frontend, &runtime, script, "workdir-in").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
     assert!(
-        !frontend
-            .types()
-            .iter()
-            .any(|kind| kind == "control_request"),
+        !frontend.asked_anyone(),
         "moving inside asks nobody: {:?}",
         frontend.types()
     );

@@ -118,6 +118,18 @@ impl Frontend {
         listed["messages"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Whether a `control_request` (a question for a human) was seen.
+    pub fn asked_anyone(&self) -> bool {
+        self.types().iter().any(|kind| kind == "control_request")
+    }
+
+    /// The text of the newest tool result seen.
+    pub fn last_tool_return(&self) -> String {
+        let returned = self.deltas("tool_return_message");
+        let last = returned.last().expect("a tool result");
+        last["tool_return"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// Stream deltas of one message type.
     pub fn deltas(&self, message_type: &str) -> Vec<&Value> {
         self.seen

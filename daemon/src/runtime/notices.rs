@@ -1,6 +1,7 @@
-//! Background work that comes back: when a command the agent started with
-//! `run_in_background` ends on its own (or times out), the agent is told in
-//! a turn of its own — started at once if it is idle, queued otherwise.
+//! Turns the daemon starts itself, and background work that comes back:
+//! when a command the agent started with `run_in_background` ends on its
+//! own (or times out), the agent is told in a turn of its own — started at
+//! once if it is idle, queued otherwise.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
@@ -21,19 +22,36 @@ impl Runtime {
             if !job.ended_unasked() || !told.insert(job.id.clone()) {
                 continue;
             }
-            let message = letta_protocol::CreateMessage {
-                messages: vec![letta_protocol::MessageCreate {
-                    role: "user".to_owned(),
-                    content: Value::String(notice(&job)),
-                    client_message_id: Some(format!("cm-{}-{:08x}", job.id, fastrand::u32(..))),
-                    extra: Map::new(),
-                }],
-                ..Default::default()
-            };
-            if let Err(err) = self.accept_input(message).await {
+            let client_message_id = format!("cm-{}-{:08x}", job.id, fastrand::u32(..));
+            if let Err(err) = self
+                .accept_daemon_message(notice(&job), client_message_id)
+                .await
+            {
                 tracing::warn!(job = %job.id, error = %err, "cannot tell the agent a command ended");
             }
         }
+    }
+}
+
+impl Runtime {
+    /// Starts (or queues) a turn whose message comes from the daemon, not a
+    /// person: a fired wake, an ended command. `client_message_id` makes it
+    /// idempotent like any input.
+    pub(crate) async fn accept_daemon_message(
+        &self,
+        text: String,
+        client_message_id: String,
+    ) -> Result<letta_protocol::InputAccepted, super::RuntimeError> {
+        let message = letta_protocol::CreateMessage {
+            messages: vec![letta_protocol::MessageCreate {
+                role: "user".to_owned(),
+                content: Value::String(text),
+                client_message_id: Some(client_message_id),
+                extra: Map::new(),
+            }],
+            ..Default::default()
+        };
+        self.accept_input(message).await
     }
 }
 

@@ -214,10 +214,8 @@ fn hostname() -> Option<String> {
 /// The toolset preferences a frontend can choose from, as Letta Code lists
 /// them (`id`, `display_name`).
 fn available_toolsets() -> Value {
-    let names = std::iter::once(crate::tools::AUTO_TOOLSET)
-        .chain(crate::tools::TOOLSETS.iter().map(|(name, _)| *name));
     Value::Array(
-        names
+        crate::tools::toolset_names()
             .map(|name| {
                 let display = match name {
                     "auto" => "Auto",

@@ -9,9 +9,7 @@ impl Runtime {
     /// the toolset it now stands for.
     pub async fn set_toolset(&self, preference: &str) -> Result<&'static str, RuntimeError> {
         if !crate::tools::is_toolset(preference) {
-            let known: Vec<&str> = std::iter::once(crate::tools::AUTO_TOOLSET)
-                .chain(crate::tools::TOOLSETS.iter().map(|(name, _)| *name))
-                .collect();
+            let known: Vec<&str> = crate::tools::toolset_names().collect();
             return Err(RuntimeError::Invalid(format!(
                 "unknown toolset {preference:?}; choose one of {}",
                 known.join(", ")

@@ -116,16 +116,8 @@ impl Runtime {
             wake::rfc3339(wake.due_at),
             wake.prompt
         );
-        let message = letta_protocol::CreateMessage {
-            messages: vec![letta_protocol::MessageCreate {
-                role: "user".to_owned(),
-                content: Value::String(text),
-                client_message_id: Some(format!("cm-{}", wake.id)),
-                extra: Map::new(),
-            }],
-            ..Default::default()
-        };
-        self.accept_input(message).await?;
+        self.accept_daemon_message(text, format!("cm-{}", wake.id))
+            .await?;
         Ok(())
     }
 }

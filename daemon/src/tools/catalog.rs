@@ -281,9 +281,14 @@ pub const TOOLSETS: &[(&str, &[&str])] = &[
 /// The toolset preference that picks one by model.
 pub const AUTO_TOOLSET: &str = "auto";
 
-/// Whether `name` is a toolset preference: `auto` or one of [`TOOLSETS`].
+/// Every toolset preference: `auto`, then the names of [`TOOLSETS`].
+pub fn toolset_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once(AUTO_TOOLSET).chain(TOOLSETS.iter().map(|(name, _)| *name))
+}
+
+/// Whether `name` is a toolset preference.
 pub fn is_toolset(name: &str) -> bool {
-    name == AUTO_TOOLSET || TOOLSETS.iter().any(|(toolset, _)| *toolset == name)
+    toolset_names().any(|toolset| toolset == name)
 }
 
 /// The toolset a preference stands for: `auto` picks `codex` for OpenAI's

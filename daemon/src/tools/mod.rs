@@ -27,7 +27,7 @@ pub use apply_patch::{FileChange, Patch, PatchError};
 pub use bash::{BackgroundJob, BackgroundJobs};
 pub use catalog::{
     AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, QUESTION_TOOL, TOOLSETS, builtin, is_toolset,
-    offered, resolve_toolset,
+    offered, resolve_toolset, toolset_names,
 };
 pub use files::{edit_args, edited, write_atomically};
 pub use paths::{absolute, home_dir, normalize, resolve};

@@ -288,6 +288,11 @@ pub fn summary(tool: &str, input: &JsonObject) -> String {
     let field = |name: &str| input.get(name).and_then(Value::as_str);
     let text = match tool {
         "Bash" => field("command").map(str::to_owned),
+        "exec_command" => field("cmd").map(str::to_owned),
+        "write_stdin" => input.get("session_id").map(|id| match field("chars") {
+            Some(chars) if !chars.is_empty() => format!("{id} ← {}", chars.escape_debug()),
+            _ => format!("{id} (read)"),
+        }),
         "Read" | "Write" | "Edit" | "MultiEdit" => field("file_path").map(str::to_owned),
         "LS" => field("path").map(str::to_owned),
         "TaskCreate" => field("subject").map(str::to_owned),

@@ -46,6 +46,8 @@ const SERVED: &[(&str, &[&str])] = &[
             "TaskStop",
             "UpdatePlan",
             "Wake",
+            "exec_command",
+            "write_stdin",
         ],
     ),
     (
@@ -60,6 +62,8 @@ const SERVED: &[(&str, &[&str])] = &[
             "UpdatePlan",
             "Wake",
             "Write",
+            "exec_command",
+            "write_stdin",
         ],
     ),
     ("none", &[]),

@@ -110,7 +110,7 @@ impl Policy {
         }
         if call.effect == Effect::Conversation {
             return Verdict::Allow {
-                reason: "changes only the conversation's plan".to_owned(),
+                reason: "changes only the conversation's own state".to_owned(),
             };
         }
         let outside = first_outside(&subject, cwd);
@@ -159,6 +159,7 @@ impl Policy {
                 return allow("loads a skill's instructions");
             }
             if let Subject::Command(Ok(commands)) = &subject
+                && runs_inside(call, cwd)
                 && read_only::all_read_only(commands, cwd)
             {
                 return allow("a read-only command inside the working directory");
@@ -184,8 +185,8 @@ fn subject(call: Call<'_>, cwd: &Path) -> Subject {
     let text = |key: &str| call.input.get(key).and_then(Value::as_str);
     let path_of = |path: &str| paths::canonical(cwd, path);
     match call.tool {
-        "Bash" => {
-            let line = text("command").unwrap_or_default();
+        "Bash" | "exec_command" => {
+            let line = text("command").or(text("cmd")).unwrap_or_default();
             Subject::Command(shell::sub_commands(line).map_err(|_| line.to_owned()))
         }
         "Read" | "Write" | "Edit" => match text("file_path") {
@@ -208,6 +209,15 @@ fn subject(call: Call<'_>, cwd: &Path) -> Subject {
             _ => Subject::Opaque,
         },
         _ => Subject::Opaque,
+    }
+}
+
+/// Whether a command runs in the working directory or below it (an
+/// `exec_command` may name another directory to run in).
+fn runs_inside(call: Call<'_>, cwd: &Path) -> bool {
+    match call.input.get("workdir").and_then(Value::as_str) {
+        Some(dir) => paths::is_within(&paths::canonical(cwd, dir), cwd),
+        None => true,
     }
 }
 

@@ -94,6 +94,7 @@ pub fn family(tool: &str) -> &str {
     match tool {
         "Glob" | "Grep" | "LS" => "Read",
         "Write" | "ApplyPatch" => "Edit",
+        "exec_command" | "write_stdin" => "Bash",
         other => other,
     }
 }

@@ -382,3 +382,46 @@ fn loading_a_skill_asks_only_in_strict_mode() {
         Verdict::Deny { .. }
     ));
 }
+
+#[test]
+fn exec_sessions_follow_the_bash_rules() {
+    let p = project();
+    let exec = |cmd: &str| json!({"cmd": cmd, "description": "x"});
+    let standard = policy(
+        &p,
+        PermissionMode::Standard,
+        &["Bash(npm run dev:*)"],
+        &[],
+        &[],
+    );
+    assert!(is_allow(&decide(&standard, "exec_command", exec("ls -la"))));
+    assert!(is_ask(&decide(
+        &standard,
+        "exec_command",
+        exec("cargo build")
+    )));
+    assert!(is_allow(&decide(
+        &standard,
+        "exec_command",
+        exec("npm run dev -- --port 3000")
+    )));
+    let elsewhere = json!({"cmd": "ls", "description": "x", "workdir": "/etc"});
+    assert!(
+        is_ask(&decide(&standard, "exec_command", elsewhere)),
+        "a read-only command outside the working directory asks"
+    );
+    let typing = json!({"session_id": 12, "chars": "rm -rf /\n"});
+    assert!(
+        is_allow(&decide(&standard, "write_stdin", typing.clone())),
+        "typing into a session the agent was allowed to start does not ask"
+    );
+    let denied = policy(&p, PermissionMode::Unrestricted, &[], &["Bash"], &[]);
+    assert!(matches!(
+        decide(&denied, "exec_command", exec("ls")),
+        Verdict::Deny { .. }
+    ));
+    assert!(matches!(
+        decide(&denied, "write_stdin", typing),
+        Verdict::Deny { .. }
+    ));
+}

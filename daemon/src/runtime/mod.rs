@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 
 use crate::backend::{Backend, Backends};
 use crate::store::{Disposition, NewInput, Recorded, RuntimeRow, Store, StoreError};
-use crate::tools::BackgroundJobs;
+use crate::tools::{BackgroundJobs, ExecSessions};
 use event_log::{Draft, EventLog, SubscribeError};
 use state::{QueuedInput, RuntimeState};
 use waiters::Waiters;
@@ -90,6 +90,9 @@ pub struct Runtime {
     /// Turns waiting for approval decisions, by tool call id.
     approvals: Waiters,
     jobs: BackgroundJobs,
+    /// The `exec_command` sessions among those jobs, with their input and
+    /// output.
+    sessions: ExecSessions,
 }
 
 impl Runtimes {
@@ -211,6 +214,7 @@ impl Runtimes {
             external: Waiters::default(),
             approvals: Waiters::default(),
             jobs: BackgroundJobs::default(),
+            sessions: ExecSessions::default(),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(report_background_jobs(Arc::downgrade(&runtime)));

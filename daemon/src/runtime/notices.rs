@@ -61,8 +61,12 @@ fn notice(job: &BackgroundJob) -> String {
         (_, Some(code)) => format!("exited with code {code}"),
         _ => "ended by a signal".to_owned(),
     };
+    let what = match job.kind {
+        "exec" => "The command session",
+        _ => "The background command",
+    };
     format!(
-        "<system-reminder>\nThe background command {} (`{}`) {how}. Its whole output is in {}; \
+        "<system-reminder>\n{what} {} (`{}`) {how}. Its whole output is in {}; \
          it ends with:\n```\n{}\n```\n</system-reminder>",
         job.id,
         job.command,

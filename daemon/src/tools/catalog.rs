@@ -15,8 +15,9 @@ pub enum Effect {
     /// Runs arbitrary commands.
     Execute,
     /// Changes only the daemon's own state of this conversation (its plan,
-    /// its wakes, stopping its background commands): never asks, and is
-    /// safe to finish again after a crash.
+    /// its wakes, stopping its background commands, typing into a session
+    /// it was allowed to start): never asks, and is safe to finish again
+    /// after a crash.
     Conversation,
     /// Moves the runtime's working directory: allowed like a read of the
     /// target directory; running it again changes nothing more.
@@ -49,6 +50,27 @@ pub static BUILTIN: &[BuiltinTool] = &[
             file. Prefer Read, Edit, Write, Glob and Grep over cat, sed, echo, find and grep.",
         parameters: bash_parameters,
         effect: Effect::Execute,
+    },
+    BuiltinTool {
+        name: "exec_command",
+        description: "Run a command line (bash -lc by default) and wait up to `yield_time_ms` \
+            for it to end. If it ends, you get its output and exit code. If it is still \
+            running, you get the output so far and a session id: the command keeps running, \
+            you are told when it ends, and write_stdin types into it (with `tty: true`) or \
+            reads what it printed since. Use it for builds, tests, servers, REPLs. Sessions \
+            end when the turn that started them is aborted, with TaskStop, after 12 hours, and \
+            when the daemon stops.",
+        parameters: exec_command_parameters,
+        effect: Effect::Execute,
+    },
+    BuiltinTool {
+        name: "write_stdin",
+        description: "Type `chars` into a running exec_command session and return what it \
+            printed since you last read (empty `chars` only reads, waiting up to \
+            `yield_time_ms` for output). \\u0003 interrupts the command like Ctrl-C. Do not \
+            poll a session only to learn whether it ended: you are told.",
+        parameters: write_stdin_parameters,
+        effect: Effect::Conversation,
     },
     BuiltinTool {
         name: "Read",
@@ -389,6 +411,8 @@ mod tests {
                 "Wake",
                 "TaskStop",
                 "Skill",
+                "exec_command",
+                "write_stdin",
                 "ApplyPatch",
                 "UpdatePlan"
             ],

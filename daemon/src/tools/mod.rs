@@ -9,7 +9,9 @@
 mod apply_patch;
 mod bash;
 mod catalog;
+mod exec;
 mod files;
+pub mod jobs;
 mod parameters;
 mod paths;
 pub mod plan;
@@ -24,12 +26,13 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use apply_patch::{FileChange, Patch, PatchError};
-pub use bash::{BackgroundJob, BackgroundJobs};
 pub use catalog::{
     AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, QUESTION_TOOL, TOOLSETS, builtin, is_toolset,
     offered, resolve_toolset, toolset_names,
 };
+pub use exec::ExecSessions;
 pub use files::{edit_args, edited, write_atomically};
+pub use jobs::{BackgroundJob, BackgroundJobs};
 pub use paths::{absolute, home_dir, normalize, resolve};
 
 /// Where a tool runs.
@@ -43,8 +46,10 @@ pub struct ToolContext {
     pub tool_call_id: String,
     /// Cancelled when the turn is aborted.
     pub cancel: CancellationToken,
-    /// Background commands of this runtime.
+    /// Background processes of this runtime.
     pub jobs: BackgroundJobs,
+    /// Live `exec_command` sessions of this runtime.
+    pub sessions: ExecSessions,
     /// Files searches leave out (denied to reading).
     pub hidden: globset::GlobSet,
     /// The agent whose skills `Skill` looks for, besides the shared ones.
@@ -61,6 +66,7 @@ impl ToolContext {
             tool_call_id: "call-1".into(),
             cancel: CancellationToken::new(),
             jobs: BackgroundJobs::default(),
+            sessions: ExecSessions::default(),
             hidden: globset::GlobSet::empty(),
             agent_id: None,
         }
@@ -103,6 +109,14 @@ pub async fn execute(name: &str, input: &Map<String, Value>, context: &ToolConte
     let result = match name {
         "Bash" => match arguments(name, input) {
             Ok(args) => bash::run(args, context).await,
+            Err(err) => Err(err),
+        },
+        "exec_command" => match arguments(name, input) {
+            Ok(args) => exec::exec_command(args, context).await,
+            Err(err) => Err(err),
+        },
+        "write_stdin" => match arguments(name, input) {
+            Ok(args) => exec::write_stdin(args, context).await,
             Err(err) => Err(err),
         },
         "Read" => run_blocking(name, input, context, files::read).await,

@@ -260,3 +260,31 @@ pub(super) fn ask_user_question_parameters() -> Value {
         &["questions"],
     )
 }
+
+pub(super) fn exec_command_parameters() -> Value {
+    schema(
+        json!({
+            "cmd": { "type": "string", "description": "The command line to run." },
+            "description": { "type": "string", "description": "What the command does, in a few words, for the user." },
+            "login": { "type": "boolean", "description": "Run the shell as a login shell, reading its profile (default true)." },
+            "max_output_tokens": { "type": "number", "description": "Most output to return, in tokens of about four characters (default 10000)." },
+            "shell": { "type": "string", "description": "The shell to run the command with (default bash)." },
+            "tty": { "type": "boolean", "description": "Run in a terminal whose input stays open for write_stdin (default false: input closed)." },
+            "workdir": { "type": "string", "description": "Directory to run in (default the working directory)." },
+            "yield_time_ms": { "type": "number", "description": "How long to wait for the command to end before returning with a session id (default 10000, 250 to 30000)." },
+        }),
+        &["cmd", "description"],
+    )
+}
+
+pub(super) fn write_stdin_parameters() -> Value {
+    schema(
+        json!({
+            "chars": { "type": "string", "description": "What to type (\\n for Enter, \\u0003 for Ctrl-C); empty to only read new output." },
+            "max_output_tokens": { "type": "number", "description": "Most output to return, in tokens of about four characters (default 10000)." },
+            "session_id": { "type": "number", "description": "The session exec_command answered with." },
+            "yield_time_ms": { "type": "number", "description": "How long to wait for output (default 250; with empty chars 5000 to 300000)." },
+        }),
+        &["session_id"],
+    )
+}

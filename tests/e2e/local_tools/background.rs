@@ -73,8 +73,9 @@ async fn task_stop_ends_a_background_command_quietly(backend: Backend) {
                 && frame["device_status"]["background_processes"]
                     .as_array()
                     .is_some_and(|jobs| {
-                        jobs.iter()
-                            .any(|job| job["id"] == id.as_str() && job["ended_by"] == "stop")
+                        jobs.iter().any(|job| {
+                            job["process_id"] == id.as_str() && job["ended_by"] == "stop"
+                        })
                     })
         })
         .await;

@@ -6,6 +6,7 @@ mod approvals;
 mod background;
 mod journal;
 mod probes;
+mod sessions;
 mod workdir;
 
 use std::path::Path;

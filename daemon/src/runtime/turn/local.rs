@@ -431,6 +431,7 @@ impl Turn<'_> {
             tool_call_id: tool_call_id.to_owned(),
             cancel: self.turn.cancel.clone(),
             jobs: rt.jobs.clone(),
+            sessions: rt.sessions.clone(),
             hidden: hidden.clone(),
             agent_id: rt.scope.agent_id.clone(),
         }

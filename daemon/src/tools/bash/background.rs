@@ -1,169 +1,13 @@
-//! Commands run in the background: listed per runtime with their exit
-//! code, bounded in number, and killed with their process group on their
-//! timeout, on abort of the turn that started them, and on daemon stop.
+//! Commands run in the background with `run_in_background`: their output
+//! goes to a file, and they are listed and supervised with the runtime's
+//! other [`BackgroundJobs`](crate::tools::BackgroundJobs).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use serde::Serialize;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
 use super::output::file_safe;
-use super::{TERM_GRACE, exit_code, kill_group, shell};
-use crate::tools::{ToolContext, ToolOutput};
-use crate::util::lock;
-
-/// Background commands listed per runtime; the oldest ended ones go first,
-/// and a new one is refused while this many run.
-pub const MAX_BACKGROUND_JOBS: usize = 32;
-
-/// A command started with `run_in_background`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BackgroundJob {
-    pub id: String,
-    pub command: String,
-    pub pid: Option<u32>,
-    pub output_file: PathBuf,
-    /// `running`, or `exited` with `exit_code`.
-    pub status: &'static str,
-    pub exit_code: Option<i32>,
-    /// What ended it: `exit` (on its own), `timeout`, `abort` (the turn
-    /// that started it), `stop` (`TaskStop`).
-    pub ended_by: Option<&'static str>,
-}
-
-impl BackgroundJob {
-    /// It ended without anyone stopping it: the agent should hear of it.
-    pub fn ended_unasked(&self) -> bool {
-        matches!(self.ended_by, Some("exit" | "timeout"))
-    }
-}
-
-/// A runtime's background commands, and a counter that moves when one
-/// starts or ends.
-#[derive(Debug, Clone)]
-pub struct BackgroundJobs {
-    jobs: Arc<Mutex<Vec<BackgroundJob>>>,
-    /// Cancelled to stop a running job (`TaskStop`).
-    stops: Arc<Mutex<HashMap<String, CancellationToken>>>,
-    changes: Arc<watch::Sender<u64>>,
-}
-
-impl Default for BackgroundJobs {
-    fn default() -> Self {
-        BackgroundJobs {
-            jobs: Arc::default(),
-            stops: Arc::default(),
-            changes: Arc::new(watch::channel(0).0),
-        }
-    }
-}
-
-impl BackgroundJobs {
-    pub fn list(&self) -> Vec<BackgroundJob> {
-        lock(&self.jobs).clone()
-    }
-
-    /// Watches for jobs starting and ending.
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
-    }
-
-    /// Lists a new job, dropping the oldest ended ones past the bound;
-    /// refuses while [`MAX_BACKGROUND_JOBS`] are running.
-    fn add(&self, job: BackgroundJob) -> Result<(), String> {
-        {
-            let mut jobs = lock(&self.jobs);
-            let running = jobs.iter().filter(|job| job.status == "running").count();
-            if running >= MAX_BACKGROUND_JOBS {
-                return Err(format!(
-                    "{running} background commands are running, the most a runtime keeps; \
-                     wait for one to end or stop one first"
-                ));
-            }
-            while jobs.len() >= MAX_BACKGROUND_JOBS {
-                match jobs.iter().position(|job| job.status != "running") {
-                    Some(ended) => jobs.remove(ended),
-                    None => break,
-                };
-            }
-            jobs.push(job);
-        }
-        self.changes.send_modify(|count| *count += 1);
-        Ok(())
-    }
-
-    /// Ends every running job with its process group: SIGTERM, then
-    /// SIGKILL for what is still there after a grace period. For the
-    /// daemon's shutdown; the jobs count as stopped, not as ended on their
-    /// own.
-    pub async fn kill_all(&self) {
-        for stop in lock(&self.stops).values() {
-            stop.cancel();
-        }
-        let groups = |jobs: &[BackgroundJob]| -> Vec<i32> {
-            jobs.iter()
-                .filter(|job| job.status == "running")
-                .filter_map(|job| job.pid.and_then(|pid| i32::try_from(pid).ok()))
-                .collect()
-        };
-        let deadline = tokio::time::Instant::now() + TERM_GRACE + Duration::from_millis(500);
-        while !groups(&lock(&self.jobs)).is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for pid in groups(&lock(&self.jobs)) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-
-    /// Stops running job `id` with its process group and waits for it to
-    /// end; says what happened, or why it could not.
-    pub async fn stop(&self, id: &str) -> Result<String, String> {
-        let Some(stop) = lock(&self.stops).get(id).cloned() else {
-            let known = lock(&self.jobs).iter().any(|job| job.id == id);
-            return Err(if known {
-                format!("{id} has already ended")
-            } else {
-                format!("no background command {id}; the device status lists them")
-            });
-        };
-        stop.cancel();
-        let mut changes = self.changes();
-        let ended = tokio::time::timeout(TERM_GRACE + Duration::from_secs(2), async {
-            loop {
-                if let Some(job) = lock(&self.jobs).iter().find(|job| job.id == id)
-                    && job.status != "running"
-                {
-                    return job.exit_code;
-                }
-                if changes.changed().await.is_err() {
-                    return None;
-                }
-            }
-        })
-        .await;
-        match ended {
-            Ok(_) => Ok(format!("{id} is stopped")),
-            Err(_) => Err(format!("{id} did not end after being stopped")),
-        }
-    }
-
-    fn finish(&self, id: &str, exit_code: Option<i32>, ended_by: &'static str) {
-        lock(&self.stops).remove(id);
-        if let Some(job) = lock(&self.jobs).iter_mut().find(|job| job.id == id) {
-            job.status = "exited";
-            job.exit_code = exit_code;
-            job.ended_by = Some(ended_by);
-        }
-        self.changes.send_modify(|count| *count += 1);
-    }
-}
+use super::shell;
+use crate::tools::{BackgroundJob, ToolContext, ToolOutput};
 
 pub(super) fn start_background(
     command_line: &str,
@@ -184,51 +28,14 @@ pub(super) fn start_background(
         .stdout(Stdio::from(file))
         .stderr(Stdio::from(stderr))
         .kill_on_drop(false);
-    let mut child = command
+    let child = command
         .spawn()
         .map_err(|err| format!("cannot start bash: {err}"))?;
     let pid = child.id();
-    let listed = context.jobs.add(BackgroundJob {
-        id: id.clone(),
-        command: command_line.to_owned(),
-        pid,
-        output_file: output_file.clone(),
-        status: "running",
-        exit_code: None,
-        ended_by: None,
-    });
-    if let Err(refused) = listed {
-        // Not started as far as anyone can see: end it at once.
-        tokio::spawn(async move { kill_group(&mut child).await });
-        return Err(refused);
-    }
-    let jobs = context.jobs.clone();
-    let job_id = id.clone();
-    let cancel = context.cancel.clone();
-    let stop = CancellationToken::new();
-    lock(&jobs.stops).insert(id.clone(), stop.clone());
-    tokio::spawn(async move {
-        let time_out = async {
-            match timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending().await,
-            }
-        };
-        let (ended, ended_by) = tokio::select! {
-            status = child.wait() => (status.ok(), "exit"),
-            () = time_out => (None, "timeout"),
-            () = cancel.cancelled() => (None, "abort"),
-            () = stop.cancelled() => (None, "stop"),
-        };
-        let status = match ended {
-            Some(status) => Some(status),
-            None => {
-                kill_group(&mut child).await;
-                child.try_wait().ok().flatten()
-            }
-        };
-        jobs.finish(&job_id, status.as_ref().and_then(exit_code), ended_by);
-    });
+    let job = BackgroundJob::running(id.clone(), "bash", command_line, pid, output_file.clone());
+    context
+        .jobs
+        .start(job, child, timeout, context.cancel.clone())?;
     Ok(ToolOutput::ok(format!(
         "Started in the background as {id} (pid {}). Its output goes to {}; the job is listed \
          under background_processes in the device status with its exit code when it ends. It is \
@@ -243,6 +50,8 @@ pub(super) fn start_background(
 mod tests {
     use super::super::{BashArgs, run};
     use super::*;
+    use crate::tools::BackgroundJobs;
+    use crate::tools::jobs::MAX_BACKGROUND_JOBS;
 
     fn background(command: &str, timeout: Option<f64>) -> BashArgs {
         BashArgs::new(command, timeout, true)
@@ -294,7 +103,7 @@ mod tests {
         }
         let refused = run(background("sleep 30", None), &ctx).await.unwrap_err();
         assert!(
-            refused.contains("background commands are running"),
+            refused.contains("background processes are running"),
             "{refused}"
         );
         ctx.jobs.kill_all().await;

@@ -19,8 +19,8 @@ use tokio::process::{Child, Command};
 mod background;
 mod output;
 
-pub use background::{BackgroundJob, BackgroundJobs};
 pub use output::MAX_OUTPUT_CHARS;
+pub(crate) use output::MAX_SPILL_BYTES;
 
 use super::{ToolContext, ToolOutput};
 use background::start_background;
@@ -29,7 +29,7 @@ use output::{Ending, capture, compose, keep_overflow, shown_text, spill_path};
 const DEFAULT_TIMEOUT_MS: u64 = 120_000;
 const MAX_TIMEOUT_MS: u64 = 600_000;
 /// How long a command may ignore SIGTERM before SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const TERM_GRACE: Duration = Duration::from_secs(2);
 /// After the shell exits, how long to wait for children still holding its
 /// output open.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
@@ -108,7 +108,7 @@ pub async fn run(args: BashArgs, context: &ToolContext) -> Result<ToolOutput, St
     Ok(compose(&text, &stdout, &stderr, &ending, timeout_ms))
 }
 
-pub(super) fn shell(command_line: &str, cwd: &Path) -> Command {
+pub(crate) fn shell(command_line: &str, cwd: &Path) -> Command {
     let mut command = Command::new("bash");
     command
         .arg("-c")
@@ -121,7 +121,7 @@ pub(super) fn shell(command_line: &str, cwd: &Path) -> Command {
     command
 }
 
-pub(super) fn exit_code(status: &std::process::ExitStatus) -> Option<i32> {
+pub(crate) fn exit_code(status: &std::process::ExitStatus) -> Option<i32> {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -136,7 +136,7 @@ pub(super) fn exit_code(status: &std::process::ExitStatus) -> Option<i32> {
 }
 
 /// SIGTERM to the whole group, SIGKILL if it lingers.
-pub(super) async fn kill_group(child: &mut Child) {
+pub(crate) async fn kill_group(child: &mut Child) {
     let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) else {
         return;
     };

@@ -289,6 +289,7 @@ pub fn summary(tool: &str, input: &JsonObject) -> String {
     let text = match tool {
         "Bash" => field("command").map(str::to_owned),
         "exec_command" => field("cmd").map(str::to_owned),
+        "Monitor" => field("description").map(str::to_owned),
         "write_stdin" => input.get("session_id").map(|id| match field("chars") {
             Some(chars) if !chars.is_empty() => format!("{id} ← {}", chars.escape_debug()),
             _ => format!("{id} (read)"),
@@ -390,6 +391,21 @@ mod tests {
         assert_eq!(
             summary("Grep", &input(json!({"pattern": "fn main", "path": "src"}))),
             "fn main in src"
+        );
+        assert_eq!(
+            summary(
+                "write_stdin",
+                &input(json!({"session_id": 12, "chars": "y\n"}))
+            ),
+            "12 ← y\\n"
+        );
+        assert_eq!(
+            summary("write_stdin", &input(json!({"session_id": 12}))),
+            "12 (read)"
+        );
+        assert_eq!(
+            summary("exec_command", &input(json!({"cmd": "npm run dev"}))),
+            "npm run dev"
         );
         assert_eq!(summary("Custom", &input(json!({"x": 1}))), r#"{"x":1}"#);
         let long = "é".repeat(150);

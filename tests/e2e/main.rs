@@ -16,6 +16,7 @@ mod handshake;
 mod lifecycle;
 mod local_agents;
 mod local_tools;
+mod monitors;
 mod official_client;
 mod plans;
 mod questions;

@@ -24,6 +24,7 @@ const SERVED: &[(&str, &[&str])] = &[
             "AskUserQuestion",
             "Bash",
             "Edit",
+            "Monitor",
             "Read",
             "SetWorkingDirectory",
             "Skill",
@@ -41,6 +42,7 @@ const SERVED: &[(&str, &[&str])] = &[
         &[
             "ApplyPatch",
             "AskUserQuestion",
+            "Monitor",
             "SetWorkingDirectory",
             "Skill",
             "TaskStop",
@@ -55,6 +57,7 @@ const SERVED: &[(&str, &[&str])] = &[
         &[
             "AskUserQuestion",
             "Edit",
+            "Monitor",
             "Read",
             "SetWorkingDirectory",
             "Skill",

@@ -185,7 +185,7 @@ fn subject(call: Call<'_>, cwd: &Path) -> Subject {
     let text = |key: &str| call.input.get(key).and_then(Value::as_str);
     let path_of = |path: &str| paths::canonical(cwd, path);
     match call.tool {
-        "Bash" | "exec_command" => {
+        "Bash" | "exec_command" | "Monitor" => {
             let line = text("command").or(text("cmd")).unwrap_or_default();
             Subject::Command(shell::sub_commands(line).map_err(|_| line.to_owned()))
         }

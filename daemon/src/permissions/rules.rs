@@ -94,7 +94,7 @@ pub fn family(tool: &str) -> &str {
     match tool {
         "Glob" | "Grep" | "LS" => "Read",
         "Write" | "ApplyPatch" => "Edit",
-        "exec_command" | "write_stdin" => "Bash",
+        "exec_command" | "write_stdin" | "Monitor" => "Bash",
         other => other,
     }
 }

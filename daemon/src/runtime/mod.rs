@@ -10,6 +10,7 @@ mod approvals;
 mod context;
 mod error;
 pub mod event_log;
+mod monitors;
 mod notices;
 mod plan;
 mod sink;
@@ -93,6 +94,8 @@ pub struct Runtime {
     /// The `exec_command` sessions among those jobs, with their input and
     /// output.
     sessions: ExecSessions,
+    /// Where monitors send their events for delivery to the agent.
+    monitor_events: tokio::sync::mpsc::Sender<crate::tools::monitor::MonitorEvent>,
 }
 
 impl Runtimes {
@@ -201,6 +204,7 @@ impl Runtimes {
                 content,
             });
         }
+        let (monitor_events, events) = tokio::sync::mpsc::channel(monitors::EVENT_QUEUE);
         let runtime = Arc::new(Runtime {
             id: row.id,
             scope,
@@ -215,9 +219,13 @@ impl Runtimes {
             approvals: Waiters::default(),
             jobs: BackgroundJobs::default(),
             sessions: ExecSessions::default(),
+            monitor_events,
         });
         tokio::spawn(turn::work(runtime.clone()));
-        tokio::spawn(report_background_jobs(Arc::downgrade(&runtime)));
+        tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));
+        tokio::spawn(monitors::deliver_events(Arc::downgrade(&runtime), events));
+        let restoring = runtime.clone();
+        tokio::spawn(async move { restoring.restore_monitors().await });
         by_key.insert(key, runtime.clone());
         Ok(runtime)
     }
@@ -628,26 +636,6 @@ impl Runtime {
             client_message_id: client_message_id.to_owned(),
             disposition: QueueRemovalDisposition::Dequeued,
         }
-    }
-}
-
-/// Emits device status whenever a background command starts or ends, and
-/// tells the agent when one ended on its own, for as long as the runtime
-/// exists.
-async fn report_background_jobs(runtime: std::sync::Weak<Runtime>) {
-    let Some(mut changes) = runtime.upgrade().map(|runtime| runtime.jobs.changes()) else {
-        return;
-    };
-    let mut told = std::collections::HashSet::new();
-    while changes.changed().await.is_ok() {
-        let Some(runtime) = runtime.upgrade() else {
-            return;
-        };
-        let draft = runtime.device_status_draft().await;
-        if let Err(err) = runtime.log.emit(draft).await {
-            tracing::warn!(error = %err, "cannot report a background command");
-        }
-        runtime.tell_ended_jobs(&mut told).await;
     }
 }
 

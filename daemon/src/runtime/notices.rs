@@ -1,7 +1,8 @@
 //! Turns the daemon starts itself, and background work that comes back:
-//! when a command the agent started with `run_in_background` ends on its
-//! own (or times out), the agent is told in a turn of its own — started at
-//! once if it is idle, queued otherwise.
+//! when a process the agent left running (a `run_in_background` command, an
+//! `exec_command` session nobody is reading, a monitor) ends on its own or
+//! times out, the agent is told in a turn of its own — started at once if
+//! it is idle, queued otherwise.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
@@ -18,7 +19,10 @@ impl Runtime {
     /// Tells the agent about jobs that ended on their own since the last
     /// call; `told` keeps the ids already told.
     pub(crate) async fn tell_ended_jobs(&self, told: &mut HashSet<String>) {
-        for job in self.jobs.list() {
+        let jobs = self.jobs.list();
+        // Ids no longer listed never come back.
+        told.retain(|id| jobs.iter().any(|job| job.id == *id));
+        for job in jobs {
             if !job.ended_unasked() || !told.insert(job.id.clone()) {
                 continue;
             }
@@ -30,6 +34,28 @@ impl Runtime {
                 tracing::warn!(job = %job.id, error = %err, "cannot tell the agent a command ended");
             }
         }
+    }
+}
+
+/// Emits device status whenever a background command starts or ends, and
+/// tells the agent when one ended on its own, for as long as the runtime
+/// exists.
+pub(super) async fn report_background_jobs(runtime: std::sync::Weak<Runtime>) {
+    let Some(mut changes) = runtime.upgrade().map(|runtime| runtime.jobs.changes()) else {
+        return;
+    };
+    let mut told = HashSet::new();
+    let mut forgotten = HashSet::new();
+    while changes.changed().await.is_ok() {
+        let Some(runtime) = runtime.upgrade() else {
+            return;
+        };
+        let draft = runtime.device_status_draft().await;
+        if let Err(err) = runtime.log.emit(draft).await {
+            tracing::warn!(error = %err, "cannot report a background command");
+        }
+        runtime.tell_ended_jobs(&mut told).await;
+        runtime.forget_ended_monitors(&mut forgotten).await;
     }
 }
 
@@ -61,6 +87,20 @@ fn notice(job: &BackgroundJob) -> String {
         (_, Some(code)) => format!("exited with code {code}"),
         _ => "ended by a signal".to_owned(),
     };
+    if job.kind == "monitor" {
+        let how = match (job.ended_by, job.exit_code) {
+            (Some("timeout"), _) => "reached its timeout".to_owned(),
+            (_, Some(code)) => format!("ended: its script exited with code {code}"),
+            _ => "ended: its script was killed by a signal".to_owned(),
+        };
+        return format!(
+            "<system-reminder>\nYour monitor {} (\"{}\") {how}. Start it again if you still \
+             need it; its output is in {}.\n</system-reminder>",
+            job.id,
+            job.description.as_deref().unwrap_or_default(),
+            job.output_file.display()
+        );
+    }
     let what = match job.kind {
         "exec" => "The command session",
         _ => "The background command",

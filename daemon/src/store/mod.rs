@@ -5,6 +5,7 @@
 
 mod events;
 pub mod local;
+mod monitors;
 mod plans;
 mod runtimes;
 mod states;
@@ -23,6 +24,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use events::CursorAdvance;
+pub use monitors::MonitorRow;
 pub use runtimes::RuntimeRow;
 pub use states::{
     Disposition, ExternalCallStatus, InputStatus, ResultStatus, RunStatus, ToolCallState,

@@ -157,10 +157,26 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Conversation,
     },
     BuiltinTool {
+        name: "Monitor",
+        description: "Start a background script whose output lines are events for you: each \
+            burst of lines (within 200 ms) reaches you in a message of its own, at once if you \
+            are idle, gathered until you are if you are busy. Use it to be told of each \
+            occurrence (`tail -f app.log | grep --line-buffered ERROR`, a polling loop); for a \
+            single notice use Bash with `run_in_background` and a command that exits when the \
+            condition holds. Filter to the lines you would act on, failures included; a \
+            monitor whose output overflows for 30 s is stopped. Only stdout is events (stderr \
+            goes to its output file). It ends at `timeout_ms` (default 5 minutes) unless \
+            `persistent`, with TaskStop, or when its script exits; it is started again after a \
+            daemon restart. The `ws` source is not supported here.",
+        parameters: monitor_parameters,
+        effect: Effect::Execute,
+    },
+    BuiltinTool {
         name: "TaskStop",
-        description: "Stop a background command started with Bash `run_in_background`, with \
-            everything it started. `task_id` is the id Bash answered with (bash-...), also \
-            listed in the device status.",
+        description: "Stop a background process with everything it started: a Bash \
+            `run_in_background` command (bash-...), an exec_command session (its number) or a \
+            monitor (monitor-...). `task_id` is the id the tool answered with, also listed in \
+            the device status.",
         parameters: task_stop_parameters,
         effect: Effect::Conversation,
     },
@@ -391,6 +407,7 @@ mod tests {
             names(&offered(None, "default", None)),
             [
                 "Bash",
+                "Monitor",
                 "Wake",
                 "SetWorkingDirectory",
                 "Edit",
@@ -408,6 +425,7 @@ mod tests {
             names(&offered(None, "codex", None)),
             [
                 "SetWorkingDirectory",
+                "Monitor",
                 "Wake",
                 "TaskStop",
                 "Skill",
@@ -427,6 +445,7 @@ mod tests {
             names(&offered(Some(&more), "codex", None)),
             [
                 "Bash",
+                "Monitor",
                 "Wake",
                 "SetWorkingDirectory",
                 "Edit",

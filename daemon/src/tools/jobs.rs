@@ -31,6 +31,9 @@ pub struct BackgroundJob {
     /// `monitor`.
     pub kind: &'static str,
     pub command: String,
+    /// What it is for, in the agent's words (monitors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub pid: Option<u32>,
     pub started_at_ms: i64,
     pub output_file: PathBuf,
@@ -38,7 +41,8 @@ pub struct BackgroundJob {
     pub status: &'static str,
     pub exit_code: Option<i32>,
     /// What ended it: `exit` (on its own), `timeout`, `abort` (the turn
-    /// that started it), `stop` (`TaskStop`).
+    /// that started it), `stop` (`TaskStop`), `shutdown` (the daemon
+    /// stopping).
     pub ended_by: Option<&'static str>,
     /// A tool call is waiting on its output now, and reports its end itself.
     #[serde(skip)]
@@ -61,6 +65,7 @@ impl BackgroundJob {
             id,
             kind,
             command: command.to_owned(),
+            description: None,
             pid,
             started_at_ms: jiff::Timestamp::now().as_millisecond(),
             output_file,
@@ -86,6 +91,8 @@ pub struct BackgroundJobs {
     jobs: Arc<Mutex<Vec<BackgroundJob>>>,
     /// Cancelled to stop a running job (`TaskStop`).
     stops: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// Cancelled when the daemon stops.
+    shutdown: CancellationToken,
     changes: Arc<watch::Sender<u64>>,
 }
 
@@ -94,6 +101,7 @@ impl Default for BackgroundJobs {
         BackgroundJobs {
             jobs: Arc::default(),
             stops: Arc::default(),
+            shutdown: CancellationToken::new(),
             changes: Arc::new(watch::channel(0).0),
         }
     }
@@ -126,7 +134,12 @@ impl BackgroundJobs {
         cancel: CancellationToken,
     ) -> Result<(), String> {
         let id = job.id.clone();
-        if let Err(refused) = self.add(job) {
+        let refused = if self.shutdown.is_cancelled() {
+            Err("the daemon is stopping".to_owned())
+        } else {
+            self.add(job)
+        };
+        if let Err(refused) = refused {
             // Not started as far as anyone can see: end it at once.
             tokio::spawn(async move { kill_group(&mut child).await });
             return Err(refused);
@@ -134,6 +147,7 @@ impl BackgroundJobs {
         let stop = CancellationToken::new();
         lock(&self.stops).insert(id.clone(), stop.clone());
         let jobs = self.clone();
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let time_out = async {
                 match timeout {
@@ -146,6 +160,7 @@ impl BackgroundJobs {
                 () = time_out => (None, "timeout"),
                 () = cancel.cancelled() => (None, "abort"),
                 () = stop.cancelled() => (None, "stop"),
+                () = shutdown.cancelled() => (None, "shutdown"),
             };
             let status = match ended {
                 Some(status) => Some(status),
@@ -204,12 +219,10 @@ impl BackgroundJobs {
 
     /// Ends every running job with its process group: SIGTERM, then
     /// SIGKILL for what is still there after a grace period. For the
-    /// daemon's shutdown; the jobs count as stopped, not as ended on their
-    /// own.
+    /// daemon's shutdown: the jobs end `shutdown`, not on their own, and
+    /// no new one starts.
     pub async fn kill_all(&self) {
-        for stop in lock(&self.stops).values() {
-            stop.cancel();
-        }
+        self.shutdown.cancel();
         let groups = |jobs: &[BackgroundJob]| -> Vec<i32> {
             jobs.iter()
                 .filter(|job| job.status == "running")

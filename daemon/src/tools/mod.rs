@@ -12,6 +12,7 @@ mod catalog;
 mod exec;
 mod files;
 pub mod jobs;
+pub mod monitor;
 mod parameters;
 mod paths;
 pub mod plan;

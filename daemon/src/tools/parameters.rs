@@ -288,3 +288,25 @@ pub(super) fn write_stdin_parameters() -> Value {
         &["session_id"],
     )
 }
+
+pub(super) fn monitor_parameters() -> Value {
+    schema(
+        json!({
+            "description": { "type": "string", "description": "What the monitor watches, in a few words; it names every event." },
+            "timeout_ms": { "type": "number", "minimum": 1000, "default": 300000, "description": "Milliseconds before the script is killed (at most 3600000 unless persistent)." },
+            "persistent": { "type": "boolean", "default": false, "description": "Run until stopped with TaskStop, with no timeout." },
+            "command": { "type": "string", "description": "The script, run with bash -c; each line it prints is an event." },
+            "ws": {
+                "type": "object",
+                "description": "Not supported here: use a command.",
+                "properties": {
+                    "url": { "type": "string" },
+                    "protocols": { "type": "array", "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" } },
+                },
+                "required": ["url"],
+                "additionalProperties": false,
+            },
+        }),
+        &["description"],
+    )
+}

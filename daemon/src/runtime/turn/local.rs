@@ -405,6 +405,7 @@ impl Turn<'_> {
         rt.log.emit(self.delta(start)).await?;
         let output = match json_arguments(arguments) {
             Some(input) if tool.name == "Wake" => rt.run_wake_call(&call.id, &input).await?,
+            Some(input) if tool.name == "Monitor" => rt.run_monitor_call(&call.id, &input).await?,
             Some(input) if tool.name == question::TOOL => question::answered(&input),
             Some(input) if crate::tools::plan::PLAN_TOOLS.contains(&tool.name) => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?

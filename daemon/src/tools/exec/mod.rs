@@ -177,6 +177,7 @@ async fn collect(
         let how = match (job.ended_by, job.exit_code) {
             (Some("abort"), _) => "Stopped: the turn was aborted".to_owned(),
             (Some("stop"), _) => "Stopped with TaskStop".to_owned(),
+            (Some("shutdown"), _) => "Stopped: the daemon is stopping".to_owned(),
             (Some("timeout"), _) => format!(
                 "Stopped after running for {} hours",
                 SESSION_LIFETIME.as_secs() / 3600

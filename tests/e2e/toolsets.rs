@@ -24,6 +24,8 @@ const SERVED: &[(&str, &[&str])] = &[
             "AskUserQuestion",
             "Bash",
             "Edit",
+            "EnterWorktree",
+            "ExitWorktree",
             "Monitor",
             "Read",
             "SetWorkingDirectory",
@@ -42,6 +44,8 @@ const SERVED: &[(&str, &[&str])] = &[
         &[
             "ApplyPatch",
             "AskUserQuestion",
+            "EnterWorktree",
+            "ExitWorktree",
             "Monitor",
             "SetWorkingDirectory",
             "Skill",
@@ -57,6 +61,8 @@ const SERVED: &[(&str, &[&str])] = &[
         &[
             "AskUserQuestion",
             "Edit",
+            "EnterWorktree",
+            "ExitWorktree",
             "Monitor",
             "Read",
             "SetWorkingDirectory",

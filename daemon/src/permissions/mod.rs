@@ -194,6 +194,12 @@ fn subject(call: Call<'_>, cwd: &Path) -> Subject {
             None => Subject::Opaque,
         },
         "Glob" | "Grep" | "LS" => Subject::Paths(vec![path_of(text("path").unwrap_or("."))]),
+        // Creates or removes a worktree of the repository it names (or the
+        // working directory's).
+        "EnterWorktree" => Subject::Paths(vec![path_of(
+            text("path").or(text("repo_path")).unwrap_or("."),
+        )]),
+        "ExitWorktree" => Subject::Paths(vec![path_of(".")]),
         "SetWorkingDirectory" => match text("path") {
             Some(path) => Subject::Paths(vec![path_of(path)]),
             None => Subject::Opaque,

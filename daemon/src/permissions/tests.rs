@@ -425,3 +425,20 @@ fn exec_sessions_follow_the_bash_rules() {
         Verdict::Deny { .. }
     ));
 }
+
+#[test]
+fn worktrees_ask_like_edits_of_the_repository() {
+    let p = project();
+    let standard = policy(&p, PermissionMode::Standard, &[], &[], &[]);
+    let create = json!({"name": "feature"});
+    assert!(is_ask(&decide(&standard, "EnterWorktree", create.clone())));
+    let accept = policy(&p, PermissionMode::AcceptEdits, &[], &[], &[]);
+    assert!(is_allow(&decide(&accept, "EnterWorktree", create)));
+    assert!(is_allow(&decide(
+        &accept,
+        "ExitWorktree",
+        json!({"action": "remove"})
+    )));
+    let elsewhere = json!({"name": "feature", "repo_path": "/srv/other"});
+    assert!(is_ask(&decide(&accept, "EnterWorktree", elsewhere)));
+}

@@ -20,6 +20,7 @@ mod turn;
 mod waiters;
 mod wakes;
 mod workdir;
+mod worktree;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

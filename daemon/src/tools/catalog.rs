@@ -147,6 +147,27 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Navigate,
     },
     BuiltinTool {
+        name: "EnterWorktree",
+        description: "Create a git worktree for this conversation (`name`, optionally \
+            `branch_name` and `base_ref`) under the repository's .letta/worktrees/, on a new \
+            branch, and move the working directory into it; or enter an existing one there \
+            (`path`). Use it for feature work that should not disturb the main checkout. \
+            Uncommitted changes are not carried over; the local permission settings are \
+            copied. Git hooks do not run while it is created.",
+        parameters: enter_worktree_parameters,
+        effect: Effect::Edit,
+    },
+    BuiltinTool {
+        name: "ExitWorktree",
+        description: "Leave the worktree under .letta/worktrees/ this conversation works in \
+            and return to the primary checkout: `keep` leaves it and its branch as they are; \
+            `remove` deletes both, but refuses while it holds uncommitted changes or commits \
+            the primary checkout's branch lacks unless `discard_changes` is true (ask the user \
+            first). Only when the user asks; outside a worktree it changes nothing.",
+        parameters: exit_worktree_parameters,
+        effect: Effect::Edit,
+    },
+    BuiltinTool {
         name: "Wake",
         description: "Schedule a later turn of this conversation: `create` with a `name`, the \
             `prompt` you will receive then, and `after_seconds` (60 or more) or `scheduled_at` \
@@ -401,65 +422,31 @@ mod tests {
         }
     }
 
+    /// The served tools of a toolset, in its order (what each toolset
+    /// holds is checked against Letta Code's below).
+    fn served(toolset: &str) -> Vec<&'static str> {
+        let (_, tools) = TOOLSETS.iter().find(|(name, _)| *name == toolset).unwrap();
+        tools
+            .iter()
+            .copied()
+            .filter(|tool| builtin(tool).is_some())
+            .collect()
+    }
+
     #[test]
     fn toolsets_choose_the_offered_tools() {
-        assert_eq!(
-            names(&offered(None, "default", None)),
-            [
-                "Bash",
-                "Monitor",
-                "Wake",
-                "SetWorkingDirectory",
-                "Edit",
-                "TaskStop",
-                "Read",
-                "Skill",
-                "TaskCreate",
-                "TaskGet",
-                "TaskList",
-                "TaskUpdate",
-                "Write"
-            ]
-        );
-        assert_eq!(
-            names(&offered(None, "codex", None)),
-            [
-                "SetWorkingDirectory",
-                "Monitor",
-                "Wake",
-                "TaskStop",
-                "Skill",
-                "exec_command",
-                "write_stdin",
-                "ApplyPatch",
-                "UpdatePlan"
-            ],
-            "the codex toolset's other tools are not served yet"
-        );
+        assert_eq!(names(&offered(None, "default", None)), served("default"));
+        assert!(served("default").contains(&"Bash") && !served("default").contains(&"Agent"));
         assert_eq!(
             names(&offered(Some(&toolset("none", &["Grep"])), "default", None)),
             ["Grep"]
         );
         let more = toolset("default", &["Glob", "LS", "Read", "NoSuchTool"]);
+        let mut expected = served("default");
+        expected.extend(["Glob", "LS"]);
         assert_eq!(
             names(&offered(Some(&more), "codex", None)),
-            [
-                "Bash",
-                "Monitor",
-                "Wake",
-                "SetWorkingDirectory",
-                "Edit",
-                "TaskStop",
-                "Read",
-                "Skill",
-                "TaskCreate",
-                "TaskGet",
-                "TaskList",
-                "TaskUpdate",
-                "Write",
-                "Glob",
-                "LS"
-            ],
+            expected,
             "the turn's base wins over the runtime's preference; included tools come once"
         );
     }

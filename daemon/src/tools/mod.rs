@@ -19,6 +19,7 @@ pub mod plan;
 mod search;
 pub mod skills;
 pub mod wake;
+pub mod worktree;
 
 use std::path::PathBuf;
 

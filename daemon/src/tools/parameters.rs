@@ -310,3 +310,30 @@ pub(super) fn monitor_parameters() -> Value {
         &["description"],
     )
 }
+
+pub(super) fn enter_worktree_parameters() -> Value {
+    schema(
+        json!({
+            "name": { "type": "string", "description": "Name of a new worktree (its folder and branch derive from it)." },
+            "path": { "type": "string", "description": "An existing worktree under .letta/worktrees/ to enter instead." },
+            "branch_name": { "type": "string", "description": "The new branch (default letta/<name>-<random>)." },
+            "base_ref": { "type": "string", "description": "What the branch starts from (default origin's default branch, else HEAD)." },
+            "repo_path": { "type": "string", "description": "The repository (default the working directory's)." },
+            "refresh_base": { "type": "boolean", "description": "Fetch base_ref from its remote first (default false)." },
+            "switch_cwd": { "type": "boolean", "description": "Move the working directory into the worktree (default true)." },
+            "symlink_dependencies": { "type": "boolean", "description": "Link node_modules from the primary checkout instead of installing (default false)." },
+            "force": { "type": "boolean", "description": "Accepted for compatibility; worktrees are not locked here." },
+        }),
+        &[],
+    )
+}
+
+pub(super) fn exit_worktree_parameters() -> Value {
+    schema(
+        json!({
+            "action": { "type": "string", "enum": ["keep", "remove"], "description": "Keep the worktree and its branch, or remove both." },
+            "discard_changes": { "type": "boolean", "description": "Remove even with uncommitted changes or unmerged commits (default false)." },
+        }),
+        &["action"],
+    )
+}

@@ -8,6 +8,7 @@ mod journal;
 mod probes;
 mod sessions;
 mod workdir;
+mod worktrees;
 
 use std::path::Path;
 

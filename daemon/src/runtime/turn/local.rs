@@ -406,6 +406,9 @@ impl Turn<'_> {
         let output = match json_arguments(arguments) {
             Some(input) if tool.name == "Wake" => rt.run_wake_call(&call.id, &input).await?,
             Some(input) if tool.name == "Monitor" => rt.run_monitor_call(&call.id, &input).await?,
+            Some(input) if matches!(tool.name, "EnterWorktree" | "ExitWorktree") => {
+                rt.run_worktree_call(tool.name, &input).await?
+            }
             Some(input) if tool.name == question::TOOL => question::answered(&input),
             Some(input) if crate::tools::plan::PLAN_TOOLS.contains(&tool.name) => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?

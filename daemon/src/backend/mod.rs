@@ -30,6 +30,12 @@ impl BackendKind {
             BackendKind::Local => "local",
         }
     }
+
+    /// Whether a tool result may carry images: the Letta server takes
+    /// image content parts; the local backend sends tool results as text.
+    pub fn takes_images(self) -> bool {
+        self == BackendKind::Api
+    }
 }
 
 /// One backend.

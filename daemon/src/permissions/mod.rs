@@ -194,6 +194,10 @@ fn subject(call: Call<'_>, cwd: &Path) -> Subject {
             None => Subject::Opaque,
         },
         "Glob" | "Grep" | "LS" => Subject::Paths(vec![path_of(text("path").unwrap_or("."))]),
+        "ViewImage" => match text("path") {
+            Some(path) => Subject::Paths(vec![path_of(path)]),
+            None => Subject::Opaque,
+        },
         // Creates or removes a worktree of the repository it names (or the
         // working directory's).
         "EnterWorktree" => Subject::Paths(vec![path_of(

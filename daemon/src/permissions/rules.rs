@@ -92,7 +92,7 @@ pub enum Subject {
 /// The rule family a tool belongs to.
 pub fn family(tool: &str) -> &str {
     match tool {
-        "Glob" | "Grep" | "LS" => "Read",
+        "Glob" | "Grep" | "LS" | "ViewImage" => "Read",
         "Write" | "ApplyPatch" => "Edit",
         "exec_command" | "write_stdin" | "Monitor" => "Bash",
         other => other,

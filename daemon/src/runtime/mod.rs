@@ -195,6 +195,7 @@ impl Runtimes {
         let mode = parse_mode(&row.permission_mode).unwrap_or(PermissionMode::Standard);
         let mut state = RuntimeState::new(row.cwd.clone(), mode, row.queue_paused);
         state.toolset = row.toolset.clone();
+        state.takes_images = backend.kind().takes_images();
         state.session_context = row.session_context;
         state.context_cwd = row.context_cwd.clone();
         state.context_skills = row.context_skills.clone();

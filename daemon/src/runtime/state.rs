@@ -62,6 +62,8 @@ pub struct RuntimeState {
     pub context_cwd: Option<String>,
     /// The skills the agent was last told about (ids and descriptions).
     pub context_skills: Option<String>,
+    /// Whether the backend takes images in tool results (`ViewImage`).
+    pub takes_images: bool,
 }
 
 impl RuntimeState {
@@ -83,6 +85,7 @@ impl RuntimeState {
             session_context: true,
             context_cwd: None,
             context_skills: None,
+            takes_images: false,
         }
     }
 
@@ -136,8 +139,8 @@ impl RuntimeState {
         crate::tools::resolve_toolset(&self.toolset, self.model.as_deref())
     }
 
-    /// The built-in tools a turn with `toolset` offers.
-    /// The built-in tools a turn with `toolset` offers; with `interactive`,
+    /// The built-in tools a turn with `toolset` offers (`ViewImage` only
+    /// where the backend takes images); with `interactive`,
     /// `AskUserQuestion` too (unless the toolset is `none`).
     pub fn offered_builtin(
         &self,
@@ -145,6 +148,7 @@ impl RuntimeState {
         interactive: bool,
     ) -> Vec<&'static crate::tools::BuiltinTool> {
         let mut tools = crate::tools::offered(toolset, &self.toolset, self.model.as_deref());
+        tools.retain(|tool| self.takes_images || tool.name != crate::tools::IMAGE_TOOL);
         let base = toolset
             .and_then(|toolset| toolset.base.as_deref())
             .unwrap_or(&self.toolset);

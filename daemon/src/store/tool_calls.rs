@@ -20,6 +20,8 @@ pub struct ToolCallRow {
     pub updated_input: Option<String>,
     pub result: Option<String>,
     pub result_status: Option<ResultStatus>,
+    /// The content parts sent as the result, when it is more than text.
+    pub result_content: Option<String>,
 }
 
 /// A decision on a call.
@@ -34,7 +36,7 @@ pub struct Decision<'a> {
 macro_rules! columns {
     () => {
         "tool_call_id, turn_id, tool_name, input, read_only, state, approval, suggestions, \
-         decision, decision_reason, updated_input, result, result_status"
+         decision, decision_reason, updated_input, result, result_status, result_content"
     };
 }
 
@@ -144,13 +146,16 @@ impl Store {
         tool_call_id: &str,
         result: &str,
         status: ResultStatus,
+        content: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE tool_calls SET state = 'stored', result = ?, result_status = ?, updated_at = ?
+            "UPDATE tool_calls SET state = 'stored', result = ?, result_status = ?,
+                 result_content = ?, updated_at = ?
              WHERE tool_call_id = ? AND state IN ('decided', 'executing')",
         )
         .bind(result)
         .bind(status)
+        .bind(content)
         .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .execute(&self.pool)
@@ -274,5 +279,55 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_result_with_content_parts_is_kept_for_sending_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(crate::store::DATABASE_FILE))
+            .await
+            .unwrap();
+        let runtime = store
+            .upsert_runtime("agent-1", "default", "/tmp", "standard", "t")
+            .await
+            .unwrap();
+        for id in ["text-call", "image-call"] {
+            store
+                .request_tool_call(runtime.id, "turn-1", id, "ViewImage", "{}", true)
+                .await
+                .unwrap();
+            let allow = Decision {
+                allow: true,
+                reason: "test",
+                updated_input: None,
+            };
+            store
+                .decide_tool_call(runtime.id, id, &allow)
+                .await
+                .unwrap();
+        }
+        store
+            .store_tool_result("text-call", "plain", ResultStatus::Success, None)
+            .await
+            .unwrap();
+        let parts = r#"[{"type":"text","text":"[Image]"}]"#;
+        store
+            .store_tool_result("image-call", "[Image]", ResultStatus::Success, Some(parts))
+            .await
+            .unwrap();
+        let pending = store.undelivered_results(runtime.id).await.unwrap();
+        let kept: Vec<(Option<&str>, Option<&str>)> = pending
+            .iter()
+            .map(|row| (row.result.as_deref(), row.result_content.as_deref()))
+            .collect();
+        assert_eq!(
+            kept,
+            [(Some("plain"), None), (Some("[Image]"), Some(parts))]
+        );
     }
 }

@@ -130,6 +130,13 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::ReadOnly,
     },
     BuiltinTool {
+        name: "ViewImage",
+        description: "Look at an image file (PNG, JPEG, GIF or WebP, up to 3.75 MB): you \
+            receive the image itself. Relative paths start at the working directory.",
+        parameters: view_image_parameters,
+        effect: Effect::ReadOnly,
+    },
+    BuiltinTool {
         name: "Skill",
         description: "Load a skill: its instructions, its folder and the other files in it \
             (scripts, references) to read or run as the instructions say. `skill` is a name \
@@ -249,6 +256,10 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Conversation,
     },
 ];
+
+/// The tool whose result is an image, offered only where the backend
+/// takes images in tool results.
+pub const IMAGE_TOOL: &str = "ViewImage";
 
 /// The tool that asks the user, offered with every toolset but `none`
 /// unless a turn excludes interactive tools.

@@ -18,6 +18,7 @@ mod paths;
 pub mod plan;
 mod search;
 pub mod skills;
+mod view_image;
 pub mod wake;
 pub mod worktree;
 
@@ -29,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use apply_patch::{FileChange, Patch, PatchError};
 pub use catalog::{
-    AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, QUESTION_TOOL, TOOLSETS, builtin, is_toolset,
-    offered, resolve_toolset, toolset_names,
+    AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, IMAGE_TOOL, QUESTION_TOOL, TOOLSETS, builtin,
+    is_toolset, offered, resolve_toolset, toolset_names,
 };
 pub use exec::ExecSessions;
 pub use files::{edit_args, edited, write_atomically};
@@ -78,8 +79,11 @@ impl ToolContext {
 /// What a tool returns to the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput {
+    /// The result as text: all of it, or (with `content`) what people see.
     pub text: String,
     pub is_error: bool,
+    /// Content parts sent to the model instead of `text` (an image).
+    pub content: Option<Value>,
 }
 
 impl ToolOutput {
@@ -87,6 +91,7 @@ impl ToolOutput {
         ToolOutput {
             text: text.into(),
             is_error: false,
+            content: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl ToolOutput {
         ToolOutput {
             text: text.into(),
             is_error: true,
+            content: None,
         }
     }
 
@@ -129,6 +135,7 @@ pub async fn execute(name: &str, input: &Map<String, Value>, context: &ToolConte
         "Grep" => run_blocking(name, input, context, search::grep).await,
         "LS" => run_blocking(name, input, context, search::ls).await,
         "Skill" => run_blocking(name, input, context, skills::run).await,
+        "ViewImage" => run_blocking(name, input, context, view_image::run).await,
         "TaskStop" => match arguments::<TaskStopArgs>(name, input) {
             Ok(args) => context.jobs.stop(&args.task_id).await.map(ToolOutput::ok),
             Err(err) => Err(err),

@@ -337,3 +337,12 @@ pub(super) fn exit_worktree_parameters() -> Value {
         &["action"],
     )
 }
+
+pub(super) fn view_image_parameters() -> Value {
+    schema(
+        json!({
+            "path": { "type": "string", "description": "The image file." },
+        }),
+        &["path"],
+    )
+}

@@ -4,6 +4,7 @@
 
 mod approvals;
 mod background;
+mod images;
 mod journal;
 mod probes;
 mod sessions;

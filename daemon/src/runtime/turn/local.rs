@@ -14,7 +14,7 @@ use letta_protocol::{
     AskUserQuestionRequest, CanUseTool, ControlRequestBody, ControlRequestEvent, LoopStatus,
     PermissionSuggestion, events,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::question;
 use super::tools::{ToolCall, invalid_arguments, json_arguments, lifecycle};
@@ -29,7 +29,9 @@ use crate::tools::{BuiltinTool, Effect, ToolContext, ToolOutput, execute};
 use crate::util::lock;
 
 /// A call's result for the agent: text and `success` or `error`.
-pub(super) type Outcome = (String, ResultStatus);
+/// A call's result as the model gets it (text, or content parts) and its
+/// status.
+pub(super) type Outcome = (Value, ResultStatus);
 
 impl Turn<'_> {
     /// The runtime's policy with this turn's own rules added.
@@ -319,10 +321,7 @@ impl Turn<'_> {
         let row = self.row(&call.id).await?;
         let output = match row.state {
             ToolCallState::Stored | ToolCallState::Delivered => {
-                return Ok((
-                    row.result.unwrap_or_default(),
-                    row.result_status.unwrap_or(ResultStatus::Error),
-                ));
+                return Ok(stored_outcome(&row));
             }
             ToolCallState::Decided if row.decision == Some(ToolDecision::Deny) => {
                 ToolOutput::error(format!(
@@ -359,7 +358,12 @@ impl Turn<'_> {
             }
         };
         rt.store
-            .store_tool_result(&call.id, &output.text, output.status())
+            .store_tool_result(
+                &call.id,
+                &output.text,
+                output.status(),
+                output.content.as_ref().map(Value::to_string).as_deref(),
+            )
             .await?;
         crash_point("tool-stored");
         let status = output.status();
@@ -379,7 +383,7 @@ impl Turn<'_> {
                 None,
             )
             .await?;
-        Ok((output.text, status))
+        Ok((output.content.unwrap_or(Value::String(output.text)), status))
     }
 
     /// Runs the tool, between `client_tool_start` and `client_tool_end`.
@@ -440,6 +444,18 @@ impl Turn<'_> {
             agent_id: rt.scope.agent_id.clone(),
         }
     }
+}
+
+/// A stored result, as the model gets it.
+pub(super) fn stored_outcome(row: &ToolCallRow) -> Outcome {
+    let content = row
+        .result_content
+        .as_deref()
+        .and_then(|content| serde_json::from_str(content).ok());
+    (
+        content.unwrap_or_else(|| Value::String(row.result.clone().unwrap_or_default())),
+        row.result_status.unwrap_or(ResultStatus::Error),
+    )
 }
 
 fn json_text<T: serde::Serialize>(value: &T) -> String {

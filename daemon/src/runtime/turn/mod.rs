@@ -25,7 +25,7 @@ use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
 use crate::backend::{BackendError, RunStream};
-use crate::store::{InputStatus, ResultStatus, RunRow, RunStatus, StoreError};
+use crate::store::{InputStatus, RunRow, RunStatus, StoreError};
 use letta_api::backoff;
 use tools::{Offered, ToolCall, approval_entry};
 
@@ -256,11 +256,8 @@ impl Turn<'_> {
                 let approvals = carried
                     .iter()
                     .map(|row| {
-                        approval_entry(
-                            &row.tool_call_id,
-                            row.result.as_deref().unwrap_or_default(),
-                            row.result_status.unwrap_or(ResultStatus::Error),
-                        )
+                        let (tool_return, status) = local::stored_outcome(row);
+                        approval_entry(&row.tool_call_id, tool_return, status)
                     })
                     .collect();
                 messages.push(approval_message(approvals));

@@ -76,14 +76,17 @@ impl Turn<'_> {
             let (tool_return, status) = match route {
                 Route::Local(_) => outcomes
                     .remove(&call.id)
-                    .unwrap_or_else(|| ("The tool call was lost.".to_owned(), ResultStatus::Error)),
-                Route::External => self.call_external(call, end.run_id.as_deref()).await?,
+                    .unwrap_or_else(|| ("The tool call was lost.".into(), ResultStatus::Error)),
+                Route::External => {
+                    let (text, status) = self.call_external(call, end.run_id.as_deref()).await?;
+                    (Value::String(text), status)
+                }
                 Route::Unavailable => (
-                    format!("Tool {} is not available on this device.", call.name),
+                    format!("Tool {} is not available on this device.", call.name).into(),
                     ResultStatus::Error,
                 ),
             };
-            approvals.push(approval_entry(&call.id, &tool_return, status));
+            approvals.push(approval_entry(&call.id, tool_return, status));
         }
         Ok(approvals)
     }
@@ -218,8 +221,13 @@ pub(super) fn invalid_arguments(tool: &str, text: &str) -> String {
     format!("Invalid JSON arguments for {tool}: {text}")
 }
 
-/// One call's result, as an approval message carries it.
-pub(super) fn approval_entry(tool_call_id: &str, tool_return: &str, status: ResultStatus) -> Value {
+/// One call's result, as an approval message carries it: text, or content
+/// parts.
+pub(super) fn approval_entry(
+    tool_call_id: &str,
+    tool_return: Value,
+    status: ResultStatus,
+) -> Value {
     json!({
         "type": "tool",
         "tool_call_id": tool_call_id,

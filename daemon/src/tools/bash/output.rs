@@ -194,5 +194,6 @@ pub(super) fn compose(
     ToolOutput {
         text: result,
         is_error,
+        content: None,
     }
 }

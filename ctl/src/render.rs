@@ -290,6 +290,9 @@ pub fn summary(tool: &str, input: &JsonObject) -> String {
         "Bash" => field("command").map(str::to_owned),
         "exec_command" => field("cmd").map(str::to_owned),
         "Monitor" => field("description").map(str::to_owned),
+        "ViewImage" => field("path").map(str::to_owned),
+        "EnterWorktree" => field("path").or(field("name")).map(str::to_owned),
+        "ExitWorktree" => field("action").map(str::to_owned),
         "write_stdin" => input.get("session_id").map(|id| match field("chars") {
             Some(chars) if !chars.is_empty() => format!("{id} ← {}", chars.escape_debug()),
             _ => format!("{id} (read)"),

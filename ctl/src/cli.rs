@@ -56,6 +56,10 @@ pub enum Command {
     Abort(TargetArgs),
     /// Print a runtime's events as JSON lines.
     Events(EventsArgs),
+    /// Speak the Agent Client Protocol on stdin/stdout, for editors (Zed,
+    /// JetBrains, Neovim, Emacs): sessions are the daemon's conversations,
+    /// so turns outlive the editor and reopen where they stood.
+    Acp(AcpArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -265,6 +269,19 @@ pub struct RunArgs {
     #[arg(long)]
     pub detach: bool,
     /// Fail (exit 3) instead of starting the daemon when it is not running.
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AcpArgs {
+    /// The agent new sessions talk to [default: the one this user last
+    /// used with letta-ctl on this daemon; with none, a new agent].
+    #[arg(long, env = "LETTA_AGENT_ID")]
+    pub agent: Option<String>,
+    #[command(flatten)]
+    pub agent_options: NewAgentArgs,
+    /// Fail instead of starting the daemon when it is not running.
     #[arg(long)]
     pub no_start: bool,
 }

@@ -3,6 +3,7 @@
 // A command-line tool's job is to print.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod acp;
 mod approval;
 mod attach;
 mod cli;
@@ -83,6 +84,7 @@ async fn dispatch(context: &Context, command: Command) -> Result<u8, CtlError> {
         Command::Deny(args) => attach::answer(context, args, false).await,
         Command::Abort(target) => attach::abort(context, target).await,
         Command::Events(args) => attach::events(context, args).await,
+        Command::Acp(args) => acp::acp(context, args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -93,4 +95,12 @@ async fn dispatch(context: &Context, command: Command) -> Result<u8, CtlError> {
             Ok(0)
         }
     }
+}
+
+/// The value behind a mutex, also after a thread panicked holding it (the
+/// bridge's state stays usable: each update is whole).
+pub(crate) fn util_lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -149,7 +149,7 @@ fn read_prompt(argument: Option<&str>) -> Result<(String, bool), CtlError> {
 
 /// A client of the running daemon; starts it in the background first
 /// (saying so on stderr) unless `no_start`.
-async fn reach_daemon(context: &Context, no_start: bool) -> Result<RpcClient, CtlError> {
+pub(crate) async fn reach_daemon(context: &Context, no_start: bool) -> Result<RpcClient, CtlError> {
     match context.client().await {
         Ok(client) => Ok(client),
         Err(CtlError::Unreachable(why)) if no_start => Err(CtlError::Unreachable(why)),

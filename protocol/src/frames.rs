@@ -36,7 +36,8 @@ pub struct Command {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MalformedFrame {
     pub request_id: Option<Value>,
-    pub error: RpcError,
+    /// Boxed: the error path stays small beside the decoded command.
+    pub error: Box<RpcError>,
 }
 
 /// Takes a command frame apart. Field values stay unparsed JSON text: they
@@ -51,10 +52,10 @@ pub fn decode_command(text: &str) -> Result<Command, MalformedFrame> {
             request_id: fields
                 .get("request_id")
                 .and_then(|id| serde_json::from_str(id.get()).ok()),
-            error: RpcError::new(
+            error: Box::new(RpcError::new(
                 ErrorCode::InvalidRequest,
                 "a command frame needs a string \"type\"",
-            ),
+            )),
         })?;
     let reply = method_info(&method).map(|info| info.frame_reply);
     let correlates = reply.is_none_or(FrameReply::correlates);
@@ -66,10 +67,10 @@ pub fn decode_command(text: &str) -> Result<Command, MalformedFrame> {
     let request_id = request_id.and_then(|id| serde_json::from_str(id.get()).ok());
     let params = serde_json::value::to_raw_value(&fields).map_err(|err| MalformedFrame {
         request_id: request_id.clone(),
-        error: RpcError::new(
+        error: Box::new(RpcError::new(
             ErrorCode::InternalError,
             format!("cannot re-encode the frame: {err}"),
-        ),
+        )),
     })?;
     Ok(Command {
         method,
@@ -90,7 +91,7 @@ fn explain_malformed(text: &str) -> MalformedFrame {
     };
     MalformedFrame {
         request_id: None,
-        error,
+        error: Box::new(error),
     }
 }
 

@@ -76,7 +76,26 @@ pub fn generate() -> Value {
 
 /// The schema as it is written to disk: pretty JSON with a final newline.
 pub fn render() -> String {
-    let mut text = serde_json::to_string_pretty(&generate()).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&sorted(generate())).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// `value` with every object's keys in order, so the file reads and diffs
+/// the same whatever order the schema was built in.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(fields) => {
+            let mut fields: Vec<(String, Value)> = fields.into_iter().collect();
+            fields.sort_by(|(a, _), (b, _)| a.cmp(b));
+            Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(key, value)| (key, sorted(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }

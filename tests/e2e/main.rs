@@ -6,6 +6,7 @@
 
 mod support;
 
+mod acp;
 mod agent_files;
 mod bad_input;
 mod bounds;

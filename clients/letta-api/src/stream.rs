@@ -22,8 +22,10 @@ pub struct RunStream {
     events: Events,
 }
 
-/// One item of a run stream.
+/// One item of a run stream. Chunks are not boxed: nearly every item is
+/// one, and `Done` comes once per stream.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum StreamItem {
     Chunk(Chunk),
     /// `data: [DONE]`: the server finished the stream.

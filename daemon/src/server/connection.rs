@@ -103,7 +103,7 @@ impl Codec {
             Codec::JsonRpc => error_response(Value::Null, error),
             Codec::Frames => frames::malformed_frame(&MalformedFrame {
                 request_id: None,
-                error,
+                error: Box::new(error),
             })
             .to_string(),
         }

@@ -151,6 +151,17 @@ impl Shell {
         }
     }
 
+    /// Starts a command whose stdin and stdout are pipes (a protocol on
+    /// stdio); its stderr goes to a file in the home.
+    pub fn spawn_piped(&self, name: &str, args: &[&str]) -> Child {
+        let mut command = self.command(args);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(self.home.join(format!("{name}.err"))).unwrap());
+        command.spawn().unwrap()
+    }
+
     /// Starts a command that keeps running, stdin empty; its output goes
     /// to files read while it runs.
     pub fn spawn(&self, name: &str, args: &[&str]) -> Running {

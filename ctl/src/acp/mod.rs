@@ -1,0 +1,312 @@
+//! `letta-ctl acp`: an Agent Client Protocol agent on stdio that bridges an
+//! editor to the daemon. It keeps nothing the daemon does not have: an ACP
+//! session is a conversation (its id is the conversation id), prompts are
+//! the runtime's inputs, and what the editor sees is the runtime's event
+//! log — so a turn outlives the editor and the bridge, and loading the
+//! session again shows what happened.
+
+mod session;
+mod updates;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use agent_client_protocol::schema::ProtocolVersion;
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::v1::schema::{
+    AgentCapabilities, CancelNotification, Implementation, InitializeRequest, InitializeResponse,
+    LoadSessionRequest, LoadSessionResponse, NewSessionRequest, NewSessionResponse,
+    PromptCapabilities, PromptRequest, SessionMode, SessionModeState, SetSessionModeRequest,
+    SetSessionModeResponse,
+};
+use agent_client_protocol::{Agent, Client, Stdio};
+use letta_client::RuntimeEvents;
+use letta_protocol::{
+    ConversationRetrieveParams, CreateAgentOptions, CreateConversationOptions, PermissionMode,
+    RuntimeScope, RuntimeStartParams, methods,
+};
+
+use crate::cli::{AcpArgs, BackendArg};
+use crate::error::CtlError;
+use crate::target::Context;
+use session::Session;
+
+/// The permission modes an editor can switch between, with what they mean.
+const MODES: &[(&str, &str, &str)] = &[
+    (
+        "standard",
+        "Ask",
+        "Reads inside the project run; edits and commands ask.",
+    ),
+    (
+        "acceptEdits",
+        "Accept edits",
+        "Edits inside the project run; commands ask.",
+    ),
+    ("strict", "Strict", "Every tool call asks, reads included."),
+    (
+        "unrestricted",
+        "Unrestricted",
+        "Everything runs without asking.",
+    ),
+];
+
+/// What the handlers share.
+struct Bridge {
+    data_dir: std::path::PathBuf,
+    args: AcpArgs,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl Bridge {
+    fn context(&self) -> Context {
+        Context {
+            data_dir: self.data_dir.clone(),
+            json: false,
+        }
+    }
+
+    fn session(&self, id: &str) -> Result<Arc<Session>, agent_client_protocol::Error> {
+        crate::util_lock(&self.sessions)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                agent_client_protocol::Error::invalid_params().data(format!(
+                    "no session {id}: create it with session/new or load it"
+                ))
+            })
+    }
+}
+
+pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
+    if !args.no_start {
+        crate::run::reach_daemon(context, false).await?;
+    }
+    let bridge = Arc::new(Bridge {
+        data_dir: context.data_dir.clone(),
+        args,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    let new_bridge = bridge.clone();
+    let load_bridge = bridge.clone();
+    let prompt_bridge = bridge.clone();
+    let cancel_bridge = bridge.clone();
+    let mode_bridge = bridge.clone();
+    Agent
+        .v1()
+        .name("letta-ctl acp")
+        .on_receive_request(
+            async move |request: InitializeRequest, responder, _cx| {
+                let version = request.protocol_version.min(ProtocolVersion::V1);
+                responder.respond(
+                    InitializeResponse::new(version)
+                        .agent_capabilities(
+                            AgentCapabilities::new()
+                                .load_session(true)
+                                .prompt_capabilities(
+                                    PromptCapabilities::new().embedded_context(true),
+                                ),
+                        )
+                        .agent_info(Implementation::new("letta-ctl", env!("CARGO_PKG_VERSION"))),
+                )
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |request: NewSessionRequest, responder, cx| {
+                let bridge = new_bridge.clone();
+                cx.clone().spawn(async move {
+                    match bridge.new_session(request, cx).await {
+                        Ok(response) => responder.respond(response),
+                        Err(err) => responder.respond_with_error(failed(err)),
+                    }
+                })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |request: LoadSessionRequest, responder, cx| {
+                let bridge = load_bridge.clone();
+                cx.clone().spawn(async move {
+                    match bridge.load_session(request, cx).await {
+                        Ok(response) => responder.respond(response),
+                        Err(err) => responder.respond_with_error(failed(err)),
+                    }
+                })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |request: PromptRequest, responder, cx| {
+                let session = prompt_bridge.session(&request.session_id.0)?;
+                cx.spawn(async move {
+                    match session.prompt(request.prompt).await {
+                        Ok(response) => responder.respond(response),
+                        Err(err) => responder.respond_with_error(err),
+                    }
+                })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_notification(
+            async move |cancel: CancelNotification, _cx| {
+                if let Ok(session) = cancel_bridge.session(&cancel.session_id.0) {
+                    session.cancel().await;
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_notification!(),
+        )
+        .on_receive_request(
+            async move |request: SetSessionModeRequest, responder, _cx| {
+                let session = mode_bridge.session(&request.session_id.0)?;
+                match session.set_mode(&request.mode_id.0).await {
+                    Ok(()) => responder.respond(SetSessionModeResponse::new()),
+                    Err(err) => responder.respond_with_error(err),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .connect_to(Stdio::new())
+        .await
+        .map_err(|err| CtlError::Failed(format!("the editor connection failed: {err}")))?;
+    Ok(0)
+}
+
+impl Bridge {
+    async fn new_session(
+        self: Arc<Self>,
+        request: NewSessionRequest,
+        cx: ConnectionTo<Client>,
+    ) -> Result<NewSessionResponse, CtlError> {
+        let context = self.context();
+        let client = context.client().await?;
+        let (agent_id, create_agent) = match self.args.agent.clone() {
+            Some(agent) => (Some(agent), None),
+            None => match crate::last_used::get(&self.data_dir) {
+                Some(last) => (Some(last.agent_id), None),
+                None => {
+                    let mut options = self.args.agent_options.clone();
+                    options.model = crate::run::choose_model(&client, &options).await?;
+                    let create = CreateAgentOptions {
+                        body: crate::run::new_agent_body(&options),
+                        pin_global: None,
+                        backend: options.backend.map(BackendArg::protocol),
+                    };
+                    (None, Some(create))
+                }
+            },
+        };
+        let params = RuntimeStartParams {
+            agent_id,
+            create_agent,
+            create_conversation: Some(CreateConversationOptions::default()),
+            cwd: Some(request.cwd.display().to_string()),
+            mode: Some(PermissionMode::Standard),
+            client_info: Some(client_info()),
+            ..RuntimeStartParams::default()
+        };
+        let (events, _) = RuntimeEvents::start(context.endpoint(), params).await?;
+        let scope = events.scope().clone();
+        crate::last_used::set(&self.data_dir, &scope);
+        let session = self.open(scope, events, cx);
+        if !request.mcp_servers.is_empty() {
+            session.say(&format!(
+                "letta-daemon does not run MCP servers yet: the {} the editor passed are not \
+                 available to the agent.",
+                request.mcp_servers.len()
+            ));
+        }
+        Ok(NewSessionResponse::new(session.id.clone()).modes(modes("standard")))
+    }
+
+    async fn load_session(
+        self: Arc<Self>,
+        request: LoadSessionRequest,
+        cx: ConnectionTo<Client>,
+    ) -> Result<LoadSessionResponse, CtlError> {
+        let context = self.context();
+        let client = context.client().await?;
+        let conversation_id = request.session_id.0.to_string();
+        let found = client
+            .call::<methods::ConversationRetrieve>(&ConversationRetrieveParams {
+                conversation_id: conversation_id.clone(),
+            })
+            .await?;
+        let agent_id = found
+            .conversation
+            .as_ref()
+            .and_then(|conversation| conversation.get("agent_id"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                CtlError::Usage(format!(
+                    "no conversation {conversation_id}: {}",
+                    found
+                        .error
+                        .as_deref()
+                        .unwrap_or("the daemon does not know it")
+                ))
+            })?;
+        // Opening the runtime (if the daemon does not run it yet) in the
+        // directory the editor has open.
+        let params = RuntimeStartParams {
+            agent_id: Some(agent_id.clone()),
+            conversation_id: Some(conversation_id.clone()),
+            cwd: Some(request.cwd.display().to_string()),
+            client_info: Some(client_info()),
+            ..RuntimeStartParams::default()
+        };
+        let started = client.call::<methods::RuntimeStart>(&params).await?;
+        let scope = started.runtime.ok_or_else(|| {
+            CtlError::Failed(format!(
+                "cannot open the conversation: {}",
+                started
+                    .error
+                    .as_deref()
+                    .unwrap_or("no runtime in the answer")
+            ))
+        })?;
+        drop(client);
+        let events = RuntimeEvents::sync(context.endpoint(), scope.clone(), Some(0)).await?;
+        let session = self.open(scope, events, cx);
+        let mode = session.replayed().await;
+        Ok(LoadSessionResponse::new().modes(modes(&mode)))
+    }
+
+    fn open(
+        &self,
+        scope: RuntimeScope,
+        events: RuntimeEvents,
+        cx: ConnectionTo<Client>,
+    ) -> Arc<Session> {
+        let session = Session::start(self.context(), scope, events, cx);
+        crate::util_lock(&self.sessions).insert(session.id.clone(), session.clone());
+        session
+    }
+}
+
+fn client_info() -> letta_protocol::ClientInfo {
+    letta_protocol::ClientInfo {
+        name: "letta-ctl acp".to_owned(),
+        title: None,
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+    }
+}
+
+fn modes(current: &str) -> SessionModeState {
+    SessionModeState::new(
+        current.to_owned(),
+        MODES
+            .iter()
+            .map(|(id, name, description)| {
+                SessionMode::new(id.to_owned(), name.to_owned()).description(description.to_owned())
+            })
+            .collect(),
+    )
+}
+
+/// A daemon failure, as the editor gets it.
+fn failed(err: CtlError) -> agent_client_protocol::Error {
+    agent_client_protocol::Error::internal_error().data(err.to_string())
+}

@@ -1,0 +1,399 @@
+//! One ACP session: the runtime's events forwarded to the editor as
+//! `session/update`s, prompts as inputs answered when their turn ends, and
+//! the runtime's approvals asked with `session/request_permission` —
+//! withdrawn from the editor when another frontend answers first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::v1::schema::{
+    ContentBlock, PermissionOption, PermissionOptionKind, PromptResponse, RequestPermissionOutcome,
+    RequestPermissionRequest, SessionNotification, SessionUpdate, StopReason, ToolCallUpdate,
+};
+use agent_client_protocol::{Client, Error};
+use letta_client::{ClientError, RuntimeEvents, Update};
+use letta_protocol::errors::ErrorCode;
+use letta_protocol::{
+    AbortMessageParams, ApprovalDecision, CanUseTool, ChangeDeviceStateParams, ControlRequestBody,
+    CreateMessage, DeviceStateChange, InputParams, InputPayload, MessageCreate, PermissionMode,
+    RuntimeScope, methods,
+};
+use serde_json::{Value, json};
+use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::updates::{Translator, prompt_text, tool_call};
+use crate::target::Context;
+
+/// Ended turns remembered for a prompt that asks after the end arrived.
+const REMEMBERED_ENDS: usize = 64;
+
+/// How a turn ended.
+#[derive(Debug, Clone)]
+struct TurnEnd {
+    stop_reason: String,
+    error: Option<String>,
+}
+
+pub struct Session {
+    pub id: String,
+    context: Context,
+    scope: RuntimeScope,
+    cx: ConnectionTo<Client>,
+    state: Mutex<State>,
+    /// The permission mode once the replay of a loaded session is over.
+    replayed: watch::Sender<Option<String>>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: HashMap<String, oneshot::Sender<TurnEnd>>,
+    ended: VecDeque<(String, TurnEnd)>,
+    /// Approvals asked in the editor, withdrawn by cancelling.
+    asked: HashMap<String, CancellationToken>,
+    mode: Option<String>,
+}
+
+impl Session {
+    /// Starts forwarding `events` to the editor.
+    pub fn start(
+        context: Context,
+        scope: RuntimeScope,
+        events: RuntimeEvents,
+        cx: ConnectionTo<Client>,
+    ) -> Arc<Session> {
+        let session = Arc::new(Session {
+            id: scope.conversation_id.clone(),
+            context,
+            scope,
+            cx,
+            state: Mutex::new(State::default()),
+            replayed: watch::channel(None).0,
+        });
+        tokio::spawn(forward(session.clone(), events));
+        session
+    }
+
+    /// Waits until a loaded session's history has been sent; its mode.
+    pub async fn replayed(&self) -> String {
+        let mut replayed = self.replayed.subscribe();
+        match replayed.wait_for(Option::is_some).await {
+            Ok(mode) => mode.clone().unwrap_or_default(),
+            Err(_) => "standard".to_owned(),
+        }
+    }
+
+    /// Tells the editor something as the agent's message.
+    pub fn say(&self, text: &str) {
+        self.send(json!({ "sessionUpdate": "agent_message_chunk", "content": { "type": "text", "text": text } }));
+    }
+
+    fn send(&self, update: Value) {
+        match serde_json::from_value::<SessionUpdate>(update.clone()) {
+            Ok(update) => {
+                let notification = SessionNotification::new(self.id.clone(), update);
+                if let Err(err) = self.cx.send_notification(notification) {
+                    eprintln!("letta-ctl acp: cannot send an update: {err}");
+                }
+            }
+            Err(err) => {
+                eprintln!("letta-ctl acp: an update the protocol does not take ({err}): {update}")
+            }
+        }
+    }
+
+    /// Sends the prompt as the runtime's input and answers when its turn
+    /// ends.
+    pub async fn prompt(&self, prompt: Vec<ContentBlock>) -> Result<PromptResponse, Error> {
+        let blocks: Vec<Value> = prompt
+            .iter()
+            .filter_map(|block| serde_json::to_value(block).ok())
+            .collect();
+        let text = prompt_text(&blocks);
+        if text.trim().is_empty() {
+            return Err(Error::invalid_params().data("the prompt has no text"));
+        }
+        let client = self.context.client().await.map_err(internal)?;
+        let accepted = client
+            .call::<methods::Input>(&InputParams {
+                runtime: self.scope.clone(),
+                payload: InputPayload::CreateMessage(CreateMessage {
+                    messages: vec![MessageCreate {
+                        role: "user".to_owned(),
+                        content: Value::from(text),
+                        client_message_id: Some(format!("cm-acp-{:016x}", fastrand::u64(..))),
+                        extra: Default::default(),
+                    }],
+                    ..CreateMessage::default()
+                }),
+            })
+            .await
+            .map_err(internal)?;
+        let turn_id = accepted
+            .turn_id
+            .ok_or_else(|| Error::internal_error().data("the daemon did not name the turn"))?;
+        let end = {
+            let (sender, receiver) = oneshot::channel();
+            let mut state = crate::util_lock(&self.state);
+            match state.ended.iter().position(|(id, _)| *id == turn_id) {
+                Some(index) => Ok(state.ended.remove(index).map(|(_, end)| end)),
+                None => {
+                    state.waiting.insert(turn_id, sender);
+                    Err(receiver)
+                }
+            }
+        };
+        let end = match end {
+            Ok(Some(end)) => end,
+            Ok(None) => return Err(Error::internal_error()),
+            Err(receiver) => receiver.await.map_err(|_| {
+                Error::internal_error().data("lost the daemon before the turn ended")
+            })?,
+        };
+        let reason = match end.stop_reason.as_str() {
+            "end_turn" => StopReason::EndTurn,
+            "cancelled" => StopReason::Cancelled,
+            "max_tokens" => StopReason::MaxTokens,
+            "refusal" => StopReason::Refusal,
+            "max_steps" | "max_turn_requests" => StopReason::MaxTurnRequests,
+            other => {
+                return Err(Error::internal_error().data(
+                    end.error
+                        .unwrap_or_else(|| format!("the turn ended with {other}")),
+                ));
+            }
+        };
+        Ok(PromptResponse::new(reason))
+    }
+
+    /// `session/cancel`: aborts the running turn.
+    pub async fn cancel(&self) {
+        let aborted = async {
+            let client = self.context.client().await?;
+            client
+                .call::<methods::AbortMessage>(&AbortMessageParams {
+                    runtime: self.scope.clone(),
+                    run_id: None,
+                })
+                .await?;
+            Ok::<(), crate::error::CtlError>(())
+        };
+        if let Err(err) = aborted.await {
+            eprintln!("letta-ctl acp: cannot cancel the turn: {err}");
+        }
+    }
+
+    /// `session/set_mode`: the runtime's permission mode.
+    pub async fn set_mode(&self, mode: &str) -> Result<(), Error> {
+        let mode: PermissionMode = serde_json::from_value(Value::from(mode))
+            .map_err(|_| Error::invalid_params().data(format!("no mode {mode}")))?;
+        let client = self.context.client().await.map_err(internal)?;
+        client
+            .call::<methods::ChangeDeviceState>(&ChangeDeviceStateParams {
+                runtime: self.scope.clone(),
+                payload: DeviceStateChange {
+                    mode: Some(mode),
+                    ..DeviceStateChange::default()
+                },
+            })
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    fn turn_ended(&self, turn_id: &str, end: TurnEnd) {
+        let mut state = crate::util_lock(&self.state);
+        match state.waiting.remove(turn_id) {
+            Some(waiter) => {
+                let _ = waiter.send(end);
+            }
+            None => {
+                state.ended.push_back((turn_id.to_owned(), end));
+                if state.ended.len() > REMEMBERED_ENDS {
+                    state.ended.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Asks the editor about each approval pending now that it was not
+    /// asked about; withdraws those no longer pending.
+    fn ask_pending(self: &Arc<Self>, pending: &[(String, CanUseTool)]) {
+        let mut state = crate::util_lock(&self.state);
+        state.asked.retain(|id, withdraw| {
+            let still = pending.iter().any(|(pending, _)| pending == id);
+            if !still {
+                withdraw.cancel();
+            }
+            still
+        });
+        for (request_id, ask) in pending {
+            if state.asked.contains_key(request_id) {
+                continue;
+            }
+            let withdraw = CancellationToken::new();
+            state.asked.insert(request_id.clone(), withdraw.clone());
+            tokio::spawn(self.clone().ask(request_id.clone(), ask.clone(), withdraw));
+        }
+    }
+
+    async fn ask(
+        self: Arc<Self>,
+        request_id: String,
+        ask: CanUseTool,
+        withdraw: CancellationToken,
+    ) {
+        let call = tool_call(
+            &ask.tool_call_id,
+            &ask.tool_name,
+            &Value::Object(ask.input.clone()),
+        );
+        let Ok(tool_call) = serde_json::from_value::<ToolCallUpdate>(call) else {
+            return;
+        };
+        let always = ask
+            .permission_suggestions
+            .iter()
+            .find(|suggestion| suggestion.id == "session")
+            .or_else(|| ask.permission_suggestions.first())
+            .cloned();
+        let mut options = vec![PermissionOption::new(
+            "allow_once",
+            "Allow once",
+            PermissionOptionKind::AllowOnce,
+        )];
+        if let Some(suggestion) = &always {
+            options.push(PermissionOption::new(
+                "allow_always",
+                suggestion.text.clone(),
+                PermissionOptionKind::AllowAlways,
+            ));
+        }
+        options.push(PermissionOption::new(
+            "reject_once",
+            "Reject",
+            PermissionOptionKind::RejectOnce,
+        ));
+        let request = RequestPermissionRequest::new(self.id.clone(), tool_call, options);
+        let answer = tokio::select! {
+            answer = self.cx.send_request(request).block_task() => answer,
+            // Dropping the request asks the editor to cancel it.
+            () = withdraw.cancelled() => return,
+        };
+        let decision = match answer.map(|answer| answer.outcome) {
+            Ok(RequestPermissionOutcome::Selected(selected)) => match &*selected.option_id.0 {
+                "allow_once" => ApprovalDecision::Allow {
+                    message: None,
+                    updated_input: None,
+                    selected_permission_suggestion_ids: None,
+                },
+                "allow_always" => ApprovalDecision::Allow {
+                    message: None,
+                    updated_input: None,
+                    selected_permission_suggestion_ids: always.map(|s| vec![s.id]),
+                },
+                _ => ApprovalDecision::Deny {
+                    message: format!("The user rejected this {} call.", ask.tool_name),
+                },
+            },
+            // Cancelled or failed: left for the runtime (an abort, or
+            // another frontend) to settle.
+            _ => return,
+        };
+        let answered = async {
+            let client = self.context.client().await?;
+            let params = crate::approval::answer(self.scope.clone(), &request_id, decision);
+            match client.call::<methods::Input>(&params).await {
+                Ok(_) => Ok(()),
+                Err(ClientError::Rpc(error)) if error.code == ErrorCode::NotPending.code() => {
+                    Ok(())
+                }
+                Err(err) => Err(crate::error::CtlError::from(err)),
+            }
+        };
+        if let Err(err) = answered.await {
+            eprintln!("letta-ctl acp: cannot answer {request_id}: {err}");
+        }
+    }
+}
+
+/// Forwards the runtime's events to the editor for as long as the daemon
+/// can be reached.
+async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
+    let mut translator = Translator::default();
+    let mut pending: Vec<(String, CanUseTool)> = Vec::new();
+    if events.synced_through().is_none() {
+        session.replayed.send_replace(Some("standard".to_owned()));
+    }
+    loop {
+        let frame = match events.next().await {
+            Ok(Update::Event(frame)) => frame,
+            Ok(Update::Reconnecting(_) | Update::Reconnected) => continue,
+            Err(err) => {
+                session.say(&format!("\n[lost letta-daemon: {err}]"));
+                return;
+            }
+        };
+        for update in translator.updates(&frame) {
+            session.send(update);
+        }
+        let seq = frame["event_seq"].as_u64();
+        let boundary = events.synced_through();
+        let live = match (seq, boundary) {
+            (Some(seq), Some(boundary)) => seq >= boundary,
+            _ => true,
+        };
+        match frame["type"].as_str() {
+            Some("turn_finished") => {
+                if let Some(turn_id) = frame["turn_id"].as_str() {
+                    session.turn_ended(
+                        turn_id,
+                        TurnEnd {
+                            stop_reason: frame["stop_reason"]
+                                .as_str()
+                                .unwrap_or("end_turn")
+                                .to_owned(),
+                            error: frame["error"].as_str().map(str::to_owned),
+                        },
+                    );
+                }
+            }
+            Some("update_device_status") => {
+                let status = &frame["device_status"];
+                if let Some(mode) = status["current_permission_mode"].as_str() {
+                    crate::util_lock(&session.state).mode = Some(mode.to_owned());
+                }
+                pending = status["pending_control_requests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|pending| {
+                        let id = pending["request_id"].as_str()?.to_owned();
+                        match serde_json::from_value(pending["request"].clone()).ok()? {
+                            ControlRequestBody::CanUseTool(ask) => Some((id, ask)),
+                            ControlRequestBody::AskUserQuestion(_) => None,
+                        }
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+        // What is pending once the replay is over is asked now; what a
+        // replayed event showed pending may have been answered since.
+        if live {
+            session.ask_pending(&pending);
+        }
+        if seq.is_some() && seq == boundary && session.replayed.borrow().is_none() {
+            let mode = crate::util_lock(&session.state)
+                .mode
+                .clone()
+                .unwrap_or_else(|| "standard".to_owned());
+            session.replayed.send_replace(Some(mode));
+        }
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> Error {
+    Error::internal_error().data(err.to_string())
+}

@@ -1,0 +1,321 @@
+//! What an editor sees of a runtime's events: each daemon event becomes
+//! zero or more ACP `session/update`s, written in the protocol's wire form
+//! and checked against the SDK's types by the caller.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::render::{content_text, summary};
+
+/// What a session remembers to translate the next event.
+#[derive(Debug, Default)]
+pub struct Translator {
+    /// Tool calls already announced with a `tool_call` update.
+    announced: HashSet<String>,
+    /// The permission mode last reported.
+    mode: Option<String>,
+}
+
+impl Translator {
+    /// The updates one daemon event stands for.
+    pub fn updates(&mut self, frame: &Value) -> Vec<Value> {
+        match frame["type"].as_str() {
+            Some("stream_delta") => self.delta(&frame["delta"]),
+            Some("control_request") => match frame["request"]["subtype"].as_str() {
+                Some("can_use_tool") => {
+                    let request = &frame["request"];
+                    self.announce(
+                        request["tool_call_id"].as_str().unwrap_or_default(),
+                        request["tool_name"].as_str().unwrap_or("tool"),
+                        &request["input"],
+                        "pending",
+                    )
+                }
+                _ => Vec::new(),
+            },
+            Some("update_plan") => plan(&frame["plan"]).into_iter().collect(),
+            Some("update_device_status") => {
+                let mode = frame["device_status"]["current_permission_mode"].as_str();
+                match mode {
+                    Some(mode) if self.mode.as_deref() != Some(mode) => {
+                        let first = self.mode.is_none();
+                        self.mode = Some(mode.to_owned());
+                        // The first is the mode the session started in.
+                        if first {
+                            Vec::new()
+                        } else {
+                            vec![
+                                json!({ "sessionUpdate": "current_mode_update", "currentModeId": mode }),
+                            ]
+                        }
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn delta(&mut self, delta: &Value) -> Vec<Value> {
+        match delta["message_type"].as_str() {
+            Some("assistant_message") => chunk("agent_message_chunk", &delta["content"]),
+            Some("reasoning_message") => chunk("agent_thought_chunk", &delta["reasoning"]),
+            Some("client_tool_start") => {
+                let id = delta["tool_call_id"].as_str().unwrap_or_default();
+                let tool = delta["tool_name"].as_str().unwrap_or("tool");
+                let input = arguments(&delta["tool_args"]);
+                self.announce(id, tool, &input, "in_progress")
+            }
+            Some("tool_return_message") => {
+                let id = delta["tool_call_id"].as_str().unwrap_or_default();
+                let status = if delta["status"] == "error" {
+                    "failed"
+                } else {
+                    "completed"
+                };
+                let text = content_text(&delta["tool_return"]);
+                let content =
+                    json!([{ "type": "content", "content": { "type": "text", "text": text } }]);
+                if self.announced.insert(id.to_owned()) {
+                    // A tool the server ran itself: announced done.
+                    let name = delta["name"].as_str().unwrap_or("tool");
+                    vec![json!({
+                        "sessionUpdate": "tool_call",
+                        "toolCallId": id,
+                        "title": name,
+                        "kind": "other",
+                        "status": status,
+                        "content": content,
+                    })]
+                } else {
+                    vec![json!({
+                        "sessionUpdate": "tool_call_update",
+                        "toolCallId": id,
+                        "status": status,
+                        "content": content,
+                    })]
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A `tool_call` the first time a call is seen, a `tool_call_update`
+    /// (its new status) after.
+    fn announce(&mut self, id: &str, tool: &str, input: &Value, status: &str) -> Vec<Value> {
+        if id.is_empty() {
+            return Vec::new();
+        }
+        if !self.announced.insert(id.to_owned()) {
+            return vec![
+                json!({ "sessionUpdate": "tool_call_update", "toolCallId": id, "status": status }),
+            ];
+        }
+        let mut call = tool_call(id, tool, input);
+        call["sessionUpdate"] = json!("tool_call");
+        call["status"] = json!(status);
+        vec![call]
+    }
+}
+
+/// A tool call as ACP describes it: title, kind, the files it touches, and
+/// for edits the change as a diff.
+pub fn tool_call(id: &str, tool: &str, input: &Value) -> Value {
+    let fields = input.as_object().cloned().unwrap_or_default();
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    let mut call = json!({
+        "toolCallId": id,
+        "title": format!("{tool} {}", summary(tool, &fields)).trim().to_owned(),
+        "kind": kind(tool),
+        "rawInput": input,
+    });
+    let path = text("file_path").or(text("path"));
+    if let Some(path) = path {
+        call["locations"] = json!([{ "path": path }]);
+    }
+    let diff = match (tool, path) {
+        ("Write", Some(path)) => Some(
+            json!({ "type": "diff", "path": path, "oldText": null, "newText": text("content").unwrap_or_default() }),
+        ),
+        ("Edit", Some(path)) => Some(json!({
+            "type": "diff",
+            "path": path,
+            "oldText": text("old_string").unwrap_or_default(),
+            "newText": text("new_string").unwrap_or_default(),
+        })),
+        _ => None,
+    };
+    if let Some(diff) = diff {
+        call["content"] = json!([diff]);
+    }
+    call
+}
+
+/// The ACP kind of a built-in tool.
+fn kind(tool: &str) -> &'static str {
+    match tool {
+        "Read" | "ViewImage" | "Skill" => "read",
+        "Write" | "Edit" | "ApplyPatch" => "edit",
+        "Glob" | "Grep" | "LS" => "search",
+        "Bash" | "exec_command" | "write_stdin" | "Monitor" | "TaskStop" => "execute",
+        "TaskCreate" | "TaskGet" | "TaskList" | "TaskUpdate" | "UpdatePlan" => "think",
+        "SetWorkingDirectory" | "EnterWorktree" | "ExitWorktree" => "move",
+        _ => "other",
+    }
+}
+
+/// A call's arguments: an object, or JSON text of one.
+fn arguments(args: &Value) -> Value {
+    match args {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| json!({})),
+        Value::Object(_) => args.clone(),
+        _ => json!({}),
+    }
+}
+
+fn chunk(kind: &str, content: &Value) -> Vec<Value> {
+    let text = content_text(content);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    vec![json!({ "sessionUpdate": kind, "content": { "type": "text", "text": text } })]
+}
+
+/// The agent's task list or plan as an ACP plan.
+fn plan(plan: &Value) -> Option<Value> {
+    let entry = |item: &Value, text: &str| -> Value {
+        let status = match item["status"].as_str() {
+            Some("completed") => "completed",
+            Some("in_progress") => "in_progress",
+            _ => "pending",
+        };
+        json!({ "content": item[text].as_str().unwrap_or_default(), "priority": "medium", "status": status })
+    };
+    let mut entries: Vec<Value> = Vec::new();
+    for (key, text) in [("tasks", "subject"), ("steps", "step")] {
+        entries.extend(
+            plan[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| entry(item, text)),
+        );
+    }
+    Some(json!({ "sessionUpdate": "plan", "entries": entries }))
+}
+
+/// The text of an ACP prompt, for the agent's message: text as it is,
+/// resources with their URI and content.
+pub fn prompt_text(blocks: &[Value]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("text") => parts.push(block["text"].as_str().unwrap_or_default().to_owned()),
+            Some("resource_link") => parts.push(format!(
+                "[{}]({})",
+                block["name"].as_str().unwrap_or("file"),
+                block["uri"].as_str().unwrap_or_default()
+            )),
+            Some("resource") => {
+                let resource = &block["resource"];
+                let uri = resource["uri"].as_str().unwrap_or_default();
+                match resource["text"].as_str() {
+                    Some(text) => parts.push(format!("<file uri=\"{uri}\">\n{text}\n</file>")),
+                    None => parts.push(format!("[binary resource {uri}]")),
+                }
+            }
+            _ => {}
+        }
+    }
+    parts.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(delta: Value) -> Value {
+        json!({ "type": "stream_delta", "delta": delta })
+    }
+
+    #[test]
+    fn messages_and_thoughts_become_chunks() {
+        let mut translator = Translator::default();
+        let updates = translator.updates(&delta(
+            json!({"message_type": "assistant_message", "content": "Hello"}),
+        ));
+        assert_eq!(
+            updates,
+            [
+                json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "Hello"}})
+            ]
+        );
+        let updates = translator.updates(&delta(
+            json!({"message_type": "reasoning_message", "reasoning": "hmm"}),
+        ));
+        assert_eq!(updates[0]["sessionUpdate"], "agent_thought_chunk");
+    }
+
+    #[test]
+    fn a_tool_call_is_announced_once_then_updated() {
+        let mut translator = Translator::default();
+        let asked = json!({
+            "type": "control_request",
+            "request": {"subtype": "can_use_tool", "tool_call_id": "c1", "tool_name": "Write",
+                "input": {"file_path": "/p/a.txt", "content": "new"}}
+        });
+        let first = translator.updates(&asked);
+        assert_eq!(first[0]["sessionUpdate"], "tool_call");
+        assert_eq!(first[0]["status"], "pending");
+        assert_eq!(first[0]["kind"], "edit");
+        assert_eq!(first[0]["locations"][0]["path"], "/p/a.txt");
+        assert_eq!(first[0]["content"][0]["newText"], "new");
+        let started = translator.updates(&delta(json!({
+            "message_type": "client_tool_start", "tool_call_id": "c1", "tool_name": "Write",
+            "tool_args": "{\"file_path\": \"/p/a.txt\"}"
+        })));
+        assert_eq!(
+            started,
+            [
+                json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "in_progress"})
+            ]
+        );
+        let done = translator.updates(&delta(json!({
+            "message_type": "tool_return_message", "tool_call_id": "c1", "status": "error",
+            "tool_return": "denied"
+        })));
+        assert_eq!(done[0]["status"], "failed");
+        assert_eq!(done[0]["content"][0]["content"]["text"], "denied");
+    }
+
+    #[test]
+    fn plans_and_modes() {
+        let mut translator = Translator::default();
+        let plan = translator.updates(&json!({"type": "update_plan", "plan": {
+            "tasks": [{"subject": "Test", "status": "in_progress"}]
+        }}));
+        assert_eq!(plan[0]["entries"][0]["content"], "Test");
+        assert_eq!(plan[0]["entries"][0]["status"], "in_progress");
+        let status = |mode: &str| json!({"type": "update_device_status", "device_status": {"current_permission_mode": mode}});
+        assert!(translator.updates(&status("standard")).is_empty());
+        assert!(translator.updates(&status("standard")).is_empty());
+        assert_eq!(
+            translator.updates(&status("acceptEdits"))[0]["currentModeId"],
+            "acceptEdits"
+        );
+    }
+
+    #[test]
+    fn prompts_keep_text_and_resources() {
+        let text = prompt_text(&[
+            json!({"type": "text", "text": "Look at"}),
+            json!({"type": "resource_link", "name": "a.rs", "uri": "file:///p/a.rs"}),
+            json!({"type": "resource", "resource": {"uri": "file:///p/b.rs", "text": "fn b() {}"}}),
+        ]);
+        assert_eq!(
+            text,
+            "Look at\n\n[a.rs](file:///p/a.rs)\n\n<file uri=\"file:///p/b.rs\">\nfn b() {}\n</file>"
+        );
+    }
+}

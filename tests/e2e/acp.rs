@@ -1,0 +1,374 @@
+//! `letta-ctl acp` driven as an editor drives it, with the client side of
+//! the Agent Client Protocol's Rust SDK: sessions, streamed prompts,
+//! permissions, modes, cancelling, and loading a session after the bridge
+//! was killed mid-turn.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use agent_client_protocol::schema::ProtocolVersion;
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::v1::schema::{
+    CancelNotification, ContentBlock, InitializeRequest, LoadSessionRequest, NewSessionRequest,
+    PromptRequest, RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
+    SelectedPermissionOutcome, SessionNotification, SetSessionModeRequest, StopReason, TextContent,
+};
+use agent_client_protocol::{Agent, ByteStreams, Client};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+use crate::ctl::{new_agent, setup};
+use crate::support::backend::{Backend, on_both_backends};
+use crate::support::ctl::Shell;
+use crate::support::frontend::TURN_TIMEOUT;
+
+/// What the editor saw and how it answers permission requests.
+#[derive(Default)]
+struct Seen {
+    updates: Mutex<Vec<Value>>,
+    asked: Mutex<Vec<Value>>,
+    /// Option ids to answer the next permission requests with.
+    answers: Mutex<VecDeque<&'static str>>,
+    changed: Notify,
+}
+
+impl Seen {
+    fn updates(&self) -> Vec<Value> {
+        self.updates.lock().unwrap().clone()
+    }
+
+    /// Waits until the updates satisfy `done`.
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
+        let waited = tokio::time::timeout(TURN_TIMEOUT, async {
+            loop {
+                let changed = self.changed.notified();
+                if done(&self.updates()) {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "waiting for {what}; saw {:#?}",
+            self.updates()
+        );
+    }
+}
+
+/// Text of the agent's message chunks, in order.
+fn agent_text(updates: &[Value]) -> String {
+    updates
+        .iter()
+        .filter(|update| update["sessionUpdate"] == "agent_message_chunk")
+        .filter_map(|update| update["content"]["text"].as_str())
+        .collect()
+}
+
+fn prompt(session: &str, text: &str) -> PromptRequest {
+    PromptRequest::new(
+        session.to_owned(),
+        vec![ContentBlock::Text(TextContent::new(text))],
+    )
+}
+
+/// Runs `letta-ctl acp` for `agent` and `body` as its editor.
+async fn editor<F>(shell: &Shell, agent: &str, seen: Arc<Seen>, body: F)
+where
+    F: AsyncFnOnce(ConnectionTo<Agent>) -> Result<(), agent_client_protocol::Error>,
+{
+    let mut bridge = shell.spawn_piped("acp", &["acp", "--agent", agent]);
+    let stdin = bridge.stdin.take().unwrap();
+    let stdout = bridge.stdout.take().unwrap();
+    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
+    let on_update = seen.clone();
+    let on_permission = seen.clone();
+    let ran = Client
+        .v1()
+        .name("e2e editor")
+        .on_receive_notification(
+            async move |notification: SessionNotification, _cx| {
+                let update = serde_json::to_value(&notification.update).unwrap();
+                on_update.updates.lock().unwrap().push(update);
+                on_update.changed.notify_waiters();
+                Ok(())
+            },
+            agent_client_protocol::on_receive_notification!(),
+        )
+        .on_receive_request(
+            async move |request: RequestPermissionRequest, responder, _cx| {
+                on_permission
+                    .asked
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::to_value(&request).unwrap());
+                on_permission.changed.notify_waiters();
+                let answer = on_permission.answers.lock().unwrap().pop_front();
+                match answer {
+                    Some(option) => responder.respond(RequestPermissionResponse::new(
+                        RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(option)),
+                    )),
+                    // Left unanswered: the bridge may withdraw it.
+                    None => {
+                        std::mem::forget(responder);
+                        Ok(())
+                    }
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .connect_with(transport, async move |cx| {
+            tokio::time::timeout(TURN_TIMEOUT * 4, body(cx))
+                .await
+                .map_err(|_| agent_client_protocol::Error::internal_error().data("timed out"))?
+        })
+        .await;
+    let _ = bridge.start_kill();
+    if let Err(err) = ran {
+        let stderr = std::fs::read_to_string(shell.home.join("acp.err")).unwrap_or_default();
+        panic!("the editor session failed: {err:?}\nbridge stderr:\n{stderr}");
+    }
+}
+
+async fn initialize(cx: &ConnectionTo<Agent>) -> Result<(), agent_client_protocol::Error> {
+    let answer = cx
+        .send_request(InitializeRequest::new(ProtocolVersion::V1))
+        .block_task()
+        .await?;
+    assert_eq!(answer.protocol_version, ProtocolVersion::V1);
+    assert!(answer.agent_capabilities.load_session);
+    Ok(())
+}
+
+async fn an_editor_holds_a_coding_session(backend: Backend) {
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let project = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(project.path()).unwrap();
+    let seen = Arc::new(Seen::default());
+    let check = seen.clone();
+    let dir = root.clone();
+    let terminal = shell.clone();
+    editor(&shell, &agent, seen.clone(), async move |cx| {
+        initialize(&cx).await?;
+        let session = cx
+            .send_request(NewSessionRequest::new(dir.clone()))
+            .block_task()
+            .await?;
+        let id = session.session_id.0.to_string();
+        assert!(
+            id.starts_with("conv-"),
+            "the session is a conversation: {id}"
+        );
+        let modes = session.modes.expect("modes");
+        assert_eq!(&*modes.current_mode_id.0, "standard");
+
+        let answer = cx
+            .send_request(prompt(&id, "hello editor"))
+            .block_task()
+            .await?;
+        assert_eq!(answer.stop_reason, StopReason::EndTurn);
+        assert!(
+            agent_text(&check.updates()).contains("hello editor"),
+            "{:#?}",
+            check.updates()
+        );
+
+        // Allowed once: the file is written and the call completes.
+        check.answers.lock().unwrap().push_back("allow_once");
+        let write = r#"[[call:Write {"file_path": "allowed.txt", "content": "yes\n"}]]"#;
+        let answer = cx.send_request(prompt(&id, write)).block_task().await?;
+        assert_eq!(answer.stop_reason, StopReason::EndTurn);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("allowed.txt")).unwrap(),
+            "yes\n"
+        );
+        let asked = check.asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 1, "{asked:#?}");
+        assert_eq!(asked[0]["toolCall"]["kind"], "edit");
+        let kinds: Vec<&str> = asked[0]["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|option| option["kind"].as_str())
+            .collect();
+        assert!(
+            kinds.contains(&"allow_once") && kinds.contains(&"reject_once"),
+            "{kinds:?}"
+        );
+        let updates = check.updates();
+        assert!(
+            updates
+                .iter()
+                .any(|update| update["sessionUpdate"] == "tool_call_update"
+                    && update["status"] == "completed"),
+            "{updates:#?}"
+        );
+
+        // Rejected: nothing is written and the call fails.
+        check.answers.lock().unwrap().push_back("reject_once");
+        let write = r#"[[call:Write {"file_path": "rejected.txt", "content": "no\n"}]]"#;
+        cx.send_request(prompt(&id, write)).block_task().await?;
+        assert!(!dir.join("rejected.txt").exists());
+        let updates = check.updates();
+        assert!(
+            updates.iter().any(|update| update["status"] == "failed"),
+            "{updates:#?}"
+        );
+
+        // Answered from a terminal while the editor waits: the editor's
+        // request is withdrawn and the call shows how it ended.
+        let write = r#"[[call:Write {"file_path": "elsewhere.txt", "content": "x\n"}]]"#;
+        let answered = cx.send_request(prompt(&id, write));
+        let asked_before = check.asked.lock().unwrap().len();
+        let waited = tokio::time::timeout(TURN_TIMEOUT, async {
+            while check.asked.lock().unwrap().len() == asked_before {
+                check.changed.notified().await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "asked in the editor");
+        let call = check.asked.lock().unwrap().last().unwrap()["toolCall"]["toolCallId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let approved = terminal.run(&["approve", &format!("perm-{call}")]).await;
+        assert_eq!(approved.code, 0, "{approved:?}");
+        assert_eq!(
+            answered.block_task().await?.stop_reason,
+            StopReason::EndTurn
+        );
+        assert!(dir.join("elsewhere.txt").exists());
+
+        // Allowed always: the rule is saved for the session, and the next
+        // edit in the project is not asked.
+        check.answers.lock().unwrap().push_back("allow_always");
+        let write = r#"[[call:Write {"file_path": "always1.txt", "content": "1\n"}]]"#;
+        cx.send_request(prompt(&id, write)).block_task().await?;
+        let asked_before = check.asked.lock().unwrap().len();
+        let write = r#"[[call:Write {"file_path": "always2.txt", "content": "2\n"}]]"#;
+        cx.send_request(prompt(&id, write)).block_task().await?;
+        assert!(dir.join("always1.txt").exists() && dir.join("always2.txt").exists());
+        assert_eq!(
+            check.asked.lock().unwrap().len(),
+            asked_before,
+            "not asked again"
+        );
+
+        // A mode from the editor: edits in the project run without asking.
+        cx.send_request(SetSessionModeRequest::new(id.clone(), "acceptEdits"))
+            .block_task()
+            .await?;
+        check
+            .wait_for("the new mode", |updates| {
+                updates.iter().any(|update| {
+                    update["sessionUpdate"] == "current_mode_update"
+                        && update["currentModeId"] == "acceptEdits"
+                })
+            })
+            .await;
+        let asked_before = check.asked.lock().unwrap().len();
+        let write = r#"[[call:Write {"file_path": "accepted.txt", "content": "ok\n"}]]"#;
+        cx.send_request(prompt(&id, write)).block_task().await?;
+        assert!(dir.join("accepted.txt").exists());
+        assert_eq!(check.asked.lock().unwrap().len(), asked_before, "not asked");
+
+        // Cancelled mid-turn.
+        cx.send_request(SetSessionModeRequest::new(id.clone(), "unrestricted"))
+            .block_task()
+            .await?;
+        let long = r#"[[call:Bash {"command": "sleep 60", "description": "wait"}]]"#;
+        let running = cx.send_request(prompt(&id, long));
+        check
+            .wait_for("the command running", |updates| {
+                updates.iter().any(|update| {
+                    update["status"] == "in_progress"
+                        && update["title"]
+                            .as_str()
+                            .is_some_and(|title| title.contains("sleep 60"))
+                })
+            })
+            .await;
+        cx.send_notification(CancelNotification::new(id.clone()))?;
+        let answer = running.block_task().await?;
+        assert_eq!(answer.stop_reason, StopReason::Cancelled);
+        Ok(())
+    })
+    .await;
+}
+
+/// Kills the bridge while a turn waits for permission; a new bridge that
+/// loads the session shows what happened, once, and asks again.
+async fn a_session_survives_the_bridge(backend: Backend) {
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let project = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(project.path()).unwrap();
+    let first = Arc::new(Seen::default());
+    let session_id = Arc::new(Mutex::new(String::new()));
+    let (seen, id_out, dir) = (first.clone(), session_id.clone(), root.clone());
+    editor(&shell, &agent, first.clone(), async move |cx| {
+        initialize(&cx).await?;
+        let session = cx
+            .send_request(NewSessionRequest::new(dir.clone()))
+            .block_task()
+            .await?;
+        let id = session.session_id.0.to_string();
+        *id_out.lock().unwrap() = id.clone();
+        let write = r#"[[call:Write {"file_path": "later.txt", "content": "kept\n"}]]"#;
+        let _pending = cx.send_request(prompt(&id, write));
+        let waited = tokio::time::timeout(TURN_TIMEOUT, async {
+            while seen.asked.lock().unwrap().is_empty() {
+                seen.changed.notified().await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "asked for permission");
+        Ok(())
+    })
+    .await;
+    // The bridge is gone; the turn waits in the daemon.
+    assert!(!root.join("later.txt").exists());
+
+    let second = Arc::new(Seen::default());
+    second.answers.lock().unwrap().push_back("allow_once");
+    let id = session_id.lock().unwrap().clone();
+    let (seen, dir) = (second.clone(), root.clone());
+    editor(&shell, &agent, second.clone(), async move |cx| {
+        initialize(&cx).await?;
+        cx.send_request(LoadSessionRequest::new(id.clone(), dir.clone()))
+            .block_task()
+            .await?;
+        let replayed = seen.updates();
+        let announced = replayed
+            .iter()
+            .filter(|update| {
+                update["sessionUpdate"] == "tool_call"
+                    && update["title"]
+                        .as_str()
+                        .is_some_and(|title| title.contains("later.txt"))
+            })
+            .count();
+        assert_eq!(announced, 1, "the history once: {replayed:#?}");
+        seen.wait_for("the turn's end after the permission", |updates| {
+            updates.iter().any(|update| {
+                update["sessionUpdate"] == "tool_call_update" && update["status"] == "completed"
+            })
+        })
+        .await;
+        Ok(())
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(root.join("later.txt")).unwrap(),
+        "kept\n"
+    );
+    assert_eq!(second.asked.lock().unwrap().len(), 1, "asked again once");
+}
+
+on_both_backends!(
+    an_editor_holds_a_coding_session,
+    a_session_survives_the_bridge
+);

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, ContentBlock, InitializeRequest, LoadSessionRequest, NewSessionRequest,
-    PromptRequest, RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
+    CancelNotification, CloseSessionRequest, ContentBlock, InitializeRequest, ListSessionsRequest,
+    LoadSessionRequest, NewSessionRequest, PromptRequest, RequestPermissionOutcome,
+    RequestPermissionRequest, RequestPermissionResponse, ResumeSessionRequest,
     SelectedPermissionOutcome, SessionNotification, SetSessionModeRequest, StopReason, TextContent,
 };
 use agent_client_protocol::{Agent, ByteStreams, Client};
@@ -368,7 +369,67 @@ async fn a_session_survives_the_bridge(backend: Backend) {
     assert_eq!(second.asked.lock().unwrap().len(), 1, "asked again once");
 }
 
+async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let project = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(project.path()).unwrap();
+    let seen = Arc::new(Seen::default());
+    let check = seen.clone();
+    editor(&shell, &agent, seen.clone(), async move |cx| {
+        initialize(&cx).await?;
+        let session = cx
+            .send_request(NewSessionRequest::new(root.clone()))
+            .block_task()
+            .await?;
+        let id = session.session_id.0.to_string();
+        cx.send_request(prompt(&id, "first")).block_task().await?;
+        let listed = cx
+            .send_request(ListSessionsRequest::new().cwd(root.clone()))
+            .block_task()
+            .await?;
+        let ids: Vec<String> = listed
+            .sessions
+            .iter()
+            .map(|session| session.session_id.0.to_string())
+            .collect();
+        assert_eq!(ids, [id.clone()], "the sessions in this directory");
+        let elsewhere = cx
+            .send_request(ListSessionsRequest::new().cwd("/nowhere"))
+            .block_task()
+            .await?;
+        assert!(elsewhere.sessions.is_empty());
+
+        cx.send_request(CloseSessionRequest::new(id.clone()))
+            .block_task()
+            .await?;
+        let closed = cx
+            .send_request(prompt(&id, "after close"))
+            .block_task()
+            .await;
+        assert!(closed.is_err(), "a closed session takes no prompt");
+        cx.send_request(ResumeSessionRequest::new(id.clone(), root.clone()))
+            .block_task()
+            .await?;
+        let before = check.updates().len();
+        let answer = cx.send_request(prompt(&id, "resumed")).block_task().await?;
+        assert_eq!(answer.stop_reason, StopReason::EndTurn);
+        let after = check.updates();
+        assert!(
+            agent_text(&after[before..]).contains("resumed"),
+            "{after:#?}"
+        );
+        assert!(
+            !agent_text(&after[before..]).contains("first"),
+            "resuming replays nothing"
+        );
+        Ok(())
+    })
+    .await;
+}
+
 on_both_backends!(
     an_editor_holds_a_coding_session,
-    a_session_survives_the_bridge
+    a_session_survives_the_bridge,
+    sessions_are_listed_closed_and_resumed,
 );

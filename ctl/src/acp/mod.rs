@@ -14,10 +14,13 @@ use std::sync::{Arc, Mutex};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    AgentCapabilities, CancelNotification, Implementation, InitializeRequest, InitializeResponse,
-    LoadSessionRequest, LoadSessionResponse, NewSessionRequest, NewSessionResponse,
-    PromptCapabilities, PromptRequest, SessionMode, SessionModeState, SetSessionModeRequest,
-    SetSessionModeResponse,
+    AgentCapabilities, CancelNotification, CloseSessionRequest, CloseSessionResponse,
+    Implementation, InitializeRequest, InitializeResponse, ListSessionsRequest,
+    ListSessionsResponse, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
+    NewSessionResponse, PromptCapabilities, PromptRequest, ResumeSessionRequest,
+    ResumeSessionResponse, SessionCapabilities, SessionCloseCapabilities, SessionInfo,
+    SessionListCapabilities, SessionMode, SessionModeState, SessionResumeCapabilities,
+    SetSessionModeRequest, SetSessionModeResponse,
 };
 use agent_client_protocol::{Agent, Client, Stdio};
 use letta_client::RuntimeEvents;
@@ -92,6 +95,9 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
     let prompt_bridge = bridge.clone();
     let cancel_bridge = bridge.clone();
     let mode_bridge = bridge.clone();
+    let list_bridge = bridge.clone();
+    let resume_bridge = bridge.clone();
+    let close_bridge = bridge.clone();
     Agent
         .v1()
         .name("letta-ctl acp")
@@ -105,6 +111,12 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
                                 .load_session(true)
                                 .prompt_capabilities(
                                     PromptCapabilities::new().embedded_context(true),
+                                )
+                                .session_capabilities(
+                                    SessionCapabilities::new()
+                                        .list(SessionListCapabilities::new())
+                                        .resume(SessionResumeCapabilities::new())
+                                        .close(SessionCloseCapabilities::new()),
                                 ),
                         )
                         .agent_info(Implementation::new("letta-ctl", env!("CARGO_PKG_VERSION"))),
@@ -167,6 +179,39 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
             },
             agent_client_protocol::on_receive_request!(),
         )
+        .on_receive_request(
+            async move |request: ListSessionsRequest, responder, _cx| match list_bridge
+                .list_sessions(request)
+                .await
+            {
+                Ok(response) => responder.respond(response),
+                Err(err) => responder.respond_with_error(failed(err)),
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |request: ResumeSessionRequest, responder, cx| {
+                let bridge = resume_bridge.clone();
+                cx.clone().spawn(async move {
+                    match bridge.resume_session(request, cx).await {
+                        Ok(response) => responder.respond(response),
+                        Err(err) => responder.respond_with_error(failed(err)),
+                    }
+                })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |request: CloseSessionRequest, responder, _cx| {
+                let closed =
+                    crate::util_lock(&close_bridge.sessions).remove(&*request.session_id.0);
+                if let Some(session) = closed {
+                    session.close();
+                }
+                responder.respond(CloseSessionResponse::new())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
         .connect_to(Stdio::new())
         .await
         .map_err(|err| CtlError::Failed(format!("the editor connection failed: {err}")))?;
@@ -225,12 +270,77 @@ impl Bridge {
         request: LoadSessionRequest,
         cx: ConnectionTo<Client>,
     ) -> Result<LoadSessionResponse, CtlError> {
-        let context = self.context();
-        let client = context.client().await?;
-        let conversation_id = request.session_id.0.to_string();
+        let scope = self.runtime_of(&request.session_id.0, &request.cwd).await?;
+        let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), Some(0)).await?;
+        let session = self.open(scope, events, cx);
+        let mode = session.replayed().await;
+        Ok(LoadSessionResponse::new().modes(modes(&mode)))
+    }
+
+    /// Like `session/load` without the history: live from now on.
+    async fn resume_session(
+        self: Arc<Self>,
+        request: ResumeSessionRequest,
+        cx: ConnectionTo<Client>,
+    ) -> Result<ResumeSessionResponse, CtlError> {
+        let scope = self.runtime_of(&request.session_id.0, &request.cwd).await?;
+        let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), None).await?;
+        let session = self.open(scope, events, cx);
+        let mode = session.replayed().await;
+        Ok(ResumeSessionResponse::new().modes(modes(&mode)))
+    }
+
+    /// The conversations the daemon runs, newest first (an agent's default
+    /// conversation is not a session: it has no id of its own).
+    async fn list_sessions(
+        &self,
+        request: ListSessionsRequest,
+    ) -> Result<ListSessionsResponse, CtlError> {
+        const PAGE: usize = 100;
+        let client = self.context().client().await?;
+        let status = crate::target::daemon_status(&client).await?;
+        let mut runtimes: Vec<_> = status
+            .runtimes
+            .into_iter()
+            .filter(|summary| summary.runtime.conversation_id != "default")
+            .filter(|summary| {
+                request
+                    .cwd
+                    .as_ref()
+                    .is_none_or(|cwd| std::path::Path::new(&summary.cwd) == cwd.as_path())
+            })
+            .collect();
+        runtimes.sort_by(|a, b| b.last_input_at.cmp(&a.last_input_at));
+        let from: usize = request
+            .cursor
+            .as_deref()
+            .and_then(|cursor| cursor.parse().ok())
+            .unwrap_or(0);
+        let sessions: Vec<SessionInfo> = runtimes
+            .iter()
+            .skip(from)
+            .take(PAGE)
+            .map(|summary| {
+                SessionInfo::new(summary.runtime.conversation_id.clone(), summary.cwd.clone())
+                    .updated_at(summary.last_input_at.clone())
+            })
+            .collect();
+        let next = (runtimes.len() > from + PAGE).then(|| (from + PAGE).to_string());
+        Ok(ListSessionsResponse::new(sessions).next_cursor(next))
+    }
+
+    /// Opens (if the daemon does not run it yet) the runtime of
+    /// conversation `conversation_id`, in the directory the editor has
+    /// open.
+    async fn runtime_of(
+        &self,
+        conversation_id: &str,
+        cwd: &std::path::Path,
+    ) -> Result<RuntimeScope, CtlError> {
+        let client = self.context().client().await?;
         let found = client
             .call::<methods::ConversationRetrieve>(&ConversationRetrieveParams {
-                conversation_id: conversation_id.clone(),
+                conversation_id: conversation_id.to_owned(),
             })
             .await?;
         let agent_id = found
@@ -248,17 +358,15 @@ impl Bridge {
                         .unwrap_or("the daemon does not know it")
                 ))
             })?;
-        // Opening the runtime (if the daemon does not run it yet) in the
-        // directory the editor has open.
         let params = RuntimeStartParams {
-            agent_id: Some(agent_id.clone()),
-            conversation_id: Some(conversation_id.clone()),
-            cwd: Some(request.cwd.display().to_string()),
+            agent_id: Some(agent_id),
+            conversation_id: Some(conversation_id.to_owned()),
+            cwd: Some(cwd.display().to_string()),
             client_info: Some(client_info()),
             ..RuntimeStartParams::default()
         };
         let started = client.call::<methods::RuntimeStart>(&params).await?;
-        let scope = started.runtime.ok_or_else(|| {
+        started.runtime.ok_or_else(|| {
             CtlError::Failed(format!(
                 "cannot open the conversation: {}",
                 started
@@ -266,12 +374,7 @@ impl Bridge {
                     .as_deref()
                     .unwrap_or("no runtime in the answer")
             ))
-        })?;
-        drop(client);
-        let events = RuntimeEvents::sync(context.endpoint(), scope.clone(), Some(0)).await?;
-        let session = self.open(scope, events, cx);
-        let mode = session.replayed().await;
-        Ok(LoadSessionResponse::new().modes(modes(&mode)))
+        })
     }
 
     fn open(

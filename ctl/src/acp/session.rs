@@ -44,6 +44,8 @@ pub struct Session {
     state: Mutex<State>,
     /// The permission mode once the replay of a loaded session is over.
     replayed: watch::Sender<Option<String>>,
+    /// Cancelled when the editor closes the session.
+    closed: CancellationToken,
 }
 
 #[derive(Default)]
@@ -70,6 +72,7 @@ impl Session {
             cx,
             state: Mutex::new(State::default()),
             replayed: watch::channel(None).0,
+            closed: CancellationToken::new(),
         });
         tokio::spawn(forward(session.clone(), events));
         session
@@ -81,6 +84,15 @@ impl Session {
         match replayed.wait_for(Option::is_some).await {
             Ok(mode) => mode.clone().unwrap_or_default(),
             Err(_) => "standard".to_owned(),
+        }
+    }
+
+    /// `session/close`: stops following the runtime and withdraws what was
+    /// asked; the conversation and its turns go on in the daemon.
+    pub fn close(&self) {
+        self.closed.cancel();
+        for (_, withdraw) in crate::util_lock(&self.state).asked.drain() {
+            withdraw.cancel();
         }
     }
 
@@ -327,7 +339,11 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
         session.replayed.send_replace(Some("standard".to_owned()));
     }
     loop {
-        let frame = match events.next().await {
+        let next = tokio::select! {
+            next = events.next() => next,
+            () = session.closed.cancelled() => return,
+        };
+        let frame = match next {
             Ok(Update::Event(frame)) => frame,
             Ok(Update::Reconnecting(_) | Update::Reconnected) => continue,
             Err(err) => {

@@ -393,7 +393,11 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
             .iter()
             .map(|session| session.session_id.0.to_string())
             .collect();
-        assert_eq!(ids, [id.clone()], "the sessions in this directory");
+        assert_eq!(
+            ids,
+            std::slice::from_ref(&id),
+            "the sessions in this directory"
+        );
         let elsewhere = cx
             .send_request(ListSessionsRequest::new().cwd("/nowhere"))
             .block_task()

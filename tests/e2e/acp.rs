@@ -258,6 +258,19 @@ async fn an_editor_holds_a_coding_session(backend: Backend) {
             "not asked again"
         );
 
+        // The agent's question, answered in the editor.
+        check.answers.lock().unwrap().push_back("option-1");
+        let question = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]]"#;
+        cx.send_request(prompt(&id, question)).block_task().await?;
+        let asked = check.asked.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(asked["options"][1]["name"], "Blue", "{asked}");
+        let updates = check.updates();
+        assert!(
+            updates.iter().any(|update| update["status"] == "completed"
+                && update["content"].to_string().contains("Blue")),
+            "the answer is the tool's result: {updates:#?}"
+        );
+
         // A mode from the editor: edits in the project run without asking.
         cx.send_request(SetSessionModeRequest::new(id.clone(), "acceptEdits"))
             .block_task()

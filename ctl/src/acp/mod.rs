@@ -5,6 +5,7 @@
 //! log — so a turn outlives the editor and the bridge, and loading the
 //! session again shows what happened.
 
+mod permissions;
 mod session;
 mod updates;
 

@@ -8,22 +8,20 @@ use std::sync::{Arc, Mutex};
 
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    ContentBlock, PermissionOption, PermissionOptionKind, PromptResponse, RequestPermissionOutcome,
-    RequestPermissionRequest, SessionNotification, SessionUpdate, StopReason, ToolCallUpdate,
+    ContentBlock, PromptResponse, SessionNotification, SessionUpdate, StopReason,
 };
 use agent_client_protocol::{Client, Error};
-use letta_client::{ClientError, RuntimeEvents, Update};
-use letta_protocol::errors::ErrorCode;
+use letta_client::{RuntimeEvents, Update};
 use letta_protocol::{
-    AbortMessageParams, ApprovalDecision, CanUseTool, ChangeDeviceStateParams, ControlRequestBody,
-    CreateMessage, DeviceStateChange, InputParams, InputPayload, MessageCreate, PermissionMode,
-    RuntimeScope, methods,
+    AbortMessageParams, ChangeDeviceStateParams, ControlRequestBody, CreateMessage,
+    DeviceStateChange, InputParams, InputPayload, MessageCreate, PermissionMode, RuntimeScope,
+    methods,
 };
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::updates::{Translator, prompt_text, tool_call};
+use super::updates::{Translator, prompt_text};
 use crate::target::Context;
 
 /// Ended turns remembered for a prompt that asks after the end arrived.
@@ -38,9 +36,9 @@ struct TurnEnd {
 
 pub struct Session {
     pub id: String,
-    context: Context,
-    scope: RuntimeScope,
-    cx: ConnectionTo<Client>,
+    pub(super) context: Context,
+    pub(super) scope: RuntimeScope,
+    pub(super) cx: ConnectionTo<Client>,
     state: Mutex<State>,
     /// The permission mode once the replay of a loaded session is over.
     replayed: watch::Sender<Option<String>>,
@@ -231,7 +229,7 @@ impl Session {
 
     /// Asks the editor about each approval pending now that it was not
     /// asked about; withdraws those no longer pending.
-    fn ask_pending(self: &Arc<Self>, pending: &[(String, CanUseTool)]) {
+    fn ask_pending(self: &Arc<Self>, pending: &[(String, ControlRequestBody)]) {
         let mut state = crate::util_lock(&self.state);
         state.asked.retain(|id, withdraw| {
             let still = pending.iter().any(|(pending, _)| pending == id);
@@ -246,86 +244,12 @@ impl Session {
             }
             let withdraw = CancellationToken::new();
             state.asked.insert(request_id.clone(), withdraw.clone());
-            tokio::spawn(self.clone().ask(request_id.clone(), ask.clone(), withdraw));
-        }
-    }
-
-    async fn ask(
-        self: Arc<Self>,
-        request_id: String,
-        ask: CanUseTool,
-        withdraw: CancellationToken,
-    ) {
-        let call = tool_call(
-            &ask.tool_call_id,
-            &ask.tool_name,
-            &Value::Object(ask.input.clone()),
-        );
-        let Ok(tool_call) = serde_json::from_value::<ToolCallUpdate>(call) else {
-            return;
-        };
-        let always = ask
-            .permission_suggestions
-            .iter()
-            .find(|suggestion| suggestion.id == "session")
-            .or_else(|| ask.permission_suggestions.first())
-            .cloned();
-        let mut options = vec![PermissionOption::new(
-            "allow_once",
-            "Allow once",
-            PermissionOptionKind::AllowOnce,
-        )];
-        if let Some(suggestion) = &always {
-            options.push(PermissionOption::new(
-                "allow_always",
-                suggestion.text.clone(),
-                PermissionOptionKind::AllowAlways,
+            tokio::spawn(super::permissions::ask(
+                self.clone(),
+                request_id.clone(),
+                ask.clone(),
+                withdraw,
             ));
-        }
-        options.push(PermissionOption::new(
-            "reject_once",
-            "Reject",
-            PermissionOptionKind::RejectOnce,
-        ));
-        let request = RequestPermissionRequest::new(self.id.clone(), tool_call, options);
-        let answer = tokio::select! {
-            answer = self.cx.send_request(request).block_task() => answer,
-            // Dropping the request asks the editor to cancel it.
-            () = withdraw.cancelled() => return,
-        };
-        let decision = match answer.map(|answer| answer.outcome) {
-            Ok(RequestPermissionOutcome::Selected(selected)) => match &*selected.option_id.0 {
-                "allow_once" => ApprovalDecision::Allow {
-                    message: None,
-                    updated_input: None,
-                    selected_permission_suggestion_ids: None,
-                },
-                "allow_always" => ApprovalDecision::Allow {
-                    message: None,
-                    updated_input: None,
-                    selected_permission_suggestion_ids: always.map(|s| vec![s.id]),
-                },
-                _ => ApprovalDecision::Deny {
-                    message: format!("The user rejected this {} call.", ask.tool_name),
-                },
-            },
-            // Cancelled or failed: left for the runtime (an abort, or
-            // another frontend) to settle.
-            _ => return,
-        };
-        let answered = async {
-            let client = self.context.client().await?;
-            let params = crate::approval::answer(self.scope.clone(), &request_id, decision);
-            match client.call::<methods::Input>(&params).await {
-                Ok(_) => Ok(()),
-                Err(ClientError::Rpc(error)) if error.code == ErrorCode::NotPending.code() => {
-                    Ok(())
-                }
-                Err(err) => Err(crate::error::CtlError::from(err)),
-            }
-        };
-        if let Err(err) = answered.await {
-            eprintln!("letta-ctl acp: cannot answer {request_id}: {err}");
         }
     }
 }
@@ -334,7 +258,7 @@ impl Session {
 /// can be reached.
 async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
     let mut translator = Translator::default();
-    let mut pending: Vec<(String, CanUseTool)> = Vec::new();
+    let mut pending: Vec<(String, ControlRequestBody)> = Vec::new();
     if events.synced_through().is_none() {
         session.replayed.send_replace(Some("standard".to_owned()));
     }
@@ -386,10 +310,7 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
                     .flatten()
                     .filter_map(|pending| {
                         let id = pending["request_id"].as_str()?.to_owned();
-                        match serde_json::from_value(pending["request"].clone()).ok()? {
-                            ControlRequestBody::CanUseTool(ask) => Some((id, ask)),
-                            ControlRequestBody::AskUserQuestion(_) => None,
-                        }
+                        Some((id, serde_json::from_value(pending["request"].clone()).ok()?))
                     })
                     .collect();
             }

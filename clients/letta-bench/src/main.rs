@@ -10,6 +10,7 @@
 // This binary's output is its report.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod acp;
 mod floor;
 mod latency;
 mod local;
@@ -109,6 +110,19 @@ enum Command {
         #[arg(long)]
         reference_cmd: Option<String>,
     },
+    /// The editor bridge (`letta-ctl acp`): what it adds per streamed chunk
+    /// over a subscriber of the daemon itself, against the built-in mock.
+    Acp {
+        /// The letta-daemon binary [default: next to letta-bench].
+        #[arg(long)]
+        daemon: Option<PathBuf>,
+        /// The letta-ctl binary [default: next to letta-bench].
+        #[arg(long)]
+        ctl: Option<PathBuf>,
+        /// Chunks, 1 ms apart.
+        #[arg(long, default_value_t = 2_000)]
+        chunks: usize,
+    },
     /// Serves the do-nothing floor server on a port (used by `run`).
     #[command(hide = true)]
     FloorServer {
@@ -195,6 +209,17 @@ async fn main() -> Result<()> {
                 return local::chunks_report(daemon, chunks).await;
             }
             local::report(daemon, chunks, ttft_turns, turns, reference_cmd).await
+        }
+        Command::Acp {
+            daemon,
+            ctl,
+            chunks,
+        } => {
+            let ctl = match ctl {
+                Some(path) => path,
+                None => std::env::current_exe()?.with_file_name("letta-ctl"),
+            };
+            bridge_report(daemon_command(daemon, None)?, &ctl, chunks).await
         }
         Command::FloorServer { port } => floor::serve(port).await,
     }
@@ -490,6 +515,46 @@ async fn stream_report(
     println!("| subscribers | chunks | events delivered/s | chunks/s |\n|---|---|---|---|");
     for (subscribers, chunks, delivered, produced) in &figures.fan_out {
         println!("| {subscribers} | {chunks} | {delivered:.0} | {produced:.0} |");
+    }
+    Ok(())
+}
+
+async fn bridge_report(daemon: Vec<String>, ctl: &std::path::Path, chunks: usize) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let data_dir = scratch.path().join("acp");
+    let start = |letta_url: String| async move {
+        let envs = [("LETTA_BASE_URL".to_owned(), letta_url)];
+        let (server, _, port) = spawn_daemon(&daemon, &data_dir, &envs).await?;
+        Ok((server, format!("ws://127.0.0.1:{port}"), data_dir.clone()))
+    };
+    let (figures, server) = acp::measure(start, ctl, chunks).await?;
+    server.stop()?;
+    println!("## letta-bench acp\n");
+    println!(
+        "machine: {} cores; chunks 1 ms apart from the mock Letta server\n",
+        cores()
+    );
+    println!(
+        "| per chunk | count | p50 µs | p90 µs | p99 µs | max µs |\n|---|---|---|---|---|---|"
+    );
+    for (what, figure) in [
+        (
+            "added by the bridge (daemon subscriber -> ACP client)",
+            &figures.added,
+        ),
+        (
+            "end to end (mock -> daemon -> bridge -> ACP client)",
+            &figures.end_to_end,
+        ),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} | {} | {} |",
+            figure.count,
+            us(figure.p50),
+            us(figure.p90),
+            us(figure.p99),
+            us(figure.max)
+        );
     }
     Ok(())
 }

@@ -26,21 +26,32 @@ use crate::stats::Summary;
 
 /// How the mock streams a run.
 #[derive(Clone, Copy)]
-struct Script {
-    chunks: usize,
+pub(crate) struct Script {
+    pub chunks: usize,
     /// Pause between chunks; zero streams as fast as possible.
-    interval: Duration,
+    pub interval: Duration,
 }
 
 #[derive(Clone)]
-struct Mock {
-    epoch: Instant,
+pub(crate) struct Mock {
+    /// Chunks carry the time since this instant when they were sent.
+    pub epoch: Instant,
     script: Arc<std::sync::Mutex<Script>>,
     runs: Arc<AtomicUsize>,
 }
 
+impl Mock {
+    pub fn new(script: Script) -> Mock {
+        Mock {
+            epoch: Instant::now(),
+            script: Arc::new(std::sync::Mutex::new(script)),
+            runs: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
 /// Serves the mock Letta API; returns its base URL.
-async fn serve_mock(mock: Mock) -> Result<String> {
+pub(crate) async fn serve_mock(mock: Mock) -> Result<String> {
     let app = Router::new()
         .route(
             "/v1/agents/",
@@ -120,16 +131,16 @@ pub struct StreamFigures {
     pub fan_out: Vec<(usize, usize, f64, f64)>,
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn send(socket: &mut Socket, frame: Value) -> Result<()> {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) -> Result<()> {
     socket.send(Message::Text(frame.to_string().into())).await?;
     Ok(())
 }
 
 /// Reads frames until one of `kind` arrives.
-async fn until(socket: &mut Socket, kind: &str) -> Result<Value> {
+pub(crate) async fn until(socket: &mut Socket, kind: &str) -> Result<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
             .await
@@ -156,14 +167,10 @@ where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = Result<(D, String)>>,
 {
-    let mock = Mock {
-        epoch: Instant::now(),
-        script: Arc::new(std::sync::Mutex::new(Script {
-            chunks: latency_chunks,
-            interval: Duration::from_millis(1),
-        })),
-        runs: Arc::new(AtomicUsize::new(0)),
-    };
+    let mock = Mock::new(Script {
+        chunks: latency_chunks,
+        interval: Duration::from_millis(1),
+    });
     let letta_url = serve_mock(mock.clone()).await?;
     let (daemon, ws_url) = start_daemon(letta_url).await?;
     let frames_url = format!("{ws_url}/ws");

@@ -445,8 +445,80 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
     .await;
 }
 
+/// The protocol's own TypeScript SDK as the editor, with every line the
+/// bridge writes checked against the JSON Schema the SDK ships.
+async fn the_typescript_sdk_holds_a_session(backend: Backend) {
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let project = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(project.path()).unwrap();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let installed = std::process::Command::new("bash")
+        .arg(repo.join("tests/tools/acp-sdk.sh"))
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{installed:?}");
+    let sdk = String::from_utf8(installed.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let output = tokio::time::timeout(
+        TURN_TIMEOUT * 2,
+        tokio::process::Command::new("node")
+            .arg(repo.join("tests/node/acp-editor.mjs"))
+            .arg(crate::support::ctl::ctl_bin())
+            .arg(&sdk)
+            .arg(&agent)
+            .arg(&root)
+            .env("HOME", &shell.home)
+            .env("LETTA_DAEMON_DATA_DIR", &shell.data_dir)
+            .env_remove("LETTA_AGENT_ID")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the node editor timed out")
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        seen["refused"],
+        serde_json::json!([]),
+        "frames the schema refuses: {seen:#}"
+    );
+    assert!(seen["written"].as_u64().unwrap() > 5, "{seen:#}");
+    assert_eq!(seen["loadSession"], true);
+    assert_eq!(
+        seen["stopReasons"],
+        serde_json::json!(["end_turn", "end_turn", "end_turn"]),
+        "{seen:#}"
+    );
+    assert!(
+        seen["agentText"]
+            .as_str()
+            .unwrap()
+            .contains("hello from node"),
+        "{seen:#}"
+    );
+    assert_eq!(seen["asked"], 2, "{seen:#}");
+    let statuses = seen["statuses"].to_string();
+    assert!(
+        statuses.contains("completed") && statuses.contains("failed"),
+        "{seen:#}"
+    );
+    assert!(root.join("node-allowed.txt").exists());
+    assert!(!root.join("node-rejected.txt").exists());
+}
+
 on_both_backends!(
     an_editor_holds_a_coding_session,
     a_session_survives_the_bridge,
     sessions_are_listed_closed_and_resumed,
+    the_typescript_sdk_holds_a_session,
 );

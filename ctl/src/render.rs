@@ -267,7 +267,7 @@ pub fn content_text(content: &Value) -> String {
     }
 }
 
-fn without_reminders(text: &str) -> String {
+pub fn without_reminders(text: &str) -> String {
     const OPEN: &str = "<system-reminder>";
     const CLOSE: &str = "</system-reminder>";
     let mut rest = text;

@@ -176,6 +176,13 @@ async fn an_editor_holds_a_coding_session(backend: Backend) {
             "{:#?}",
             check.updates()
         );
+        assert!(
+            !check
+                .updates()
+                .iter()
+                .any(|update| update["sessionUpdate"] == "user_message_chunk"),
+            "the editor's own prompt is not echoed"
+        );
 
         // Allowed once: the file is written and the call completes.
         check.answers.lock().unwrap().push_back("allow_once");
@@ -366,6 +373,17 @@ async fn a_session_survives_the_bridge(backend: Backend) {
             })
             .count();
         assert_eq!(announced, 1, "the history once: {replayed:#?}");
+        let prompts: Vec<&Value> = replayed
+            .iter()
+            .filter(|update| update["sessionUpdate"] == "user_message_chunk")
+            .collect();
+        assert_eq!(prompts.len(), 1, "the earlier prompt, once: {replayed:#?}");
+        assert!(
+            prompts[0]["content"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("later.txt")
+        );
         seen.wait_for("the turn's end after the permission", |updates| {
             updates.iter().any(|update| {
                 update["sessionUpdate"] == "tool_call_update" && update["status"] == "completed"

@@ -3,7 +3,7 @@
 //! the runtime's approvals asked with `session/request_permission` —
 //! withdrawn from the editor when another frontend answers first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use agent_client_protocol::v1::ConnectionTo;
@@ -52,6 +52,8 @@ struct State {
     ended: VecDeque<(String, TurnEnd)>,
     /// Approvals asked in the editor, withdrawn by cancelling.
     asked: HashMap<String, CancellationToken>,
+    /// Inputs this editor sent (its prompts are not echoed back to it).
+    own_inputs: HashSet<String>,
     mode: Option<String>,
 }
 
@@ -125,6 +127,14 @@ impl Session {
             return Err(Error::invalid_params().data("the prompt has no text"));
         }
         let client = self.context.client().await.map_err(internal)?;
+        let client_message_id = format!("cm-acp-{:016x}", fastrand::u64(..));
+        {
+            let mut state = crate::util_lock(&self.state);
+            if state.own_inputs.len() >= REMEMBERED_ENDS {
+                state.own_inputs.clear();
+            }
+            state.own_inputs.insert(client_message_id.clone());
+        }
         let accepted = client
             .call::<methods::Input>(&InputParams {
                 runtime: self.scope.clone(),
@@ -132,7 +142,7 @@ impl Session {
                     messages: vec![MessageCreate {
                         role: "user".to_owned(),
                         content: Value::from(text),
-                        client_message_id: Some(format!("cm-acp-{:016x}", fastrand::u64(..))),
+                        client_message_id: Some(client_message_id),
                         extra: Default::default(),
                     }],
                     ..CreateMessage::default()
@@ -275,7 +285,8 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
                 return;
             }
         };
-        for update in translator.updates(&frame) {
+        let own = |id: &str| crate::util_lock(&session.state).own_inputs.contains(id);
+        for update in translator.updates(&frame, own) {
             session.send(update);
         }
         let seq = frame["event_seq"].as_u64();

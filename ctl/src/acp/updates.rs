@@ -6,7 +6,12 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::render::{content_text, summary};
+use std::collections::HashMap;
+
+use crate::render::{content_text, summary, without_reminders};
+
+/// Queued inputs remembered until their turn starts.
+const MAX_QUEUED: usize = 1000;
 
 /// What a session remembers to translate the next event.
 #[derive(Debug, Default)]
@@ -15,12 +20,16 @@ pub struct Translator {
     announced: HashSet<String>,
     /// The permission mode last reported.
     mode: Option<String>,
+    /// What each queued input says, until its turn starts.
+    queued: HashMap<String, Value>,
 }
 
 impl Translator {
-    /// The updates one daemon event stands for.
-    pub fn updates(&mut self, frame: &Value) -> Vec<Value> {
+    /// The updates one daemon event stands for; `own` tells the inputs
+    /// this editor sent (not echoed back as the user's message).
+    pub fn updates(&mut self, frame: &Value, own: impl Fn(&str) -> bool) -> Vec<Value> {
         match frame["type"].as_str() {
+            Some("update_queue") => self.queue(frame, own),
             Some("stream_delta") => self.delta(&frame["delta"]),
             Some("control_request") => match frame["request"]["subtype"].as_str() {
                 Some("can_use_tool") => {
@@ -55,6 +64,35 @@ impl Translator {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// A user's message when its turn starts: from another frontend, or
+    /// from an earlier session of this editor being loaded.
+    fn queue(&mut self, frame: &Value, own: impl Fn(&str) -> bool) -> Vec<Value> {
+        for item in frame["queue"].as_array().into_iter().flatten() {
+            if let Some(id) = item["client_message_id"].as_str()
+                && item["source"] == "user"
+                && self.queued.len() < MAX_QUEUED
+            {
+                self.queued.insert(id.to_owned(), item["content"].clone());
+            }
+        }
+        let mut updates = Vec::new();
+        for removal in frame["removed"].as_array().into_iter().flatten() {
+            let Some(id) = removal["client_message_id"].as_str() else {
+                continue;
+            };
+            let Some(content) = self.queued.remove(id) else {
+                continue;
+            };
+            if removal["disposition"] == "dequeued" && !own(id) {
+                let text = without_reminders(&content_text(&content));
+                if !text.trim().is_empty() {
+                    updates.push(json!({ "sessionUpdate": "user_message_chunk", "content": { "type": "text", "text": text } }));
+                }
+            }
+        }
+        updates
     }
 
     fn delta(&mut self, delta: &Value) -> Vec<Value> {
@@ -242,18 +280,20 @@ mod tests {
     #[test]
     fn messages_and_thoughts_become_chunks() {
         let mut translator = Translator::default();
-        let updates = translator.updates(&delta(
-            json!({"message_type": "assistant_message", "content": "Hello"}),
-        ));
+        let updates = translator.updates(
+            &delta(json!({"message_type": "assistant_message", "content": "Hello"})),
+            |_| false,
+        );
         assert_eq!(
             updates,
             [
                 json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "Hello"}})
             ]
         );
-        let updates = translator.updates(&delta(
-            json!({"message_type": "reasoning_message", "reasoning": "hmm"}),
-        ));
+        let updates = translator.updates(
+            &delta(json!({"message_type": "reasoning_message", "reasoning": "hmm"})),
+            |_| false,
+        );
         assert_eq!(updates[0]["sessionUpdate"], "agent_thought_chunk");
     }
 
@@ -265,26 +305,32 @@ mod tests {
             "request": {"subtype": "can_use_tool", "tool_call_id": "c1", "tool_name": "Write",
                 "input": {"file_path": "/p/a.txt", "content": "new"}}
         });
-        let first = translator.updates(&asked);
+        let first = translator.updates(&asked, |_| false);
         assert_eq!(first[0]["sessionUpdate"], "tool_call");
         assert_eq!(first[0]["status"], "pending");
         assert_eq!(first[0]["kind"], "edit");
         assert_eq!(first[0]["locations"][0]["path"], "/p/a.txt");
         assert_eq!(first[0]["content"][0]["newText"], "new");
-        let started = translator.updates(&delta(json!({
-            "message_type": "client_tool_start", "tool_call_id": "c1", "tool_name": "Write",
-            "tool_args": "{\"file_path\": \"/p/a.txt\"}"
-        })));
+        let started = translator.updates(
+            &delta(json!({
+                "message_type": "client_tool_start", "tool_call_id": "c1", "tool_name": "Write",
+                "tool_args": "{\"file_path\": \"/p/a.txt\"}"
+            })),
+            |_| false,
+        );
         assert_eq!(
             started,
             [
                 json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "in_progress"})
             ]
         );
-        let done = translator.updates(&delta(json!({
-            "message_type": "tool_return_message", "tool_call_id": "c1", "status": "error",
-            "tool_return": "denied"
-        })));
+        let done = translator.updates(
+            &delta(json!({
+                "message_type": "tool_return_message", "tool_call_id": "c1", "status": "error",
+                "tool_return": "denied"
+            })),
+            |_| false,
+        );
         assert_eq!(done[0]["status"], "failed");
         assert_eq!(done[0]["content"][0]["content"]["text"], "denied");
     }
@@ -292,17 +338,53 @@ mod tests {
     #[test]
     fn plans_and_modes() {
         let mut translator = Translator::default();
-        let plan = translator.updates(&json!({"type": "update_plan", "plan": {
-            "tasks": [{"subject": "Test", "status": "in_progress"}]
-        }}));
+        let plan = translator.updates(
+            &json!({"type": "update_plan", "plan": {
+                "tasks": [{"subject": "Test", "status": "in_progress"}]
+            }}),
+            |_| false,
+        );
         assert_eq!(plan[0]["entries"][0]["content"], "Test");
         assert_eq!(plan[0]["entries"][0]["status"], "in_progress");
         let status = |mode: &str| json!({"type": "update_device_status", "device_status": {"current_permission_mode": mode}});
-        assert!(translator.updates(&status("standard")).is_empty());
-        assert!(translator.updates(&status("standard")).is_empty());
+        assert!(
+            translator
+                .updates(&status("standard"), |_| false)
+                .is_empty()
+        );
+        assert!(
+            translator
+                .updates(&status("standard"), |_| false)
+                .is_empty()
+        );
         assert_eq!(
-            translator.updates(&status("acceptEdits"))[0]["currentModeId"],
+            translator.updates(&status("acceptEdits"), |_| false)[0]["currentModeId"],
             "acceptEdits"
+        );
+    }
+
+    #[test]
+    fn others_messages_show_when_their_turn_starts() {
+        let mut translator = Translator::default();
+        let queued = json!({"type": "update_queue", "removed": [], "queue": [
+            {"client_message_id": "cm-mine", "source": "user", "content": "from the editor"},
+            {"client_message_id": "cm-other", "source": "user",
+             "content": [{"type": "text", "text": "<system-reminder>\nwhere\n</system-reminder>"},
+                         {"type": "text", "text": "from a terminal"}]},
+        ]});
+        let own = |id: &str| id == "cm-mine";
+        assert!(translator.updates(&queued, own).is_empty());
+        let started = |id: &str| {
+            json!({"type": "update_queue", "queue": [],
+            "removed": [{"client_message_id": id, "disposition": "dequeued"}]})
+        };
+        assert!(translator.updates(&started("cm-mine"), own).is_empty());
+        let other = translator.updates(&started("cm-other"), own);
+        assert_eq!(other[0]["sessionUpdate"], "user_message_chunk");
+        assert_eq!(other[0]["content"]["text"], "from a terminal");
+        assert!(
+            translator.updates(&started("cm-other"), own).is_empty(),
+            "once"
         );
     }
 

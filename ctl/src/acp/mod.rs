@@ -213,7 +213,7 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
             },
             agent_client_protocol::on_receive_request!(),
         )
-        .connect_to(Stdio::new())
+        .connect_to(stdio())
         .await
         .map_err(|err| CtlError::Failed(format!("the editor connection failed: {err}")))?;
     Ok(0)
@@ -387,6 +387,29 @@ impl Bridge {
         let session = Session::start(self.context(), scope, events, cx);
         crate::util_lock(&self.sessions).insert(session.id.clone(), session.clone());
         session
+    }
+}
+
+/// The editor's end: when stdin and stdout are pipes (as editors start
+/// agents), read and written directly by the runtime, with no thread in
+/// between; otherwise (a terminal, a file) through the SDK's stdio.
+fn stdio() -> agent_client_protocol::DynConnectTo<Agent> {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+    let pipes = || -> std::io::Result<(pipe::Sender, pipe::Receiver)> {
+        let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+        let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+        Ok((
+            pipe::Sender::from_file(stdout)?,
+            pipe::Receiver::from_file(stdin)?,
+        ))
+    };
+    match pipes() {
+        Ok((output, input)) => agent_client_protocol::DynConnectTo::new(
+            agent_client_protocol::ByteStreams::new(output.compat_write(), input.compat()),
+        ),
+        Err(_) => agent_client_protocol::DynConnectTo::new(Stdio::new()),
     }
 }
 

@@ -133,6 +133,32 @@ where
     }
 }
 
+/// A daemon, a shell of the user, an agent the scripted model drives, and
+/// a project directory (`root`, canonical) for the editor to open.
+struct Workspace {
+    _daemon: crate::support::Daemon,
+    shell: Shell,
+    agent: String,
+    _project: tempfile::TempDir,
+    root: std::path::PathBuf,
+}
+
+impl Workspace {
+    async fn new(backend: &Backend) -> Workspace {
+        let (daemon, shell) = setup(backend);
+        let agent = new_agent(&shell).await;
+        let project = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(project.path()).unwrap();
+        Workspace {
+            _daemon: daemon,
+            shell,
+            agent,
+            _project: project,
+            root,
+        }
+    }
+}
+
 async fn initialize(cx: &ConnectionTo<Agent>) -> Result<(), agent_client_protocol::Error> {
     let answer = cx
         .send_request(InitializeRequest::new(ProtocolVersion::V1))
@@ -144,10 +170,13 @@ async fn initialize(cx: &ConnectionTo<Agent>) -> Result<(), agent_client_protoco
 }
 
 async fn an_editor_holds_a_coding_session(backend: Backend) {
-    let (_daemon, shell) = setup(&backend);
-    let agent = new_agent(&shell).await;
-    let project = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(project.path()).unwrap();
+    let Workspace {
+        _daemon,
+        shell,
+        agent,
+        _project,
+        root,
+    } = Workspace::new(&backend).await;
     let seen = Arc::new(Seen::default());
     let check = seen.clone();
     let dir = root.clone();
@@ -323,10 +352,13 @@ async fn an_editor_holds_a_coding_session(backend: Backend) {
 /// Kills the bridge while a turn waits for permission; a new bridge that
 /// loads the session shows what happened, once, and asks again.
 async fn a_session_survives_the_bridge(backend: Backend) {
-    let (_daemon, shell) = setup(&backend);
-    let agent = new_agent(&shell).await;
-    let project = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(project.path()).unwrap();
+    let Workspace {
+        _daemon,
+        shell,
+        agent,
+        _project,
+        root,
+    } = Workspace::new(&backend).await;
     let first = Arc::new(Seen::default());
     let session_id = Arc::new(Mutex::new(String::new()));
     let (seen, id_out, dir) = (first.clone(), session_id.clone(), root.clone());
@@ -401,10 +433,13 @@ async fn a_session_survives_the_bridge(backend: Backend) {
 }
 
 async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
-    let (_daemon, shell) = setup(&backend);
-    let agent = new_agent(&shell).await;
-    let project = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(project.path()).unwrap();
+    let Workspace {
+        _daemon,
+        shell,
+        agent,
+        _project,
+        root,
+    } = Workspace::new(&backend).await;
     let seen = Arc::new(Seen::default());
     let check = seen.clone();
     editor(&shell, &agent, seen.clone(), async move |cx| {
@@ -466,10 +501,13 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
 /// The protocol's own TypeScript SDK as the editor, with every line the
 /// bridge writes checked against the JSON Schema the SDK ships.
 async fn the_typescript_sdk_holds_a_session(backend: Backend) {
-    let (_daemon, shell) = setup(&backend);
-    let agent = new_agent(&shell).await;
-    let project = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(project.path()).unwrap();
+    let Workspace {
+        _daemon,
+        shell,
+        agent,
+        _project,
+        root,
+    } = Workspace::new(&backend).await;
     let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let installed = std::process::Command::new("bash")
         .arg(repo.join("tests/tools/acp-sdk.sh"))

@@ -170,18 +170,13 @@ async fn initialize(cx: &ConnectionTo<Agent>) -> Result<(), agent_client_protoco
 }
 
 async fn an_editor_holds_a_coding_session(backend: Backend) {
-    let Workspace {
-        _daemon,
-        shell,
-        agent,
-        _project,
-        root,
-    } = Workspace::new(&backend).await;
+    let workspace = Workspace::new(&backend).await;
+    let (shell, agent, root) = (&workspace.shell, &workspace.agent, workspace.root.clone());
     let seen = Arc::new(Seen::default());
     let check = seen.clone();
     let dir = root.clone();
     let terminal = shell.clone();
-    editor(&shell, &agent, seen.clone(), async move |cx| {
+    editor(shell, agent, seen.clone(), async move |cx| {
         initialize(&cx).await?;
         let session = cx
             .send_request(NewSessionRequest::new(dir.clone()))
@@ -352,17 +347,12 @@ async fn an_editor_holds_a_coding_session(backend: Backend) {
 /// Kills the bridge while a turn waits for permission; a new bridge that
 /// loads the session shows what happened, once, and asks again.
 async fn a_session_survives_the_bridge(backend: Backend) {
-    let Workspace {
-        _daemon,
-        shell,
-        agent,
-        _project,
-        root,
-    } = Workspace::new(&backend).await;
+    let workspace = Workspace::new(&backend).await;
+    let (shell, agent, root) = (&workspace.shell, &workspace.agent, workspace.root.clone());
     let first = Arc::new(Seen::default());
     let session_id = Arc::new(Mutex::new(String::new()));
     let (seen, id_out, dir) = (first.clone(), session_id.clone(), root.clone());
-    editor(&shell, &agent, first.clone(), async move |cx| {
+    editor(shell, agent, first.clone(), async move |cx| {
         initialize(&cx).await?;
         let session = cx
             .send_request(NewSessionRequest::new(dir.clone()))
@@ -389,7 +379,7 @@ async fn a_session_survives_the_bridge(backend: Backend) {
     second.answers.lock().unwrap().push_back("allow_once");
     let id = session_id.lock().unwrap().clone();
     let (seen, dir) = (second.clone(), root.clone());
-    editor(&shell, &agent, second.clone(), async move |cx| {
+    editor(shell, agent, second.clone(), async move |cx| {
         initialize(&cx).await?;
         cx.send_request(LoadSessionRequest::new(id.clone(), dir.clone()))
             .block_task()
@@ -433,16 +423,11 @@ async fn a_session_survives_the_bridge(backend: Backend) {
 }
 
 async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
-    let Workspace {
-        _daemon,
-        shell,
-        agent,
-        _project,
-        root,
-    } = Workspace::new(&backend).await;
+    let workspace = Workspace::new(&backend).await;
+    let (shell, agent, root) = (&workspace.shell, &workspace.agent, workspace.root.clone());
     let seen = Arc::new(Seen::default());
     let check = seen.clone();
-    editor(&shell, &agent, seen.clone(), async move |cx| {
+    editor(shell, agent, seen.clone(), async move |cx| {
         initialize(&cx).await?;
         let session = cx
             .send_request(NewSessionRequest::new(root.clone()))
@@ -501,13 +486,8 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
 /// The protocol's own TypeScript SDK as the editor, with every line the
 /// bridge writes checked against the JSON Schema the SDK ships.
 async fn the_typescript_sdk_holds_a_session(backend: Backend) {
-    let Workspace {
-        _daemon,
-        shell,
-        agent,
-        _project,
-        root,
-    } = Workspace::new(&backend).await;
+    let workspace = Workspace::new(&backend).await;
+    let (shell, agent, root) = (&workspace.shell, &workspace.agent, workspace.root.clone());
     let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let installed = std::process::Command::new("bash")
         .arg(repo.join("tests/tools/acp-sdk.sh"))
@@ -524,7 +504,7 @@ async fn the_typescript_sdk_holds_a_session(backend: Backend) {
             .arg(repo.join("tests/node/acp-editor.mjs"))
             .arg(crate::support::ctl::ctl_bin())
             .arg(&sdk)
-            .arg(&agent)
+            .arg(agent)
             .arg(&root)
             .env("HOME", &shell.home)
             .env("LETTA_DAEMON_DATA_DIR", &shell.data_dir)

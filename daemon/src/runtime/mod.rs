@@ -13,6 +13,7 @@ pub mod event_log;
 mod monitors;
 mod notices;
 mod plan;
+mod queue;
 mod sink;
 mod state;
 mod toolset;
@@ -30,14 +31,12 @@ use crate::util::lock;
 use std::time::Duration;
 
 use letta_protocol::{
-    AbortMessageResult, CreateMessage, DeviceStateChange, ExternalToolsGroup, InputAccepted,
-    InputDisposition, PermissionMode, QueueRemoval, QueueRemovalDisposition, ResumeQueueResult,
-    RuntimeScope, RuntimeSummary, events,
+    DeviceStateChange, ExternalToolsGroup, PermissionMode, RuntimeScope, RuntimeSummary, events,
 };
 use tokio::sync::Notify;
 
 use crate::backend::{Backend, Backends};
-use crate::store::{Disposition, NewInput, Recorded, RuntimeRow, Store, StoreError};
+use crate::store::{RuntimeRow, Store, StoreError};
 use crate::tools::{BackgroundJobs, ExecSessions};
 use event_log::{Draft, EventLog, SubscribeError};
 use state::{QueuedInput, RuntimeState};
@@ -370,148 +369,6 @@ impl Runtime {
             .map_err(RuntimeError::from)
     }
 
-    /// Accepts a user turn: starts it, or queues it behind the running one.
-    /// A `client_message_id` seen before returns the first answer and starts
-    /// nothing.
-    pub async fn accept_input(
-        &self,
-        message: CreateMessage,
-    ) -> Result<InputAccepted, RuntimeError> {
-        if message.messages.is_empty() {
-            return Err(RuntimeError::Invalid(
-                "create_message needs at least one message".into(),
-            ));
-        }
-        if let Some(rules) = &message.permission_rules {
-            approvals::check_rules(rules)?;
-        }
-        let client_message_id = message
-            .messages
-            .iter()
-            .find_map(|message| message.client_message_id.clone())
-            .unwrap_or_else(|| format!("cm-{:016x}", fastrand::u64(..)));
-        let mut message = message;
-        let context = self.session_context().await;
-        if let Some(context) = &context {
-            context::prepend(&mut message.messages, context.reminder.clone());
-        }
-        let payload = serde_json::to_string(&message)
-            .map_err(|err| RuntimeError::Invalid(err.to_string()))?;
-        let (busy, queued) = {
-            let state = lock(&self.state);
-            (
-                state.running.is_some() || !state.queue.is_empty(),
-                state.queue.len(),
-            )
-        };
-        let disposition = if busy {
-            InputDisposition::Queued
-        } else {
-            InputDisposition::Started
-        };
-        let turn_id = format!("turn-{:016x}", fastrand::u64(..));
-        let recorded = self
-            .store
-            .record_input(
-                self.id,
-                NewInput {
-                    client_message_id: &client_message_id,
-                    turn_id: &turn_id,
-                    disposition: stored_disposition(disposition),
-                    payload: &payload,
-                    room: queued < MAX_QUEUED_INPUTS,
-                    described_cwd: context.as_ref().and_then(|context| context.cwd.as_deref()),
-                    described_skills: context.as_ref().map(|context| context.skills.as_str()),
-                },
-            )
-            .await?;
-        let (row, fresh) = match recorded {
-            Recorded::Accepted(row) => {
-                if let Some(context) = context {
-                    let mut state = lock(&self.state);
-                    state.context_skills = Some(context.skills);
-                    if context.cwd.is_some() {
-                        state.context_cwd = context.cwd;
-                    }
-                }
-                (row, true)
-            }
-            Recorded::Repeated(row) => (row, false),
-            Recorded::Refused => {
-                return Err(RuntimeError::Overloaded(format!(
-                    "this runtime already holds {MAX_QUEUED_INPUTS} queued inputs, the most it \
-                         takes; wait for the queue to drain (update_queue) and send again"
-                )));
-            }
-        };
-        let disposition = match row.disposition {
-            Disposition::Queued => InputDisposition::Queued,
-            Disposition::Started => InputDisposition::Started,
-        };
-        let turn_id = row.turn_id.clone();
-        if fresh {
-            let content = turn::content_of(&row.payload);
-            lock(&self.state).queue.push(QueuedInput { row, content });
-            // A new message also releases a queue parked by an abort.
-            self.set_queue_paused(false).await?;
-        }
-        Ok(InputAccepted {
-            runtime: self.scope.clone(),
-            accepted: true,
-            disposition: Some(disposition),
-            turn_id: Some(turn_id),
-            error: None,
-        })
-    }
-
-    /// Cancels the running turn (if any) and parks the queue.
-    pub async fn abort(&self) -> Result<AbortMessageResult, RuntimeError> {
-        let running = lock(&self.state).running.clone();
-        if let Some(turn) = &running {
-            turn.cancel.cancel();
-        }
-        self.set_queue_paused(true).await?;
-        Ok(AbortMessageResult {
-            runtime: self.scope.clone(),
-            aborted: running.is_some(),
-            success: true,
-            error: None,
-        })
-    }
-
-    /// Releases a queue parked by an abort.
-    pub async fn resume_queue(&self) -> Result<ResumeQueueResult, RuntimeError> {
-        let was_paused = lock(&self.state).paused;
-        let waiting = self.set_queue_paused(false).await?;
-        let resumed = if was_paused { waiting } else { 0 };
-        Ok(ResumeQueueResult {
-            runtime: self.scope.clone(),
-            resumed: u32::try_from(resumed).unwrap_or(u32::MAX),
-            success: true,
-            error: None,
-        })
-    }
-
-    /// Parks or releases the queue, durably, tells frontends, and wakes the
-    /// worker when released. Returns how many inputs are waiting.
-    async fn set_queue_paused(&self, paused: bool) -> Result<usize, RuntimeError> {
-        let (waiting, changed) = {
-            let mut state = lock(&self.state);
-            let changed = state.paused != paused;
-            state.paused = paused;
-            (state.queue.len(), changed)
-        };
-        // Every new input releases the queue; most find it released.
-        if changed {
-            self.store.set_queue_paused(self.id, paused).await?;
-        }
-        self.log.emit(self.queue_draft(Vec::new())).await?;
-        if !paused {
-            self.wake.notify_one();
-        }
-        Ok(waiting)
-    }
-
     pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RuntimeError> {
         let (cwd, mode) = self.set_device_state(change.cwd, change.mode);
         self.store
@@ -604,16 +461,6 @@ impl Runtime {
             })
     }
 
-    pub(crate) fn queue_draft(&self, removed: Vec<QueueRemoval>) -> Draft {
-        let queue = lock(&self.state).queue_messages();
-        self.log
-            .draft::<events::UpdateQueue>(|envelope| letta_protocol::QueueEvent {
-                envelope,
-                queue,
-                removed,
-            })
-    }
-
     pub(crate) async fn device_status_draft(&self) -> Draft {
         let pending = self.pending_control_requests().await.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "cannot list pending approvals");
@@ -632,22 +479,8 @@ impl Runtime {
                 device_status,
             })
     }
-
-    pub(crate) fn dequeued(client_message_id: &str) -> QueueRemoval {
-        QueueRemoval {
-            client_message_id: client_message_id.to_owned(),
-            disposition: QueueRemovalDisposition::Dequeued,
-        }
-    }
 }
 
 fn parse_mode(name: &str) -> Option<PermissionMode> {
     serde_json::from_value(serde_json::Value::from(name)).ok()
-}
-
-fn stored_disposition(disposition: InputDisposition) -> Disposition {
-    match disposition {
-        InputDisposition::Started => Disposition::Started,
-        InputDisposition::Queued => Disposition::Queued,
-    }
 }

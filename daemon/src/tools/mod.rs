@@ -8,6 +8,7 @@
 
 mod apply_patch;
 mod bash;
+mod capped_file;
 mod catalog;
 mod exec;
 mod files;

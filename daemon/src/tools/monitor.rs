@@ -3,7 +3,6 @@
 //! [`BATCH_WINDOW`] of each other become one event; the runtime delivers
 //! events to the agent (see `runtime::monitors`).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::bash::shell;
+use super::capped_file::CappedFile;
 use super::{BackgroundJob, BackgroundJobs, arguments, truncate_chars};
 
 const MIN_TIMEOUT_MS: f64 = 1_000.0;
@@ -165,24 +165,21 @@ pub fn start(
     Ok(())
 }
 
-/// The monitor's output file, capped at [`MAX_FILE_BYTES`].
+/// The monitor's output file, capped at [`MAX_FILE_BYTES`], shared by its
+/// two streams.
 #[derive(Clone)]
-struct Output(std::sync::Arc<std::sync::Mutex<(std::fs::File, u64)>>);
+struct Output(std::sync::Arc<std::sync::Mutex<CappedFile>>);
 
 impl Output {
     fn new(file: std::fs::File) -> Output {
-        let len = file.metadata().map(|meta| meta.len()).unwrap_or(0);
-        Output(std::sync::Arc::new(std::sync::Mutex::new((file, len))))
+        Output(std::sync::Arc::new(std::sync::Mutex::new(CappedFile::new(
+            file,
+            MAX_FILE_BYTES,
+        ))))
     }
 
     fn append(&self, bytes: &[u8]) {
-        let mut guard = crate::util::lock(&self.0);
-        let (file, written) = &mut *guard;
-        let room = usize::try_from(MAX_FILE_BYTES.saturating_sub(*written)).unwrap_or(0);
-        let kept = &bytes[..bytes.len().min(room)];
-        if !kept.is_empty() && file.write_all(kept).is_ok() {
-            *written += kept.len() as u64;
-        }
+        crate::util::lock(&self.0).write(bytes);
     }
 }
 

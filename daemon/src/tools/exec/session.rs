@@ -3,7 +3,6 @@
 //! reads from call to call, and a copy of all of it in a file.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use crate::tools::bash::MAX_SPILL_BYTES;
+use crate::tools::capped_file::CappedFile;
 use crate::tools::{BackgroundJob, BackgroundJobs, ToolContext};
 use crate::util::lock;
 
@@ -88,8 +88,8 @@ struct Output {
     read: u64,
     /// Readers still running (the process's output is not all in yet).
     readers: usize,
-    file: Option<std::fs::File>,
-    written: u64,
+    /// All of the output, up to [`MAX_SPILL_BYTES`].
+    file: Option<CappedFile>,
 }
 
 impl Output {
@@ -99,12 +99,7 @@ impl Output {
 
     fn append(&mut self, bytes: &[u8]) {
         if let Some(file) = &mut self.file {
-            let room = usize::try_from(MAX_SPILL_BYTES.saturating_sub(self.written)).unwrap_or(0);
-            let kept = &bytes[..bytes.len().min(room)];
-            if file.write_all(kept).is_err() {
-                self.file = None;
-            }
-            self.written += kept.len() as u64;
+            file.write(bytes);
         }
         self.buffered.extend(bytes);
         let over = self.buffered.len().saturating_sub(MAX_BUFFERED_BYTES);
@@ -188,7 +183,7 @@ pub fn start(launch: Launch<'_>, context: &ToolContext) -> Result<Arc<Session>, 
         pid: child.id(),
         output: Mutex::new(Output {
             readers: readers.len(),
-            file: Some(file),
+            file: Some(CappedFile::new(file, MAX_SPILL_BYTES)),
             ..Output::default()
         }),
         grew: Notify::new(),

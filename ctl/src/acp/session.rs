@@ -3,7 +3,7 @@
 //! the runtime's approvals asked with `session/request_permission` —
 //! withdrawn from the editor when another frontend answers first.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use agent_client_protocol::v1::ConnectionTo;
@@ -26,6 +26,8 @@ use crate::target::Context;
 
 /// Ended turns remembered for a prompt that asks after the end arrived.
 const REMEMBERED_ENDS: usize = 64;
+/// Inputs of this editor remembered; a runtime queues at most 1000.
+const MAX_QUEUED_INPUTS: usize = 1000;
 
 /// How a turn ended.
 #[derive(Debug, Clone)]
@@ -52,8 +54,9 @@ struct State {
     ended: VecDeque<(String, TurnEnd)>,
     /// Approvals asked in the editor, withdrawn by cancelling.
     asked: HashMap<String, CancellationToken>,
-    /// Inputs this editor sent (its prompts are not echoed back to it).
-    own_inputs: HashSet<String>,
+    /// Inputs this editor sent, newest last (its prompts are not echoed
+    /// back to it); the oldest, long started, are forgotten first.
+    own_inputs: VecDeque<String>,
     mode: Option<String>,
 }
 
@@ -130,10 +133,10 @@ impl Session {
         let client_message_id = format!("cm-acp-{:016x}", fastrand::u64(..));
         {
             let mut state = crate::util_lock(&self.state);
-            if state.own_inputs.len() >= REMEMBERED_ENDS {
-                state.own_inputs.clear();
+            if state.own_inputs.len() >= MAX_QUEUED_INPUTS {
+                state.own_inputs.pop_front();
             }
-            state.own_inputs.insert(client_message_id.clone());
+            state.own_inputs.push_back(client_message_id.clone());
         }
         let accepted = client
             .call::<methods::Input>(&InputParams {
@@ -285,7 +288,12 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
                 return;
             }
         };
-        let own = |id: &str| crate::util_lock(&session.state).own_inputs.contains(id);
+        let own = |id: &str| {
+            crate::util_lock(&session.state)
+                .own_inputs
+                .iter()
+                .any(|own| own == id)
+        };
         for update in translator.updates(&frame, own) {
             session.send(update);
         }

@@ -10,9 +10,10 @@ use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
     CancelNotification, CloseSessionRequest, ContentBlock, InitializeRequest, ListSessionsRequest,
-    LoadSessionRequest, NewSessionRequest, PromptRequest, RequestPermissionOutcome,
-    RequestPermissionRequest, RequestPermissionResponse, ResumeSessionRequest,
-    SelectedPermissionOutcome, SessionNotification, SetSessionModeRequest, StopReason, TextContent,
+    LoadSessionRequest, NewSessionRequest, NewSessionResponse, PromptRequest,
+    RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
+    ResumeSessionRequest, SelectedPermissionOutcome, SessionNotification, SetSessionModeRequest,
+    StopReason, TextContent,
 };
 use agent_client_protocol::{Agent, ByteStreams, Client};
 use serde_json::Value;
@@ -159,6 +160,19 @@ impl Workspace {
     }
 }
 
+/// Initializes the connection and opens a new session in `dir`.
+async fn open_session(
+    cx: &ConnectionTo<Agent>,
+    dir: &std::path::Path,
+) -> Result<(String, NewSessionResponse), agent_client_protocol::Error> {
+    initialize(cx).await?;
+    let session = cx
+        .send_request(NewSessionRequest::new(dir.to_path_buf()))
+        .block_task()
+        .await?;
+    Ok((session.session_id.0.to_string(), session))
+}
+
 async fn initialize(cx: &ConnectionTo<Agent>) -> Result<(), agent_client_protocol::Error> {
     let answer = cx
         .send_request(InitializeRequest::new(ProtocolVersion::V1))
@@ -177,12 +191,7 @@ async fn an_editor_holds_a_coding_session(backend: Backend) {
     let dir = root.clone();
     let terminal = shell.clone();
     editor(shell, agent, seen.clone(), async move |cx| {
-        initialize(&cx).await?;
-        let session = cx
-            .send_request(NewSessionRequest::new(dir.clone()))
-            .block_task()
-            .await?;
-        let id = session.session_id.0.to_string();
+        let (id, session) = open_session(&cx, &dir).await?;
         assert!(
             id.starts_with("conv-"),
             "the session is a conversation: {id}"
@@ -353,12 +362,7 @@ async fn a_session_survives_the_bridge(backend: Backend) {
     let session_id = Arc::new(Mutex::new(String::new()));
     let (seen, id_out, dir) = (first.clone(), session_id.clone(), root.clone());
     editor(shell, agent, first.clone(), async move |cx| {
-        initialize(&cx).await?;
-        let session = cx
-            .send_request(NewSessionRequest::new(dir.clone()))
-            .block_task()
-            .await?;
-        let id = session.session_id.0.to_string();
+        let (id, _) = open_session(&cx, &dir).await?;
         *id_out.lock().unwrap() = id.clone();
         let write = r#"[[call:Write {"file_path": "later.txt", "content": "kept\n"}]]"#;
         let _pending = cx.send_request(prompt(&id, write));
@@ -428,12 +432,7 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
     let seen = Arc::new(Seen::default());
     let check = seen.clone();
     editor(shell, agent, seen.clone(), async move |cx| {
-        initialize(&cx).await?;
-        let session = cx
-            .send_request(NewSessionRequest::new(root.clone()))
-            .block_task()
-            .await?;
-        let id = session.session_id.0.to_string();
+        let (id, _) = open_session(&cx, &root).await?;
         cx.send_request(prompt(&id, "first")).block_task().await?;
         let listed = cx
             .send_request(ListSessionsRequest::new().cwd(root.clone()))

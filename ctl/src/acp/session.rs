@@ -57,7 +57,6 @@ struct State {
     /// Inputs this editor sent, newest last (its prompts are not echoed
     /// back to it); the oldest, long started, are forgotten first.
     own_inputs: VecDeque<String>,
-    mode: Option<String>,
 }
 
 impl Session {
@@ -319,11 +318,7 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
                 }
             }
             Some("update_device_status") => {
-                let status = &frame["device_status"];
-                if let Some(mode) = status["current_permission_mode"].as_str() {
-                    crate::util_lock(&session.state).mode = Some(mode.to_owned());
-                }
-                pending = status["pending_control_requests"]
+                pending = frame["device_status"]["pending_control_requests"]
                     .as_array()
                     .into_iter()
                     .flatten()
@@ -341,10 +336,7 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
             session.ask_pending(&pending);
         }
         if seq.is_some() && seq == boundary && session.replayed.borrow().is_none() {
-            let mode = crate::util_lock(&session.state)
-                .mode
-                .clone()
-                .unwrap_or_else(|| "standard".to_owned());
+            let mode = translator.mode().unwrap_or("standard").to_owned();
             session.replayed.send_replace(Some(mode));
         }
     }

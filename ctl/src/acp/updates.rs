@@ -25,6 +25,11 @@ pub struct Translator {
 }
 
 impl Translator {
+    /// The permission mode the runtime last reported.
+    pub fn mode(&self) -> Option<&str> {
+        self.mode.as_deref()
+    }
+
     /// The updates one daemon event stands for; `own` tells the inputs
     /// this editor sent (not echoed back as the user's message).
     pub fn updates(&mut self, frame: &Value, own: impl Fn(&str) -> bool) -> Vec<Value> {

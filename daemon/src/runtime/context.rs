@@ -72,18 +72,7 @@ impl Runtime {
         if !enabled {
             return None;
         }
-        let places = skills::places(
-            Path::new(&cwd),
-            Some(&crate::tools::home_dir()),
-            self.scope.agent_id.as_deref(),
-        );
-        // Most places do not exist: a few stats here spare every input a
-        // hop to the blocking pool.
-        let found = if places.iter().any(|(root, _)| root.is_dir()) {
-            crate::fs::blocking(move || skills::discover(&places)).await
-        } else {
-            Vec::new()
-        };
+        let found = self.discover_skills(&cwd).await;
         let skills_key = skills_key(&found);
         if described.as_deref() == Some(cwd.as_str()) {
             if sent_skills.as_deref() == Some(skills_key.as_str()) {
@@ -142,6 +131,27 @@ impl Runtime {
             cwd: Some(cwd),
             skills: skills_key,
         })
+    }
+}
+
+impl Runtime {
+    /// The skills the agent can load from `cwd`, kept for the device
+    /// status (frontends offer them as commands).
+    pub(crate) async fn discover_skills(&self, cwd: &str) -> Vec<skills::Skill> {
+        let places = skills::places(
+            Path::new(cwd),
+            Some(&crate::tools::home_dir()),
+            self.scope.agent_id.as_deref(),
+        );
+        // Most places do not exist: a few stats here spare every input a
+        // hop to the blocking pool.
+        let found = if places.iter().any(|(root, _)| root.is_dir()) {
+            crate::fs::blocking(move || skills::discover(&places)).await
+        } else {
+            Vec::new()
+        };
+        lock(&self.state).available_skills = found.iter().map(skills::Skill::summary).collect();
+        found
     }
 }
 

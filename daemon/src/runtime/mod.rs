@@ -355,6 +355,8 @@ impl Runtime {
 
     /// Emits device status, loop status and queue; returns the last seq.
     pub async fn emit_snapshots(&self) -> Result<u64, RuntimeError> {
+        let cwd = lock(&self.state).cwd.clone();
+        self.discover_skills(&cwd).await;
         self.log
             .emit_built(|| async {
                 let mut drafts = vec![
@@ -370,10 +372,14 @@ impl Runtime {
     }
 
     pub async fn change_device_state(&self, change: DeviceStateChange) -> Result<(), RuntimeError> {
+        let moved = change.cwd.is_some();
         let (cwd, mode) = self.set_device_state(change.cwd, change.mode);
         self.store
             .update_device_state(self.id, &cwd, mode.as_str())
             .await?;
+        if moved {
+            self.discover_skills(&cwd).await;
+        }
         let draft = self.device_status_draft().await;
         self.log.emit(draft).await?;
         Ok(())

@@ -64,6 +64,9 @@ pub struct RuntimeState {
     pub context_skills: Option<String>,
     /// Whether the backend takes images in tool results (`ViewImage`).
     pub takes_images: bool,
+    /// The skills found when the working directory was last looked at, as
+    /// device status lists them.
+    pub available_skills: Vec<Value>,
 }
 
 impl RuntimeState {
@@ -86,6 +89,7 @@ impl RuntimeState {
             context_cwd: None,
             context_skills: None,
             takes_images: false,
+            available_skills: Vec::new(),
         }
     }
 
@@ -183,7 +187,7 @@ impl RuntimeState {
             ("current_toolset", json!(self.current_toolset())),
             ("current_toolset_preference", json!(self.toolset)),
             ("available_toolsets", available_toolsets()),
-            ("current_available_skills", json!([])),
+            ("current_available_skills", json!(self.available_skills)),
             ("experiments", json!([])),
             ("memory_directory", Value::Null),
             ("reflection_settings", Value::Null),

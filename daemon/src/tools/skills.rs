@@ -32,6 +32,19 @@ pub struct Skill {
     pub path: PathBuf,
 }
 
+impl Skill {
+    /// As device status lists it (Letta Code's `AvailableSkillSummary`).
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.id,
+            "description": self.description,
+            "path": self.path.display().to_string(),
+            "source": self.source,
+        })
+    }
+}
+
 /// The places skills are looked for, lowest precedence first.
 pub fn places(
     cwd: &Path,

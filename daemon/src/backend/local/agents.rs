@@ -50,7 +50,10 @@ impl LocalBackend {
     pub async fn retrieve_agent(&self, agent_id: &str) -> Result<Value> {
         let agent = self.agent_row(agent_id).await?;
         let blocks = self.store().local_agent_blocks(agent_id).await?;
-        Ok(shapes::agent(&agent, &blocks, memory::TOOL_NAMES))
+        // The window turns are compacted against, so frontends show the
+        // same fullness the agent loop acts on.
+        let window = self.providers().context_window(&agent.model).await;
+        Ok(shapes::agent(&agent, &blocks, memory::TOOL_NAMES, window))
     }
 
     pub(super) async fn agent_row(&self, agent_id: &str) -> Result<LocalAgentRow> {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::providers::{ChatToolCall, known_context_window};
+use super::providers::ChatToolCall;
 use crate::store::local::{
     LocalAgentRow, LocalBlockRow, LocalConversationRow, LocalMessageRow, LocalRunRow, MessageRole,
     default_conversation_key,
@@ -53,7 +53,12 @@ pub fn block(block: &LocalBlockRow) -> Value {
     })
 }
 
-pub fn agent(agent: &LocalAgentRow, blocks: &[LocalBlockRow], tools: &[&str]) -> Value {
+pub fn agent(
+    agent: &LocalAgentRow,
+    blocks: &[LocalBlockRow],
+    tools: &[&str],
+    context_window: u64,
+) -> Value {
     let (provider, model) = agent.model.split_once('/').unwrap_or(("", &agent.model));
     let blocks: Vec<Value> = blocks.iter().map(block).collect();
     json!({
@@ -67,7 +72,7 @@ pub fn agent(agent: &LocalAgentRow, blocks: &[LocalBlockRow], tools: &[&str]) ->
             "model": model,
             "handle": agent.model,
             "model_endpoint_type": provider,
-            "context_window": known_context_window(model),
+            "context_window": context_window,
         },
         "system": agent.system,
         "tool_rules": json_field(&agent.tool_rules, json!([])),

@@ -29,6 +29,13 @@ impl Runtime {
         if let Some(rules) = &message.permission_rules {
             approvals::check_rules(rules)?;
         }
+        if !lock(&self.state).takes_images && message.messages.iter().any(has_image) {
+            return Err(RuntimeError::Invalid(
+                "this agent lives on the local backend, which passes text only to its model: \
+                 send the message without images"
+                    .into(),
+            ));
+        }
         let client_message_id = message
             .messages
             .iter()
@@ -179,4 +186,12 @@ fn stored_disposition(disposition: InputDisposition) -> Disposition {
         InputDisposition::Started => Disposition::Started,
         InputDisposition::Queued => Disposition::Queued,
     }
+}
+
+/// Whether a message carries an image content part.
+fn has_image(message: &letta_protocol::MessageCreate) -> bool {
+    message
+        .content
+        .as_array()
+        .is_some_and(|parts| parts.iter().any(|part| part["type"] == "image"))
 }

@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, CloseSessionRequest, ContentBlock, InitializeRequest, ListSessionsRequest,
-    LoadSessionRequest, NewSessionRequest, NewSessionResponse, PromptRequest,
+    CancelNotification, CloseSessionRequest, ContentBlock, ImageContent, InitializeRequest,
+    ListSessionsRequest, LoadSessionRequest, NewSessionRequest, NewSessionResponse, PromptRequest,
     RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
     ResumeSessionRequest, SelectedPermissionOutcome, SessionNotification, SetSessionModeRequest,
     StopReason, TextContent,
 };
 use agent_client_protocol::{Agent, ByteStreams, Client};
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::Notify;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
@@ -76,7 +77,81 @@ fn prompt(session: &str, text: &str) -> PromptRequest {
     )
 }
 
-/// Runs `letta-ctl acp` for `agent` and `body` as its editor.
+/// Every line written on the bridge's stdio, in order, with its writer.
+type Transcript = Arc<Mutex<Vec<Value>>>;
+
+/// Passes lines from `from` on to `to`, noting each in `transcript`.
+async fn tap(
+    from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    transcript: Transcript,
+    writer: &'static str,
+) {
+    let mut lines = BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        transcript
+            .lock()
+            .unwrap()
+            .push(json!({ "from": writer, "line": line }));
+        let written = async {
+            to.write_all(line.as_bytes()).await?;
+            to.write_all(b"\n").await?;
+            to.flush().await
+        };
+        if written.await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The folder of the protocol's TypeScript SDK (and its JSON Schema).
+fn acp_sdk() -> std::path::PathBuf {
+    let installed = std::process::Command::new("bash")
+        .arg(repo().join("tests/tools/acp-sdk.sh"))
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{installed:?}");
+    String::from_utf8(installed.stdout).unwrap().trim().into()
+}
+
+fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Checks every line the bridge wrote against the protocol's JSON Schema.
+async fn check_schema(transcript: &Transcript) {
+    let lines: Vec<String> = transcript
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), lines.join("\n")).unwrap();
+    let output = tokio::time::timeout(
+        TURN_TIMEOUT,
+        tokio::process::Command::new("node")
+            .arg(repo().join("tests/node/acp-validate.mjs"))
+            .arg(acp_sdk())
+            .arg(file.path())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the schema check timed out")
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let checked: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        checked["refused"],
+        json!([]),
+        "frames the protocol's schema refuses: {checked:#}"
+    );
+    assert!(checked["checked"].as_u64().unwrap() > 0, "{checked}");
+}
+
+/// Runs `letta-ctl acp` for `agent` and `body` as its editor; then checks
+/// every line the bridge wrote against the protocol's JSON Schema.
 async fn editor<F>(shell: &Shell, agent: &str, seen: Arc<Seen>, body: F)
 where
     F: AsyncFnOnce(ConnectionTo<Agent>) -> Result<(), agent_client_protocol::Error>,
@@ -84,7 +159,15 @@ where
     let mut bridge = shell.spawn_piped("acp", &["acp", "--agent", agent]);
     let stdin = bridge.stdin.take().unwrap();
     let stdout = bridge.stdout.take().unwrap();
-    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
+    let transcript = Transcript::default();
+    let (editor_end, tapped) = tokio::io::duplex(1 << 20);
+    let (tapped_reader, tapped_writer) = tokio::io::split(tapped);
+    let taps = [
+        tokio::spawn(tap(stdout, tapped_writer, transcript.clone(), "agent")),
+        tokio::spawn(tap(tapped_reader, stdin, transcript.clone(), "editor")),
+    ];
+    let (editor_reader, editor_writer) = tokio::io::split(editor_end);
+    let transport = ByteStreams::new(editor_writer.compat_write(), editor_reader.compat());
     let on_update = seen.clone();
     let on_permission = seen.clone();
     let ran = Client
@@ -128,10 +211,14 @@ where
         })
         .await;
     let _ = bridge.start_kill();
+    for task in taps {
+        task.abort();
+    }
     if let Err(err) = ran {
         let stderr = std::fs::read_to_string(shell.home.join("acp.err")).unwrap_or_default();
         panic!("the editor session failed: {err:?}\nbridge stderr:\n{stderr}");
     }
+    check_schema(&transcript).await;
 }
 
 /// A daemon, a shell of the user, an agent the scripted model drives, and
@@ -482,25 +569,93 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
     .await;
 }
 
+/// A 1x1 PNG.
+const PIXEL: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// The project's skills are the editor's commands, an image reaches an
+/// agent whose backend takes images (and is refused, saying why, where it
+/// does not), and the editor hears how full the agent's context is.
+async fn commands_images_and_usage(backend: Backend) {
+    let workspace = Workspace::new(&backend).await;
+    let (shell, agent, root) = (&workspace.shell, &workspace.agent, workspace.root.clone());
+    let skill = root.join(".skills/review");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: review\ndescription: Reviews the change\n---\n\nLook at the diff first.\n",
+    )
+    .unwrap();
+    let seen = Arc::new(Seen::default());
+    let check = seen.clone();
+    let takes_images = !matches!(backend, Backend::Local(_));
+    editor(shell, agent, seen.clone(), async move |cx| {
+        let (id, _) = open_session(&cx, &root).await?;
+        check
+            .wait_for("the skill as a command", |updates| {
+                updates.iter().any(|update| {
+                    update["sessionUpdate"] == "available_commands_update"
+                        && update["availableCommands"][0]["name"] == "review"
+                        && update["availableCommands"][0]["description"] == "Reviews the change"
+                })
+            })
+            .await;
+
+        let answer = cx
+            .send_request(prompt(&id, "/review the last commit"))
+            .block_task()
+            .await?;
+        assert_eq!(answer.stop_reason, StopReason::EndTurn);
+        let text = agent_text(&check.updates());
+        assert!(
+            text.contains("Look at the diff first.") && text.contains("the last commit"),
+            "the skill's instructions and the request reach the agent: {text}"
+        );
+        check
+            .wait_for("how full the context is", |updates| {
+                updates.iter().any(|update| {
+                    update["sessionUpdate"] == "usage_update"
+                        && update["used"].as_u64() > Some(0)
+                        && update["size"].as_u64() > Some(0)
+                })
+            })
+            .await;
+
+        let picture = PromptRequest::new(
+            id.clone(),
+            vec![
+                ContentBlock::Text(TextContent::new("pictured-marker")),
+                ContentBlock::Image(ImageContent::new(PIXEL, "image/png")),
+            ],
+        );
+        let answered = cx.send_request(picture).block_task().await;
+        if takes_images {
+            assert_eq!(answered?.stop_reason, StopReason::EndTurn);
+        } else {
+            let refused = format!("{:?}", answered.expect_err("refused"));
+            assert!(refused.contains("text only"), "{refused}");
+        }
+        Ok(())
+    })
+    .await;
+    if takes_images {
+        let request = backend.model_request("pictured-marker").await;
+        assert!(
+            request.to_string().contains(&PIXEL[..40]),
+            "the image reached the model: {request:#}"
+        );
+    }
+}
+
 /// The protocol's own TypeScript SDK as the editor, with every line the
 /// bridge writes checked against the JSON Schema the SDK ships.
 async fn the_typescript_sdk_holds_a_session(backend: Backend) {
     let workspace = Workspace::new(&backend).await;
     let (shell, agent, root) = (&workspace.shell, &workspace.agent, workspace.root.clone());
-    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let installed = std::process::Command::new("bash")
-        .arg(repo.join("tests/tools/acp-sdk.sh"))
-        .output()
-        .unwrap();
-    assert!(installed.status.success(), "{installed:?}");
-    let sdk = String::from_utf8(installed.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let sdk = acp_sdk();
     let output = tokio::time::timeout(
         TURN_TIMEOUT * 2,
         tokio::process::Command::new("node")
-            .arg(repo.join("tests/node/acp-editor.mjs"))
+            .arg(repo().join("tests/node/acp-editor.mjs"))
             .arg(crate::support::ctl::ctl_bin())
             .arg(&sdk)
             .arg(agent)
@@ -524,14 +679,14 @@ async fn the_typescript_sdk_holds_a_session(backend: Backend) {
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         seen["refused"],
-        serde_json::json!([]),
+        json!([]),
         "frames the schema refuses: {seen:#}"
     );
     assert!(seen["written"].as_u64().unwrap() > 5, "{seen:#}");
     assert_eq!(seen["loadSession"], true);
     assert_eq!(
         seen["stopReasons"],
-        serde_json::json!(["end_turn", "end_turn", "end_turn"]),
+        json!(["end_turn", "end_turn", "end_turn"]),
         "{seen:#}"
     );
     assert!(
@@ -555,5 +710,6 @@ on_both_backends!(
     an_editor_holds_a_coding_session,
     a_session_survives_the_bridge,
     sessions_are_listed_closed_and_resumed,
+    commands_images_and_usage,
     the_typescript_sdk_holds_a_session,
 );

@@ -7,56 +7,15 @@
 // Prints one JSON object: what the session saw and any frame the schema
 // refused. The daemon is the one LETTA_DAEMON_DATA_DIR names.
 import { spawn } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Writable } from "node:stream";
+
+import { schemaChecker } from "./acp-schema.mjs";
 
 const [ctl, sdkDir, agent, project] = process.argv.slice(2);
 const modules = path.join(sdkDir, "node_modules");
 const acp = await import(path.join(modules, "@agentclientprotocol/sdk/dist/v1/stable/acp.js"));
-const Ajv2020 = (await import(path.join(modules, "ajv/dist/2020.js"))).default;
-const schema = JSON.parse(
-  fs.readFileSync(path.join(modules, "@agentclientprotocol/sdk/schema/v1/schema.json"), "utf8"),
-);
-// Number formats (int64, uint32, ...) are not JSON Schema formats: not checked.
-const ajv = new Ajv2020({ strict: false, validateFormats: false });
-ajv.addSchema(schema, "acp");
-const check = (name) => ajv.getSchema(`acp#/$defs/${name}`);
-const anyAgentMessage = ajv.compile({ $ref: "acp#/anyOf/0" });
-
-// What each of our requests answers with, to check responses by kind.
-const responseOf = {
-  initialize: "InitializeResponse",
-  "session/new": "NewSessionResponse",
-  "session/prompt": "PromptResponse",
-  "session/set_mode": "SetSessionModeResponse",
-};
-const sentMethods = new Map();
-const refused = [];
-const written = [];
-
-function validate(line) {
-  let message;
-  try {
-    message = JSON.parse(line);
-  } catch {
-    refused.push({ line, why: "not JSON" });
-    return;
-  }
-  written.push(message);
-  const problems = [];
-  if (!anyAgentMessage(message)) problems.push(ajv.errorsText(anyAgentMessage.errors));
-  let specific = null;
-  if (message.method === "session/update") specific = "SessionNotification";
-  else if (message.method === "session/request_permission") specific = "RequestPermissionRequest";
-  else if ("result" in message) specific = responseOf[sentMethods.get(message.id)];
-  if (specific) {
-    const validator = check(specific);
-    const params = message.method ? message.params : message.result;
-    if (!validator(params)) problems.push(`${specific}: ${ajv.errorsText(validator.errors)}`);
-  }
-  if (problems.length) refused.push({ message, problems });
-}
+const checker = await schemaChecker(sdkDir);
 
 const bridge = spawn(ctl, ["acp", "--agent", agent], { stdio: ["pipe", "pipe", "inherit"] });
 // The bridge's output, checked line by line on its way to the SDK.
@@ -69,7 +28,7 @@ const tapped = new ReadableStream({
       while ((newline = pending.indexOf("\n")) >= 0) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
-        if (line.trim()) validate(line);
+        if (line.trim()) checker.received(line);
         controller.enqueue(new TextEncoder().encode(line + "\n"));
       }
     });
@@ -81,9 +40,7 @@ const input = Writable.toWeb(bridge.stdin);
 const noting = new WritableStream({
   async write(chunk) {
     for (const line of new TextDecoder().decode(chunk).split("\n")) {
-      if (!line.trim()) continue;
-      const message = JSON.parse(line);
-      if (message.method && message.id !== undefined) sentMethods.set(message.id, message.method);
+      if (line.trim()) checker.sent(line);
     }
     const writer = input.getWriter();
     await writer.write(chunk);
@@ -142,8 +99,8 @@ console.log(
     updateKinds: [...new Set(updates.map((update) => update.sessionUpdate))],
     statuses: updates.filter((update) => update.status).map((update) => update.status),
     asked: asked.length,
-    written: written.length,
-    refused,
+    written: checker.checked(),
+    refused: checker.refused,
   }),
 );
 process.exit(0);

@@ -7,6 +7,7 @@
 
 mod permissions;
 mod session;
+mod skills;
 mod updates;
 
 use std::collections::HashMap;
@@ -111,7 +112,7 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
                             AgentCapabilities::new()
                                 .load_session(true)
                                 .prompt_capabilities(
-                                    PromptCapabilities::new().embedded_context(true),
+                                    PromptCapabilities::new().embedded_context(true).image(true),
                                 )
                                 .session_capabilities(
                                     SessionCapabilities::new()
@@ -252,10 +253,10 @@ impl Bridge {
             client_info: Some(client_info()),
             ..RuntimeStartParams::default()
         };
-        let (events, _) = RuntimeEvents::start(context.endpoint(), params).await?;
+        let (events, started) = RuntimeEvents::start(context.endpoint(), params).await?;
         let scope = events.scope().clone();
         crate::last_used::set(&self.data_dir, &scope);
-        let session = self.open(scope, events, cx);
+        let session = self.open(scope, started.agent.as_ref(), events, cx);
         if !request.mcp_servers.is_empty() {
             session.say(&format!(
                 "letta-daemon does not run MCP servers yet: the {} the editor passed are not \
@@ -271,9 +272,9 @@ impl Bridge {
         request: LoadSessionRequest,
         cx: ConnectionTo<Client>,
     ) -> Result<LoadSessionResponse, CtlError> {
-        let scope = self.runtime_of(&request.session_id.0, &request.cwd).await?;
+        let (scope, agent) = self.runtime_of(&request.session_id.0, &request.cwd).await?;
         let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), Some(0)).await?;
-        let session = self.open(scope, events, cx);
+        let session = self.open(scope, agent.as_ref(), events, cx);
         let mode = session.replayed().await;
         Ok(LoadSessionResponse::new().modes(modes(&mode)))
     }
@@ -284,9 +285,9 @@ impl Bridge {
         request: ResumeSessionRequest,
         cx: ConnectionTo<Client>,
     ) -> Result<ResumeSessionResponse, CtlError> {
-        let scope = self.runtime_of(&request.session_id.0, &request.cwd).await?;
+        let (scope, agent) = self.runtime_of(&request.session_id.0, &request.cwd).await?;
         let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), None).await?;
-        let session = self.open(scope, events, cx);
+        let session = self.open(scope, agent.as_ref(), events, cx);
         let mode = session.replayed().await;
         Ok(ResumeSessionResponse::new().modes(modes(&mode)))
     }
@@ -332,12 +333,12 @@ impl Bridge {
 
     /// Opens (if the daemon does not run it yet) the runtime of
     /// conversation `conversation_id`, in the directory the editor has
-    /// open.
+    /// open; the runtime and its agent.
     async fn runtime_of(
         &self,
         conversation_id: &str,
         cwd: &std::path::Path,
-    ) -> Result<RuntimeScope, CtlError> {
+    ) -> Result<(RuntimeScope, Option<serde_json::Value>), CtlError> {
         let client = self.context().client().await?;
         let found = client
             .call::<methods::ConversationRetrieve>(&ConversationRetrieveParams {
@@ -367,7 +368,7 @@ impl Bridge {
             ..RuntimeStartParams::default()
         };
         let started = client.call::<methods::RuntimeStart>(&params).await?;
-        started.runtime.ok_or_else(|| {
+        let scope = started.runtime.ok_or_else(|| {
             CtlError::Failed(format!(
                 "cannot open the conversation: {}",
                 started
@@ -375,16 +376,18 @@ impl Bridge {
                     .as_deref()
                     .unwrap_or("no runtime in the answer")
             ))
-        })
+        })?;
+        Ok((scope, started.agent))
     }
 
     fn open(
         &self,
         scope: RuntimeScope,
+        agent: Option<&serde_json::Value>,
         events: RuntimeEvents,
         cx: ConnectionTo<Client>,
     ) -> Arc<Session> {
-        let session = Session::start(self.context(), scope, events, cx);
+        let session = Session::start(self.context(), scope, agent, events, cx);
         crate::util_lock(&self.sessions).insert(session.id.clone(), session.clone());
         session
     }

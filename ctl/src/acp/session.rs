@@ -4,6 +4,7 @@
 //! withdrawn from the editor when another frontend answers first.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use agent_client_protocol::v1::ConnectionTo;
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::updates::{Translator, prompt_text};
+use super::updates::{Translator, prompt_images, prompt_text};
 use crate::target::Context;
 
 /// Ended turns remembered for a prompt that asks after the end arrived.
@@ -46,6 +47,8 @@ pub struct Session {
     replayed: watch::Sender<Option<String>>,
     /// Cancelled when the editor closes the session.
     closed: CancellationToken,
+    /// The agent's context window in tokens, when its model says.
+    context_window: Option<u64>,
 }
 
 #[derive(Default)]
@@ -57,6 +60,8 @@ struct State {
     /// Inputs this editor sent, newest last (its prompts are not echoed
     /// back to it); the oldest, long started, are forgotten first.
     own_inputs: VecDeque<String>,
+    /// The `SKILL.md` of each skill the editor offers as a command.
+    skills: HashMap<String, PathBuf>,
 }
 
 impl Session {
@@ -64,6 +69,7 @@ impl Session {
     pub fn start(
         context: Context,
         scope: RuntimeScope,
+        agent: Option<&Value>,
         events: RuntimeEvents,
         cx: ConnectionTo<Client>,
     ) -> Arc<Session> {
@@ -75,6 +81,7 @@ impl Session {
             state: Mutex::new(State::default()),
             replayed: watch::channel(None).0,
             closed: CancellationToken::new(),
+            context_window: agent.and_then(|agent| agent["llm_config"]["context_window"].as_u64()),
         });
         tokio::spawn(forward(session.clone(), events));
         session
@@ -124,10 +131,20 @@ impl Session {
             .iter()
             .filter_map(|block| serde_json::to_value(block).ok())
             .collect();
-        let text = prompt_text(&blocks);
-        if text.trim().is_empty() {
-            return Err(Error::invalid_params().data("the prompt has no text"));
+        let mut text = prompt_text(&blocks);
+        let images = prompt_images(&blocks).map_err(|err| Error::invalid_params().data(err))?;
+        if text.trim().is_empty() && images.is_empty() {
+            return Err(Error::invalid_params().data("the prompt is empty"));
         }
+        if let Some(invoked) = self.skill_invoked(&text) {
+            text = invoked.await?;
+        }
+        let content = if images.is_empty() {
+            Value::from(text)
+        } else {
+            let text = (!text.trim().is_empty()).then(|| json!({ "type": "text", "text": text }));
+            Value::from(text.into_iter().chain(images).collect::<Vec<_>>())
+        };
         let client = self.context.client().await.map_err(internal)?;
         let client_message_id = format!("cm-acp-{:016x}", fastrand::u64(..));
         {
@@ -143,7 +160,7 @@ impl Session {
                 payload: InputPayload::CreateMessage(CreateMessage {
                     messages: vec![MessageCreate {
                         role: "user".to_owned(),
-                        content: Value::from(text),
+                        content,
                         client_message_id: Some(client_message_id),
                         extra: Default::default(),
                     }],
@@ -187,6 +204,31 @@ impl Session {
             }
         };
         Ok(PromptResponse::new(reason))
+    }
+
+    /// A prompt that starts with `/<skill>` (a command the editor
+    /// offered): the skill's instructions, then the rest of the prompt.
+    fn skill_invoked(
+        &self,
+        text: &str,
+    ) -> Option<impl std::future::Future<Output = Result<String, Error>> + use<>> {
+        let invocation = text.trim_start().strip_prefix('/')?;
+        let (command, request) = invocation
+            .split_once(char::is_whitespace)
+            .unwrap_or((invocation, ""));
+        let path = crate::util_lock(&self.state).skills.get(command)?.clone();
+        let (command, request) = (command.to_owned(), request.trim().to_owned());
+        Some(async move {
+            let instructions = super::skills::instructions(&path).await.map_err(|err| {
+                Error::invalid_params().data(format!("cannot read the skill {command}: {err}"))
+            })?;
+            Ok(super::skills::prompt(
+                &command,
+                &path,
+                &instructions,
+                &request,
+            ))
+        })
     }
 
     /// `session/cancel`: aborts the running turn.
@@ -269,7 +311,7 @@ impl Session {
 /// Forwards the runtime's events to the editor for as long as the daemon
 /// can be reached.
 async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
-    let mut translator = Translator::default();
+    let mut translator = Translator::new(session.context_window);
     let mut pending: Vec<(String, ControlRequestBody)> = Vec::new();
     if events.synced_through().is_none() {
         session.replayed.send_replace(Some("standard".to_owned()));
@@ -318,6 +360,16 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
                 }
             }
             Some("update_device_status") => {
+                if let Some(skills) = frame["device_status"]["current_available_skills"].as_array()
+                {
+                    crate::util_lock(&session.state).skills = skills
+                        .iter()
+                        .filter_map(|skill| {
+                            let id = skill["id"].as_str()?.to_owned();
+                            Some((id, PathBuf::from(skill["path"].as_str()?)))
+                        })
+                        .collect();
+                }
                 pending = frame["device_status"]["pending_control_requests"]
                     .as_array()
                     .into_iter()

@@ -22,9 +22,21 @@ pub struct Translator {
     mode: Option<String>,
     /// What each queued input says, until its turn starts.
     queued: HashMap<String, Value>,
+    /// The skills last offered as commands.
+    commands: Option<Value>,
+    /// The agent's context window in tokens, when its model says.
+    context_window: Option<u64>,
 }
 
 impl Translator {
+    /// A translator for an agent whose model has `context_window` tokens.
+    pub fn new(context_window: Option<u64>) -> Translator {
+        Translator {
+            context_window,
+            ..Translator::default()
+        }
+    }
+
     /// The permission mode the runtime last reported.
     pub fn mode(&self) -> Option<&str> {
         self.mode.as_deref()
@@ -50,24 +62,60 @@ impl Translator {
             },
             Some("update_plan") => plan(&frame["plan"]).into_iter().collect(),
             Some("update_device_status") => {
-                let mode = frame["device_status"]["current_permission_mode"].as_str();
-                match mode {
-                    Some(mode) if self.mode.as_deref() != Some(mode) => {
-                        let first = self.mode.is_none();
-                        self.mode = Some(mode.to_owned());
-                        // The first is the mode the session started in.
-                        if first {
-                            Vec::new()
-                        } else {
-                            vec![
-                                json!({ "sessionUpdate": "current_mode_update", "currentModeId": mode }),
-                            ]
-                        }
+                let status = &frame["device_status"];
+                let mut updates: Vec<Value> = self.commands(status).into_iter().collect();
+                let mode = status["current_permission_mode"].as_str();
+                if let Some(mode) = mode
+                    && self.mode.as_deref() != Some(mode)
+                {
+                    let first = self.mode.replace(mode.to_owned()).is_none();
+                    // The first is the mode the session started in.
+                    if !first {
+                        updates.push(
+                            json!({ "sessionUpdate": "current_mode_update", "currentModeId": mode }),
+                        );
                     }
-                    _ => Vec::new(),
                 }
+                updates
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// The skills as the editor's commands, when they changed.
+    fn commands(&mut self, status: &Value) -> Option<Value> {
+        let skills = status.get("current_available_skills")?.as_array()?;
+        let commands: Vec<Value> = skills
+            .iter()
+            .filter_map(|skill| {
+                Some(json!({
+                    "name": skill["id"].as_str()?,
+                    "description": skill["description"].as_str().unwrap_or_default(),
+                    "input": { "hint": "what the skill should work on (optional)" },
+                }))
+            })
+            .collect();
+        let commands = Value::from(commands);
+        if self.commands.as_ref() == Some(&commands) {
+            return None;
+        }
+        self.commands = Some(commands.clone());
+        Some(json!({ "sessionUpdate": "available_commands_update", "availableCommands": commands }))
+    }
+
+    /// How full the agent's context is, after each step.
+    fn usage(&self, delta: &Value) -> Vec<Value> {
+        let Some(size) = self.context_window else {
+            return Vec::new();
+        };
+        let used = delta["context_tokens"]
+            .as_u64()
+            .or_else(|| delta["total_tokens"].as_u64());
+        match used {
+            Some(used) => {
+                vec![json!({ "sessionUpdate": "usage_update", "used": used, "size": size })]
+            }
+            None => Vec::new(),
         }
     }
 
@@ -104,6 +152,7 @@ impl Translator {
         match delta["message_type"].as_str() {
             Some("assistant_message") => chunk("agent_message_chunk", &delta["content"]),
             Some("reasoning_message") => chunk("agent_thought_chunk", &delta["reasoning"]),
+            Some("usage_statistics") => self.usage(delta),
             Some("client_tool_start") => {
                 let id = delta["tool_call_id"].as_str().unwrap_or_default();
                 let tool = delta["tool_name"].as_str().unwrap_or("tool");
@@ -274,6 +323,42 @@ pub fn prompt_text(blocks: &[Value]) -> String {
     parts.join("\n\n")
 }
 
+/// Largest image passed on, base64 included (model providers take ~5 MB).
+const MAX_IMAGE_CHARS: usize = 7 * 1024 * 1024;
+/// All of a prompt's images, within the daemon's 16 MiB message.
+const MAX_IMAGES_CHARS: usize = 12 * 1024 * 1024;
+
+/// The images of an ACP prompt as Letta's image content parts.
+pub fn prompt_images(blocks: &[Value]) -> Result<Vec<Value>, String> {
+    let mut images = Vec::new();
+    let mut total = 0;
+    for block in blocks.iter().filter(|block| block["type"] == "image") {
+        let (Some(data), Some(media_type)) = (block["data"].as_str(), block["mimeType"].as_str())
+        else {
+            return Err("an image needs its data and mimeType".to_owned());
+        };
+        if data.len() > MAX_IMAGE_CHARS {
+            return Err(format!(
+                "an image of {} KiB is larger than the {} KiB passed on",
+                data.len() / 1024,
+                MAX_IMAGE_CHARS / 1024
+            ));
+        }
+        total += data.len();
+        if total > MAX_IMAGES_CHARS {
+            return Err(format!(
+                "the prompt's images are larger than the {} KiB passed on",
+                MAX_IMAGES_CHARS / 1024
+            ));
+        }
+        images.push(json!({
+            "type": "image",
+            "source": { "type": "base64", "media_type": media_type, "data": data },
+        }));
+    }
+    Ok(images)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +476,51 @@ mod tests {
             translator.updates(&started("cm-other"), own).is_empty(),
             "once"
         );
+    }
+
+    #[test]
+    fn images_become_letta_image_parts() {
+        let images = prompt_images(&[
+            json!({"type": "text", "text": "What is this?"}),
+            json!({"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"}),
+        ])
+        .unwrap();
+        assert_eq!(
+            images,
+            [
+                json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}})
+            ]
+        );
+        assert!(prompt_images(&[json!({"type": "image", "data": "x"})]).is_err());
+        let big = "A".repeat(MAX_IMAGE_CHARS + 1);
+        let refused =
+            prompt_images(&[json!({"type": "image", "data": big, "mimeType": "image/png"})]);
+        assert!(refused.unwrap_err().contains("larger than"));
+    }
+
+    #[test]
+    fn usage_needs_the_context_window() {
+        let usage = delta(
+            json!({"message_type": "usage_statistics", "total_tokens": 120, "context_tokens": 100}),
+        );
+        assert!(Translator::default().updates(&usage, |_| false).is_empty());
+        assert_eq!(
+            Translator::new(Some(8000)).updates(&usage, |_| false),
+            [json!({"sessionUpdate": "usage_update", "used": 100, "size": 8000})]
+        );
+    }
+
+    #[test]
+    fn skills_are_commands_sent_when_they_change() {
+        let mut translator = Translator::default();
+        let status = |skills: Value| json!({"type": "update_device_status", "device_status": {"current_available_skills": skills}});
+        let one = json!([{"id": "review", "description": "Reviews a diff", "path": "/p/SKILL.md"}]);
+        let first = translator.updates(&status(one.clone()), |_| false);
+        assert_eq!(first[0]["sessionUpdate"], "available_commands_update");
+        assert_eq!(first[0]["availableCommands"][0]["name"], "review");
+        assert!(translator.updates(&status(one), |_| false).is_empty());
+        let none = translator.updates(&status(json!([])), |_| false);
+        assert_eq!(none[0]["availableCommands"], json!([]));
     }
 
     #[test]

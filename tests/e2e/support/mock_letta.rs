@@ -188,8 +188,12 @@ async fn create_agent(State(state): Shared, axum::Json(body): axum::Json<Value>)
     axum::Json(json!({ "id": id, "name": body["name"], "model": body["model"] })).into_response()
 }
 
+/// The context window every mock agent reports.
+pub const CONTEXT_WINDOW: u64 = 32_000;
+
 async fn get_agent(Path(id): Path<String>) -> Response {
-    axum::Json(json!({ "id": id })).into_response()
+    axum::Json(json!({ "id": id, "llm_config": { "context_window": CONTEXT_WINDOW } }))
+        .into_response()
 }
 
 async fn create_conversation(

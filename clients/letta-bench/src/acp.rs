@@ -117,7 +117,14 @@ where
         })
         .await
         .map_err(|err| anyhow::anyhow!("the ACP session failed: {err:?}"))?;
-    let _ = bridge.start_kill();
+    // The editor's end is closed: the bridge ends by itself (so a profiler
+    // wrapping it can write its figures), or is killed.
+    if tokio::time::timeout(Duration::from_secs(10), bridge.wait())
+        .await
+        .is_err()
+    {
+        let _ = bridge.start_kill();
+    }
 
     let editor = editor_seen
         .lock()

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     Conflict,
     /// No model provider serves the agent's model, or the provider failed.
     ModelProvider,
+    /// The events after the `event_seq` asked for are no longer kept;
+    /// `data.first_kept_event_seq` is where the log starts now.
+    EventsExpired,
 }
 
 impl ErrorCode {
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::NotFound => -32008,
             ErrorCode::Conflict => -32009,
             ErrorCode::ModelProvider => -32010,
+            ErrorCode::EventsExpired => -32011,
         }
     }
 }

@@ -154,13 +154,27 @@ async fn events_beyond_retention_cannot_be_replayed() {
         }
     })
     .await;
-    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert_eq!(refused["error"]["code"], -32011, "{refused}");
     assert!(
         refused["error"]["message"]
             .as_str()
             .unwrap()
             .contains("no longer kept")
     );
+    // Where the log starts now, for a frontend that wants all that is left.
+    let first_kept = refused["error"]["data"]["first_kept_event_seq"]
+        .as_u64()
+        .unwrap();
+    assert!(first_kept > 2, "{refused}");
+    let from_first = call(
+        &mut lines,
+        502,
+        "sync",
+        json!({"runtime": runtime, "after_event_seq": first_kept - 1}),
+        &mut events,
+    )
+    .await;
+    assert_eq!(from_first["result"]["success"], true, "{from_first}");
     let latest = seqs(&events).into_iter().max().unwrap();
     let fine = call(
         &mut lines,

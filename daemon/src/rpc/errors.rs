@@ -19,6 +19,10 @@ impl From<RuntimeError> for RpcError {
                 ErrorCode::Storage
             }
             RuntimeError::Internal(_) => ErrorCode::InternalError,
+            RuntimeError::EventsExpired { first_kept } => {
+                return RpcError::new(ErrorCode::EventsExpired, err.to_string())
+                    .with_data(serde_json::json!({ "first_kept_event_seq": first_kept }));
+            }
         };
         RpcError::new(code, err.to_string())
     }

@@ -24,4 +24,11 @@ pub enum RuntimeError {
     Backend(#[from] BackendError),
     #[error("{0}")]
     Internal(String),
+    /// Events after the seq asked for were trimmed by retention.
+    #[error(
+        "events up to {} are no longer kept (retention): sync after {} or later, or without after_event_seq for the current state",
+        first_kept - 1,
+        first_kept - 1
+    )]
+    EventsExpired { first_kept: u64 },
 }

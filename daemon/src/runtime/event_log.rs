@@ -37,10 +37,9 @@ pub struct Draft {
 /// Why a subscription could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscribeError {
-    #[error(
-        "events up to {oldest_kept} are no longer kept (retention); sync without after_event_seq to get the current state"
-    )]
-    Expired { oldest_kept: u64 },
+    /// Events before `first_kept` were trimmed by retention.
+    #[error("events before {first_kept} are no longer kept (retention)")]
+    Expired { first_kept: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -306,9 +305,7 @@ impl EventLog {
             && let Some(first) = self.store.first_event_seq(self.runtime_id).await?
             && after + 1 < first
         {
-            return Err(SubscribeError::Expired {
-                oldest_kept: first - 1,
-            });
+            return Err(SubscribeError::Expired { first_kept: first });
         }
         // No event may be emitted between reading the latest seq and
         // registering the subscription.

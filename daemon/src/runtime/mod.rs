@@ -304,7 +304,7 @@ impl Runtime {
             .subscribe(&connection, after)
             .await
             .map_err(|err| match err {
-                SubscribeError::Expired { .. } => RuntimeError::Invalid(err.to_string()),
+                SubscribeError::Expired { first_kept } => RuntimeError::EventsExpired { first_kept },
                 SubscribeError::Store(err) => RuntimeError::Store(err),
             })
     }

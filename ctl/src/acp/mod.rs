@@ -5,6 +5,7 @@
 //! log — so a turn outlives the editor and the bridge, and loading the
 //! session again shows what happened.
 
+mod history;
 mod permissions;
 mod session;
 mod skills;
@@ -25,7 +26,8 @@ use agent_client_protocol::v1::schema::{
     SetSessionModeRequest, SetSessionModeResponse,
 };
 use agent_client_protocol::{Agent, Client, Stdio};
-use letta_client::RuntimeEvents;
+use letta_client::{ClientError, RuntimeEvents};
+use letta_protocol::errors::ErrorCode;
 use letta_protocol::{
     ConversationRetrieveParams, CreateAgentOptions, CreateConversationOptions, PermissionMode,
     RuntimeScope, RuntimeStartParams, methods,
@@ -34,7 +36,7 @@ use letta_protocol::{
 use crate::cli::{AcpArgs, BackendArg};
 use crate::error::CtlError;
 use crate::target::Context;
-use session::Session;
+use session::{History, Session};
 
 /// The permission modes an editor can switch between, with what they mean.
 const MODES: &[(&str, &str, &str)] = &[
@@ -256,7 +258,7 @@ impl Bridge {
         let (events, started) = RuntimeEvents::start(context.endpoint(), params).await?;
         let scope = events.scope().clone();
         crate::last_used::set(&self.data_dir, &scope);
-        let session = self.open(scope, started.agent.as_ref(), events, cx);
+        let session = self.open(scope, started.agent.as_ref(), events, None, cx);
         if !request.mcp_servers.is_empty() {
             session.say(&format!(
                 "letta-daemon does not run MCP servers yet: the {} the editor passed are not \
@@ -273,8 +275,24 @@ impl Bridge {
         cx: ConnectionTo<Client>,
     ) -> Result<LoadSessionResponse, CtlError> {
         let (scope, agent) = self.runtime_of(&request.session_id.0, &request.cwd).await?;
-        let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), Some(0)).await?;
-        let session = self.open(scope, agent.as_ref(), events, cx);
+        let endpoint = self.context().endpoint();
+        // All the log keeps; what retention trimmed comes from the stored
+        // messages.
+        let (events, history) =
+            match RuntimeEvents::sync(endpoint.clone(), scope.clone(), Some(0)).await {
+                Err(ClientError::Rpc(err)) if err.code == ErrorCode::EventsExpired.code() => {
+                    let first_kept = err
+                        .data
+                        .as_ref()
+                        .and_then(|data| data["first_kept_event_seq"].as_u64())
+                        .unwrap_or(1);
+                    let after = Some(first_kept.saturating_sub(1));
+                    let events = RuntimeEvents::sync(endpoint, scope.clone(), after).await?;
+                    (events, History::Trimmed)
+                }
+                events => (events?, History::Whole),
+            };
+        let session = self.open(scope, agent.as_ref(), events, Some(history), cx);
         let mode = session.replayed().await;
         Ok(LoadSessionResponse::new().modes(modes(&mode)))
     }
@@ -287,7 +305,7 @@ impl Bridge {
     ) -> Result<ResumeSessionResponse, CtlError> {
         let (scope, agent) = self.runtime_of(&request.session_id.0, &request.cwd).await?;
         let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), None).await?;
-        let session = self.open(scope, agent.as_ref(), events, cx);
+        let session = self.open(scope, agent.as_ref(), events, None, cx);
         let mode = session.replayed().await;
         Ok(ResumeSessionResponse::new().modes(modes(&mode)))
     }
@@ -385,9 +403,10 @@ impl Bridge {
         scope: RuntimeScope,
         agent: Option<&serde_json::Value>,
         events: RuntimeEvents,
+        history: Option<History>,
         cx: ConnectionTo<Client>,
     ) -> Arc<Session> {
-        let session = Session::start(self.context(), scope, agent, events, cx);
+        let session = Session::start(self.context(), scope, agent, events, history, cx);
         crate::util_lock(&self.sessions).insert(session.id.clone(), session.clone());
         session
     }

@@ -3,7 +3,7 @@
 //! the runtime's approvals asked with `session/request_permission` —
 //! withdrawn from the editor when another frontend answers first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +30,16 @@ const REMEMBERED_ENDS: usize = 64;
 /// Inputs of this editor remembered; a runtime queues at most 1000.
 const MAX_QUEUED_INPUTS: usize = 1000;
 
+/// What the event log replayed to a loaded session holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// Every event of the runtime: what is older comes from elsewhere
+    /// (the conversation was started before the daemon ran it).
+    Whole,
+    /// Retention trimmed the oldest events, maybe in the middle of a turn.
+    Trimmed,
+}
+
 /// How a turn ended.
 #[derive(Debug, Clone)]
 struct TurnEnd {
@@ -49,6 +59,8 @@ pub struct Session {
     closed: CancellationToken,
     /// The agent's context window in tokens, when its model says.
     context_window: Option<u64>,
+    /// The history the editor asked for (`session/load`).
+    history: Option<History>,
 }
 
 #[derive(Default)]
@@ -71,6 +83,7 @@ impl Session {
         scope: RuntimeScope,
         agent: Option<&Value>,
         events: RuntimeEvents,
+        history: Option<History>,
         cx: ConnectionTo<Client>,
     ) -> Arc<Session> {
         let session = Arc::new(Session {
@@ -82,6 +95,7 @@ impl Session {
             replayed: watch::channel(None).0,
             closed: CancellationToken::new(),
             context_window: agent.and_then(|agent| agent["llm_config"]["context_window"].as_u64()),
+            history,
         });
         tokio::spawn(forward(session.clone(), events));
         session
@@ -313,6 +327,9 @@ impl Session {
 async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
     let mut translator = Translator::new(session.context_window);
     let mut pending: Vec<(String, ControlRequestBody)> = Vec::new();
+    let mut history_due = session.history;
+    // Messages shown from storage, whose chunks the log repeats.
+    let mut shown: HashSet<String> = HashSet::new();
     if events.synced_through().is_none() {
         session.replayed.send_replace(Some("standard".to_owned()));
     }
@@ -329,14 +346,44 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
                 return;
             }
         };
+        // The stored messages older than the log go first. A trimmed log
+        // may start in the middle of a turn: that turn comes from storage
+        // too, and the log takes over at the next turn's start.
+        if let Some(history) = history_due {
+            let starts_turn = frame["type"] == "update_queue"
+                && frame["removed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|removal| removal["disposition"] == "dequeued");
+            let seq = frame["event_seq"].as_u64();
+            let replay_over = seq.is_some() && seq == events.synced_through();
+            if history == History::Whole || starts_turn || replay_over {
+                history_due = None;
+                let boundary = frame["emitted_at"].as_str().unwrap_or_default();
+                shown = show_history(&session, &mut translator, boundary).await;
+            } else if frame["type"] == "update_queue" {
+                // What a later turn's start will show.
+                translator.updates(&frame, |_| true);
+                continue;
+            } else if frame["type"] != "update_device_status" {
+                continue;
+            }
+        }
         let own = |id: &str| {
             crate::util_lock(&session.state)
                 .own_inputs
                 .iter()
                 .any(|own| own == id)
         };
-        for update in translator.updates(&frame, own) {
-            session.send(update);
+        let repeated = frame["type"] == "stream_delta"
+            && frame["delta"]["id"]
+                .as_str()
+                .is_some_and(|id| shown.contains(id));
+        if !repeated {
+            for update in translator.updates(&frame, own) {
+                session.send(update);
+            }
         }
         let seq = frame["event_seq"].as_u64();
         let boundary = events.synced_through();
@@ -392,6 +439,43 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
             session.replayed.send_replace(Some(mode));
         }
     }
+}
+
+/// Sends the conversation's stored messages dated before `boundary` (the
+/// event log's first event shown); their ids.
+async fn show_history(
+    session: &Session,
+    translator: &mut Translator,
+    boundary: &str,
+) -> HashSet<String> {
+    let older = async {
+        let client = session.context.client().await?;
+        super::history::older_than(&client, &session.scope, boundary).await
+    };
+    let (messages, left_out) = match older.await {
+        Ok(older) => older,
+        Err(err) => {
+            session.say(&format!(
+                "[cannot show the conversation's older messages: {err}]\n"
+            ));
+            return HashSet::new();
+        }
+    };
+    if left_out {
+        session.say(&format!(
+            "[the conversation's older messages are left out; the newest {} are shown]\n",
+            super::history::MAX_OLDER
+        ));
+    }
+    for message in &messages {
+        for update in translator.stored(message) {
+            session.send(update);
+        }
+    }
+    messages
+        .iter()
+        .filter_map(|message| message["id"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn internal(err: impl std::fmt::Display) -> Error {

@@ -193,6 +193,41 @@ impl Translator {
         }
     }
 
+    /// The updates a stored message stands for (history from before the
+    /// event log), in the same terms as the live events.
+    pub fn stored(&mut self, message: &Value) -> Vec<Value> {
+        match message["message_type"].as_str() {
+            Some("user_message") => {
+                let text = without_reminders(&content_text(&message["content"]));
+                if text.trim().is_empty() {
+                    Vec::new()
+                } else {
+                    vec![
+                        json!({ "sessionUpdate": "user_message_chunk", "content": { "type": "text", "text": text } }),
+                    ]
+                }
+            }
+            Some("tool_call_message" | "approval_request_message") => {
+                let calls = match message["tool_calls"].as_array() {
+                    Some(calls) => calls.clone(),
+                    None => vec![message["tool_call"].clone()],
+                };
+                calls
+                    .iter()
+                    .flat_map(|call| {
+                        self.announce(
+                            call["tool_call_id"].as_str().unwrap_or_default(),
+                            call["name"].as_str().unwrap_or("tool"),
+                            &arguments(&call["arguments"]),
+                            "in_progress",
+                        )
+                    })
+                    .collect()
+            }
+            _ => self.delta(message),
+        }
+    }
+
     /// A `tool_call` the first time a call is seen, a `tool_call_update`
     /// (its new status) after.
     fn announce(&mut self, id: &str, tool: &str, input: &Value, status: &str) -> Vec<Value> {
@@ -521,6 +556,25 @@ mod tests {
         assert!(translator.updates(&status(one), |_| false).is_empty());
         let none = translator.updates(&status(json!([])), |_| false);
         assert_eq!(none[0]["availableCommands"], json!([]));
+    }
+
+    #[test]
+    fn stored_messages_read_like_the_live_events() {
+        let mut translator = Translator::default();
+        let user = translator.stored(&json!({"message_type": "user_message",
+            "content": [{"type": "text", "text": "<system-reminder>\nwhere\n</system-reminder>"},
+                        {"type": "text", "text": "fix it"}]}));
+        assert_eq!(user[0]["sessionUpdate"], "user_message_chunk");
+        assert_eq!(user[0]["content"]["text"], "fix it");
+        let call = translator.stored(&json!({"message_type": "approval_request_message",
+            "tool_call": {"tool_call_id": "c1", "name": "Edit",
+                          "arguments": "{\"file_path\": \"/p/a.rs\", \"old_string\": \"a\", \"new_string\": \"b\"}"}}));
+        assert_eq!(call[0]["sessionUpdate"], "tool_call");
+        assert_eq!(call[0]["content"][0]["newText"], "b");
+        let done = translator.stored(&json!({"message_type": "tool_return_message",
+            "tool_call_id": "c1", "status": "success", "tool_return": "edited"}));
+        assert_eq!(done[0]["sessionUpdate"], "tool_call_update");
+        assert_eq!(done[0]["status"], "completed");
     }
 
     #[test]

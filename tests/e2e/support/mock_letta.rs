@@ -222,14 +222,30 @@ async fn get_conversation(State(state): Shared, Path(id): Path<String>) -> Respo
     }
 }
 
-async fn list_messages(State(state): Shared, Path(id): Path<String>) -> Response {
+/// Like Letta: newest first unless `order=asc`, up to `limit`, before the
+/// message `before`.
+async fn list_messages(
+    State(state): Shared,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let state = state.lock().unwrap();
     let mut messages = state
         .conversations
         .get(&id)
         .map(|(_, messages)| messages.clone())
         .unwrap_or_default();
-    messages.reverse();
+    if let Some(before) = query.get("before")
+        && let Some(at) = messages.iter().position(|message| message["id"] == *before)
+    {
+        messages.truncate(at);
+    }
+    if query.get("order").map(String::as_str) != Some("asc") {
+        messages.reverse();
+    }
+    if let Some(limit) = query.get("limit").and_then(|limit| limit.parse().ok()) {
+        messages.truncate(limit);
+    }
     axum::Json(Value::Array(messages)).into_response()
 }
 
@@ -445,7 +461,7 @@ fn reply(
             let seq = chunks.len() + 1;
             chunks.push(json!({ "message_type": "assistant_message", "id": format!("message-{run_id}"), "content": piece, "seq_id": seq, "run_id": run_id }));
         }
-        stored.push(json!({ "message_type": "assistant_message", "content": pieces.concat(), "run_id": run_id }));
+        stored.push(json!({ "message_type": "assistant_message", "id": format!("message-{run_id}"), "content": pieces.concat(), "run_id": run_id }));
         "end_turn"
     };
     let conversation = state
@@ -457,7 +473,18 @@ fn reply(
                 Vec::new(),
             )
         });
-    conversation.1.extend(stored);
+    // Stored as Letta lists them: each with an id and the time it was made.
+    let date = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let first = conversation.1.len();
+    conversation
+        .1
+        .extend(stored.into_iter().enumerate().map(|(index, mut message)| {
+            if message["id"].is_null() {
+                message["id"] = json!(format!("message-{run_id}-{}", first + index));
+            }
+            message["date"] = json!(date);
+            message
+        }));
     (chunks, stop_reason, delay)
 }
 

@@ -10,10 +10,10 @@ use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
     CancelNotification, CloseSessionRequest, ContentBlock, ImageContent, InitializeRequest,
-    ListSessionsRequest, LoadSessionRequest, NewSessionRequest, NewSessionResponse, PromptRequest,
-    RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
-    ResumeSessionRequest, SelectedPermissionOutcome, SessionNotification, SetSessionModeRequest,
-    StopReason, TextContent,
+    ListSessionsRequest, LoadSessionRequest, McpServer, McpServerStdio, NewSessionRequest,
+    NewSessionResponse, PromptRequest, RequestPermissionOutcome, RequestPermissionRequest,
+    RequestPermissionResponse, ResumeSessionRequest, SelectedPermissionOutcome,
+    SessionNotification, SetSessionModeRequest, StopReason, TextContent,
 };
 use agent_client_protocol::{Agent, ByteStreams, Client};
 use serde_json::{Value, json};
@@ -551,6 +551,23 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
             .block_task()
             .await?;
         assert!(elsewhere.sessions.is_empty());
+
+        // MCP servers from the editor are not dropped without a word.
+        let before = check.updates().len();
+        let server = McpServer::Stdio(McpServerStdio::new("files", "/usr/bin/mcp-files"));
+        cx.send_request(NewSessionRequest::new(root.clone()).mcp_servers(vec![server]))
+            .block_task()
+            .await?;
+        check
+            .wait_for("the MCP servers reported", |updates| {
+                updates[before..].iter().any(|update| {
+                    update["sessionUpdate"] == "agent_message_chunk"
+                        && update["content"]["text"]
+                            .as_str()
+                            .is_some_and(|text| text.contains("MCP servers"))
+                })
+            })
+            .await;
 
         cx.send_request(CloseSessionRequest::new(id.clone()))
             .block_task()

@@ -259,7 +259,26 @@ pub fn tool_call(id: &str, tool: &str, input: &Value) -> Value {
     });
     let path = text("file_path").or(text("path"));
     if let Some(path) = path {
-        call["locations"] = json!([{ "path": path }]);
+        // Read's offset is the first line it reads.
+        let line = fields.get("offset").and_then(Value::as_u64);
+        call["locations"] = match line {
+            Some(line) => json!([{ "path": path, "line": line }]),
+            None => json!([{ "path": path }]),
+        };
+    }
+    if tool == "ApplyPatch"
+        && let Some(patch) = text("input")
+    {
+        let diffs = patch_diffs(patch);
+        let paths: Vec<Value> = diffs
+            .iter()
+            .map(|diff| json!({ "path": diff["path"] }))
+            .collect();
+        if !diffs.is_empty() {
+            call["locations"] = Value::from(paths);
+            call["content"] = Value::from(diffs);
+        }
+        return call;
     }
     let diff = match (tool, path) {
         ("Write", Some(path)) => Some(
@@ -277,6 +296,63 @@ pub fn tool_call(id: &str, tool: &str, input: &Value) -> Value {
         call["content"] = json!([diff]);
     }
     call
+}
+
+/// Files shown per patch.
+const MAX_PATCH_FILES: usize = 50;
+
+/// What an `ApplyPatch` input changes, as ACP diffs: per added or updated
+/// file, its removed and kept lines against its added and kept lines.
+fn patch_diffs(patch: &str) -> Vec<Value> {
+    let mut diffs = Vec::new();
+    // (path, old text — none for an added file, new text)
+    let mut file: Option<(String, Option<String>, String)> = None;
+    let finish = |file: Option<(String, Option<String>, String)>, diffs: &mut Vec<Value>| {
+        if let Some((path, old, new)) = file
+            && diffs.len() < MAX_PATCH_FILES
+        {
+            diffs.push(json!({ "type": "diff", "path": path, "oldText": old, "newText": new }));
+        }
+    };
+    for line in patch.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(header) = line.strip_prefix("*** ") {
+            if let Some(to) = header.strip_prefix("Move to: ")
+                && let Some((path, ..)) = &mut file
+            {
+                *path = to.trim().to_owned();
+                continue;
+            }
+            finish(file.take(), &mut diffs);
+            file = if let Some(path) = header.strip_prefix("Add File: ") {
+                Some((path.trim().to_owned(), None, String::new()))
+            } else {
+                header
+                    .strip_prefix("Update File: ")
+                    .map(|path| (path.trim().to_owned(), Some(String::new()), String::new()))
+            };
+            continue;
+        }
+        let Some((_, old, new)) = &mut file else {
+            continue;
+        };
+        let (kind, rest) = line.split_at(line.len().min(1));
+        let keep = |text: &mut String| {
+            text.push_str(rest);
+            text.push('\n');
+        };
+        match (kind, old.as_mut()) {
+            ("+", _) => keep(new),
+            ("-", Some(old)) => keep(old),
+            (" ", Some(old)) => {
+                keep(old);
+                keep(new);
+            }
+            _ => {}
+        }
+    }
+    finish(file, &mut diffs);
+    diffs
 }
 
 /// The ACP kind of a built-in tool.
@@ -458,6 +534,30 @@ mod tests {
         );
         assert_eq!(done[0]["status"], "failed");
         assert_eq!(done[0]["content"][0]["content"]["text"], "denied");
+    }
+
+    #[test]
+    fn a_patch_shows_as_a_diff_per_file() {
+        let patch = "*** Begin Patch\n*** Add File: new.txt\n+hello\n*** Update File: src/a.rs\n*** Move to: src/b.rs\n@@ fn main() {\n     keep();\n-    old();\n+    new();\n*** Delete File: gone.txt\n*** End Patch";
+        let call = tool_call("c1", "ApplyPatch", &json!({ "input": patch }));
+        assert_eq!(call["kind"], "edit");
+        assert_eq!(
+            call["content"],
+            json!([
+                {"type": "diff", "path": "new.txt", "oldText": null, "newText": "hello\n"},
+                {"type": "diff", "path": "src/b.rs", "oldText": "    keep();\n    old();\n", "newText": "    keep();\n    new();\n"},
+            ])
+        );
+        assert_eq!(call["locations"][1]["path"], "src/b.rs");
+        let read = tool_call(
+            "c2",
+            "Read",
+            &json!({ "file_path": "/p/a.rs", "offset": 40 }),
+        );
+        assert_eq!(
+            read["locations"],
+            json!([{ "path": "/p/a.rs", "line": 40 }])
+        );
     }
 
     #[test]

@@ -304,7 +304,9 @@ impl Runtime {
             .subscribe(&connection, after)
             .await
             .map_err(|err| match err {
-                SubscribeError::Expired { first_kept } => RuntimeError::EventsExpired { first_kept },
+                SubscribeError::Expired { first_kept } => {
+                    RuntimeError::EventsExpired { first_kept }
+                }
                 SubscribeError::Store(err) => RuntimeError::Store(err),
             })
     }

@@ -12,6 +12,8 @@ pub mod config;
 pub mod discovery;
 pub mod faults;
 mod fs;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod logging;
 pub mod permissions;
 pub mod rpc;

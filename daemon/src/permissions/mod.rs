@@ -20,6 +20,8 @@
 pub mod paths;
 pub mod preview;
 mod read_only;
+#[cfg(feature = "fuzzing")]
+pub use read_only::all_read_only;
 pub mod rules;
 pub mod settings;
 pub mod shell;

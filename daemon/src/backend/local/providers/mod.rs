@@ -362,6 +362,29 @@ impl Providers {
 
 /// A context window for models whose provider does not say, from what is
 /// known of common model families.
+/// Feeds `text`, read as server-sent events (`event:` and `data:` lines,
+/// blocks separated by blank lines), to every wire format's decoder.
+#[cfg(feature = "fuzzing")]
+pub fn decode_all(text: &str) {
+    use http::Decoder;
+    let mut chat = openai::ChatDecoder::default();
+    let mut messages = anthropic::MessagesDecoder::default();
+    for block in text.split("\n\n") {
+        let mut event = "";
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(name) = line.strip_prefix("event:") {
+                event = name.trim();
+            } else if let Some(line) = line.strip_prefix("data:") {
+                data.push(line.trim_start());
+            }
+        }
+        let data = data.join("\n");
+        chat.decode("fuzz", event, &data);
+        messages.decode("fuzz", event, &data);
+    }
+}
+
 pub fn known_context_window(model: &str) -> Option<u64> {
     let model = model.rsplit('/').next().unwrap_or(model);
     const KNOWN: &[(&str, u64)] = &[

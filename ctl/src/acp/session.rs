@@ -150,8 +150,8 @@ impl Session {
         if text.trim().is_empty() && images.is_empty() {
             return Err(Error::invalid_params().data("the prompt is empty"));
         }
-        if let Some(invoked) = self.skill_invoked(&text) {
-            text = invoked.await?;
+        if let Some(expanded) = self.expand_skill(&text).await? {
+            text = expanded;
         }
         let content = if images.is_empty() {
             Value::from(text)
@@ -221,28 +221,26 @@ impl Session {
     }
 
     /// A prompt that starts with `/<skill>` (a command the editor
-    /// offered): the skill's instructions, then the rest of the prompt.
-    fn skill_invoked(
-        &self,
-        text: &str,
-    ) -> Option<impl std::future::Future<Output = Result<String, Error>> + use<>> {
-        let invocation = text.trim_start().strip_prefix('/')?;
+    /// offered), as the skill's instructions and then the rest of it.
+    async fn expand_skill(&self, text: &str) -> Result<Option<String>, Error> {
+        let Some(invocation) = text.trim_start().strip_prefix('/') else {
+            return Ok(None);
+        };
         let (command, request) = invocation
             .split_once(char::is_whitespace)
             .unwrap_or((invocation, ""));
-        let path = crate::util_lock(&self.state).skills.get(command)?.clone();
-        let (command, request) = (command.to_owned(), request.trim().to_owned());
-        Some(async move {
-            let instructions = super::skills::instructions(&path).await.map_err(|err| {
-                Error::invalid_params().data(format!("cannot read the skill {command}: {err}"))
-            })?;
-            Ok(super::skills::prompt(
-                &command,
-                &path,
-                &instructions,
-                &request,
-            ))
-        })
+        let Some(path) = crate::util_lock(&self.state).skills.get(command).cloned() else {
+            return Ok(None);
+        };
+        let instructions = super::skills::instructions(&path).await.map_err(|err| {
+            Error::invalid_params().data(format!("cannot read the skill {command}: {err}"))
+        })?;
+        Ok(Some(super::skills::prompt(
+            command,
+            &path,
+            &instructions,
+            request.trim(),
+        )))
     }
 
     /// `session/cancel`: aborts the running turn.

@@ -326,7 +326,9 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
     let mut translator = Translator::new(session.context_window);
     let mut pending: Vec<(String, ControlRequestBody)> = Vec::new();
     let mut history_due = session.history;
-    // Messages shown from storage, whose chunks the log repeats.
+    // The ids and otids of messages shown from storage, which the log may
+    // repeat: a Letta server dates messages to the second, so the time
+    // boundary alone cannot tell.
     let mut shown: HashSet<String> = HashSet::new();
     if events.synced_through().is_none() {
         session.replayed.send_replace(Some("standard".to_owned()));
@@ -369,10 +371,11 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
             }
         }
         let own = |id: &str| {
-            crate::util_lock(&session.state)
-                .own_inputs
-                .iter()
-                .any(|own| own == id)
+            shown.contains(id)
+                || crate::util_lock(&session.state)
+                    .own_inputs
+                    .iter()
+                    .any(|own| own == id)
         };
         let repeated = frame["type"] == "stream_delta"
             && frame["delta"]["id"]
@@ -440,7 +443,7 @@ async fn forward(session: Arc<Session>, mut events: RuntimeEvents) {
 }
 
 /// Sends the conversation's stored messages dated before `boundary` (the
-/// event log's first event shown); their ids.
+/// event log's first event shown); their ids and otids.
 async fn show_history(
     session: &Session,
     translator: &mut Translator,
@@ -472,7 +475,8 @@ async fn show_history(
     }
     messages
         .iter()
-        .filter_map(|message| message["id"].as_str().map(str::to_owned))
+        .flat_map(|message| [&message["id"], &message["otid"]])
+        .filter_map(|id| id.as_str().map(str::to_owned))
         .collect()
 }
 

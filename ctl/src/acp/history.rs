@@ -28,7 +28,9 @@ pub async fn older_than(
         .map_err(|err| CtlError::Failed(format!("the log's first event has no time: {err}")))?;
     let mut older = Vec::new();
     let mut before: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    // Left out unless the pages end before the bounds do.
+    let mut left_out = true;
+    'pages: for _ in 0..MAX_PAGES {
         let mut query = Map::new();
         query.insert("limit".into(), json!(PAGE));
         query.insert("order".into(), json!("desc"));
@@ -56,8 +58,7 @@ pub async fn older_than(
                 .and_then(|date| date.parse::<jiff::Timestamp>().ok());
             if dated.is_some_and(|date| date < boundary) {
                 if older.len() == MAX_OLDER {
-                    older.reverse();
-                    return Ok((older, true));
+                    break 'pages;
                 }
                 older.push(message);
             }
@@ -67,11 +68,11 @@ pub async fn older_than(
                 before = Some(next);
             }
             _ => {
-                older.reverse();
-                return Ok((older, false));
+                left_out = false;
+                break;
             }
         }
     }
     older.reverse();
-    Ok((older, true))
+    Ok((older, left_out))
 }

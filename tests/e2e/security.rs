@@ -35,6 +35,50 @@ async fn web_pages_are_refused_without_a_token() {
     assert!(raw::websocket(&daemon.ws_url("/ws"), &[]).await.is_ok());
 }
 
+/// DNS rebinding: a page whose name was made to resolve to 127.0.0.1 sends
+/// its own name as `Host` (and no `Origin` on a same-origin GET). Only
+/// loopback names may be used without a token.
+#[tokio::test]
+async fn foreign_host_names_are_refused_without_a_token() {
+    let daemon = Daemon::start();
+    let url = format!("{}/app-server-info", daemon.http_url());
+    let port = daemon.http_url().rsplit(':').next().unwrap().to_string();
+    for host in ["evil.example", "evil.example:80", "127.0.0.1.evil.example"] {
+        let response = http().get(&url).header("Host", host).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{host}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Host"), "{host}: {body}");
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "localhost".to_string(),
+        format!("[::1]:{port}"),
+    ] {
+        let response = http().get(&url).header("Host", &host).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+    }
+    let err = raw::websocket(&daemon.ws_url("/ws"), &[("Host", "evil.example")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+}
+
+/// With a token the name does not matter: the token is the proof.
+#[tokio::test]
+async fn with_a_token_any_host_name_may_be_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with(with_token(dir.path()));
+    let response = http()
+        .get(format!("{}/healthz", daemon.http_url()))
+        .header("Host", "daemon.lan:4000")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 #[tokio::test]
 async fn a_configured_token_is_required_everywhere() {
     let dir = tempfile::tempdir().unwrap();

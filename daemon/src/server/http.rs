@@ -3,8 +3,9 @@
 //!
 //! One guard sits in front of every route: with an auth token configured,
 //! requests must carry `Authorization: Bearer <token>` (compared in constant
-//! time); without one, requests carrying an `Origin` header are refused, so a
-//! web page the user happens to visit cannot drive the daemon.
+//! time); without one, requests carrying an `Origin` header or a `Host` that
+//! is not a loopback name are refused, so a web page the user happens to
+//! visit cannot drive the daemon, directly or by DNS rebinding.
 
 use std::sync::Arc;
 
@@ -72,9 +73,37 @@ impl AccessGuard {
                 StatusCode::FORBIDDEN,
                 "requests from web pages (with an Origin header) are refused unless the daemon runs with --auth-token-file",
             )),
+            None if !names_loopback(headers.get(header::HOST)) => Some((
+                StatusCode::FORBIDDEN,
+                "only loopback names (localhost, 127.0.0.1, [::1]) may be used as Host unless the daemon runs with --auth-token-file",
+            )),
             None => None,
         }
     }
+}
+
+/// Whether a request's `Host` names this machine's loopback. A page that
+/// had its own name resolve to 127.0.0.1 (DNS rebinding) sends that name,
+/// and no `Origin` on its same-origin requests; this is what refuses it.
+/// Programs that send no `Host` at all are local ones.
+fn names_loopback(host: Option<&header::HeaderValue>) -> bool {
+    let Some(host) = host else { return true };
+    let Some(authority) = host
+        .to_str()
+        .ok()
+        .and_then(|host| host.parse::<axum::http::uri::Authority>().ok())
+    else {
+        return false;
+    };
+    let name = authority.host();
+    let name = name
+        .strip_prefix('[')
+        .and_then(|name| name.strip_suffix(']'))
+        .unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {

@@ -72,6 +72,16 @@ impl DaemonError {
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let data_dir = config.data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let ended = crate::orphans::end_left_behind(&data_dir);
+        if ended > 0 {
+            tracing::warn!(
+                processes = ended,
+                "ended commands an earlier daemon left running"
+            );
+        }
+    });
     let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
     let started_at = now_rfc3339();
     let (run_id, unclean) = store

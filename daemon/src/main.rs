@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use letta_daemon::config::{Cli, Config, UserEnvironment};
-use letta_daemon::{app, logging};
+use letta_daemon::{app, logging, orphans};
 
 // Startup failures are reported on stderr in one line whatever the log
 // format, so a user who ran the command sees why it stopped.
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(app::EXIT_CONFIG);
         }
     };
+    mark_children(&config.data_dir);
     logging::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,4 +35,15 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Every process the daemon starts inherits its mark, so that a daemon
+/// starting after a crash can end what this one left running
+/// ([`orphans`](letta_daemon::orphans)).
+#[allow(unsafe_code)]
+fn mark_children(data_dir: &std::path::Path) {
+    let mark = orphans::mark(std::process::id(), data_dir);
+    // SAFETY: called before the async runtime, the logger or any other
+    // thread starts, so nothing reads the environment concurrently.
+    unsafe { std::env::set_var(orphans::MARK_VAR, mark) };
 }

@@ -195,10 +195,60 @@ async fn background_commands_end_when_the_daemon_stops() {
         ))
         .await;
     frontend.wait_for_type("turn_finished").await;
-    let pid_file = project.path().join("bg.pid");
-    let pid = crate::support::within(async {
+    let pid = written_pid(&project.path().join("bg.pid")).await;
+    assert!(alive(pid), "the background command runs");
+    let status = daemon.stop();
+    assert!(status.success(), "{status}");
+    assert!(!alive(pid), "the background command ended with the daemon");
+}
+
+/// Commands a crashed daemon left running (a background job, the command
+/// a turn was waiting on, and one that left the job's process group) are
+/// killed when a daemon starts again on the same data directory: the
+/// journal reports them interrupted, so nothing may still be acting.
+#[tokio::test]
+async fn commands_a_killed_daemon_left_running_end_when_it_restarts() {
+    let backend = Backend::mock().await;
+    let project = tempfile::tempdir().unwrap();
+    let mut daemon = backend.daemon();
+    let frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "orphans", project.path(), "unrestricted").await;
+    let background = r#"[[call:Bash {"command": "setsid sh -c 'echo $$ > escaped.pid; exec sleep 300' & echo $$ > bg.pid; exec sleep 300", "description": "wait", "run_in_background": true}]]"#;
+    let foreground =
+        r#"[[call:Bash {"command": "echo $$ > fg.pid; exec sleep 300", "description": "wait"}]]"#;
+    for (script, otid) in [(background, "orphans-bg"), (foreground, "orphans-fg")] {
+        frontend
+            .send(crate::support::frontend::user_input(
+                &runtime,
+                script,
+                &crate::support::backend::cm(otid),
+            ))
+            .await;
+    }
+    let mut pids = Vec::new();
+    for name in ["bg.pid", "escaped.pid", "fg.pid"] {
+        pids.push(written_pid(&project.path().join(name)).await);
+    }
+    daemon.kill();
+    assert!(
+        pids.iter().all(|pid| alive(*pid)),
+        "a crash leaves them running"
+    );
+
+    let (_daemon, _frontend) = backend.restart(&daemon, &runtime).await;
+    crate::support::within(async {
+        while pids.iter().any(|pid| alive(*pid)) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+/// The pid a command wrote to `path`, once it has.
+async fn written_pid(path: &Path) -> u32 {
+    crate::support::within(async {
         loop {
-            if let Ok(text) = std::fs::read_to_string(&pid_file)
+            if let Ok(text) = std::fs::read_to_string(path)
                 && let Ok(pid) = text.trim().parse::<u32>()
             {
                 return pid;
@@ -206,11 +256,7 @@ async fn background_commands_end_when_the_daemon_stops() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     })
-    .await;
-    assert!(alive(pid), "the background command runs");
-    let status = daemon.stop();
-    assert!(status.success(), "{status}");
-    assert!(!alive(pid), "the background command ended with the daemon");
+    .await
 }
 
 /// Whether a process exists and is not a zombie waiting to be reaped.

@@ -129,10 +129,13 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Kills the daemon and what its agents left running, so that tests
+    /// leave no commands behind on the machine.
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill();
             let _ = child.wait();
+            letta_daemon::orphans::end_left_behind(&self.data_dir);
         }
     }
 }

@@ -18,6 +18,7 @@ on_both_backends!(
     an_interrupted_read_runs_again,
     a_command_that_kills_the_daemon_is_not_run_twice,
     a_tool_call_cut_between_its_pieces_is_rebuilt_whole,
+    results_sent_before_a_crash_are_not_sent_again,
 );
 
 /// The daemon dies after the first piece of a tool call's arguments was
@@ -40,6 +41,31 @@ async fn a_tool_call_cut_between_its_pieces_is_rebuilt_whole(backend: Backend) {
         std::fs::read_to_string(project.path().join("whole.txt")).unwrap_or_default(),
         "rebuilt from every piece\n"
     );
+    let returns = tool_returns(&after, &runtime).await;
+    assert_eq!(returns.len(), 1, "{returns:?}");
+}
+
+/// The daemon dies after the server took a call's result and answered it,
+/// before the daemon noted the result as delivered: after the restart the
+/// turn ends, and the next turn does not send that result again (the
+/// server would refuse a result for a call that waits for none).
+async fn results_sent_before_a_crash_are_not_sent_again(backend: Backend) {
+    let project = project();
+    let (daemons, mut after, runtime) = across_a_crash(
+        &backend,
+        "e2e-results-sent",
+        project.path(),
+        "unrestricted",
+        APPEND,
+        Some("tool-results-answered"),
+    )
+    .await;
+    turn_finished(&mut after, &daemons).await;
+    after
+        .send(user_input(&runtime, "[[notool]] and then", &cm("and-then")))
+        .await;
+    turn_finished(&mut after, &daemons).await;
+    assert_eq!(count_lines(&project.path().join("count.txt")), 1);
     let returns = tool_returns(&after, &runtime).await;
     assert_eq!(returns.len(), 1, "{returns:?}");
 }

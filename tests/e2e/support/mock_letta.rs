@@ -409,22 +409,25 @@ fn reply(
     body: &Value,
     otid: Option<&str>,
 ) -> (Vec<Value>, &'static str, Duration) {
-    let message = &body["messages"][0];
     let mut stored = Vec::new();
     let mut tool_return = None;
-    if message["type"] == "approval" {
-        for approval in message["approvals"].as_array().into_iter().flatten() {
-            tool_return = approval["tool_return"].as_str().map(str::to_owned);
-            stored.push(json!({ "message_type": "tool_return_message", "tool_call_id": approval["tool_call_id"], "tool_return": tool_return }));
+    // Results of calls may come before a new user message, as on Letta.
+    for message in body["messages"].as_array().into_iter().flatten() {
+        if message["type"] == "approval" {
+            for approval in message["approvals"].as_array().into_iter().flatten() {
+                tool_return = approval["tool_return"].as_str().map(str::to_owned);
+                stored.push(json!({ "message_type": "tool_return_message", "tool_call_id": approval["tool_call_id"], "tool_return": tool_return }));
+            }
+        } else {
+            let text = super::scripted_model::text_of(&message["content"]);
+            state
+                .scripts
+                .insert(conversation_id.to_owned(), Script::parse(&text));
+            stored.push(
+                json!({ "message_type": "user_message", "otid": otid, "content": message["content"] }),
+            );
+            tool_return = None;
         }
-    } else {
-        let text = super::scripted_model::text_of(&message["content"]);
-        state
-            .scripts
-            .insert(conversation_id.to_owned(), Script::parse(&text));
-        stored.push(
-            json!({ "message_type": "user_message", "otid": otid, "content": message["content"] }),
-        );
     }
     let script = state.scripts.entry(conversation_id.to_owned()).or_default();
     let delay = script.delay;

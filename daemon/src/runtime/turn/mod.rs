@@ -243,31 +243,11 @@ impl Turn<'_> {
         let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
         rt.log.emit_all(drafts, None).await?;
 
-        // Results of tool calls on their way to the server.
-        let mut delivering: Vec<String> = Vec::new();
-        let mut step = if input.row.status == InputStatus::Running {
+        // `delivering`: results of tool calls on their way to the server.
+        let (mut step, mut delivering) = if input.row.status == InputStatus::Running {
             self.recovery_step(&message, &tools).await?
         } else {
-            // Calls an aborted turn left unanswered go first: the server
-            // takes no message until they are answered.
-            let carried = rt.store.undelivered_results(rt.id).await?;
-            let mut messages = Vec::new();
-            if !carried.is_empty() {
-                let approvals = carried
-                    .iter()
-                    .map(|row| {
-                        let (tool_return, status) = local::stored_outcome(row);
-                        approval_entry(&row.tool_call_id, tool_return, status)
-                    })
-                    .collect();
-                messages.push(approval_message(approvals));
-                delivering = carried.into_iter().map(|row| row.tool_call_id).collect();
-            }
-            messages.extend(user_messages(&message, &self.turn.client_message_id));
-            Step::Send {
-                body: request_body(messages, &tools),
-                answering: None,
-            }
+            self.first_step(&message, &tools).await?
         };
         loop {
             let end = tokio::select! {
@@ -275,6 +255,7 @@ impl Turn<'_> {
                 () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
             };
             if !delivering.is_empty() {
+                crate::faults::crash_point("tool-results-answered");
                 rt.store.deliver_tool_results(&delivering).await?;
                 delivering.clear();
             }
@@ -314,48 +295,106 @@ impl Turn<'_> {
     /// the server may already have is looked up, never sent again: a run in
     /// flight is reattached from its cursor; a message or approval that may
     /// have reached the server is found there by its run.
+    /// The turn's first message, and the results it carries: calls an
+    /// aborted turn left unanswered go first, as the server takes no
+    /// message until they are answered.
+    async fn first_step(
+        &self,
+        message: &CreateMessage,
+        tools: &Offered,
+    ) -> Result<(Step, Vec<String>), TurnError> {
+        let rt = self.runtime;
+        let carried = rt.store.undelivered_results(rt.id).await?;
+        let mut messages = Vec::new();
+        if !carried.is_empty() {
+            let approvals = carried
+                .iter()
+                .map(|row| {
+                    let (tool_return, status) = local::stored_outcome(row);
+                    approval_entry(&row.tool_call_id, tool_return, status)
+                })
+                .collect();
+            messages.push(approval_message(approvals));
+        }
+        messages.extend(user_messages(message, &self.turn.client_message_id));
+        let step = Step::Send {
+            body: request_body(messages, tools),
+            answering: None,
+        };
+        Ok((
+            step,
+            carried.into_iter().map(|row| row.tool_call_id).collect(),
+        ))
+    }
+
+    /// Where a turn the daemon was running when it stopped goes on from:
+    /// the run it was following, the calls of a finished run, or its
+    /// first message if the server never took it.
     async fn recovery_step(
         &self,
         message: &CreateMessage,
         tools: &Offered,
-    ) -> Result<Step, TurnError> {
+    ) -> Result<(Step, Vec<String>), TurnError> {
         let rt = self.runtime;
-        match rt.store.latest_run_of_turn(&self.turn.turn_id).await? {
-            Some(run) if run.status == RunStatus::Streaming => Ok(Step::Reattach {
+        let step = match rt.store.latest_run_of_turn(&self.turn.turn_id).await? {
+            Some(run) if run.status == RunStatus::Streaming => Step::Reattach {
                 run_id: run.run_id,
                 after: u64::try_from(run.last_seq_id).unwrap_or(0),
-            }),
-            Some(run) => {
-                if let Some(newer) = self
-                    .newest_run()
-                    .await?
-                    .filter(|newest| *newest != run.run_id)
-                {
-                    // The approval answering this run was sent and started a run.
-                    return Ok(Step::Reattach {
-                        run_id: newer,
-                        after: 0,
-                    });
-                }
-                let calls = approval_calls(&run);
-                Ok(Step::Finished(RunEnd {
+            },
+            Some(run) => match self
+                .newest_run()
+                .await?
+                .filter(|newest| *newest != run.run_id)
+            {
+                // The approval answering this run was sent and started a run.
+                Some(newer) => Step::Reattach {
+                    run_id: newer,
+                    after: 0,
+                },
+                None => Step::Finished(RunEnd {
+                    calls: approval_calls(&run),
                     run_id: Some(run.run_id),
                     stop_reason: run.stop_reason,
                     usage: None,
-                    calls,
-                }))
-            }
-            None if self.server_has_message().await? => match self.newest_run().await? {
-                Some(run_id) => Ok(Step::Reattach { run_id, after: 0 }),
-                None => Err(TurnError::Protocol(
-                    "the message reached the server but its run cannot be found".to_owned(),
-                )),
+                }),
             },
-            None => Ok(Step::Send {
-                body: request_body(user_messages(message, &self.turn.client_message_id), tools),
-                answering: None,
-            }),
+            None if self.server_has_message().await? => match self.newest_run().await? {
+                Some(run_id) => Step::Reattach { run_id, after: 0 },
+                None => {
+                    return Err(TurnError::Protocol(
+                        "the message reached the server but its run cannot be found".to_owned(),
+                    ));
+                }
+            },
+            None => return self.first_step(message, tools).await,
+        };
+        self.note_results_taken(&step).await?;
+        Ok((step, Vec::new()))
+    }
+
+    /// The server took every result sent before the run a recovered turn
+    /// goes on from (it starts no run while a call waits for one), though
+    /// the daemon may have stopped before noting it. Noted now, so the
+    /// next message does not send them again, which the server refuses;
+    /// only the calls of a finished run still need theirs.
+    async fn note_results_taken(&self, step: &Step) -> Result<(), TurnError> {
+        let rt = self.runtime;
+        let waiting: Vec<&str> = match step {
+            Step::Finished(end) => end.calls.iter().map(|call| call.id.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let taken: Vec<String> = rt
+            .store
+            .undelivered_results(rt.id)
+            .await?
+            .into_iter()
+            .map(|row| row.tool_call_id)
+            .filter(|id| !waiting.contains(&id.as_str()))
+            .collect();
+        if !taken.is_empty() {
+            rt.store.deliver_tool_results(&taken).await?;
         }
+        Ok(())
     }
 
     /// Whether the server stored this turn's message (found by its otid).

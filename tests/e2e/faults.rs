@@ -197,6 +197,58 @@ async fn a_model_failure_in_the_stream_ends_the_turn_with_its_error() {
     );
 }
 
+/// A chunk that is not JSON ends the turn with a reason that says so
+/// (resuming would only read it again).
+#[tokio::test]
+async fn a_chunk_that_is_not_json_ends_the_turn_with_the_reason() {
+    let (_mock, _daemon, mut frontend, runtime) = start(Faults {
+        insert: Some((
+            3,
+            "data: {\"message_type\": \"assistant_message\", oops\n\n".into(),
+        )),
+        ..Faults::default()
+    })
+    .await;
+    frontend
+        .send(user_input(&runtime, "hello", "cm-garbled"))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "error", "{finished}");
+    let error = finished["error"].as_str().unwrap();
+    assert!(error.contains("not a JSON object"), "{finished}");
+}
+
+/// Chunks of kinds the daemon does not know are passed on, and the turn
+/// goes on.
+#[tokio::test]
+async fn chunks_of_unknown_kinds_do_not_stop_the_turn() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        insert: Some((
+            3,
+            "data: {\"message_type\": \"hologram_message\", \"content\": \"?\"}\n\n".into(),
+        )),
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-unknown-kind").await;
+    assert_eq!(vec![text], mock.full_texts());
+}
+
+/// A line cut in the middle as the connection drops is not taken for a
+/// chunk: the stream is resumed after the last whole one.
+#[tokio::test]
+async fn a_line_cut_by_a_dropped_connection_is_resumed_past() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        drop_after: Some(4),
+        insert: Some((4, "data: {\"message_type\": \"assistant_mess".into())),
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-cut-line").await;
+    assert_eq!(vec![text], mock.full_texts());
+    assert_eq!(mock.seen().resumes, vec![4]);
+}
+
 /// A Letta server that takes a request and never answers is given up on
 /// after the request timeout; the message (with its otid) is then sent
 /// again and reaches the server once.

@@ -43,6 +43,9 @@ pub struct Faults {
     /// Each run's first stream reports a model failure (`event: error`)
     /// after this many chunks.
     pub error_after: Option<usize>,
+    /// Raw text put into each run's first stream after this many events
+    /// (after a cut, it is the last thing sent).
+    pub insert: Option<(usize, String)>,
     /// Applied to successive sends, first to last.
     pub send_failures: VecDeque<SendFailure>,
     pub chunk_delay: Duration,
@@ -545,6 +548,9 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
             Ending::Done
         }
     };
+    if let Some((at, raw)) = faults.insert.filter(|_| first) {
+        events.insert(at.min(events.len()), raw);
+    }
     drop(guard);
     let body = futures_util::stream::iter(events)
         .then(move |event| async move {

@@ -82,7 +82,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             );
         }
     });
-    let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
+    let store = Store::open_limited(
+        &config.data_dir.join(DATABASE_FILE),
+        Some(config.max_database_mib.saturating_mul(1024 * 1024)),
+    )
+    .await?;
     let started_at = now_rfc3339();
     let (run_id, unclean) = store
         .record_daemon_start(std::process::id(), env!("CARGO_PKG_VERSION"), &started_at)
@@ -242,6 +246,7 @@ async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
         for runtime in runtimes.all().await {
             runtime.log.trim().await;
         }
+
         runtimes.fire_due_wakes().await;
     }
 }

@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_STEPS: u32 = 50;
 pub const DEFAULT_COMPACTION_THRESHOLD: f64 = 0.75;
 /// Default events kept per runtime.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
+/// 8 GiB: room for years of conversations, not for a runaway that fills
+/// the disk.
+pub const DEFAULT_MAX_DATABASE_MIB: u64 = 8192;
 const DEFAULT_LISTEN: &str = "ws://127.0.0.1:4500";
 const DEFAULT_LOCAL_LETTA_URL: &str = "http://localhost:8283";
 const DEFAULT_CLOUD_LETTA_URL: &str = "https://api.letta.com";
@@ -91,6 +94,9 @@ pub struct Cli {
     /// Events kept per runtime for replay [default: 100000].
     #[arg(long, env = "LETTA_DAEMON_EVENT_RETENTION", value_name = "EVENTS")]
     pub event_retention: Option<u64>,
+    /// Largest size of the database in MiB; past it new work is refused [default: 8192].
+    #[arg(long, env = "LETTA_DAEMON_MAX_DATABASE_MIB", value_name = "MIB")]
+    pub max_database_mib: Option<u64>,
     /// Seconds a run stream may stay silent (pings included) before it is resumed [default: 60].
     #[arg(
         long,
@@ -142,6 +148,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     max_connections: Option<usize>,
     event_retention: Option<u64>,
+    max_database_mib: Option<u64>,
     stream_stall_timeout: Option<u64>,
     letta_request_timeout: Option<u64>,
     letta_base_url: Option<String>,
@@ -198,6 +205,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Events kept per runtime for replay.
     pub event_retention: u64,
+    /// The database grows no larger than this many MiB.
+    pub max_database_mib: u64,
     /// A run stream silent for this long is resumed.
     pub stream_stall_timeout: std::time::Duration,
     pub letta: LettaApiConfig,
@@ -395,6 +404,11 @@ impl Config {
                 .event_retention
                 .or(file.event_retention)
                 .unwrap_or(DEFAULT_EVENT_RETENTION)
+                .max(1),
+            max_database_mib: cli
+                .max_database_mib
+                .or(file.max_database_mib)
+                .unwrap_or(DEFAULT_MAX_DATABASE_MIB)
                 .max(1),
             stream_stall_timeout: std::time::Duration::from_secs(
                 cli.stream_stall_timeout

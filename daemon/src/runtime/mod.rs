@@ -143,6 +143,9 @@ impl Runtimes {
                 "the daemon already holds {MAX_OPEN_RUNTIMES} runtimes, the most it opens"
             )));
         }
+        if existing.is_none() {
+            self.store.check_room().await?;
+        }
         let cwd = cwd
             .or_else(|| existing.as_ref().map(|row| row.cwd.clone()))
             .unwrap_or_else(|| self.default_cwd.clone());

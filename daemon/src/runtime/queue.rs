@@ -36,6 +36,7 @@ impl Runtime {
                     .into(),
             ));
         }
+        self.store.check_room().await?;
         let client_message_id = message
             .messages
             .iter()

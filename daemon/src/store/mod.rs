@@ -43,9 +43,32 @@ pub const DATABASE_FILE: &str = "daemon.db";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite's `SQLITE_FULL`, or new work refused as the database nears
+    /// its limit. Nothing already committed is lost.
+    #[error(
+        "the database is full (its limit, --max-database-mib, or the disk): new work is refused \
+         until there is room; nothing already stored is lost"
+    )]
+    Full,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        const SQLITE_FULL: i64 = 13;
+        let full = err
+            .as_database_error()
+            .and_then(|err| err.code())
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_FULL);
+        if full {
+            StoreError::Full
+        } else {
+            StoreError::Sqlx(err)
+        }
+    }
 }
 
 /// Handle to the database; cheap to clone.
@@ -54,7 +77,14 @@ pub struct Store {
     pool: SqlitePool,
     /// Transactions committed since the database was opened.
     commits: Arc<AtomicU64>,
+    /// The most the database may grow to, in bytes.
+    limit_bytes: Option<u64>,
 }
+
+/// The share of its size limit past which the database takes no new work
+/// (inputs, runtimes), in percent: the turns already running keep room to
+/// finish and record how they ended.
+const NEARLY_FULL: u64 = 90;
 
 /// A previous run that did not stop cleanly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +94,16 @@ pub struct UncleanRun {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the database at `path`, with
+    /// no limit on its size.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
+        Store::open_limited(path, None).await
+    }
+
+    /// Opens (creating if needed) and migrates the database at `path`,
+    /// which grows no larger than `limit_bytes`.
+    pub async fn open_limited(path: &Path, limit_bytes: Option<u64>) -> Result<Store, StoreError> {
+        let mut options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -81,6 +118,10 @@ impl Store {
             // would reach frontends tens of milliseconds late.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "67108864");
+        if let Some(limit) = limit_bytes {
+            // Pages of SQLite's default size, 4 KiB.
+            options = options.pragma("max_page_count", (limit / 4096).max(1).to_string());
+        }
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
         let pool = SqlitePoolOptions::new()
@@ -102,7 +143,38 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, commits })
+        Ok(Store {
+            pool,
+            commits,
+            limit_bytes,
+        })
+    }
+
+    /// Refuses new work (inputs, runtimes) while the database uses more
+    /// than [`NEARLY_FULL`] of its limit; it takes work again once there is
+    /// room (retention trims old events, or the limit is raised). One query
+    /// of SQLite's page counts.
+    pub async fn check_room(&self) -> Result<(), StoreError> {
+        let Some(limit) = self.limit_bytes else {
+            return Ok(());
+        };
+        let (pages, free, page_size): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT page_count FROM pragma_page_count()), \
+                    (SELECT freelist_count FROM pragma_freelist_count()), \
+                    (SELECT page_size FROM pragma_page_size())",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let used = u64::try_from((pages - free).max(0) * page_size).unwrap_or(u64::MAX);
+        if used.saturating_mul(100) > limit.saturating_mul(NEARLY_FULL) {
+            tracing::warn!(
+                used,
+                limit,
+                "the database is nearly full: new work is refused"
+            );
+            return Err(StoreError::Full);
+        }
+        Ok(())
     }
 
     /// Records this run's start; returns its id and the earlier runs that
@@ -232,6 +304,40 @@ mod tests {
             checkpoints += u32::from(schedule.due(commits));
         }
         assert_eq!(checkpoints, 2, "5000 commits without a pause");
+    }
+
+    /// Past 90% of the limit new work is refused; at the limit SQLite's
+    /// own refusal is the same typed error, and what was committed stays.
+    #[tokio::test]
+    async fn a_full_database_refuses_and_keeps_what_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        let store = Store::open_limited(&path, Some(1024 * 1024)).await.unwrap();
+        store.check_room().await.unwrap();
+        let big = "x".repeat(16 * 1024);
+        let mut written = 0;
+        let full = loop {
+            match store.record_daemon_start(written, &big, "t").await {
+                Ok(_) => written += 1,
+                Err(err) => break err,
+            }
+            assert!(written < 1000, "the limit holds");
+        };
+        assert!(matches!(full, StoreError::Full), "{full:?}");
+        assert!(full.to_string().contains("--max-database-mib"), "{full}");
+        assert!(matches!(store.check_room().await, Err(StoreError::Full)));
+        store.close().await;
+
+        let reopened = Store::open_limited(&path, Some(64 * 1024 * 1024))
+            .await
+            .unwrap();
+        reopened.check_room().await.unwrap();
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM daemon_runs")
+            .fetch_one(&reopened.pool)
+            .await
+            .unwrap();
+        assert_eq!(kept, i64::from(written), "every committed row kept");
+        reopened.record_daemon_start(0, "0.1.0", "t").await.unwrap();
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ mod plans;
 mod questions;
 mod security;
 mod session_context;
+mod soak;
 mod storage;
 mod subscriptions;
 mod toolsets;

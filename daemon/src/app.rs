@@ -73,15 +73,7 @@ impl DaemonError {
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     let data_dir = config.data_dir.clone();
-    tokio::task::spawn_blocking(move || {
-        let ended = crate::orphans::end_left_behind(&data_dir);
-        if ended > 0 {
-            tracing::warn!(
-                processes = ended,
-                "ended commands an earlier daemon left running"
-            );
-        }
-    });
+    tokio::task::spawn_blocking(move || crate::orphans::end_left_behind(&data_dir));
     let store = Store::open_limited(
         &config.data_dir.join(DATABASE_FILE),
         Some(config.max_database_mib.saturating_mul(1024 * 1024)),
@@ -246,7 +238,6 @@ async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
         for runtime in runtimes.all().await {
             runtime.log.trim().await;
         }
-
         runtimes.fire_due_wakes().await;
     }
 }

@@ -71,6 +71,12 @@ pub fn end_left_behind(data_dir: &Path) -> usize {
         }
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
+    if found > 0 {
+        tracing::warn!(
+            processes = found,
+            "ended commands an earlier daemon left running"
+        );
+    }
     found
 }
 

@@ -291,10 +291,6 @@ impl Turn<'_> {
         }
     }
 
-    /// Where a turn that was running when the daemon stopped picks up. What
-    /// the server may already have is looked up, never sent again: a run in
-    /// flight is reattached from its cursor; a message or approval that may
-    /// have reached the server is found there by its run.
     /// The turn's first message, and the results it carries: calls an
     /// aborted turn left unanswered go first, as the server takes no
     /// message until they are answered.
@@ -327,9 +323,12 @@ impl Turn<'_> {
         ))
     }
 
-    /// Where a turn the daemon was running when it stopped goes on from:
-    /// the run it was following, the calls of a finished run, or its
-    /// first message if the server never took it.
+    /// Where a turn that was running when the daemon stopped picks up. What
+    /// the server may already have is looked up, never sent again: a run in
+    /// flight is reattached from its cursor; a message or approval that may
+    /// have reached the server is found there by its run; the calls of a
+    /// finished run are answered; a first message the server never took is
+    /// sent.
     async fn recovery_step(
         &self,
         message: &CreateMessage,

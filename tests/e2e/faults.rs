@@ -249,6 +249,61 @@ async fn a_line_cut_by_a_dropped_connection_is_resumed_past() {
     assert_eq!(mock.seen().resumes, vec![4]);
 }
 
+/// The Letta server goes away in the middle of a run (its stream cut, its
+/// port answering nothing) for longer than a few retries would wait, then
+/// comes back: the run is followed from its cursor to the end and the
+/// frontend receives all of it once.
+#[tokio::test]
+async fn a_server_gone_for_a_while_mid_run_is_waited_for() {
+    let mock = MockLetta::start(Faults {
+        chunk_delay: Duration::from_millis(200),
+        ..Faults::default()
+    })
+    .await;
+    let upstream = mock.url.trim_start_matches("http://").to_owned();
+    let proxy = crate::support::outage_proxy::OutageProxy::start(upstream).await;
+    let daemon = Daemon::start_with(Options::default().env("LETTA_BASE_URL", proxy.url.clone()));
+    let mut frontend = Frontend::connect(&daemon).await;
+    let reply = frontend
+        .request(json!({
+            "type": "runtime_start",
+            "create_agent": { "body": { "name": "outage", "model": "mock/default-model" } },
+            "create_conversation": {},
+        }))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let runtime = reply["runtime"].clone();
+    frontend
+        .send(user_input(&runtime, "hello", "cm-outage"))
+        .await;
+    for _ in 0..3 {
+        frontend
+            .wait_for("streamed text", |frame| {
+                frame["delta"]["message_type"] == "assistant_message"
+            })
+            .await;
+    }
+    proxy.set_down(true);
+    tokio::time::sleep(OUTAGE).await;
+    proxy.set_down(false);
+    let text = {
+        let finished = frontend.wait_for_type("turn_finished").await;
+        assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+        frontend
+            .deltas("assistant_message")
+            .iter()
+            .filter_map(|delta| delta["content"].as_str())
+            .collect::<String>()
+    };
+    assert_eq!(vec![text], mock.full_texts());
+    assert!(!mock.seen().resumes.is_empty());
+}
+
+/// Longer than a request's own retries (a few seconds) and than the
+/// resumes the daemon used to allow a run (about half a minute at worst
+/// counted in attempts, seconds when the server refused them outright).
+const OUTAGE: Duration = Duration::from_secs(20);
+
 /// A Letta server that takes a request and never answers is given up on
 /// after the request timeout; the message (with its otid) is then sent
 /// again and reaches the server once.

@@ -1,8 +1,11 @@
 //! Streaming one run: chunks become committed events, and a dropped or
 //! stalled stream is resumed from the committed cursor.
 
+use std::time::Duration;
+
 use futures_util::FutureExt;
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::tools::assemble;
 use super::{RunEnd, Turn, TurnError, resume};
@@ -11,8 +14,18 @@ use crate::runtime::event_log::Draft;
 use crate::store::CursorAdvance;
 use letta_api::{Chunk, StreamItem, StreamMessage, ToolCallDelta, backoff};
 
-/// Resume attempts per run before the turn fails.
-const MAX_RESUMES: u32 = 8;
+/// How long a run's stream may stay broken (dropped, stalled, or the
+/// server unreachable) without a chunk before the turn gives up on it. The
+/// run itself goes on on the server meanwhile; a server restarting or a
+/// network coming back within this is waited for.
+const RESUME_PATIENCE: Duration = Duration::from_secs(300);
+
+/// A run stream's current outage: since when, and the attempts to reopen
+/// it (for the backoff between them).
+struct Outage {
+    since: Instant,
+    attempts: u32,
+}
 
 /// Most chunks committed in one transaction.
 const MAX_BATCH: usize = 128;
@@ -61,6 +74,36 @@ impl From<Option<Result<StreamItem, BackendError>>> for Next {
 }
 
 impl Turn<'_> {
+    /// Opens run `run_id`'s stream again after `after`, waiting out a
+    /// server that cannot be reached, with backoff, until the outage has
+    /// lasted [`RESUME_PATIENCE`]. A refusal that waiting cannot fix ends
+    /// the turn at once.
+    async fn reopen(
+        &self,
+        run_id: &str,
+        after: u64,
+        outage: &mut Outage,
+    ) -> Result<RunStream, TurnError> {
+        loop {
+            if outage.since.elapsed() > RESUME_PATIENCE {
+                return Err(TurnError::Protocol(format!(
+                    "the stream of run {run_id} could not be resumed for {} s (the Letta server \
+                     is unreachable or keeps cutting it); the run may go on on the server",
+                    RESUME_PATIENCE.as_secs()
+                )));
+            }
+            outage.attempts += 1;
+            tokio::time::sleep(backoff(outage.attempts)).await;
+            tracing::info!(run = %run_id, after, attempt = outage.attempts, "resuming the run stream");
+            match resume(self.runtime, run_id, after).await {
+                Err(TurnError::Backend(err)) if err.is_transient() => {
+                    tracing::info!(run = %run_id, error = %err, "the run stream cannot be resumed yet");
+                }
+                opened => return opened,
+            }
+        }
+    }
+
     /// Streams a run to its end; `run_id` and `after` are known when
     /// reattaching. Chunks at or below `after` were committed before and are
     /// not emitted again, but they still count for the run's outcome: a
@@ -86,7 +129,7 @@ impl Turn<'_> {
         let mut pieces: Vec<ToolCallDelta> = Vec::new();
         let mut batch = Batch::default();
         let mut last_seq = after;
-        let mut resumes = 0;
+        let mut outage: Option<Outage> = None;
         loop {
             // Chunks that arrive together are committed together (one
             // transaction per batch, events still before anyone sees them);
@@ -126,18 +169,15 @@ impl Turn<'_> {
                             "the stream ended before the run started".to_owned(),
                         ));
                     };
-                    resumes += 1;
-                    if resumes > MAX_RESUMES {
-                        return Err(TurnError::Protocol(format!(
-                            "run {run_id} could not be resumed"
-                        )));
-                    }
-                    tokio::time::sleep(backoff(resumes)).await;
-                    tracing::info!(run = %run_id, after = last_seq, "resuming the run stream");
-                    stream = resume(rt, &run_id, last_seq).await?;
+                    let outage = outage.get_or_insert_with(|| Outage {
+                        since: Instant::now(),
+                        attempts: 0,
+                    });
+                    stream = self.reopen(&run_id, last_seq, outage).await?;
                     continue;
                 }
             };
+            outage = None;
             let committed_before = chunk.seq_id.is_some_and(|seq| seq <= last_seq);
             if end.run_id.is_none()
                 && let Some(run_id) = &chunk.run_id

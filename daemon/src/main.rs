@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     };
     mark_children(&config.data_dir);
     logging::init(&config);
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,4 +47,22 @@ fn mark_children(data_dir: &std::path::Path) {
     // SAFETY: called before the async runtime, the logger or any other
     // thread starts, so nothing reads the environment concurrently.
     unsafe { std::env::set_var(orphans::MARK_VAR, mark) };
+}
+
+/// Every frontend is a socket and every tool a few pipes: the soft limit on
+/// open files many systems start processes with (1024) would refuse
+/// connections well before `--max-connections`. Raised to the hard limit
+/// (at most 65,536), which needs no privilege.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const ENOUGH: u64 = 65_536;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let wanted = hard.min(ENOUGH);
+    if soft < wanted
+        && let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, wanted, hard)
+    {
+        tracing::warn!(soft, wanted, error = %err, "cannot raise the limit on open files");
+    }
 }

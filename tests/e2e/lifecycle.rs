@@ -175,3 +175,25 @@ fn settings_come_from_daemon_toml() {
     crate::support::signal(child.0.id(), "TERM");
     let _ = child.0.wait();
 }
+
+/// A daemon started with the soft limit on open files many systems give
+/// (1024, here 256) raises it, so frontends are not refused well before
+/// `--max-connections`.
+#[test]
+fn the_open_file_limit_is_raised() {
+    let daemon = Daemon::start_with(Options {
+        soft_open_files: Some(256),
+        ..Options::default()
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let (soft, hard) = (numbers[0], numbers.get(1).copied().unwrap_or(u64::MAX));
+    assert_eq!(soft, hard.min(65_536), "{line}");
+}

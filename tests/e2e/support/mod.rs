@@ -47,6 +47,8 @@ pub struct Options {
     pub listen: Option<String>,
     /// Environment variables to unset.
     pub env_remove: Vec<String>,
+    /// Start the daemon with this soft limit on open files.
+    pub soft_open_files: Option<u64>,
 }
 
 impl Options {
@@ -156,7 +158,18 @@ pub fn start_expecting_failure(home: &Path, data_dir: &Path, options: &Options) 
 fn spawn(home: &Path, data_dir: &Path, options: &Options) -> Child {
     std::fs::create_dir_all(home).unwrap();
     let stderr = std::fs::File::create(home.join("stderr.log")).unwrap();
-    let mut command = Command::new(daemon_bin());
+    let mut command = match options.soft_open_files {
+        Some(limit) => {
+            let mut shell = Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("ulimit -Sn {limit} && exec \"$@\""))
+                .arg("sh")
+                .arg(daemon_bin());
+            shell
+        }
+        None => Command::new(daemon_bin()),
+    };
     command
         .arg("--data-dir")
         .arg(data_dir)

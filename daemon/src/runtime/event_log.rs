@@ -5,8 +5,9 @@
 //! keeping up is *live*: the emitter hands it each event directly, without
 //! waiting. One whose queue is full, or that asked for events from the past,
 //! is *catching up*: its own task sends what follows its cursor, from a ring
-//! of recent events or from the database, and hands it back to live delivery
-//! once it has caught up. A slow connection therefore only falls behind; it
+//! of recent events (bounded in bytes) or from the database, and hands it
+//! back to live delivery once it has caught up. A slow connection therefore
+//! only falls behind; it
 //! never holds up the runtime or other connections, and what it has not
 //! received yet waits in the database, not in memory.
 
@@ -23,8 +24,10 @@ use tokio::sync::watch;
 use super::{EventSink, TryPushError};
 use crate::store::{CursorAdvance, Store, StoreError};
 
-/// Recent events kept in memory for delivery.
-const RECENT_EVENTS: usize = 4096;
+/// Recent events kept in memory per runtime for delivery, by their size
+/// (a few hundred events): a subscriber further behind catches up from the
+/// database. Counted in events it held megabytes per busy runtime.
+const RECENT_BYTES: usize = 256 * 1024;
 /// Events read from the database per query when catching up.
 const CATCH_UP_BATCH: u32 = 512;
 
@@ -44,6 +47,25 @@ pub enum SubscribeError {
     Store(#[from] StoreError),
 }
 
+/// The newest events, consecutive, within [`RECENT_BYTES`].
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<(u64, Arc<str>)>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn push(&mut self, seq: u64, frame: Arc<str>) {
+        self.bytes += frame.len();
+        self.events.push_back((seq, frame));
+        while self.bytes > RECENT_BYTES && self.events.len() > 1 {
+            if let Some((_, oldest)) = self.events.pop_front() {
+                self.bytes -= oldest.len();
+            }
+        }
+    }
+}
+
 pub struct EventLog {
     runtime_id: i64,
     scope: RuntimeScope,
@@ -51,7 +73,7 @@ pub struct EventLog {
     /// Serializes emitters; holds the next `event_seq`.
     next_seq: tokio::sync::Mutex<u64>,
     latest: watch::Sender<u64>,
-    recent: Mutex<VecDeque<(u64, Arc<str>)>>,
+    recent: Mutex<Recent>,
     subscribers: Mutex<HashMap<usize, Subscription>>,
     retention: u64,
     /// Events up to this `event_seq` have been trimmed (0: none by this
@@ -94,7 +116,7 @@ impl EventLog {
             store,
             next_seq: tokio::sync::Mutex::new(last + 1),
             latest,
-            recent: Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)),
+            recent: Mutex::new(Recent::default()),
             subscribers: Mutex::new(HashMap::new()),
             retention,
             trimmed_through: AtomicU64::new(0),
@@ -215,10 +237,7 @@ impl EventLog {
         {
             let mut recent = lock(&self.recent);
             for (seq, frame) in frames {
-                if recent.len() == RECENT_EVENTS {
-                    recent.pop_front();
-                }
-                recent.push_back((seq, Arc::from(frame)));
+                recent.push(seq, Arc::from(frame));
             }
         }
         self.latest.send_replace(last);
@@ -353,7 +372,7 @@ impl EventLog {
     /// Up to `limit` events after `cursor` from the ring, or `None` when the
     /// ring no longer reaches back to `cursor`.
     fn recent_after(&self, cursor: u64, limit: usize) -> Option<Vec<(u64, Arc<str>)>> {
-        let recent = lock(&self.recent);
+        let recent = &lock(&self.recent).events;
         let (oldest, _) = recent.front()?;
         if *oldest > cursor + 1 {
             return None;
@@ -557,7 +576,7 @@ mod tests {
         log.subscribe(&fast, Some(0)).await.unwrap();
         // More events than the in-memory ring: the slow one catches up from
         // the database.
-        let total = (RECENT_EVENTS + 1000) as u64;
+        let total = (RECENT_BYTES / 64 + 1000) as u64;
         let emitter = {
             let log = log.clone();
             tokio::spawn(async move {

@@ -13,6 +13,7 @@
 mod acp;
 mod floor;
 mod latency;
+mod load;
 mod local;
 mod process;
 mod stats;
@@ -123,6 +124,10 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         chunks: usize,
     },
+    /// Load: 1,000 frontends, 100 runtimes with turns in flight, a burst
+    /// of 10,000 inputs (each sent twice) and a frontend that stops reading,
+    /// against the built-in mock Letta server.
+    Load(load::LoadArgs),
     /// Serves the do-nothing floor server on a port (used by `run`).
     #[command(hide = true)]
     FloorServer {
@@ -180,6 +185,7 @@ async fn main() -> Result<()> {
             println!("{}", latency_row(&format!("{target:?}"), &summary));
             Ok(())
         }
+        Command::Load(args) => load::report(args).await,
         Command::Stream {
             daemon,
             daemon_wrapper,
@@ -456,7 +462,7 @@ async fn measure_reference(
 /// The daemon binary: the given path, or the one next to letta-bench.
 /// The command line that runs the daemon: the wrapper's words (e.g.
 /// `valgrind --tool=callgrind`), then the binary.
-fn daemon_command(given: Option<PathBuf>, wrapper: Option<&str>) -> Result<Vec<String>> {
+pub(crate) fn daemon_command(given: Option<PathBuf>, wrapper: Option<&str>) -> Result<Vec<String>> {
     let daemon = match given {
         Some(path) => path,
         None => std::env::current_exe()?.with_file_name("letta-daemon"),

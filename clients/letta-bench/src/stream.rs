@@ -38,6 +38,7 @@ pub(crate) struct Mock {
     pub epoch: Instant,
     script: Arc<std::sync::Mutex<Script>>,
     runs: Arc<AtomicUsize>,
+    conversations: Arc<AtomicUsize>,
 }
 
 impl Mock {
@@ -46,7 +47,13 @@ impl Mock {
             epoch: Instant::now(),
             script: Arc::new(std::sync::Mutex::new(script)),
             runs: Arc::new(AtomicUsize::new(0)),
+            conversations: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Runs started so far.
+    pub fn runs(&self) -> usize {
+        self.runs.load(Ordering::Relaxed)
     }
 }
 
@@ -63,7 +70,12 @@ pub(crate) async fn serve_mock(mock: Mock) -> Result<String> {
         )
         .route(
             "/v1/conversations/",
-            post(|| async { axum::Json(json!({ "id": "conv-bench", "agent_id": "agent-bench" })) }),
+            post(|State(mock): State<Mock>| async move {
+                let number = mock.conversations.fetch_add(1, Ordering::Relaxed);
+                axum::Json(
+                    json!({ "id": format!("conv-bench-{number}"), "agent_id": "agent-bench" }),
+                )
+            }),
         )
         .route(
             "/v1/conversations/{id}",

@@ -76,7 +76,7 @@ pub async fn report(args: LoadArgs) -> Result<()> {
         runtimes.push(started["runtime"].clone());
         owners.push(socket);
     }
-    let mut stalled = attach(&url, &runtimes[0], "stalled").await?;
+    let mut stalled = attach_with_small_buffer(port, &runtimes[0]).await?;
     let watchers = args.connections - args.runtimes - 1;
     let stop = Arc::new(AtomicBool::new(false));
     let mut watching = Vec::with_capacity(watchers);
@@ -260,6 +260,28 @@ async fn next_of(
             return Ok(frame);
         }
     }
+}
+
+/// The frontend that stops reading, attached to `runtime` with a 4 KiB
+/// receive buffer, so that what it does not read backs up into the daemon
+/// rather than into this machine's socket buffers.
+async fn attach_with_small_buffer(port: u16, runtime: &Value) -> Result<Socket> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let stream = socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await?;
+    let (mut socket, _) = tokio_tungstenite::client_async_with_config(
+        format!("ws://127.0.0.1:{port}/ws"),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        Some(letta_client::websocket_config()),
+    )
+    .await?;
+    send(&mut socket, json!({"type": "runtime_start", "request_id": "attach-stalled",
+        "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]}))
+    .await?;
+    until(&mut socket, "runtime_start_response").await?;
+    Ok(socket)
 }
 
 fn input(runtime: &Value, owner: usize, turn: usize) -> Value {

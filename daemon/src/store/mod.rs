@@ -77,8 +77,8 @@ pub struct Store {
     pool: SqlitePool,
     /// Transactions committed since the database was opened.
     commits: Arc<AtomicU64>,
-    /// The most the database may grow to, in bytes.
-    limit_bytes: Option<u64>,
+    /// The most the database may grow to, in bytes, and its file.
+    limit: Option<(u64, Arc<Path>)>,
 }
 
 /// The share of its size limit past which the database takes no new work
@@ -146,18 +146,27 @@ impl Store {
         Ok(Store {
             pool,
             commits,
-            limit_bytes,
+            limit: limit_bytes.map(|limit| (limit, Arc::from(path))),
         })
     }
 
     /// Refuses new work (inputs, runtimes) while the database uses more
     /// than [`NEARLY_FULL`] of its limit; it takes work again once there is
-    /// room (retention trims old events, or the limit is raised). One query
-    /// of SQLite's page counts.
+    /// room (retention trims old events, or the limit is raised). The
+    /// sizes of the database and WAL files bound what it uses from above,
+    /// so SQLite's page counts are only asked for when they come near.
     pub async fn check_room(&self) -> Result<(), StoreError> {
-        let Some(limit) = self.limit_bytes else {
+        let Some((limit, path)) = &self.limit else {
             return Ok(());
         };
+        let limit = *limit;
+        let size = |path: &std::ffi::OsStr| std::fs::metadata(path).map_or(0, |meta| meta.len());
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let files = size(path.as_os_str()) + size(&wal);
+        if files.saturating_mul(100) <= limit.saturating_mul(NEARLY_FULL) {
+            return Ok(());
+        }
         let (pages, free, page_size): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT page_count FROM pragma_page_count()), \
                     (SELECT freelist_count FROM pragma_freelist_count()), \

@@ -202,13 +202,14 @@ async fn connect(url: &str) -> Result<Socket> {
 
 /// A connection attached to `runtime`, its start answered.
 async fn attach(url: &str, runtime: &Value, name: &str) -> Result<Socket> {
-    let mut socket = connect(url).await?;
-    send(
-        &mut socket,
-        json!({"type": "runtime_start", "request_id": format!("attach-{name}"),
-        "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]}),
-    )
-    .await?;
+    attached(connect(url).await?, runtime, name).await
+}
+
+/// `socket`, once its `runtime_start` for `runtime` is answered.
+async fn attached(mut socket: Socket, runtime: &Value, name: &str) -> Result<Socket> {
+    let start = json!({"type": "runtime_start", "request_id": format!("attach-{name}"),
+        "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]});
+    send(&mut socket, start).await?;
     until(&mut socket, "runtime_start_response").await?;
     Ok(socket)
 }
@@ -271,17 +272,13 @@ async fn attach_with_small_buffer(port: u16, runtime: &Value) -> Result<Socket> 
     let stream = socket
         .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .await?;
-    let (mut socket, _) = tokio_tungstenite::client_async_with_config(
+    let (socket, _) = tokio_tungstenite::client_async_with_config(
         format!("ws://127.0.0.1:{port}/ws"),
         tokio_tungstenite::MaybeTlsStream::Plain(stream),
         Some(letta_client::websocket_config()),
     )
     .await?;
-    send(&mut socket, json!({"type": "runtime_start", "request_id": "attach-stalled",
-        "agent_id": runtime["agent_id"], "conversation_id": runtime["conversation_id"]}))
-    .await?;
-    until(&mut socket, "runtime_start_response").await?;
-    Ok(socket)
+    attached(socket, runtime, "stalled").await
 }
 
 fn input(runtime: &Value, owner: usize, turn: usize) -> Value {

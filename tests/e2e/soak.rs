@@ -1,9 +1,10 @@
 //! The crash soak: multi-step turns (a command a rule allows, a command a
 //! frontend approves, a long streamed answer, inputs queued behind each
-//! other) while the daemon is killed with SIGKILL at random moments. After
-//! every restart a frontend resumes from the last `event_seq` it saw and
-//! sends again every input it ever sent (it cannot know which ones the
-//! killed daemon accepted). At the end:
+//! other) while the daemon is killed with SIGKILL at random moments, and
+//! in a third of the rounds its frontend's connection is dropped as well,
+//! on its own. After every restart or drop a new frontend resumes from the
+//! last `event_seq` seen and sends again every input ever sent (it cannot
+//! know which ones were accepted). At the end:
 //!
 //! * every event arrived exactly once and in order (consecutive
 //!   `event_seq`s across all the daemons), and the answers streamed are
@@ -48,15 +49,21 @@ async fn crash_soak(backend: Backend) {
             // One more behind it, to be queued when the kill comes.
             soak.send_input(kills + round).await;
         }
-        let moment = Duration::from_millis(soak.rng.u64(..LONGEST_ROUND.as_millis() as u64));
-        soak.follow(Some(tokio::time::Instant::now() + moment))
-            .await;
-        soak.crash_and_resume().await;
+        if soak.rng.u8(..3) == 0 {
+            // The frontend alone dies now and then, as a closed terminal or
+            // editor would, with approvals and turns in flight.
+            soak.follow_for_a_while().await;
+            soak.crash_and_resume(Crash::Frontend).await;
+            soak.frontend_crashes += 1;
+        }
+        soak.follow_for_a_while().await;
+        soak.crash_and_resume(Crash::Daemon).await;
     }
     soak.follow(None).await;
     soak.check().await;
     eprintln!(
-        "crash soak: {kills} kills, {} inputs, {} events, {} commands counted",
+        "crash soak: {kills} kills, {} frontend crashes, {} inputs, {} events, {} commands counted",
+        soak.frontend_crashes,
         soak.inputs.len(),
         soak.events.len(),
         soak.counted_lines().len()
@@ -78,6 +85,16 @@ struct Soak {
     inputs: Vec<(String, String)>,
     /// Approvals answered on the current connection.
     answered: HashSet<String>,
+    frontend_crashes: usize,
+}
+
+/// What dies in a round.
+#[derive(PartialEq)]
+enum Crash {
+    /// The daemon, with SIGKILL (its frontend's connection with it).
+    Daemon,
+    /// Only the frontend's connection, closed without a word.
+    Frontend,
 }
 
 impl Soak {
@@ -108,6 +125,7 @@ impl Soak {
             events: Vec::new(),
             inputs: Vec::new(),
             answered: HashSet::new(),
+            frontend_crashes: 0,
         }
     }
 
@@ -180,19 +198,29 @@ impl Soak {
         self.events.push(frame);
     }
 
-    /// Kills the daemon, starts another on its data, resumes from the last
+    /// Follows for a random moment of a round.
+    async fn follow_for_a_while(&mut self) {
+        let moment = Duration::from_millis(self.rng.u64(..LONGEST_ROUND.as_millis() as u64));
+        self.follow(Some(tokio::time::Instant::now() + moment))
+            .await;
+    }
+
+    /// Kills the daemon (starting another on its data) or only the
+    /// frontend's connection; then a new frontend resumes from the last
     /// event seen and sends every input again.
-    async fn crash_and_resume(&mut self) {
-        match self.current.as_mut() {
-            Some(daemon) => daemon.kill(),
-            None => self.first.kill(),
+    async fn crash_and_resume(&mut self, crash: Crash) {
+        if crash == Crash::Daemon {
+            match self.current.as_mut() {
+                Some(daemon) => daemon.kill(),
+                None => self.first.kill(),
+            }
+            self.current = Some(Daemon::start_with(Options {
+                data_dir: Some(self.first.data_dir.clone()),
+                ..self.backend.options()
+            }));
         }
-        let daemon = Daemon::start_with(Options {
-            data_dir: Some(self.first.data_dir.clone()),
-            ..self.backend.options()
-        });
-        self.frontend = Frontend::connect(&daemon).await;
-        self.current = Some(daemon);
+        let daemon = self.current.as_ref().unwrap_or(&self.first);
+        self.frontend = Frontend::connect(daemon).await;
         self.answered.clear();
         let last = self.events.last().map(|event| event["event_seq"].clone());
         let synced = self

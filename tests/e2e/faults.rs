@@ -24,6 +24,12 @@ async fn start_with(faults: Faults, options: Options) -> (MockLetta, Daemon, Fro
             .arg("1"),
     );
     let frontend = Frontend::connect(&daemon).await;
+    let runtime = mock_runtime(&frontend).await;
+    (mock, daemon, frontend, runtime)
+}
+
+/// A new runtime of an agent of the mock's model.
+async fn mock_runtime(frontend: &Frontend) -> Value {
     let reply = frontend
         .request(json!({
             "type": "runtime_start",
@@ -32,8 +38,7 @@ async fn start_with(faults: Faults, options: Options) -> (MockLetta, Daemon, Fro
         }))
         .await;
     assert_eq!(reply["success"], true, "{reply}");
-    let runtime = reply["runtime"].clone();
-    (mock, daemon, frontend, runtime)
+    reply["runtime"].clone()
 }
 
 /// Runs one turn and returns the text streamed to the frontend.
@@ -264,15 +269,7 @@ async fn a_server_gone_for_a_while_mid_run_is_waited_for() {
     let proxy = crate::support::outage_proxy::OutageProxy::start(upstream).await;
     let daemon = Daemon::start_with(Options::default().env("LETTA_BASE_URL", proxy.url.clone()));
     let mut frontend = Frontend::connect(&daemon).await;
-    let reply = frontend
-        .request(json!({
-            "type": "runtime_start",
-            "create_agent": { "body": { "name": "outage", "model": "mock/default-model" } },
-            "create_conversation": {},
-        }))
-        .await;
-    assert_eq!(reply["success"], true, "{reply}");
-    let runtime = reply["runtime"].clone();
+    let runtime = mock_runtime(&frontend).await;
     frontend
         .send(user_input(&runtime, "hello", "cm-outage"))
         .await;

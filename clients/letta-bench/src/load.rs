@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::stats::{Summary, ms};
-use crate::stream::{Mock, Script, Socket, send, serve_mock, until};
+use crate::stream::{Mock, Script, Socket, send, serve_mock, until, user_input};
 
 #[derive(clap::Args)]
 pub struct LoadArgs {
@@ -282,15 +282,8 @@ async fn attach_with_small_buffer(port: u16, runtime: &Value) -> Result<Socket> 
 }
 
 fn input(runtime: &Value, owner: usize, turn: usize) -> Value {
-    json!({
-        "type": "input",
-        "runtime": runtime,
-        "payload": {"kind": "create_message", "messages": [{
-            "role": "user",
-            "content": "load",
-            "client_message_id": format!("load-{}-{owner}-{turn}", std::process::id()),
-        }]},
-    })
+    let id = format!("load-{}-{owner}-{turn}", std::process::id());
+    user_input(runtime, "load", &id)
 }
 
 /// Counts a watcher's events and the delivery latency of every tenth

@@ -303,13 +303,22 @@ where
 }
 
 fn input(runtime: &Value, turn: usize) -> Value {
+    user_input(
+        runtime,
+        "stream",
+        &format!("bench-{}-{turn}", std::process::id()),
+    )
+}
+
+/// An `input` frame with one user message.
+pub(crate) fn user_input(runtime: &Value, content: &str, client_message_id: &str) -> Value {
     json!({
         "type": "input",
         "runtime": runtime,
         "payload": {"kind": "create_message", "messages": [{
             "role": "user",
-            "content": "stream",
-            "client_message_id": format!("bench-{}-{turn}", std::process::id()),
+            "content": content,
+            "client_message_id": client_message_id,
         }]},
     })
 }

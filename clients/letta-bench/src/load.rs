@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::stats::{Summary, ms};
-use crate::stream::{Mock, Script, Socket, send, serve_mock, until, user_input};
+use crate::stream::{
+    Mock, Script, Socket, chunk_latency, send, serve_mock, until, until_within, user_input,
+};
 
 #[derive(clap::Args)]
 pub struct LoadArgs {
@@ -232,35 +234,13 @@ async fn own(socket: Socket, runtime: Value, owner: usize, inputs: usize) -> Res
         })
     };
     for _ in 0..inputs {
-        next_of(&mut frames, "turn_finished").await?;
+        until_within(&mut frames, "turn_finished", SILENCE).await?;
     }
     let mut sink = writer.await??;
     let closing = input(&runtime, owner, inputs).to_string();
     sink.send(Message::Text(closing.into())).await?;
-    let finished = next_of(&mut frames, "turn_finished").await?;
+    let finished = until_within(&mut frames, "turn_finished", SILENCE).await?;
     Ok(finished["event_seq"].as_u64().unwrap_or(0))
-}
-
-/// Reads frames until one of `kind`.
-async fn next_of(
-    frames: &mut futures_util::stream::SplitStream<Socket>,
-    kind: &str,
-) -> Result<Value> {
-    loop {
-        let message = tokio::time::timeout(SILENCE, frames.next())
-            .await
-            .with_context(|| format!("no frame for {SILENCE:?} waiting for {kind}"))?;
-        let Some(Ok(message)) = message else {
-            bail!("the connection ended waiting for {kind}");
-        };
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let frame: Value = serde_json::from_str(text.as_str())?;
-        if frame["type"] == kind {
-            return Ok(frame);
-        }
-    }
 }
 
 /// The frontend that stops reading, attached to `runtime` with a 4 KiB
@@ -319,12 +299,7 @@ async fn watch(
             && frame["delta"]["message_type"] == "assistant_message"
             && events % 10 == 0
         {
-            let sent: u64 = frame["delta"]["content"]
-                .as_str()
-                .unwrap_or("0")
-                .parse()
-                .unwrap_or(0);
-            latencies.push(received.saturating_sub(Duration::from_nanos(sent)));
+            latencies.push(chunk_latency(&frame["delta"], received));
         }
     }
 }

@@ -153,18 +153,46 @@ pub(crate) async fn send(socket: &mut Socket, frame: Value) -> Result<()> {
 
 /// Reads frames until one of `kind` arrives.
 pub(crate) async fn until(socket: &mut Socket, kind: &str) -> Result<Value> {
+    until_within(socket, kind, Duration::from_secs(60)).await
+}
+
+/// Reads frames until one of `kind` arrives, none more than `silence`
+/// apart; pings and other non-text messages are skipped.
+pub(crate) async fn until_within<S, E>(
+    frames: &mut S,
+    kind: &str,
+    silence: Duration,
+) -> Result<Value>
+where
+    S: futures_util::Stream<Item = Result<Message, E>> + Unpin,
+{
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+        let message = tokio::time::timeout(silence, frames.next())
             .await
-            .context("no frame for 60 s")?;
-        let Some(Ok(Message::Text(text))) = message else {
+            .with_context(|| format!("no frame for {silence:?} waiting for {kind}"))?;
+        let Some(Ok(message)) = message else {
             bail!("connection ended waiting for {kind}")
+        };
+        let Message::Text(text) = message else {
+            continue;
         };
         let frame: Value = serde_json::from_str(text.as_str())?;
         if frame["type"] == kind {
             return Ok(frame);
         }
     }
+}
+
+/// How long a chunk of the mock took to reach a frontend that read its
+/// frame `received` after the mock's epoch: the mock puts its send time in
+/// the chunk's content.
+pub(crate) fn chunk_latency(delta: &Value, received: Duration) -> Duration {
+    let sent: u64 = delta["content"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    received.saturating_sub(Duration::from_nanos(sent))
 }
 
 /// Measures against a daemon started by the caller with `LETTA_BASE_URL`
@@ -211,12 +239,7 @@ where
         let frame: Value = serde_json::from_str(text.as_str())?;
         match frame["type"].as_str() {
             Some("stream_delta") if frame["delta"]["message_type"] == "assistant_message" => {
-                let sent: u64 = frame["delta"]["content"]
-                    .as_str()
-                    .unwrap_or("0")
-                    .parse()
-                    .unwrap_or(0);
-                samples.push(received.saturating_sub(Duration::from_nanos(sent)));
+                samples.push(chunk_latency(&frame["delta"], received));
             }
             Some("turn_finished") => break,
             _ => {}

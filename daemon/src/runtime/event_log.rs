@@ -7,9 +7,8 @@
 //! is *catching up*: its own task sends what follows its cursor, from a ring
 //! of recent events (bounded in bytes) or from the database, and hands it
 //! back to live delivery once it has caught up. A slow connection therefore
-//! only falls behind; it
-//! never holds up the runtime or other connections, and what it has not
-//! received yet waits in the database, not in memory.
+//! only falls behind; it never holds up the runtime or other connections,
+//! and what it has not received yet waits in the database, not in memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -360,8 +360,6 @@ impl Providers {
     }
 }
 
-/// A context window for models whose provider does not say, from what is
-/// known of common model families.
 /// Feeds `text`, read as server-sent events (`event:` and `data:` lines,
 /// blocks separated by blank lines), to every wire format's decoder.
 #[cfg(feature = "fuzzing")]
@@ -385,6 +383,8 @@ pub fn decode_all(text: &str) {
     }
 }
 
+/// A context window for models whose provider does not say, from what is
+/// known of common model families.
 pub fn known_context_window(model: &str) -> Option<u64> {
     let model = model.rsplit('/').next().unwrap_or(model);
     const KNOWN: &[(&str, u64)] = &[

@@ -224,8 +224,8 @@ async fn abort_cancels_the_turn_and_parks_the_queue(backend: Backend) {
     let aborted = frontend
         .request(json!({"type": "abort_message", "runtime": runtime}))
         .await;
-    assert_eq!(aborted["type"], "abort_message_response");
-    assert_eq!(aborted["aborted"], true);
+    assert_eq!(aborted["type"], "abort_message_response", "{aborted}");
+    assert_eq!(aborted["aborted"], true, "{aborted}");
     let finished = frontend.wait_for_type("turn_finished").await;
     assert_eq!(finished["stop_reason"], "cancelled");
 

@@ -18,7 +18,7 @@ use crate::util::lock;
 
 use letta_protocol::{Envelope, Event, RuntimeScope, events};
 use serde_json::{Map, Value};
-use tokio::sync::watch;
+use tokio::sync::{OwnedMutexGuard, watch};
 
 use super::{EventSink, TryPushError};
 use crate::store::{CursorAdvance, Store, StoreError};
@@ -70,7 +70,7 @@ pub struct EventLog {
     scope: RuntimeScope,
     store: Store,
     /// Serializes emitters; holds the next `event_seq`.
-    next_seq: tokio::sync::Mutex<u64>,
+    next_seq: Arc<tokio::sync::Mutex<u64>>,
     latest: watch::Sender<u64>,
     recent: Mutex<Recent>,
     subscribers: Mutex<HashMap<usize, Subscription>>,
@@ -113,7 +113,7 @@ impl EventLog {
             runtime_id,
             scope,
             store,
-            next_seq: tokio::sync::Mutex::new(last + 1),
+            next_seq: Arc::new(tokio::sync::Mutex::new(last + 1)),
             latest,
             recent: Mutex::new(Recent::default()),
             subscribers: Mutex::new(HashMap::new()),
@@ -174,10 +174,10 @@ impl EventLog {
     pub async fn emit_all(
         &self,
         drafts: Vec<Draft>,
-        cursor: Option<CursorAdvance<'_>>,
+        cursor: Option<CursorAdvance>,
     ) -> Result<u64, StoreError> {
-        let mut next_seq = self.next_seq.lock().await;
-        self.emit_locked(&mut next_seq, drafts, cursor).await
+        let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
+        self.emit_locked(next_seq, drafts, cursor).await
     }
 
     /// Emits events that `build` drafts while the emit lock is held, so a
@@ -187,16 +187,34 @@ impl EventLog {
         &self,
         build: impl FnOnce() -> F,
     ) -> Result<u64, StoreError> {
-        let mut next_seq = self.next_seq.lock().await;
+        let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
         let drafts = build().await;
-        self.emit_locked(&mut next_seq, drafts, None).await
+        self.emit_locked(next_seq, drafts, None).await
     }
 
+    /// Numbers, writes and hands out events in a task of its own, which
+    /// finishes even if the emitter is dropped midway (an aborted turn, a
+    /// closed connection): events written but never counted here would
+    /// have their numbers taken again by the next emit, which then fails.
     async fn emit_locked(
+        &self,
+        mut next_seq: OwnedMutexGuard<u64>,
+        drafts: Vec<Draft>,
+        cursor: Option<CursorAdvance>,
+    ) -> Result<u64, StoreError> {
+        let Some(log) = self.this.upgrade() else {
+            return Err(StoreError::Interrupted);
+        };
+        tokio::spawn(async move { log.write_and_hand_out(&mut next_seq, drafts, cursor).await })
+            .await
+            .map_err(|_| StoreError::Interrupted)?
+    }
+
+    async fn write_and_hand_out(
         &self,
         next_seq: &mut u64,
         drafts: Vec<Draft>,
-        cursor: Option<CursorAdvance<'_>>,
+        cursor: Option<CursorAdvance>,
     ) -> Result<u64, StoreError> {
         let emitted_at = crate::util::now_rfc3339();
         let mut frames = Vec::with_capacity(drafts.len());
@@ -484,6 +502,42 @@ mod tests {
             envelope,
             loop_status,
         })
+    }
+
+    /// An emitter dropped at any moment (an aborted turn, a closed
+    /// connection) either emitted its events or did not: the next emit
+    /// still goes through and the numbers stay consecutive.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_emit_abandoned_midway_leaves_the_log_consistent() {
+        let (_dir, log) = log().await;
+        for yields in 0..400 {
+            let emitter = tokio::spawn({
+                let log = log.clone();
+                async move {
+                    let drafts = (0..50).map(|_| draft(&log)).collect();
+                    log.emit_all(drafts, None).await
+                }
+            });
+            for _ in 0..yields % 40 {
+                tokio::task::yield_now().await;
+            }
+            emitter.abort();
+            let _ = emitter.await;
+
+            let next = tokio::time::timeout(Duration::from_secs(2), log.emit(draft(&log))).await;
+            let Ok(Ok(seq)) = next else {
+                panic!("the emit after abandoning emit {yields}: {next:?}");
+            };
+            assert_eq!(seq, log.latest());
+        }
+        let stored = log
+            .store
+            .events_after(log.runtime_id, 0, u32::MAX)
+            .await
+            .unwrap();
+        let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
+        let expected: Vec<u64> = (1..=log.latest()).collect();
+        assert_eq!(seqs, expected);
     }
 
     #[tokio::test]

@@ -1,14 +1,32 @@
 //! The event log: every runtime event, numbered per runtime when written.
 
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
+
 use super::{Store, StoreError};
 
 /// A run cursor to advance together with the events a chunk produced; the
 /// run of turn `turn_id` is recorded with its first chunks.
-#[derive(Debug, Clone, Copy)]
-pub struct CursorAdvance<'a> {
-    pub run_id: &'a str,
-    pub turn_id: &'a str,
+#[derive(Debug, Clone)]
+pub struct CursorAdvance {
+    pub run_id: String,
+    pub turn_id: String,
     pub seq_id: u64,
+}
+
+/// A pooled connection inside a transaction opened by hand. Should the
+/// future using it be dropped before the transaction ends (an aborted
+/// turn, a closed connection), the connection is closed, which rolls the
+/// transaction back, instead of going back to the pool still holding
+/// SQLite's write lock. Clear it once the transaction has ended.
+struct ClosedIfAbandoned(Option<PoolConnection<Sqlite>>);
+
+impl Drop for ClosedIfAbandoned {
+    fn drop(&mut self) {
+        if let Some(connection) = &mut self.0 {
+            connection.close_on_drop();
+        }
+    }
 }
 
 impl Store {
@@ -32,7 +50,7 @@ impl Store {
         &self,
         runtime_id: i64,
         events: &[(u64, &str)],
-        cursor: Option<CursorAdvance<'_>>,
+        cursor: Option<CursorAdvance>,
     ) -> Result<(), StoreError> {
         if events.is_empty() && cursor.is_none() {
             return Ok(());
@@ -62,14 +80,19 @@ impl Store {
                 .bind(cursor.turn_id)
                 .bind(to_i64(cursor.seq_id));
         }
-        let mut connection = self.pool.acquire().await?;
-        if let Err(error) = query.execute(&mut *connection).await {
+        let mut connection = ClosedIfAbandoned(Some(self.pool.acquire().await?));
+        let Some(open) = connection.0.as_mut() else {
+            return Ok(());
+        };
+        let written = query.execute(&mut **open).await;
+        if written.is_err() {
             // A statement failed inside the transaction this query opened;
             // end it before the connection goes back to the pool. (If BEGIN
             // itself failed there is nothing to roll back and this errs.)
-            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-            return Err(error.into());
+            let _ = sqlx::query("ROLLBACK").execute(&mut **open).await;
         }
+        connection.0 = None;
+        written?;
         Ok(())
     }
 
@@ -143,8 +166,8 @@ mod tests {
     async fn events_and_the_cursor_are_written_together() {
         let (_dir, store, runtime) = store_with_runtime().await;
         let cursor = |seq_id| CursorAdvance {
-            run_id: "run-1",
-            turn_id: "turn-1",
+            run_id: "run-1".into(),
+            turn_id: "turn-1".into(),
             seq_id,
         };
         store
@@ -175,8 +198,8 @@ mod tests {
             .await
             .unwrap();
         let cursor = CursorAdvance {
-            run_id: "run-1",
-            turn_id: "turn-1",
+            run_id: "run-1".into(),
+            turn_id: "turn-1".into(),
             seq_id: 3,
         };
         // Event 1 exists: the batch fails on its second row.
@@ -196,5 +219,46 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(store.last_event_seq(runtime).await.unwrap(), 9);
+    }
+
+    /// A writer that goes away mid-write (an aborted turn, a closed
+    /// connection) must not leave its transaction open on a pooled
+    /// connection: that holds SQLite's write lock, and every other writer
+    /// waits out the busy timeout and fails.
+    #[tokio::test]
+    async fn a_write_abandoned_midway_leaves_the_database_writable() {
+        let (_dir, store, runtime) = store_with_runtime().await;
+        let frame = "x".repeat(2000);
+        let mut next = 1u64;
+        for yields in 0..40 {
+            let rows: Vec<(u64, String)> =
+                (next..next + 200).map(|seq| (seq, frame.clone())).collect();
+            next += 200;
+            let writer = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    let rows: Vec<(u64, &str)> = rows
+                        .iter()
+                        .map(|(seq, frame)| (*seq, frame.as_str()))
+                        .collect();
+                    store.append_events(runtime, &rows, None).await
+                }
+            });
+            for _ in 0..yields % 8 {
+                tokio::task::yield_now().await;
+            }
+            writer.abort();
+            let _ = writer.await;
+
+            let paused = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                store.set_queue_paused(runtime, yields % 2 == 0),
+            )
+            .await;
+            assert!(
+                matches!(paused, Ok(Ok(()))),
+                "after abandoning write {yields}: {paused:?}"
+            );
+        }
     }
 }

@@ -53,6 +53,10 @@ pub enum StoreError {
          until there is room; nothing already stored is lost"
     )]
     Full,
+    /// The daemon stopped (or a bug struck) before a write finished; a
+    /// write that began either committed whole or left nothing.
+    #[error("the write was interrupted before it finished")]
+    Interrupted,
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -244,8 +244,8 @@ impl Turn<'_> {
             .as_deref()
             .filter(|_| seq_id.is_some() || starts_run)
             .map(|run_id| CursorAdvance {
-                run_id,
-                turn_id: &self.turn.turn_id,
+                run_id: run_id.to_owned(),
+                turn_id: self.turn.turn_id.clone(),
                 seq_id: seq_id.unwrap_or(0),
             });
         self.runtime

@@ -336,12 +336,18 @@ pub async fn update_model(
             "update_model needs payload.model_handle (or model_id)",
         ));
     };
-    agent_backend(&state, &agent_id)
+    let updated = agent_backend(&state, &agent_id)
         .await?
         .update_agent(&agent_id, &json!({ "model": handle }))
         .await
         .map_err(upstream)?;
-    runtime.note_agent_model(&json!({ "model": handle }));
+    // The updated agent says its provider's type too, which `auto` needs.
+    let model = if updated["model"] == handle.as_str() {
+        updated
+    } else {
+        json!({ "model": handle })
+    };
+    runtime.note_agent_model(&model);
     Ok(UpdateModelResult {
         success: true,
         runtime: Some(params.runtime),

@@ -53,9 +53,9 @@ pub struct RuntimeState {
     pub registrations: Vec<Registration>,
     /// The toolset preference (`auto`, or a toolset's name).
     pub toolset: String,
-    /// The agent's model handle as last seen, for the `auto` toolset;
-    /// unknown until a `runtime_start` or `update_model`.
-    pub model: Option<String>,
+    /// The agent's model as last seen, for the `auto` toolset; unknown
+    /// until a `runtime_start` or `update_model`.
+    pub model: Option<crate::tools::AgentModel>,
     /// Whether turns start a session with the session context.
     pub session_context: bool,
     /// The working directory the session context last described.
@@ -140,7 +140,7 @@ impl RuntimeState {
 
     /// The toolset this runtime's turns use unless they name one.
     pub fn current_toolset(&self) -> &'static str {
-        crate::tools::resolve_toolset(&self.toolset, self.model.as_deref())
+        crate::tools::resolve_toolset(&self.toolset, self.model.as_ref())
     }
 
     /// The built-in tools a turn with `toolset` offers (`ViewImage` only
@@ -151,7 +151,7 @@ impl RuntimeState {
         toolset: Option<&letta_protocol::ClientToolset>,
         interactive: bool,
     ) -> Vec<&'static crate::tools::BuiltinTool> {
-        let mut tools = crate::tools::offered(toolset, &self.toolset, self.model.as_deref());
+        let mut tools = crate::tools::offered(toolset, &self.toolset, self.model.as_ref());
         tools.retain(|tool| self.takes_images || tool.name != crate::tools::IMAGE_TOOL);
         let base = toolset
             .and_then(|toolset| toolset.base.as_deref())

@@ -361,30 +361,43 @@ pub fn is_toolset(name: &str) -> bool {
     toolset_names().any(|toolset| toolset == name)
 }
 
+/// An agent's model, as the `auto` toolset chooses by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentModel {
+    /// `provider/model`.
+    pub handle: String,
+    /// The provider's type where the backend says it (a Letta server's
+    /// `model_settings.provider_type`); none for OpenAI-compatible proxies,
+    /// which serve other makers' models.
+    pub provider_type: Option<String>,
+}
+
 /// The toolset a preference stands for: `auto` picks `codex` for OpenAI's
-/// models (by handle, as Letta Code does) and `default` for every other or
-/// unknown model. An unknown name is `default` too (callers check names
-/// with [`is_toolset`] where a person typed them).
-pub fn resolve_toolset(preference: &str, model: Option<&str>) -> &'static str {
+/// models, known by the provider's type or the handle's provider (as Letta
+/// Code does), and `default` for every other or unknown model. An unknown
+/// name is `default` too (callers check names with [`is_toolset`] where a
+/// person typed them).
+pub fn resolve_toolset(preference: &str, model: Option<&AgentModel>) -> &'static str {
     if let Some((name, _)) = TOOLSETS.iter().find(|(name, _)| *name == preference) {
         return name;
     }
+    const OPENAI_PROVIDER_TYPES: &[&str] = &["openai", "openai-codex", "chatgpt_oauth"];
     const OPENAI_PROVIDERS: &[&str] = &[
         "openai/",
         "openai-codex/",
         "chatgpt-plus-pro/",
         "chatgpt_oauth/",
     ];
-    match model {
-        Some(model)
-            if OPENAI_PROVIDERS
+    let openai = model.is_some_and(|model| {
+        model
+            .provider_type
+            .as_deref()
+            .is_some_and(|kind| OPENAI_PROVIDER_TYPES.contains(&kind))
+            || OPENAI_PROVIDERS
                 .iter()
-                .any(|prefix| model.starts_with(prefix)) =>
-        {
-            "codex"
-        }
-        _ => "default",
-    }
+                .any(|prefix| model.handle.starts_with(prefix))
+    });
+    if openai { "codex" } else { "default" }
 }
 
 /// The built-in tools a turn offers: those of its toolset (the turn's
@@ -393,7 +406,7 @@ pub fn resolve_toolset(preference: &str, model: Option<&str>) -> &'static str {
 pub fn offered(
     toolset: Option<&ClientToolset>,
     preference: &str,
-    model: Option<&str>,
+    model: Option<&AgentModel>,
 ) -> Vec<&'static BuiltinTool> {
     let base = toolset
         .and_then(|toolset| toolset.base.as_deref())
@@ -462,23 +475,51 @@ mod tests {
         );
     }
 
+    fn handle(handle: &str) -> AgentModel {
+        AgentModel {
+            handle: handle.to_owned(),
+            provider_type: None,
+        }
+    }
+
     #[test]
     fn auto_picks_by_model() {
-        assert_eq!(resolve_toolset("auto", Some("openai/gpt-5")), "codex");
         assert_eq!(
-            resolve_toolset("auto", Some("chatgpt-plus-pro/gpt-5")),
+            resolve_toolset("auto", Some(&handle("openai/gpt-5"))),
             "codex"
         );
         assert_eq!(
-            resolve_toolset("auto", Some("anthropic/claude-sonnet-4")),
+            resolve_toolset("auto", Some(&handle("chatgpt-plus-pro/gpt-5"))),
+            "codex"
+        );
+        assert_eq!(
+            resolve_toolset("auto", Some(&handle("anthropic/claude-sonnet-4"))),
             "default"
         );
         assert_eq!(
-            resolve_toolset("auto", Some("openrouter/openai/gpt-5")),
+            resolve_toolset("auto", Some(&handle("openrouter/openai/gpt-5"))),
             "default"
         );
         assert_eq!(resolve_toolset("auto", None), "default");
-        assert_eq!(resolve_toolset("letta", Some("openai/gpt-5")), "letta");
+        assert_eq!(
+            resolve_toolset("letta", Some(&handle("openai/gpt-5"))),
+            "letta"
+        );
+    }
+
+    #[test]
+    fn auto_picks_by_the_providers_type_where_the_backend_says_it() {
+        let model = |handle: &str, provider_type: Option<&str>| AgentModel {
+            handle: handle.to_owned(),
+            provider_type: provider_type.map(str::to_owned),
+        };
+        // An OpenAI provider under a name of its own (bring-your-own-key).
+        let custom = model("my-openai/gpt-5", Some("openai"));
+        assert_eq!(resolve_toolset("auto", Some(&custom)), "codex");
+        let claude = model("work/claude", Some("anthropic"));
+        assert_eq!(resolve_toolset("auto", Some(&claude)), "default");
+        let by_handle = model("openai/gpt-5", None);
+        assert_eq!(resolve_toolset("auto", Some(&by_handle)), "codex");
         assert!(is_toolset("auto") && is_toolset("none") && !is_toolset("gemini"));
     }
 

@@ -31,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use apply_patch::{FileChange, Patch, PatchError};
 pub use catalog::{
-    AUTO_TOOLSET, BUILTIN, BuiltinTool, Effect, IMAGE_TOOL, QUESTION_TOOL, TOOLSETS, builtin,
-    is_toolset, offered, resolve_toolset, toolset_names,
+    AUTO_TOOLSET, AgentModel, BUILTIN, BuiltinTool, Effect, IMAGE_TOOL, QUESTION_TOOL, TOOLSETS,
+    builtin, is_toolset, offered, resolve_toolset, toolset_names,
 };
 pub use exec::ExecSessions;
 pub use files::{edit_args, edited, write_atomically};

@@ -37,8 +37,14 @@ struct Model {
     epoch: Instant,
     /// Text chunks per answer, and the pause before each.
     chunks: Arc<Mutex<(usize, Duration)>>,
-    /// When each chat request arrived (since `epoch`).
-    arrivals: Arc<Mutex<Vec<Duration>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+/// A chat request: when it arrived and when its answer was all sent (since
+/// the model's `epoch`; `None` while it streams).
+struct Request {
+    arrived: Duration,
+    answered: Option<Duration>,
 }
 
 /// Serves the model; returns its OpenAI base URL (`…/v1`).
@@ -63,38 +69,38 @@ async fn serve_model(model: Model) -> Result<String> {
     Ok(url)
 }
 
-/// A tool call when the user asks `[[write:PATH]]` (and no tool answered
-/// yet); otherwise text chunks carrying their send time.
+/// The tools the user's script asks for, `[[call:Tool {"json": "args"}]]`
+/// (as the Letta test server's scripted model reads them), one per answer
+/// in order; once each has its result, text chunks carrying their send time.
 async fn answer(State(model): State<Model>, axum::Json(body): axum::Json<Value>) -> Response {
-    if let Ok(mut arrivals) = model.arrivals.lock() {
-        arrivals.push(model.epoch.elapsed());
-    }
+    let request = model.epoch.elapsed();
+    let index = model.requests.lock().map_or(0, |mut requests| {
+        requests.push(Request {
+            arrived: request,
+            answered: None,
+        });
+        requests.len() - 1
+    });
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let last = messages.last().cloned().unwrap_or(Value::Null);
-    let user = messages
+    let user_at = messages
         .iter()
-        .rev()
-        .find(|message| message["role"] == "user")
-        .and_then(|message| message["content"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+        .rposition(|message| message["role"] == "user")
+        .unwrap_or(0);
+    let user = text_of(&messages.get(user_at).cloned().unwrap_or(Value::Null)["content"]);
+    let answered = messages[user_at..]
+        .iter()
+        .filter(|message| message["role"] == "tool")
+        .count();
     let chunk = |delta: Value, finish: Option<&str>| json!({ "id": "bench", "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
-    let write_to = user
-        .split("[[write:")
-        .nth(1)
-        .and_then(|rest| rest.split("]]").next())
-        .map(str::to_owned);
-    let events: Vec<Value> = match write_to {
-        Some(path) if last["role"] != "tool" => {
-            let arguments = json!({ "file_path": path, "content": "bench\n" }).to_string();
-            vec![
-                chunk(
-                    json!({ "tool_calls": [{ "index": 0, "id": format!("call_{}", model.epoch.elapsed().as_nanos()), "type": "function", "function": { "name": "Write", "arguments": arguments } }] }),
-                    None,
-                ),
-                chunk(json!({}), Some("tool_calls")),
-            ]
-        }
-        _ => Vec::new(),
+    let events: Vec<Value> = match scripted_calls(&user).into_iter().nth(answered) {
+        Some((name, arguments)) => vec![
+            chunk(
+                json!({ "tool_calls": [{ "index": 0, "id": format!("call_{}", model.epoch.elapsed().as_nanos()), "type": "function", "function": { "name": name, "arguments": arguments } }] }),
+                None,
+            ),
+            chunk(json!({}), Some("tool_calls")),
+        ],
+        None => Vec::new(),
     };
     let (count, pause) = model
         .chunks
@@ -114,15 +120,49 @@ async fn answer(State(model): State<Model>, axum::Json(body): axum::Json<Value>)
     } else {
         events
     };
+    let requests = model.requests.clone();
+    let done = futures_util::stream::once(async move {
+        if let Ok(mut requests) = requests.lock()
+            && let Some(request) = requests.get_mut(index)
+        {
+            request.answered = Some(epoch.elapsed());
+        }
+        "data: [DONE]\n\n".to_owned()
+    });
     let stream = texts
         .chain(futures_util::stream::iter(closing))
         .map(|event| format!("data: {event}\n\n"))
-        .chain(futures_util::stream::iter(["data: [DONE]\n\n".to_owned()]))
+        .chain(done)
         .map(|text| Ok::<_, std::convert::Infallible>(Bytes::from(text)));
     Response::builder()
         .header("content-type", "text/event-stream")
         .body(Body::from_stream(stream))
         .unwrap_or_default()
+}
+
+/// A message's text, whether its content is a string or a list of parts.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|part| part["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// Each `[[call:Tool {json}]]` of `text`: the tool's name and its arguments.
+fn scripted_calls(text: &str) -> Vec<(String, String)> {
+    text.split("[[call:")
+        .skip(1)
+        .filter_map(|rest| {
+            let rest = rest.split_once("]]")?.0;
+            let (name, arguments) = rest.split_once(' ').unwrap_or((rest, "{}"));
+            Some((name.to_owned(), arguments.trim().to_owned()))
+        })
+        .collect()
 }
 
 type Socket =
@@ -222,6 +262,12 @@ impl Frontend {
     }
 }
 
+/// A user message that makes either scripted model call `Write` on `path`.
+pub fn write_script(path: &str) -> String {
+    let arguments = json!({ "file_path": path, "content": "bench\n" });
+    format!("[[delay=0]] [[call:Write {arguments}]] Write the file.")
+}
+
 /// A unique enough number for message ids.
 fn unique_number() -> u128 {
     std::time::SystemTime::now()
@@ -271,7 +317,7 @@ pub async fn start_model() -> Result<(String, ModelHandle)> {
     let model = Model {
         epoch: Instant::now(),
         chunks: Arc::new(Mutex::new((1, Duration::ZERO))),
-        arrivals: Arc::default(),
+        requests: Arc::default(),
     };
     let url = serve_model(model.clone()).await?;
     Ok((url, ModelHandle(model)))
@@ -281,7 +327,7 @@ pub async fn start_model() -> Result<(String, ModelHandle)> {
 pub struct ModelHandle(Model);
 
 impl ModelHandle {
-    fn set_chunks(&self, count: usize, pause: Duration) {
+    pub fn set_chunks(&self, count: usize, pause: Duration) {
         if let Ok(mut chunks) = self.0.chunks.lock() {
             *chunks = (count, pause);
         }
@@ -293,8 +339,21 @@ impl ModelHandle {
     }
 
     fn last_arrival(&self) -> Option<Instant> {
-        let arrivals = self.0.arrivals.lock().ok()?;
-        arrivals.last().map(|since| self.0.epoch + *since)
+        let requests = self.0.requests.lock().ok()?;
+        requests.last().map(|request| self.0.epoch + request.arrived)
+    }
+
+    /// The time the model spent answering the requests that arrived since
+    /// `since`, each from its arrival to its last byte.
+    pub fn busy_since(&self, since: Instant) -> Duration {
+        let since = since.saturating_duration_since(self.0.epoch);
+        self.0.requests.lock().map_or(Duration::ZERO, |requests| {
+            requests
+                .iter()
+                .filter(|request| request.arrived >= since)
+                .filter_map(|request| Some(request.answered?.saturating_sub(request.arrived)))
+                .sum()
+        })
     }
 
     /// Added latency per chunk over one turn of `count` chunks, 1 ms apart.
@@ -359,9 +418,7 @@ impl ModelHandle {
         // A warm-up turn each, then alternating measured turns.
         for round in 0..=turns {
             for (index, frontend) in frontends.iter_mut().enumerate() {
-                let sent = frontend
-                    .input(&format!("[[write:{target}]] please"))
-                    .await?;
+                let sent = frontend.input(&write_script(&target)).await?;
                 frontend.finish_turn().await?;
                 if round > 0 {
                     samples[index].push(sent.elapsed());

@@ -18,6 +18,7 @@ mod local;
 mod process;
 mod stats;
 mod stream;
+mod turn;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -128,6 +129,10 @@ enum Command {
     /// of 10,000 inputs (each sent twice) and a frontend that stops reading,
     /// against the built-in mock Letta server.
     Load(load::LoadArgs),
+    /// The turn's cost side by side: the same scripted turns through Letta
+    /// Code's official client to the reference app-server and the daemon,
+    /// on a Letta server and on their local backends.
+    Turn(turn::TurnArgs),
     /// Serves the do-nothing floor server on a port (used by `run`).
     #[command(hide = true)]
     FloorServer {
@@ -186,6 +191,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Load(args) => load::report(args).await,
+        Command::Turn(args) => turn::report(daemon_command(args.daemon.clone(), None)?, args).await,
         Command::Stream {
             daemon,
             daemon_wrapper,

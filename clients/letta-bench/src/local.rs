@@ -340,7 +340,9 @@ impl ModelHandle {
 
     fn last_arrival(&self) -> Option<Instant> {
         let requests = self.0.requests.lock().ok()?;
-        requests.last().map(|request| self.0.epoch + request.arrived)
+        requests
+            .last()
+            .map(|request| self.0.epoch + request.arrived)
     }
 
     /// The time the model spent answering the requests that arrived since

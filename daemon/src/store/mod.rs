@@ -81,14 +81,21 @@ pub struct Store {
     pool: SqlitePool,
     /// Transactions committed since the database was opened.
     commits: Arc<AtomicU64>,
-    /// The most the database may grow to, in bytes, and its file.
-    limit: Option<(u64, Arc<Path>)>,
+    /// The database's file.
+    path: Arc<Path>,
+    /// The most the database may grow to, in bytes.
+    limit: Option<u64>,
 }
 
 /// The share of its size limit past which the database takes no new work
 /// (inputs, runtimes), in percent: the turns already running keep room to
 /// finish and record how they ended.
 const NEARLY_FULL: u64 = 90;
+
+/// The free space on the database's disk below which it takes no new work,
+/// for the same reason: a disk that fills up entirely fails every write,
+/// even a frontend's `sync` (which records what it was sent).
+const DISK_RESERVE: u64 = 16 * 1024 * 1024;
 
 /// A previous run that did not stop cleanly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,24 +157,34 @@ impl Store {
         Ok(Store {
             pool,
             commits,
-            limit: limit_bytes.map(|limit| (limit, Arc::from(path))),
+            path: Arc::from(path),
+            limit: limit_bytes,
         })
     }
 
     /// Refuses new work (inputs, runtimes) while the database uses more
-    /// than [`NEARLY_FULL`] of its limit; it takes work again once there is
-    /// room (retention trims old events, or the limit is raised). The
-    /// sizes of the database and WAL files bound what it uses from above,
-    /// so SQLite's page counts are only asked for when they come near.
+    /// than [`NEARLY_FULL`] of its limit, or its disk has less than
+    /// [`DISK_RESERVE`] free; it takes work again once there is room
+    /// (retention trims old events, the limit is raised, the disk is
+    /// cleared). The sizes of the database and WAL files bound what it uses
+    /// from above, so SQLite's page counts are only asked for when they
+    /// come near.
     pub async fn check_room(&self) -> Result<(), StoreError> {
-        let Some((limit, path)) = &self.limit else {
+        let available = nix::sys::statvfs::statvfs(&*self.path)
+            .map(|disk| disk.blocks_available().saturating_mul(disk.fragment_size()));
+        if let Ok(available) = available
+            && available < DISK_RESERVE
+        {
+            tracing::warn!(available, "the disk is nearly full: new work is refused");
+            return Err(StoreError::Full);
+        }
+        let Some(limit) = self.limit else {
             return Ok(());
         };
-        let limit = *limit;
         let size = |path: &std::ffi::OsStr| std::fs::metadata(path).map_or(0, |meta| meta.len());
-        let mut wal = path.as_os_str().to_owned();
+        let mut wal = self.path.as_os_str().to_owned();
         wal.push("-wal");
-        let files = size(path.as_os_str()) + size(&wal);
+        let files = size(self.path.as_os_str()) + size(&wal);
         if files.saturating_mul(100) <= limit.saturating_mul(NEARLY_FULL) {
             return Ok(());
         }

@@ -49,6 +49,58 @@ pub struct Options {
     pub env_remove: Vec<String>,
     /// Start the daemon with this soft limit on open files.
     pub soft_open_files: Option<u64>,
+    /// Start the daemon in a mount namespace of its own, with this mount
+    /// (see [`private_mounts_work`]).
+    pub private_mount: Option<PrivateMount>,
+}
+
+/// A mount only the daemon sees.
+#[derive(Clone)]
+pub enum PrivateMount {
+    /// The directory, read-only.
+    ReadOnly(PathBuf),
+    /// A small disk over the directory: a tmpfs of `mib` MiB already holding
+    /// a file `filler` of `filler_mib` MiB.
+    SmallDisk {
+        dir: PathBuf,
+        mib: u64,
+        filler_mib: u64,
+    },
+}
+
+impl PrivateMount {
+    /// Shell commands that make the mount.
+    fn commands(&self) -> String {
+        match self {
+            PrivateMount::ReadOnly(dir) => {
+                let dir = dir.display();
+                format!("mount --bind '{dir}' '{dir}' && mount -o remount,ro,bind '{dir}'")
+            }
+            PrivateMount::SmallDisk {
+                dir,
+                mib,
+                filler_mib,
+            } => {
+                let dir = dir.display();
+                format!(
+                    "mkdir -p '{dir}' && mount -t tmpfs -o size={mib}m tmpfs '{dir}' && \
+                     head -c {} /dev/zero > '{dir}/filler'",
+                    filler_mib * 1024 * 1024
+                )
+            }
+        }
+    }
+}
+
+/// Whether this machine lets a test give a process a mount namespace of
+/// its own (`unshare -m`), to show it a directory read-only (file modes do
+/// not stop root, which the tests may run as) or a small disk.
+pub fn private_mounts_work() -> bool {
+    Command::new("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 impl Options {
@@ -76,7 +128,15 @@ impl Daemon {
             .clone()
             .unwrap_or_else(|| dir.path().join("data"));
         let mut child = spawn(dir.path(), &data_dir, &options);
-        let info = wait_for_daemon_file(&data_dir, &mut child, &dir.path().join("stderr.log"));
+        // A small disk is mounted where only the daemon sees it; its
+        // files show through its root in /proc.
+        let published = match &options.private_mount {
+            Some(PrivateMount::SmallDisk { .. }) => {
+                PathBuf::from(format!("/proc/{}/root{}", child.id(), data_dir.display()))
+            }
+            _ => data_dir.clone(),
+        };
+        let info = wait_for_daemon_file(&published, &mut child, &dir.path().join("stderr.log"));
         Daemon {
             dir,
             data_dir,
@@ -158,17 +218,30 @@ pub fn start_expecting_failure(home: &Path, data_dir: &Path, options: &Options) 
 fn spawn(home: &Path, data_dir: &Path, options: &Options) -> Child {
     std::fs::create_dir_all(home).unwrap();
     let stderr = std::fs::File::create(home.join("stderr.log")).unwrap();
-    let mut command = match options.soft_open_files {
-        Some(limit) => {
-            let mut shell = Command::new("sh");
-            shell
-                .arg("-c")
-                .arg(format!("ulimit -Sn {limit} && exec \"$@\""))
-                .arg("sh")
-                .arg(daemon_bin());
-            shell
-        }
-        None => Command::new(daemon_bin()),
+    // Set-up the daemon starts after, in the shell that execs it.
+    let mut prelude = Vec::new();
+    if let Some(limit) = options.soft_open_files {
+        prelude.push(format!("ulimit -Sn {limit}"));
+    }
+    if let Some(mount) = &options.private_mount {
+        prelude.push(mount.commands());
+    }
+    let mut command = if prelude.is_empty() {
+        Command::new(daemon_bin())
+    } else {
+        let mut shell = if options.private_mount.is_some() {
+            let mut unshare = Command::new("unshare");
+            unshare.args(["-m", "sh"]);
+            unshare
+        } else {
+            Command::new("sh")
+        };
+        shell
+            .arg("-c")
+            .arg(format!("{} && exec \"$@\"", prelude.join(" && ")))
+            .arg("sh")
+            .arg(daemon_bin());
+        shell
     };
     command
         .arg("--data-dir")

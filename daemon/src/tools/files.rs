@@ -285,6 +285,41 @@ mod tests {
         }
     }
 
+    /// A file of the project that is a hard link to one outside it: an
+    /// edit replaces the project's name for it and leaves the file outside
+    /// as it was, so confinement holds without asking. (A shell command
+    /// writing into it is not a built-in edit and asks like any command.)
+    #[test]
+    fn edits_through_a_hard_link_leave_the_file_outside_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "elsewhere\n").unwrap();
+        std::fs::hard_link(&outside, project.join("f.txt")).unwrap();
+        let ctx = context(&project);
+
+        edit(edit_args_of("elsewhere", "edited", false), &ctx).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(project.join("f.txt")).unwrap(),
+            "edited\n"
+        );
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "elsewhere\n");
+
+        std::fs::remove_file(project.join("f.txt")).unwrap();
+        std::fs::hard_link(&outside, project.join("f.txt")).unwrap();
+        let args = WriteArgs {
+            file_path: "f.txt".into(),
+            content: "written\n".into(),
+        };
+        write(args, &ctx).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(project.join("f.txt")).unwrap(),
+            "written\n"
+        );
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "elsewhere\n");
+    }
+
     fn edit_args_of(old: &str, new: &str, all: bool) -> EditArgs {
         EditArgs {
             file_path: "f.txt".into(),

@@ -21,31 +21,7 @@ async fn a_full_database_refuses_new_work_and_loses_nothing() {
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = start_runtime(&frontend, "full", project.path(), "standard").await;
 
-    let filler = "y".repeat(INPUT_BYTES);
-    let mut accepted = 0;
-    let refused = loop {
-        assert!(accepted < 200, "2 MiB holds fewer inputs than that");
-        let reply = frontend
-            .request(user_input(
-                &runtime,
-                &format!("[[notool]] {filler}"),
-                &cm(&format!("full-{accepted}")),
-            ))
-            .await;
-        if reply["accepted"] != true {
-            break reply;
-        }
-        accepted += 1;
-        let finished = frontend.wait_for_type("turn_finished").await;
-        assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
-    };
-    assert!(accepted >= 5, "only {accepted} inputs fit: {refused}");
-    assert_eq!(refused["error_code"], -32007, "{refused}");
-    let error = refused["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("database is full") && error.contains("--max-database-mib"),
-        "{refused}"
-    );
+    let accepted = fill_until_refused(&mut frontend, &runtime, "full", "--max-database-mib").await;
     let another = frontend
         .request(json!({
             "type": "runtime_start",
@@ -55,16 +31,7 @@ async fn a_full_database_refuses_new_work_and_loses_nothing() {
         .await;
     assert_ne!(another["success"], true, "{another}");
 
-    // Every event of every turn is still there, in order.
-    let replayed = replay_all(&daemon, &runtime).await;
-    let finished = replayed
-        .iter()
-        .filter(|event| event["type"] == "turn_finished")
-        .count();
-    assert_eq!(
-        finished, accepted,
-        "every accepted turn finished and is kept"
-    );
+    assert_all_finished(&daemon, &runtime, accepted).await;
 
     daemon.stop();
     let daemon = Daemon::start_with(Options {
@@ -111,40 +78,8 @@ async fn a_nearly_full_disk_refuses_new_work_and_loses_nothing() {
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = start_runtime(&frontend, "disk", project.path(), "standard").await;
 
-    let filler = "z".repeat(INPUT_BYTES);
-    let mut accepted = 0;
-    let refused = loop {
-        assert!(accepted < 400, "6 MiB holds fewer inputs than that");
-        let reply = frontend
-            .request(user_input(
-                &runtime,
-                &format!("[[notool]] {filler}"),
-                &cm(&format!("disk-{accepted}")),
-            ))
-            .await;
-        if reply["accepted"] != true {
-            break reply;
-        }
-        accepted += 1;
-        let finished = frontend.wait_for_type("turn_finished").await;
-        assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
-    };
-    assert!(accepted >= 5, "only {accepted} inputs fit: {refused}");
-    assert_eq!(refused["error_code"], -32007, "{refused}");
-    let error = refused["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("database is full") && error.contains("disk"),
-        "{refused}"
-    );
-    let replayed = replay_all(&daemon, &runtime).await;
-    let finished = replayed
-        .iter()
-        .filter(|event| event["type"] == "turn_finished")
-        .count();
-    assert_eq!(
-        finished, accepted,
-        "every accepted turn finished and is kept"
-    );
+    let accepted = fill_until_refused(&mut frontend, &runtime, "disk", "disk").await;
+    assert_all_finished(&daemon, &runtime, accepted).await;
 
     // Room made (the filler removed, in the daemon's namespace).
     let removed = std::process::Command::new("nsenter")
@@ -163,6 +98,53 @@ async fn a_nearly_full_disk_refuses_new_work_and_loses_nothing() {
     assert_eq!(reply["accepted"], true, "{reply}");
     let finished = frontend.wait_for_type("turn_finished").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+}
+
+/// Sends inputs of [`INPUT_BYTES`], each waited for, until one is refused
+/// as the database being full, its error naming `why`; returns how many
+/// were taken.
+async fn fill_until_refused(
+    frontend: &mut Frontend,
+    runtime: &Value,
+    name: &str,
+    why: &str,
+) -> usize {
+    let filler = "y".repeat(INPUT_BYTES);
+    let mut accepted = 0;
+    let refused = loop {
+        assert!(accepted < 400, "fewer inputs than that fit");
+        let reply = frontend
+            .request(user_input(
+                runtime,
+                &format!("[[notool]] {filler}"),
+                &cm(&format!("{name}-{accepted}")),
+            ))
+            .await;
+        if reply["accepted"] != true {
+            break reply;
+        }
+        accepted += 1;
+        let finished = frontend.wait_for_type("turn_finished").await;
+        assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    };
+    assert!(accepted >= 5, "only {accepted} inputs fit: {refused}");
+    assert_eq!(refused["error_code"], -32007, "{refused}");
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("database is full") && error.contains(why),
+        "{refused}"
+    );
+    accepted
+}
+
+/// Every event of every turn is still there, in order, each turn finished.
+async fn assert_all_finished(daemon: &Daemon, runtime: &Value, turns: usize) {
+    let finished = replay_all(daemon, runtime)
+        .await
+        .iter()
+        .filter(|event| event["type"] == "turn_finished")
+        .count();
+    assert_eq!(finished, turns, "every accepted turn finished and is kept");
 }
 
 /// Every event of `runtime` from the start, checked consecutive.

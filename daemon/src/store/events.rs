@@ -18,13 +18,16 @@ pub struct CursorAdvance {
 /// future using it be dropped before the transaction ends (an aborted
 /// turn, a closed connection), the connection is closed, which rolls the
 /// transaction back, instead of going back to the pool still holding
-/// SQLite's write lock. Clear it once the transaction has ended.
-struct ClosedIfAbandoned(Option<PoolConnection<Sqlite>>);
+/// SQLite's write lock. Set `ended` once the transaction has ended.
+struct ClosedIfAbandoned {
+    connection: PoolConnection<Sqlite>,
+    ended: bool,
+}
 
 impl Drop for ClosedIfAbandoned {
     fn drop(&mut self) {
-        if let Some(connection) = &mut self.0 {
-            connection.close_on_drop();
+        if !self.ended {
+            self.connection.close_on_drop();
         }
     }
 }
@@ -80,18 +83,18 @@ impl Store {
                 .bind(cursor.turn_id)
                 .bind(to_i64(cursor.seq_id));
         }
-        let mut connection = ClosedIfAbandoned(Some(self.pool.acquire().await?));
-        let Some(open) = connection.0.as_mut() else {
-            return Ok(());
+        let mut open = ClosedIfAbandoned {
+            connection: self.pool.acquire().await?,
+            ended: false,
         };
-        let written = query.execute(&mut **open).await;
+        let written = query.execute(&mut *open.connection).await;
         if written.is_err() {
             // A statement failed inside the transaction this query opened;
             // end it before the connection goes back to the pool. (If BEGIN
             // itself failed there is nothing to roll back and this errs.)
-            let _ = sqlx::query("ROLLBACK").execute(&mut **open).await;
+            let _ = sqlx::query("ROLLBACK").execute(&mut *open.connection).await;
         }
-        connection.0 = None;
+        open.ended = true;
         written?;
         Ok(())
     }

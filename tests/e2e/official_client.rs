@@ -1,6 +1,5 @@
 //! Letta Code's official `AppServerClient`, run with Node, against the daemon.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -8,29 +7,8 @@ use serde_json::Value;
 
 use crate::support::backend::Backend;
 use crate::support::letta_server::MODEL;
+use crate::support::node;
 use crate::support::{Daemon, Options, TIMEOUT};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Installs (once) Letta Code's npm package and its `ws` dependency.
-fn official_client_dir() -> PathBuf {
-    let script = repo_root().join("tests/tools/letta-code-client.sh");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|err| {
-            panic!("cannot run {}: {err}", script.display());
-        });
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
 
 /// Runs a script of `tests/node/` with Node: the daemon's URL, the client's
 /// folder, then `args`; returns the one JSON object it prints.
@@ -38,9 +16,9 @@ async fn run_node_script(script: &str, url: &str, args: &[&str], timeout: Durati
     let output = tokio::time::timeout(
         timeout,
         tokio::process::Command::new("node")
-            .arg(repo_root().join("tests/node").join(script))
+            .arg(node::script(script))
             .arg(url)
-            .arg(official_client_dir())
+            .arg(node::official_client_dir())
             .args(args)
             .stdin(Stdio::null())
             .kill_on_drop(true)

@@ -10,6 +10,7 @@ pub mod cutting_proxy;
 pub mod frontend;
 pub mod letta_server;
 pub mod mock_letta;
+pub mod node;
 pub mod outage_proxy;
 pub mod raw;
 pub mod scripted_model;

@@ -2,13 +2,18 @@
 //! frontend approves, a long streamed answer, inputs queued behind each
 //! other) while the daemon is killed with SIGKILL at random moments, and
 //! in a third of the rounds its frontend's connection is dropped as well,
-//! on its own. After every restart or drop a new frontend resumes from the
+//! on its own. Each round also has a frontend process watching (Letta
+//! Code's official client, `letta-ctl events --follow` or `letta-ctl
+//! attach`), killed with SIGKILL at the round's moment, just before the
+//! daemon. After every restart or drop a new frontend resumes from the
 //! last `event_seq` seen and sends again every input ever sent (it cannot
 //! know which ones were accepted). At the end:
 //!
 //! * every event arrived exactly once and in order (consecutive
 //!   `event_seq`s across all the daemons), and the answers streamed are
 //!   exactly the answers stored;
+//! * what each killed watcher printed before it died is consecutive and
+//!   the same as what the soak's frontend received;
 //! * every input reached the agent once and its turn finished;
 //! * no command ran twice: each appends a line of its own to a file, and
 //!   every line is there at most once — exactly once when the agent was
@@ -18,6 +23,8 @@
 //! `LETTA_SOAK_KILLS=100 cargo test -p letta-daemon --test e2e soak -- --nocapture`;
 //! `LETTA_SOAK_SEED` repeats a run's random moments.
 
+mod watchers;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -25,8 +32,10 @@ use serde_json::{Value, json};
 
 use crate::local_tools::approval;
 use crate::support::backend::{Backend, cm, on_both_backends};
+use crate::support::ctl::Shell;
 use crate::support::frontend::{Frontend, TURN_TIMEOUT, start_runtime, user_input};
 use crate::support::{Daemon, Options};
+use watchers::{Printed, Watcher};
 
 on_both_backends!(crash_soak);
 
@@ -44,6 +53,7 @@ async fn crash_soak(backend: Backend) {
     eprintln!("crash soak: {kills} kills, LETTA_SOAK_SEED={seed}");
     let mut soak = Soak::start(backend, seed).await;
     for round in 0..kills {
+        let watcher = soak.start_watcher(round);
         soak.send_input(round).await;
         if round % 3 == 2 {
             // One more behind it, to be queued when the kill comes.
@@ -57,17 +67,32 @@ async fn crash_soak(backend: Backend) {
             soak.frontend_crashes += 1;
         }
         soak.follow_for_a_while().await;
+        soak.watchers.push(watcher.kill().await);
         soak.crash_and_resume(Crash::Daemon).await;
     }
     soak.follow(None).await;
-    soak.check().await;
+    let watched = soak.check().await;
     eprintln!(
         "crash soak: {kills} kills, {} frontend crashes, {} inputs, {} events, {} commands counted",
         soak.frontend_crashes,
         soak.inputs.len(),
         soak.events.len(),
-        soak.counted_lines().len()
+        soak.counted_lines().len(),
     );
+    for kind in watchers::KINDS {
+        let killed: Vec<usize> = soak
+            .watchers
+            .iter()
+            .zip(&watched)
+            .filter(|(printed, _)| printed.kind() == kind)
+            .map(|(_, events)| *events)
+            .collect();
+        eprintln!(
+            "crash soak: {kind:?} killed {} times, having printed {} events",
+            killed.len(),
+            killed.iter().sum::<usize>()
+        );
+    }
 }
 
 struct Soak {
@@ -86,6 +111,11 @@ struct Soak {
     /// Approvals answered on the current connection.
     answered: HashSet<String>,
     frontend_crashes: usize,
+    /// Where the watcher processes keep their home and output.
+    shell: Shell,
+    _shell_root: tempfile::TempDir,
+    /// What each killed watcher printed.
+    watchers: Vec<Printed>,
 }
 
 /// What dies in a round.
@@ -114,7 +144,11 @@ impl Soak {
         let first = backend.daemon();
         let frontend = Frontend::connect(&first).await;
         let runtime = start_runtime(&frontend, "soak", project.path(), "standard").await;
+        let shell_root = tempfile::tempdir().unwrap();
         Soak {
+            shell: Shell::new(shell_root.path(), &first.data_dir),
+            _shell_root: shell_root,
+            watchers: Vec::new(),
             backend,
             rng: fastrand::Rng::with_seed(seed),
             project,
@@ -198,6 +232,23 @@ impl Soak {
         self.events.push(frame);
     }
 
+    /// A frontend process of a kind picked at random, watching from a
+    /// random event already seen.
+    fn start_watcher(&mut self, round: usize) -> Watcher {
+        let kind = watchers::KINDS[self.rng.usize(..watchers::KINDS.len())];
+        let seen = self.events.len() as u64;
+        let after = self.rng.u64(..=seen);
+        let daemon = self.current.as_ref().unwrap_or(&self.first);
+        Watcher::start(
+            kind,
+            &self.shell,
+            daemon,
+            &self.runtime,
+            after,
+            &format!("watcher-{round}"),
+        )
+    }
+
     /// Follows for a random moment of a round.
     async fn follow_for_a_while(&mut self) {
         let moment = Duration::from_millis(self.rng.u64(..LONGEST_ROUND.as_millis() as u64));
@@ -252,7 +303,9 @@ impl Soak {
             .collect()
     }
 
-    async fn check(&self) {
+    /// Checks everything; returns how many events each killed watcher
+    /// printed.
+    async fn check(&self) -> Vec<usize> {
         for finished in self
             .events
             .iter()
@@ -302,6 +355,16 @@ impl Soak {
             .filter_map(|message| message["content"].as_str())
             .collect();
         assert_eq!(streamed_answers(&self.events), stored_answers);
+
+        let received: HashMap<u64, &Value> = self
+            .events
+            .iter()
+            .filter_map(|event| Some((event["event_seq"].as_u64()?, event)))
+            .collect();
+        self.watchers
+            .iter()
+            .map(|printed| printed.check(&received))
+            .collect()
     }
 }
 

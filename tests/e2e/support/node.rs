@@ -1,0 +1,34 @@
+//! Letta Code's official `AppServerClient`, installed once for the tests
+//! that run it with Node (`tests/node/`).
+
+use std::path::PathBuf;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A script of `tests/node/`.
+pub fn script(name: &str) -> PathBuf {
+    repo_root().join("tests/node").join(name)
+}
+
+/// Installs (once) Letta Code's npm package and its `ws` dependency;
+/// returns the folder.
+pub fn official_client_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = repo_root().join("tests/tools/letta-code-client.sh");
+        let output = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run {}: {err}", script.display()));
+        assert!(
+            output.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+    })
+    .clone()
+}

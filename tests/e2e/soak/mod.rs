@@ -3,9 +3,9 @@
 //! other) while the daemon is killed with SIGKILL at random moments, and
 //! in a third of the rounds its frontend's connection is dropped as well,
 //! on its own. Each round also has a frontend process watching (Letta
-//! Code's official client, `letta-ctl events --follow` or `letta-ctl
-//! attach`), killed with SIGKILL at the round's moment, just before the
-//! daemon. After every restart or drop a new frontend resumes from the
+//! Code's official client, `letta-ctl events --follow`, `letta-ctl
+//! attach` or the editor bridge), killed with SIGKILL at the round's
+//! moment, just before the daemon. After every restart or drop a new frontend resumes from the
 //! last `event_seq` seen and sends again every input ever sent (it cannot
 //! know which ones were accepted). At the end:
 //!
@@ -53,7 +53,7 @@ async fn crash_soak(backend: Backend) {
     eprintln!("crash soak: {kills} kills, LETTA_SOAK_SEED={seed}");
     let mut soak = Soak::start(backend, seed).await;
     for round in 0..kills {
-        let watcher = soak.start_watcher(round);
+        let watcher = soak.start_watcher(round).await;
         soak.send_input(round).await;
         if round % 3 == 2 {
             // One more behind it, to be queued when the kill comes.
@@ -234,7 +234,7 @@ impl Soak {
 
     /// A frontend process of a kind picked at random, watching from a
     /// random event already seen.
-    fn start_watcher(&mut self, round: usize) -> Watcher {
+    async fn start_watcher(&mut self, round: usize) -> Watcher {
         let kind = watchers::KINDS[self.rng.usize(..watchers::KINDS.len())];
         let seen = self.events.len() as u64;
         let after = self.rng.u64(..=seen);
@@ -243,10 +243,11 @@ impl Soak {
             kind,
             &self.shell,
             daemon,
-            &self.runtime,
+            (&self.runtime, self.project.path()),
             after,
             &format!("watcher-{round}"),
         )
+        .await
     }
 
     /// Follows for a random moment of a round.

@@ -1,14 +1,15 @@
 //! Frontends as processes of their own, for the soak: Letta Code's
-//! official client, `letta-ctl events --follow` and `letta-ctl attach`,
-//! each started in a round and killed with SIGKILL at the round's random
-//! moment, like a closed editor or terminal. What each printed before it
-//! died is checked against what the soak's own frontend received.
+//! official client, `letta-ctl events --follow`, `letta-ctl attach` and
+//! the editor bridge (`letta-ctl acp`, its session loaded), each started in
+//! a round and killed with SIGKILL at the round's random moment, like a
+//! closed editor or terminal. What each printed before it died is checked
+//! against what the soak's own frontend received.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::ctl::{Running, Shell};
 use crate::support::{Daemon, node};
@@ -18,9 +19,15 @@ pub enum Kind {
     OfficialClient,
     CtlEvents,
     CtlAttach,
+    AcpBridge,
 }
 
-pub const KINDS: [Kind; 3] = [Kind::OfficialClient, Kind::CtlEvents, Kind::CtlAttach];
+pub const KINDS: [Kind; 4] = [
+    Kind::OfficialClient,
+    Kind::CtlEvents,
+    Kind::CtlAttach,
+    Kind::AcpBridge,
+];
 
 pub enum Watcher {
     Node {
@@ -39,12 +46,13 @@ pub struct Printed {
 }
 
 impl Watcher {
-    /// Starts a watcher of `runtime` on `daemon`, from after event `after`.
-    pub fn start(
+    /// Starts a watcher of `runtime` (working in `cwd`) on `daemon`, from
+    /// after event `after` (the bridge replays the whole session).
+    pub async fn start(
         kind: Kind,
         shell: &Shell,
         daemon: &Daemon,
-        runtime: &Value,
+        (runtime, cwd): (&Value, &Path),
         after: u64,
         name: &str,
     ) -> Watcher {
@@ -66,6 +74,21 @@ impl Watcher {
                 let mut args = vec!["attach", "--after", &after];
                 args.extend(target);
                 Watcher::Ctl(kind, shell.spawn(name, &args))
+            }
+            Kind::AcpBridge => {
+                let mut bridge = shell.spawn_answering(name, &["acp", "--agent", target[1]]);
+                let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": 1, "clientCapabilities": {}}});
+                let load = json!({"jsonrpc": "2.0", "id": 2, "method": "session/load",
+                    "params": {"sessionId": target[3], "cwd": cwd, "mcpServers": []}});
+                bridge.answer(&initialize.to_string()).await;
+                bridge
+                    .wait_for_output("the answer to initialize", |stdout, _| {
+                        stdout.contains(r#""id":1"#)
+                    })
+                    .await;
+                bridge.answer(&load.to_string()).await;
+                Watcher::Ctl(kind, bridge)
             }
         }
     }
@@ -135,11 +158,13 @@ impl Printed {
             "{kind:?}: {}",
             self.stderr
         );
-        if matches!(kind, Kind::CtlAttach) {
-            return 0;
-        }
         // A line cut by the kill has no newline yet.
         let whole = self.stdout.rsplit_once('\n').map_or("", |(whole, _)| whole);
+        match kind {
+            Kind::CtlAttach => return 0,
+            Kind::AcpBridge => return check_acp(whole),
+            Kind::OfficialClient | Kind::CtlEvents => {}
+        }
         let mut previous: Option<u64> = None;
         let mut printed = 0;
         for line in whole.lines() {
@@ -160,4 +185,24 @@ impl Printed {
         }
         printed
     }
+}
+
+/// The bridge wrote JSON-RPC only and answered `initialize` and
+/// `session/load` (if it got that far) without an error; returns how many
+/// session updates it sent.
+fn check_acp(whole: &str) -> usize {
+    let mut updates = 0;
+    for line in whole.lines() {
+        let message: Value = serde_json::from_str(line).unwrap_or_else(|err| {
+            panic!("the bridge wrote a line that is not JSON ({err}): {line}")
+        });
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        if message.get("id").is_some() && message.get("method").is_none() {
+            assert!(message.get("error").is_none(), "the bridge failed: {line}");
+        }
+        if message["method"] == "session/update" {
+            updates += 1;
+        }
+    }
+    updates
 }

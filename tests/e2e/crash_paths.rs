@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::backend::{Backend, on_both_backends};
-use crate::support::frontend::{Frontend, TURN_TIMEOUT, start_runtime};
+use crate::support::backend::{Backend, cm, on_both_backends};
+use crate::support::frontend::{Frontend, TURN_TIMEOUT, start_runtime, user_input};
 use crate::support::{Daemon, Options};
 
 on_both_backends!(
@@ -269,4 +269,44 @@ fn alive(pid: u32) -> bool {
                 .map(|rest| rest.trim_start().to_owned())
         })
         .is_some_and(|state| !state.starts_with('Z'))
+}
+
+/// An input whose connection closes while the daemon is still taking it
+/// (a terminal closed right after sending) runs all the same: it is stored
+/// and queued, so it must not wait for a wake-up that only the closed
+/// request would have given.
+#[tokio::test]
+async fn an_input_whose_connection_closes_midway_still_runs() {
+    let backend = Backend::mock().await;
+    let project = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with(
+        backend
+            .options()
+            .env("LETTA_DAEMON_STALL_AT", "input-queued"),
+    );
+    // A busy runtime, whose events keep writing to the connection that
+    // closes, so the daemon notices it is gone while the input is taken.
+    let mut busy = Frontend::connect(&daemon).await;
+    let busy_runtime = start_runtime(&busy, "busy", project.path(), "standard").await;
+    let long = "[[notool]] [[delay=0.05]] [[repeat=200]] busy";
+    busy.send(user_input(&busy_runtime, long, &cm("busy")))
+        .await;
+    busy.wait_for("the busy runtime's stream", |frame| {
+        frame["delta"]["message_type"] == "assistant_message"
+    })
+    .await;
+    let mut watcher = Frontend::connect(&daemon).await;
+    let idle_runtime = start_runtime(&watcher, "idle", project.path(), "standard").await;
+
+    let closing = Frontend::connect(&daemon).await;
+    let synced = closing
+        .request(json!({"type": "sync", "runtime": busy_runtime}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    let orphan = user_input(&idle_runtime, "[[notool]] after the close", &cm("orphan"));
+    closing.send(orphan).await;
+    drop(closing);
+
+    let finished = watcher.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
 }

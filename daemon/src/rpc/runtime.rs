@@ -197,19 +197,33 @@ pub async fn input(
     params: InputParams,
 ) -> Result<InputAccepted, RpcError> {
     let runtime = subscribed(&state, &connection, &params.runtime).await?;
-    match params.payload {
-        InputPayload::CreateMessage(message) => Ok(runtime.accept_input(message).await?),
-        InputPayload::ApprovalResponse(response) => {
-            runtime.answer_approval(response).await?;
-            Ok(InputAccepted {
-                runtime: runtime.scope.clone(),
-                accepted: true,
-                disposition: None,
-                turn_id: None,
-                error: None,
-            })
+    // In a task of its own, which finishes even if the connection closes
+    // meanwhile: an input is stored and then queued, an answer stored and
+    // then handed to the waiting turn, and stopping between the two would
+    // leave it stored but never acted on.
+    let taken = tokio::spawn(async move {
+        match params.payload {
+            InputPayload::CreateMessage(message) => runtime.accept_input(message).await,
+            InputPayload::ApprovalResponse(response) => {
+                runtime.answer_approval(response).await?;
+                Ok(InputAccepted {
+                    runtime: runtime.scope.clone(),
+                    accepted: true,
+                    disposition: None,
+                    turn_id: None,
+                    error: None,
+                })
+            }
         }
-    }
+    })
+    .await
+    .map_err(|err| {
+        RpcError::new(
+            ErrorCode::InternalError,
+            format!("taking the input failed: {err}"),
+        )
+    })?;
+    Ok(taken?)
 }
 
 pub async fn abort_message(

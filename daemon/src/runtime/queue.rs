@@ -104,6 +104,7 @@ impl Runtime {
         if fresh {
             let content = turn::content_of(&row.payload);
             lock(&self.state).queue.push(QueuedInput { row, content });
+            crate::faults::stall_point("input-queued").await;
             // A new message also releases a queue parked by an abort.
             self.set_queue_paused(false).await?;
         }

@@ -1,6 +1,6 @@
 //! What a runtime is doing now, and the snapshots frontends get of it.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use letta_protocol::{
     DeviceStatus, ExternalToolDefinition, ExternalToolsGroup, LoopState, LoopStatus,
@@ -42,7 +42,9 @@ pub struct RuntimeState {
     pub loop_status: LoopStatus,
     pub active_run_ids: Vec<String>,
     pub executing_tool_call_ids: Vec<String>,
-    pub client_message_ids_by_run_id: BTreeMap<String, Vec<String>>,
+    /// The input of each recent run, oldest first, at most
+    /// [`RECENT_RUN_CORRELATIONS`].
+    recent_runs: VecDeque<(String, String)>,
     pub queue: Vec<QueuedInput>,
     pub paused: bool,
     pub running: Option<RunningTurn>,
@@ -69,6 +71,11 @@ pub struct RuntimeState {
     pub available_skills: Vec<Value>,
 }
 
+/// Runs the loop status correlates with their inputs (as many as Letta
+/// Code keeps): it goes with every status event, so it must not grow with
+/// the runtime's age.
+const RECENT_RUN_CORRELATIONS: usize = 32;
+
 impl RuntimeState {
     pub fn new(cwd: String, mode: PermissionMode, paused: bool) -> Self {
         RuntimeState {
@@ -77,7 +84,7 @@ impl RuntimeState {
             loop_status: LoopStatus::WaitingOnInput,
             active_run_ids: Vec::new(),
             executing_tool_call_ids: Vec::new(),
-            client_message_ids_by_run_id: BTreeMap::new(),
+            recent_runs: VecDeque::new(),
             queue: Vec::new(),
             paused,
             running: None,
@@ -97,8 +104,24 @@ impl RuntimeState {
         LoopState {
             status: self.loop_status,
             active_run_ids: self.active_run_ids.clone(),
-            client_message_ids_by_run_id: Some(self.client_message_ids_by_run_id.clone()),
+            client_message_ids_by_run_id: Some(
+                self.recent_runs
+                    .iter()
+                    .map(|(run_id, input)| (run_id.clone(), vec![input.clone()]))
+                    .collect(),
+            ),
             executing_tool_call_ids: self.executing_tool_call_ids.clone(),
+        }
+    }
+
+    /// Notes that `run_id` runs the input `client_message_id`, for the
+    /// loop status; only the latest [`RECENT_RUN_CORRELATIONS`] are kept.
+    pub fn correlate_run(&mut self, run_id: &str, client_message_id: &str) {
+        self.recent_runs.retain(|(run, _)| run != run_id);
+        self.recent_runs
+            .push_back((run_id.to_owned(), client_message_id.to_owned()));
+        while self.recent_runs.len() > RECENT_RUN_CORRELATIONS {
+            self.recent_runs.pop_front();
         }
     }
 
@@ -236,4 +259,25 @@ fn available_toolsets() -> Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loop status names the runs of the last few inputs, as Letta
+    /// Code's does: sent with every status, a map of every run ever would
+    /// grow each event with the runtime's age.
+    #[test]
+    fn only_recent_runs_are_correlated_with_their_inputs() {
+        let mut state = RuntimeState::new("/".to_owned(), PermissionMode::Standard, false);
+        for run in 0..100 {
+            state.correlate_run(&format!("run-{run}"), &format!("cm-{run}"));
+        }
+        state.correlate_run("run-99", "cm-99");
+        let correlated = state.loop_state().client_message_ids_by_run_id.unwrap();
+        assert_eq!(correlated.len(), RECENT_RUN_CORRELATIONS);
+        assert_eq!(correlated["run-99"], ["cm-99"]);
+        assert!(!correlated.contains_key("run-0"));
+    }
 }

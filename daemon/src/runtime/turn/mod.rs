@@ -552,9 +552,7 @@ impl Turn<'_> {
             let mut state = lock(&rt.state);
             state.loop_status = LoopStatus::ProcessingApiResponse;
             state.active_run_ids = vec![run_id.to_owned()];
-            state
-                .client_message_ids_by_run_id
-                .insert(run_id.to_owned(), vec![self.turn.client_message_id.clone()]);
+            state.correlate_run(run_id, &self.turn.client_message_id);
         }
         rt.loop_status_draft()
     }

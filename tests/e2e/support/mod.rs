@@ -201,6 +201,15 @@ impl Drop for Daemon {
             let _ = child.wait();
             letta_daemon::orphans::end_left_behind(&self.data_dir);
         }
+        // `LETTA_TEST_LOGS=DIR` keeps every daemon's log, to read after a
+        // failure (a soak's run repeated with its seed, say).
+        if let Some(logs) = std::env::var_os("LETTA_TEST_LOGS") {
+            let logs = PathBuf::from(logs);
+            let _ = std::fs::create_dir_all(&logs);
+            let name = self.dir.path().file_name().unwrap_or_default();
+            let kept = logs.join(name).with_extension("log");
+            let _ = std::fs::copy(self.dir.path().join("stderr.log"), kept);
+        }
     }
 }
 

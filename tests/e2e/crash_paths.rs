@@ -11,6 +11,7 @@ use crate::support::{Daemon, Options};
 
 on_both_backends!(
     an_input_without_an_id_reaches_the_server_once_across_a_crash,
+    a_turn_ending_as_the_daemon_crashes_is_reported_once,
     tools_of_a_closed_connection_are_withdrawn,
 );
 
@@ -169,6 +170,57 @@ async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: 
         })
         .count();
     assert_eq!(copies, 1, "the user message is stored exactly once");
+}
+
+/// The daemon crashes as it records the end of a turn. After the restart
+/// the turn's end is reported, once: a turn marked done without its
+/// `turn_finished` would leave every frontend waiting for it.
+async fn a_turn_ending_as_the_daemon_crashes_is_reported_once(backend: Backend) {
+    let mut crashed = Daemon::start_with(
+        backend
+            .options()
+            .env("LETTA_DAEMON_CRASH_AT", "turn-ending"),
+    );
+    let mut before = Frontend::connect(&crashed).await;
+    let runtime = start_runtime(&before, "e2e-end-crash", Path::new("/tmp"), "standard").await;
+    before
+        .send(user_input(
+            &runtime,
+            "[[notool]] a short one",
+            &cm("ending"),
+        ))
+        .await;
+    while let Ok(frame) = before.client.next_unsolicited(TURN_TIMEOUT).await {
+        before.seen.push(frame);
+    }
+    assert!(!crashed.wait().success(), "the daemon crashed on purpose");
+
+    let restarted = Daemon::start_with(Options {
+        data_dir: Some(crashed.data_dir.clone()),
+        ..backend.options()
+    });
+    let mut after = Frontend::connect(&restarted).await;
+    let synced = after
+        .request(json!({"type": "sync", "runtime": runtime, "after_event_seq": 0}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    let finished = after
+        .seen_or_wait_for("turn_finished", |frame| frame["type"] == "turn_finished")
+        .await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    // Up to the runtime's last event, no second end of the same turn.
+    let status = daemon_status(&after).await;
+    assert_eq!(status["runtimes"][0]["is_processing"], false, "{status}");
+    let last = status["runtimes"][0]["last_event_seq"].clone();
+    after
+        .seen_or_wait_for("the last event", |frame| frame["event_seq"] == last)
+        .await;
+    let ends = after
+        .seen
+        .iter()
+        .filter(|frame| frame["type"] == "turn_finished")
+        .count();
+    assert_eq!(ends, 1, "{:?}", after.types());
 }
 
 fn content_text(message: &Value) -> String {

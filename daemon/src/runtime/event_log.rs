@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use super::{EventSink, TryPushError};
-use crate::store::{CursorAdvance, Store, StoreError};
+use crate::store::{CursorAdvance, InputEnd, Store, StoreError};
 
 /// Recent events kept in memory per runtime for delivery, by their size
 /// (a few hundred events): a subscriber further behind catches up from the
@@ -177,7 +177,18 @@ impl EventLog {
         cursor: Option<CursorAdvance>,
     ) -> Result<u64, StoreError> {
         let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
-        self.emit_locked(next_seq, drafts, cursor).await
+        self.emit_locked(next_seq, drafts, cursor, None).await
+    }
+
+    /// Emits the events that end a turn, recording how its input ended in
+    /// the same transaction.
+    pub async fn emit_turn_end(
+        &self,
+        drafts: Vec<Draft>,
+        end: InputEnd,
+    ) -> Result<u64, StoreError> {
+        let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
+        self.emit_locked(next_seq, drafts, None, Some(end)).await
     }
 
     /// Emits events that `build` drafts while the emit lock is held, so a
@@ -189,7 +200,7 @@ impl EventLog {
     ) -> Result<u64, StoreError> {
         let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
         let drafts = build().await;
-        self.emit_locked(next_seq, drafts, None).await
+        self.emit_locked(next_seq, drafts, None, None).await
     }
 
     /// Numbers, writes and hands out events in a task of its own, which
@@ -201,13 +212,17 @@ impl EventLog {
         mut next_seq: OwnedMutexGuard<u64>,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
+        input_end: Option<InputEnd>,
     ) -> Result<u64, StoreError> {
         let Some(log) = self.this.upgrade() else {
             return Err(StoreError::Interrupted);
         };
-        tokio::spawn(async move { log.write_and_hand_out(&mut next_seq, drafts, cursor).await })
-            .await
-            .map_err(|_| StoreError::Interrupted)?
+        tokio::spawn(async move {
+            log.write_and_hand_out(&mut next_seq, drafts, cursor, input_end)
+                .await
+        })
+        .await
+        .map_err(|_| StoreError::Interrupted)?
     }
 
     async fn write_and_hand_out(
@@ -215,6 +230,7 @@ impl EventLog {
         next_seq: &mut u64,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
+        input_end: Option<InputEnd>,
     ) -> Result<u64, StoreError> {
         let emitted_at = crate::util::now_rfc3339();
         let mut frames = Vec::with_capacity(drafts.len());
@@ -237,17 +253,12 @@ impl EventLog {
             .iter()
             .map(|(seq, frame)| (*seq, frame.as_str()))
             .collect();
+        self.store
+            .append_events(self.runtime_id, &rows, cursor, input_end)
+            .await?;
         if rows.is_empty() {
-            if let Some(cursor) = cursor {
-                self.store
-                    .append_events(self.runtime_id, &[], Some(cursor))
-                    .await?;
-            }
             return Ok(*next_seq - 1);
         }
-        self.store
-            .append_events(self.runtime_id, &rows, cursor)
-            .await?;
         let previous = *next_seq - 1;
         let last = rows.last().map_or(previous, |(seq, _)| *seq);
         *next_seq = last + 1;

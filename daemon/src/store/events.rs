@@ -3,7 +3,7 @@
 use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 
-use super::{Store, StoreError};
+use super::{InputStatus, Store, StoreError};
 
 /// A run cursor to advance together with the events a chunk produced; the
 /// run of turn `turn_id` is recorded with its first chunks.
@@ -12,6 +12,15 @@ pub struct CursorAdvance {
     pub run_id: String,
     pub turn_id: String,
     pub seq_id: u64,
+}
+
+/// The input whose turn a batch of events ends, and how it ended: written
+/// with the events, so a crash cannot leave the turn marked done without
+/// the `turn_finished` that tells frontends.
+#[derive(Debug, Clone, Copy)]
+pub struct InputEnd {
+    pub input_id: i64,
+    pub status: InputStatus,
 }
 
 /// A pooled connection inside a transaction opened by hand. Should the
@@ -43,8 +52,8 @@ impl Store {
         Ok(last.and_then(|seq| u64::try_from(seq).ok()).unwrap_or(0))
     }
 
-    /// Writes events (and advances a run cursor) in one transaction: after a
-    /// crash either all of it is there or none.
+    /// Writes events (and advances a run cursor, or ends an input) in one
+    /// transaction: after a crash either all of it is there or none.
     ///
     /// This runs for every chunk a frontend sees, so the whole transaction
     /// is one multi-statement query: sqlx runs SQLite on a worker thread, and
@@ -54,8 +63,9 @@ impl Store {
         runtime_id: i64,
         events: &[(u64, &str)],
         cursor: Option<CursorAdvance>,
+        input_end: Option<InputEnd>,
     ) -> Result<(), StoreError> {
-        if events.is_empty() && cursor.is_none() {
+        if events.is_empty() && cursor.is_none() && input_end.is_none() {
             return Ok(());
         }
         let mut sql = String::from("BEGIN IMMEDIATE;");
@@ -71,6 +81,9 @@ impl Store {
                  ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id);",
             );
         }
+        if input_end.is_some() {
+            sql.push_str("UPDATE inputs SET status = ? WHERE id = ?;");
+        }
         sql.push_str("COMMIT;");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (event_seq, frame) in events {
@@ -82,6 +95,9 @@ impl Store {
                 .bind(runtime_id)
                 .bind(cursor.turn_id)
                 .bind(to_i64(cursor.seq_id));
+        }
+        if let Some(end) = input_end {
+            query = query.bind(end.status).bind(end.input_id);
         }
         let mut open = ClosedIfAbandoned {
             connection: self.pool.acquire().await?,
@@ -174,15 +190,20 @@ mod tests {
             seq_id,
         };
         store
-            .append_events(runtime, &[(1, "a"), (2, "b"), (3, "c")], Some(cursor(7)))
+            .append_events(
+                runtime,
+                &[(1, "a"), (2, "b"), (3, "c")],
+                Some(cursor(7)),
+                None,
+            )
             .await
             .unwrap();
         store
-            .append_events(runtime, &[], Some(cursor(5)))
+            .append_events(runtime, &[], Some(cursor(5)), None)
             .await
             .unwrap();
         store
-            .append_events(runtime, &[(4, "d")], None)
+            .append_events(runtime, &[(4, "d")], None, None)
             .await
             .unwrap();
 
@@ -197,7 +218,7 @@ mod tests {
     async fn a_failed_write_leaves_nothing_and_the_store_usable() {
         let (_dir, store, runtime) = store_with_runtime().await;
         store
-            .append_events(runtime, &[(1, "a")], None)
+            .append_events(runtime, &[(1, "a")], None, None)
             .await
             .unwrap();
         let cursor = CursorAdvance {
@@ -207,7 +228,7 @@ mod tests {
         };
         // Event 1 exists: the batch fails on its second row.
         let duplicate = store
-            .append_events(runtime, &[(2, "b"), (1, "again")], Some(cursor))
+            .append_events(runtime, &[(2, "b"), (1, "again")], Some(cursor), None)
             .await;
         assert!(duplicate.is_err());
         assert_eq!(store.events_after(runtime, 0, 10).await.unwrap().len(), 1);
@@ -217,7 +238,7 @@ mod tests {
         // transaction left open: later writes go through.
         for seq in 2..10 {
             store
-                .append_events(runtime, &[(seq, "x")], None)
+                .append_events(runtime, &[(seq, "x")], None, None)
                 .await
                 .unwrap();
         }
@@ -244,7 +265,7 @@ mod tests {
                         .iter()
                         .map(|(seq, frame)| (*seq, frame.as_str()))
                         .collect();
-                    store.append_events(runtime, &rows, None).await
+                    store.append_events(runtime, &rows, None, None).await
                 }
             });
             for _ in 0..yields % 8 {

@@ -23,7 +23,7 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use events::CursorAdvance;
+pub use events::{CursorAdvance, InputEnd};
 pub use monitors::MonitorRow;
 pub use runtimes::RuntimeRow;
 pub use states::{

@@ -25,7 +25,7 @@ use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
 use crate::backend::{BackendError, RunStream};
-use crate::store::{InputStatus, RunRow, RunStatus, StoreError};
+use crate::store::{InputEnd, InputStatus, RunRow, RunStatus, StoreError};
 use letta_api::backoff;
 use tools::{Offered, ToolCall, approval_entry};
 
@@ -165,9 +165,6 @@ impl Turn<'_> {
                 )
             }
         };
-        if let Err(err) = rt.store.set_input_status(self.turn.input_id, status).await {
-            tracing::error!(error = %err, "cannot record the end of a turn");
-        }
         {
             let mut state = lock(&rt.state);
             state.running = None;
@@ -192,7 +189,15 @@ impl Turn<'_> {
             rt.device_status_draft().await,
             finished,
         ];
-        if let Err(err) = rt.log.emit_all(drafts, None).await {
+        crate::faults::crash_point("turn-ending");
+        // How the input ended and the `turn_finished` that says so go in one
+        // transaction: a turn marked done without it would leave frontends
+        // waiting, and one told done but not marked would run again.
+        let end = InputEnd {
+            input_id: self.turn.input_id,
+            status,
+        };
+        if let Err(err) = rt.log.emit_turn_end(drafts, end).await {
             tracing::error!(error = %err, "cannot record the end of a turn");
         }
         lock(&rt.state).recording_end = false;

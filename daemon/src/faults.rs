@@ -6,11 +6,16 @@
 
 use std::sync::OnceLock;
 
+/// Whether the environment variable `var` (read once, into `chosen`) names
+/// `point`.
+fn names(chosen: &OnceLock<Option<String>>, var: &str, point: &str) -> bool {
+    chosen.get_or_init(|| std::env::var(var).ok()).as_deref() == Some(point)
+}
+
 /// Aborts the process here if the environment names this point.
 pub fn crash_point(point: &str) {
     static CHOSEN: OnceLock<Option<String>> = OnceLock::new();
-    let chosen = CHOSEN.get_or_init(|| std::env::var("LETTA_DAEMON_CRASH_AT").ok());
-    if chosen.as_deref() == Some(point) {
+    if names(&CHOSEN, "LETTA_DAEMON_CRASH_AT", point) {
         tracing::error!(point, "crashing on purpose (LETTA_DAEMON_CRASH_AT)");
         std::process::abort();
     }
@@ -19,8 +24,7 @@ pub fn crash_point(point: &str) {
 /// Waits two seconds here if the environment names this point.
 pub async fn stall_point(point: &str) {
     static CHOSEN: OnceLock<Option<String>> = OnceLock::new();
-    let chosen = CHOSEN.get_or_init(|| std::env::var("LETTA_DAEMON_STALL_AT").ok());
-    if chosen.as_deref() == Some(point) {
+    if names(&CHOSEN, "LETTA_DAEMON_STALL_AT", point) {
         tracing::warn!(point, "stalling on purpose (LETTA_DAEMON_STALL_AT)");
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }

@@ -118,13 +118,8 @@ async fn daemon_status(frontend: &Frontend) -> Value {
 /// `client_message_id`. After the restart the turn finishes and the
 /// conversation holds the message once.
 async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: Backend) {
-    let mut crashed = Daemon::start_with(
-        backend
-            .options()
-            .env("LETTA_DAEMON_CRASH_AT", "message-sent"),
-    );
-    let mut before = Frontend::connect(&crashed).await;
-    let runtime = start_runtime(&before, "e2e-no-id-crash", Path::new("/tmp"), "standard").await;
+    let (mut crashed, mut before, runtime) =
+        crashing_at(&backend, "message-sent", "e2e-no-id-crash").await;
     let text = format!("no id here {}", std::process::id());
     let accepted = before
         .request(json!({
@@ -137,17 +132,7 @@ async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: 
         }))
         .await;
     assert_eq!(accepted["accepted"], true, "{accepted}");
-    while let Ok(frame) = before.client.next_unsolicited(TURN_TIMEOUT).await {
-        before.seen.push(frame);
-    }
-    let status = crashed.wait();
-    assert!(!status.success(), "the daemon crashed on purpose: {status}");
-
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(crashed.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
+    let (restarted, mut after) = after_the_crash(&backend, &mut crashed, &mut before).await;
     let synced = after
         .request(json!({"type": "sync", "request_id": "sync", "runtime": runtime}))
         .await;
@@ -176,13 +161,8 @@ async fn an_input_without_an_id_reaches_the_server_once_across_a_crash(backend: 
 /// the turn's end is reported, once: a turn marked done without its
 /// `turn_finished` would leave every frontend waiting for it.
 async fn a_turn_ending_as_the_daemon_crashes_is_reported_once(backend: Backend) {
-    let mut crashed = Daemon::start_with(
-        backend
-            .options()
-            .env("LETTA_DAEMON_CRASH_AT", "turn-ending"),
-    );
-    let mut before = Frontend::connect(&crashed).await;
-    let runtime = start_runtime(&before, "e2e-end-crash", Path::new("/tmp"), "standard").await;
+    let (mut crashed, mut before, runtime) =
+        crashing_at(&backend, "turn-ending", "e2e-end-crash").await;
     before
         .send(user_input(
             &runtime,
@@ -190,16 +170,7 @@ async fn a_turn_ending_as_the_daemon_crashes_is_reported_once(backend: Backend) 
             &cm("ending"),
         ))
         .await;
-    while let Ok(frame) = before.client.next_unsolicited(TURN_TIMEOUT).await {
-        before.seen.push(frame);
-    }
-    assert!(!crashed.wait().success(), "the daemon crashed on purpose");
-
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(crashed.data_dir.clone()),
-        ..backend.options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
+    let (_restarted, mut after) = after_the_crash(&backend, &mut crashed, &mut before).await;
     let synced = after
         .request(json!({"type": "sync", "runtime": runtime, "after_event_seq": 0}))
         .await;
@@ -221,6 +192,35 @@ async fn a_turn_ending_as_the_daemon_crashes_is_reported_once(backend: Backend) 
         .filter(|frame| frame["type"] == "turn_finished")
         .count();
     assert_eq!(ends, 1, "{:?}", after.types());
+}
+
+/// A daemon that aborts at crash point `point`, a frontend on it and a new
+/// runtime (`name`) working in /tmp.
+async fn crashing_at(backend: &Backend, point: &str, name: &str) -> (Daemon, Frontend, Value) {
+    let daemon = Daemon::start_with(backend.options().env("LETTA_DAEMON_CRASH_AT", point));
+    let frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, name, Path::new("/tmp"), "standard").await;
+    (daemon, frontend, runtime)
+}
+
+/// Reads `before` until the daemon has crashed on purpose; starts another
+/// on its data and connects to it.
+async fn after_the_crash(
+    backend: &Backend,
+    crashed: &mut Daemon,
+    before: &mut Frontend,
+) -> (Daemon, Frontend) {
+    while let Ok(frame) = before.client.next_unsolicited(TURN_TIMEOUT).await {
+        before.seen.push(frame);
+    }
+    let status = crashed.wait();
+    assert!(!status.success(), "the daemon crashed on purpose: {status}");
+    let restarted = Daemon::start_with(Options {
+        data_dir: Some(crashed.data_dir.clone()),
+        ..backend.options()
+    });
+    let after = Frontend::connect(&restarted).await;
+    (restarted, after)
 }
 
 fn content_text(message: &Value) -> String {

@@ -25,7 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::process::{Readiness, Server, free_port};
+use crate::process::{free_port, spawn_reference};
 use crate::stats::{Summary, ms, us};
 use crate::{cores, mib, spawn_daemon};
 
@@ -494,16 +494,11 @@ pub async fn report(
     let _reference = match &reference_cmd {
         Some(command) => {
             let port = free_port()?;
-            let line = command.replace("{port}", &port.to_string());
-            let mut words = line.split_whitespace().map(str::to_owned);
-            let program = words.next().context("empty --reference-cmd")?;
-            let args: Vec<String> = words.collect();
             let home = scratch.path().join("reference-home");
             std::fs::create_dir_all(&home)?;
             let mut reference_env = model_env(&model_url);
             reference_env.push(("HOME".to_owned(), home.display().to_string()));
-            let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
-            let (reference, _) = Server::spawn(&program, &args, &reference_env, &ready).await?;
+            let (reference, _) = spawn_reference(command, port, &reference_env).await?;
             servers.push((
                 "reference (local backend)".to_owned(),
                 format!("ws://127.0.0.1:{port}"),

@@ -27,7 +27,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use latency::Target;
-use process::{Readiness, Server, free_port};
+use process::{Readiness, Server, free_port, spawn_reference};
 use stats::{Summary, ms, us};
 
 #[derive(Parser)]
@@ -422,24 +422,7 @@ async fn measure_reference(
     let home = scratch.join("reference-home");
     std::fs::create_dir_all(&home)?;
     let envs = vec![("HOME".to_owned(), home.display().to_string())];
-    let spawn = |port: u16| {
-        let words: Vec<String> = command
-            .replace("{port}", &port.to_string())
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        let envs = envs.clone();
-        async move {
-            let (program, rest) = words.split_first().context("empty --reference-cmd")?;
-            Server::spawn(
-                program,
-                rest,
-                &envs,
-                &Readiness::Http(format!("http://127.0.0.1:{port}/healthz")),
-            )
-            .await
-        }
-    };
+    let spawn = |port: u16| spawn_reference(command, port, &envs);
     let mut startups = Vec::new();
     let mut idle_rss = 0;
     for run in 0..args.reference_runs.max(1) {

@@ -190,6 +190,23 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Spawns the reference app-server from its command line, `{port}` in it
+/// replaced by `port`, and waits until its `/healthz` answers.
+pub async fn spawn_reference(
+    command: &str,
+    port: u16,
+    envs: &[(String, String)],
+) -> Result<(Server, Duration)> {
+    let words: Vec<String> = command
+        .replace("{port}", &port.to_string())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let (program, args) = words.split_first().context("empty --reference-cmd")?;
+    let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
+    Server::spawn(program, args, envs, &ready).await
+}
+
 /// A free loopback TCP port (bound then released).
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

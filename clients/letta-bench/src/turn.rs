@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use crate::local::{self, ModelHandle, write_script};
-use crate::process::{Readiness, Server, free_port};
+use crate::process::{free_port, spawn_reference};
 use crate::stats::{Summary, ms};
 use crate::{cores, mib, spawn_daemon};
 
@@ -316,21 +316,8 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
     let ours_url = format!("ws://127.0.0.1:{port}");
 
     let port = free_port()?;
-    let line = format!(
-        "{} --backend {backend_flag}",
-        args.reference_cmd.replace("{port}", &port.to_string())
-    );
-    let mut words = line.split_whitespace().map(str::to_owned);
-    let program = words.next().context("empty --reference-cmd")?;
-    let reference_args: Vec<String> = words.collect();
-    let ready = Readiness::Http(format!("http://127.0.0.1:{port}/healthz"));
-    let (reference, _) = Server::spawn(
-        &program,
-        &reference_args,
-        &with_home(&reference_home),
-        &ready,
-    )
-    .await?;
+    let command = format!("{} --backend {backend_flag}", args.reference_cmd);
+    let (reference, _) = spawn_reference(&command, port, &with_home(&reference_home)).await?;
     let reference_url = format!("ws://127.0.0.1:{port}");
 
     let servers = [&ours, &reference];

@@ -54,6 +54,21 @@ impl Lines {
         self.recv().await
     }
 
+    /// Sends and reads the reply; `None` if the daemon closed the
+    /// connection first (a refusal it wrote may race the request).
+    pub async fn try_request(&mut self, text: &str) -> Option<Value> {
+        let sent = self.writer.write_all(format!("{text}\n").as_bytes()).await;
+        let mut line = String::new();
+        let read = super::within(self.reader.read_line(&mut line)).await;
+        if sent.is_err() && !matches!(read, Ok(read) if read > 0) {
+            return None;
+        }
+        let read = read.ok()?;
+        (read > 0).then(|| {
+            serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+    }
+
     /// Waits for the daemon to close the connection.
     pub async fn expect_end(&mut self) {
         let mut line = String::new();

@@ -142,6 +142,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         state.clone(),
         config.max_message_bytes,
         config.max_connections,
+        config.slow_client_timeout,
     ));
 
     let socket = LocalSocket::bind(&config.socket).await?;

@@ -1,4 +1,5 @@
-//! Events over JSON-RPC, replay after a cursor, and retention.
+//! Events over JSON-RPC, replay after a cursor, retention, and frontends
+//! that stop reading.
 
 use serde_json::{Value, json};
 
@@ -185,4 +186,102 @@ async fn events_beyond_retention_cannot_be_replayed() {
     )
     .await;
     assert_eq!(fine["result"]["success"], true);
+}
+
+/// Asserts the event_seqs run from 1 with no gap and no duplicate.
+fn assert_consecutive_from_one(seqs: &[u64]) {
+    for (index, seq) in seqs.iter().enumerate() {
+        assert_eq!(*seq, index as u64 + 1, "{seqs:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_frontend_that_stops_reading_is_cut_with_the_reason_and_resumes_from_its_cursor() {
+    let (_mock, daemon) = daemon_with_mock(&["--slow-client-timeout", "2"]).await;
+    let mut slow = Lines::connect(&daemon.socket()).await;
+    let mut slow_events = Vec::new();
+    let started = call(
+        &mut slow,
+        1,
+        "runtime_start",
+        json!({"create_agent": {"body": {"name": "slow", "model": "mock/default-model"}}, "create_conversation": {}}),
+        &mut slow_events,
+    )
+    .await;
+    let runtime = started["result"]["runtime"].clone();
+
+    // From here the slow frontend reads nothing, while another makes events
+    // (three per sync) and reads them all, unhindered, until the daemon
+    // says it cut the slow one.
+    let mut busy = Lines::connect(&daemon.socket()).await;
+    let mut events = Vec::new();
+    let mut id = 1;
+    crate::support::within(async {
+        while !daemon
+            .stderr()
+            .contains("cutting a connection that does not read")
+        {
+            id += 1;
+            let answer = call(
+                &mut busy,
+                id,
+                "sync",
+                json!({"runtime": runtime}),
+                &mut events,
+            )
+            .await;
+            assert_eq!(answer["result"]["success"], true, "{answer}");
+        }
+    })
+    .await;
+
+    // The slow frontend gets what was written to it before the cut, in
+    // order, then the reason, then the end of the connection.
+    let mut farewell = None;
+    while let Some(message) = slow.recv_or_end().await {
+        if message["method"] == "event" {
+            assert!(farewell.is_none(), "an event after the reason: {message}");
+            slow_events.push(message["params"].clone());
+        } else {
+            farewell = Some(message);
+        }
+    }
+    let farewell = farewell.expect("the reason for the cut");
+    assert_eq!(farewell["error"]["code"], -32002, "{farewell}");
+    let reason = farewell["error"]["message"].as_str().unwrap();
+    assert!(
+        reason.contains("unread for 2 s") && reason.contains("after_event_seq"),
+        "{reason}"
+    );
+    let received = seqs(&slow_events);
+    assert_consecutive_from_one(&received);
+
+    // It resumes from its cursor and misses nothing; the busy frontend saw
+    // every event, too.
+    let last = *received.last().unwrap();
+    let mut again = Lines::connect(&daemon.socket()).await;
+    let mut replayed = Vec::new();
+    let synced = call(
+        &mut again,
+        1,
+        "sync",
+        json!({"runtime": runtime, "after_event_seq": last}),
+        &mut replayed,
+    )
+    .await;
+    assert_eq!(synced["result"]["success"], true, "{synced}");
+    let resumed: Vec<u64> = received.into_iter().chain(seqs(&replayed)).collect();
+    assert_consecutive_from_one(&resumed);
+    let busy_seqs = seqs(&events);
+    let busy_last = *busy_seqs.last().unwrap();
+    assert!(
+        resumed.len() as u64 > busy_last,
+        "the resumed frontend has every event the busy one saw"
+    );
+    let first_seen_by_busy = busy_seqs[0];
+    assert_consecutive_from_one(
+        &(1..first_seen_by_busy)
+            .chain(busy_seqs.iter().copied())
+            .collect::<Vec<_>>(),
+    );
 }

@@ -104,6 +104,9 @@ pub struct Cli {
         value_name = "SECONDS"
     )]
     pub stream_stall_timeout: Option<u64>,
+    /// Seconds a frontend may leave the daemon's writes to it unread before it is cut, with the reason; it resumes from its last event_seq [default: 30].
+    #[arg(long, env = "LETTA_DAEMON_SLOW_CLIENT_TIMEOUT", value_name = "SECONDS")]
+    pub slow_client_timeout: Option<u64>,
     /// Seconds one request to the Letta server may take (opening a run stream included) [default: 120].
     #[arg(
         long,
@@ -150,6 +153,7 @@ struct FileConfig {
     event_retention: Option<u64>,
     max_database_mib: Option<u64>,
     stream_stall_timeout: Option<u64>,
+    slow_client_timeout: Option<u64>,
     letta_request_timeout: Option<u64>,
     letta_base_url: Option<String>,
     letta_api_key: Option<String>,
@@ -209,6 +213,8 @@ pub struct Config {
     pub max_database_mib: u64,
     /// A run stream silent for this long is resumed.
     pub stream_stall_timeout: std::time::Duration,
+    /// A frontend that reads nothing of a write for this long is cut.
+    pub slow_client_timeout: std::time::Duration,
     pub letta: LettaApiConfig,
     /// Where new agents live unless a request says otherwise.
     pub backend: BackendKind,
@@ -414,6 +420,12 @@ impl Config {
                 cli.stream_stall_timeout
                     .or(file.stream_stall_timeout)
                     .unwrap_or(60)
+                    .max(1),
+            ),
+            slow_client_timeout: std::time::Duration::from_secs(
+                cli.slow_client_timeout
+                    .or(file.slow_client_timeout)
+                    .unwrap_or(30)
                     .max(1),
             ),
             letta: LettaApiConfig {

@@ -9,8 +9,10 @@
 //! through a bounded channel and keep being written while a command is being
 //! answered; events queued before an answer are written before it, which is
 //! what lets `sync` promise "replay, then sync_response". A slow client only
-//! ever slows its own connection. At shutdown it stops reading and lets the
-//! answer in flight finish before closing.
+//! ever slows its own connection, and one that leaves a write unread for the
+//! connection's write timeout is cut, told why: what it missed stays in the
+//! event log for it to resume from. At shutdown it stops reading and lets
+//! the answer in flight finish before closing.
 
 use crate::rpc::Transport;
 use futures_util::stream::FuturesUnordered;
@@ -18,6 +20,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::frames::{self, MalformedFrame};
 use serde_json::Value;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +32,8 @@ const MAX_IN_FLIGHT: usize = 1;
 const WRITE_BURST: usize = 256;
 /// Events buffered per connection before it counts as too slow.
 pub const EVENT_CAPACITY: usize = 1024;
+/// How long a close frame may wait for a client that is not reading.
+pub const FAREWELL_GRACE: Duration = Duration::from_secs(1);
 
 /// One message read off a transport.
 #[derive(Debug)]
@@ -110,14 +115,27 @@ impl Codec {
     }
 }
 
-/// Serves one connection until the client leaves or the daemon shuts down.
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The client left, or the daemon shut down.
+    Closed,
+    /// The daemon cut the connection, for this reason (already sent to
+    /// the client as an error, if it could still take one).
+    Cut(String),
+}
+
+/// Serves one connection until the client leaves, the daemon shuts down or
+/// cuts it; a write the client leaves unread for `write_timeout` cuts it.
 pub async fn serve<S, W>(
     responder: Responder,
     mut inbound: S,
     sink: &mut W,
     mut events: mpsc::Receiver<String>,
     shutdown: CancellationToken,
-) where
+    write_timeout: Duration,
+) -> Ended
+where
     S: Stream<Item = std::io::Result<Inbound>> + Unpin,
     W: Sink<String> + Unpin,
     W::Error: std::fmt::Display,
@@ -137,24 +155,22 @@ pub async fn serve<S, W>(
                 continue;
             }
             reason = info.closing() => {
-                let farewell = responder.error(RpcError::new(ErrorCode::Overloaded, reason));
-                let _ = sink.send(farewell).await;
                 tracing::info!(connection, reason, "closing connection");
-                return;
+                let reason = reason.to_owned();
+                return cut(sink, &responder, &mut events, reason, write_timeout).await;
             }
-            Some(event) = events.recv() => event,
+            Some(event) = events.recv() => vec![event],
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
                 Some(reply) => {
                     // Events queued while the answer was computed (another
                     // thread may have queued them after `recv` above came up
                     // empty) go out first: `sync` relies on it.
+                    let mut outgoing = Vec::new();
                     while let Ok(event) = events.try_recv() {
-                        if let Err(err) = sink.send(event).await {
-                            tracing::debug!(connection, error = %err, "connection write failed");
-                            return;
-                        }
+                        outgoing.push(event);
                     }
-                    reply
+                    outgoing.push(reply);
+                    outgoing
                 }
                 None => continue,
             },
@@ -174,25 +190,65 @@ pub async fn serve<S, W>(
                 }
             },
         };
-        if let Err(err) = write_with_queued(sink, outgoing, &mut events).await {
-            tracing::debug!(connection, error = %err, "connection write failed");
-            return;
+        let written = tokio::time::timeout(
+            write_timeout,
+            write_with_queued(sink, outgoing, &mut events),
+        )
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(connection, error = %err, "connection write failed");
+                return Ended::Closed;
+            }
+            Err(_) => {
+                tracing::warn!(connection, "cutting a connection that does not read");
+                let reason = format!(
+                    "this connection left the daemon's writes unread for {} s and was cut; \
+                     reconnect and sync each runtime with after_event_seq set to the last \
+                     event_seq received",
+                    write_timeout.as_secs()
+                );
+                return cut(sink, &responder, &mut events, reason, write_timeout).await;
+            }
         }
     }
     tracing::debug!(connection, "connection closed");
+    Ended::Closed
 }
 
-/// Writes a message and whatever events are already queued behind it, then
-/// flushes once: one system call for a burst instead of one per event.
+/// Stops the connection's events (its subscriptions end with them) and
+/// tells the client why, after what it was already sent, if it reads that
+/// within `linger`.
+async fn cut<W>(
+    sink: &mut W,
+    responder: &Responder,
+    events: &mut mpsc::Receiver<String>,
+    reason: String,
+    linger: Duration,
+) -> Ended
+where
+    W: Sink<String> + Unpin,
+{
+    events.close();
+    let farewell = responder.error(RpcError::new(ErrorCode::Overloaded, reason.clone()));
+    let _ = tokio::time::timeout(linger, sink.send(farewell)).await;
+    Ended::Cut(reason)
+}
+
+/// Writes messages and whatever events are already queued behind them,
+/// then flushes once: one system call for a burst instead of one per event.
 async fn write_with_queued<W>(
     sink: &mut W,
-    first: String,
+    first: Vec<String>,
     events: &mut mpsc::Receiver<String>,
 ) -> Result<(), W::Error>
 where
     W: Sink<String> + Unpin,
 {
-    sink.feed(first).await?;
+    for message in first {
+        sink.feed(message).await?;
+    }
     for _ in 0..WRITE_BURST {
         match events.try_recv() {
             Ok(event) => sink.feed(event).await?,

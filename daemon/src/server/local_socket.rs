@@ -116,9 +116,14 @@ async fn serve_stream(
         &mut sink,
         opened.events,
         shutdown,
+        opened.write_timeout,
     )
     .await;
-    let _ = SinkExt::<String>::close(&mut sink).await;
+    let _ = tokio::time::timeout(
+        connection::FAREWELL_GRACE,
+        SinkExt::<String>::close(&mut sink),
+    )
+    .await;
     drop(opened.lease);
 }
 

@@ -10,6 +10,7 @@ mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use jsonrpsee::Methods;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub max_message_bytes: usize,
     /// Connections served at once; one more is refused with a reason.
     max_connections: usize,
+    /// A write a client leaves unread this long cuts its connection.
+    write_timeout: Duration,
     ready: AtomicBool,
     next_connection_id: AtomicUsize,
     open_connections: Arc<AtomicUsize>,
@@ -42,6 +45,7 @@ pub struct Opened {
     pub responder: Responder,
     pub events: mpsc::Receiver<String>,
     pub lease: ConnectionLease,
+    pub write_timeout: Duration,
 }
 
 /// Held while a connection is served. Dropping it, however the connection
@@ -79,6 +83,7 @@ impl Shared {
         state: Arc<DaemonState>,
         max_message_bytes: usize,
         max_connections: usize,
+        write_timeout: Duration,
     ) -> Self {
         Shared {
             methods,
@@ -87,6 +92,7 @@ impl Shared {
             connections: TaskTracker::new(),
             max_message_bytes,
             max_connections,
+            write_timeout,
             ready: AtomicBool::new(false),
             next_connection_id: AtomicUsize::new(1),
             open_connections: Arc::new(AtomicUsize::new(0)),
@@ -129,6 +135,7 @@ impl Shared {
             responder: Responder::new(dispatcher, codec, self.max_message_bytes),
             events: events_rx,
             lease,
+            write_timeout: self.write_timeout,
         })
     }
 

@@ -86,12 +86,13 @@ async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket, transport: Tra
     let mut sink = sink
         .with(|text: String| std::future::ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
     let shutdown = shared.shutdown.clone();
-    connection::serve(
+    let ended = connection::serve(
         opened.responder,
         Box::pin(inbound),
         &mut sink,
         opened.events,
         shutdown.clone(),
+        opened.write_timeout,
     )
     .await;
     drop(opened.lease);
@@ -101,8 +102,18 @@ async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket, transport: Tra
             reason: "daemon shutting down".into(),
         });
     }
-    let _ = sink
-        .get_mut()
-        .send(Message::Close(close_frame.get().cloned()))
-        .await;
+    if let connection::Ended::Cut(_) = ended {
+        // The full reason went out as an error message; a close frame's
+        // reason must fit in 123 bytes.
+        let _ = close_frame.set(CloseFrame {
+            code: close_code::AGAIN,
+            reason: "cut by the daemon; reconnect and resume from your last event_seq".into(),
+        });
+    }
+    let _ = tokio::time::timeout(
+        connection::FAREWELL_GRACE,
+        sink.get_mut()
+            .send(Message::Close(close_frame.get().cloned())),
+    )
+    .await;
 }

@@ -49,6 +49,18 @@ impl Lines {
         serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
     }
 
+    /// The next line, parsed, or `None` once the daemon has closed the
+    /// connection.
+    pub async fn recv_or_end(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let read = super::within(self.reader.read_line(&mut line))
+            .await
+            .unwrap();
+        (read > 0).then(|| {
+            serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+    }
+
     pub async fn request(&mut self, text: &str) -> Value {
         self.send(text).await;
         self.recv().await

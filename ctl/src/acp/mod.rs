@@ -89,6 +89,15 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
     if !args.no_start {
         crate::run::reach_daemon(context, false).await?;
     }
+    serve(context, args, stdio()).await
+}
+
+/// Serves one editor over `editor` until it leaves.
+pub async fn serve(
+    context: &Context,
+    args: AcpArgs,
+    editor: agent_client_protocol::DynConnectTo<Agent>,
+) -> Result<u8, CtlError> {
     let bridge = Arc::new(Bridge {
         data_dir: context.data_dir.clone(),
         args,
@@ -216,7 +225,7 @@ pub async fn acp(context: &Context, args: AcpArgs) -> Result<u8, CtlError> {
             },
             agent_client_protocol::on_receive_request!(),
         )
-        .connect_to(stdio())
+        .connect_to(editor)
         .await
         .map_err(|err| CtlError::Failed(format!("the editor connection failed: {err}")))?;
     Ok(0)
@@ -458,4 +467,27 @@ fn modes(current: &str) -> SessionModeState {
 /// A daemon failure, as the editor gets it.
 fn failed(err: CtlError) -> agent_client_protocol::Error {
     agent_client_protocol::Error::internal_error().data(err.to_string())
+}
+
+/// The bridge's translations, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use serde_json::Value;
+
+    use super::updates::{self, Translator};
+
+    /// A prompt's content blocks, as the agent's text and images.
+    pub fn prompt(blocks: &[Value]) {
+        let _ = updates::prompt_text(blocks);
+        let _ = updates::prompt_images(blocks);
+    }
+
+    /// A daemon event and a stored message, as the editor's updates.
+    pub fn event(value: &Value) {
+        let mut translator = Translator::new(Some(200_000));
+        translator.updates(value, |id| id.len() % 2 == 0);
+        translator.stored(value);
+        let tool = value["tool_name"].as_str().unwrap_or("ApplyPatch");
+        updates::tool_call("call-1", tool, &value["input"]);
+    }
 }

@@ -133,9 +133,24 @@ pub async fn report(args: LoadArgs) -> Result<()> {
     }
     let latency = Summary::of(&mut samples).context("no chunks reached the watchers")?;
 
-    // The frontend that read nothing now reads everything, in order.
+    // The frontend that read nothing now reads what reached it; cut for not
+    // reading (past the daemon's --slow-client-timeout), it resumes from
+    // its cursor and reads the rest.
     let caught_up = Instant::now();
-    let seqs = read_until_seq(&mut stalled, last_seq_of_first).await?;
+    let (mut seqs, cut) = read_until_seq(&mut stalled, last_seq_of_first).await?;
+    let before_cut = seqs.len();
+    if let Some(reason) = &cut {
+        let mut resumed = connect(&url).await?;
+        let after = seqs.last().copied().unwrap_or(0);
+        let sync = json!({"type": "sync", "request_id": "resume", "runtime": runtimes[0],
+            "after_event_seq": after});
+        send(&mut resumed, sync).await?;
+        let (rest, cut_again) = read_until_seq(&mut resumed, last_seq_of_first).await?;
+        if cut_again.is_some() {
+            bail!("the resumed frontend was cut too: {reason}");
+        }
+        seqs.extend(rest);
+    }
     let in_order = seqs.windows(2).all(|pair| pair[1] == pair[0] + 1);
     let caught_up = caught_up.elapsed();
     let rss_after = rss(pid);
@@ -172,8 +187,14 @@ pub async fn report(args: LoadArgs) -> Result<()> {
         mib(peak),
         mib(rss_after)
     );
+    let resumed = match &cut {
+        Some(reason) => format!(
+            "{before_cut} before it was cut (\"{reason}\"), the rest after resuming from its cursor"
+        ),
+        None => "never cut".to_owned(),
+    };
     println!(
-        "| the frontend that stopped reading | {} events caught up in {:.2} s, {} |",
+        "| the frontend that stopped reading | {} events caught up in {:.2} s, {}; {resumed} |",
         seqs.len(),
         caught_up.as_secs_f64(),
         if in_order {
@@ -304,22 +325,32 @@ async fn watch(
     }
 }
 
-/// The `event_seq`s a connection receives until it has `last`.
-async fn read_until_seq(socket: &mut Socket, last: u64) -> Result<Vec<u64>> {
+/// The `event_seq`s a connection receives until it has `last`, or until
+/// the daemon cuts it (then also the reason it gave).
+async fn read_until_seq(socket: &mut Socket, last: u64) -> Result<(Vec<u64>, Option<String>)> {
     let mut seqs = Vec::new();
+    let mut reason = None;
     while seqs.last().is_none_or(|seq| *seq < last) {
         let message = tokio::time::timeout(SILENCE, socket.next())
             .await
             .context("the stalled frontend received nothing")?;
-        let Some(Ok(Message::Text(text))) = message else {
-            bail!("the stalled frontend's connection ended");
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None => match reason {
+                Some(reason) => return Ok((seqs, Some(reason))),
+                None => bail!("the stalled frontend's connection ended without a reason"),
+            },
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => bail!("the stalled frontend's connection failed: {err}"),
         };
         let frame: Value = serde_json::from_str(text.as_str())?;
         if let Some(seq) = frame["event_seq"].as_u64() {
             seqs.push(seq);
+        } else if frame["type"] == letta_protocol::frames::ERROR_FRAME_TYPE {
+            reason = frame["error"].as_str().map(str::to_owned);
         }
     }
-    Ok(seqs)
+    Ok((seqs, None))
 }
 
 fn rss(pid: u32) -> u64 {

@@ -37,6 +37,21 @@ async fn call(
     }
 }
 
+/// Starts a runtime of a new mock agent named `name` on `lines`.
+async fn start_runtime(lines: &mut Lines, name: &str, events: &mut Vec<Value>) -> Value {
+    let started = call(
+        lines,
+        1,
+        "runtime_start",
+        json!({"create_agent": {"body": {"name": name, "model": "mock/default-model"}}, "create_conversation": {}}),
+        events,
+    )
+    .await;
+    let runtime = started["result"]["runtime"].clone();
+    assert!(runtime["conversation_id"].is_string(), "{started}");
+    runtime
+}
+
 async fn until_turn_finished(lines: &mut Lines, events: &mut Vec<Value>) {
     while !events.iter().any(|event| event["type"] == "turn_finished") {
         let message = lines.recv().await;
@@ -57,16 +72,7 @@ async fn json_rpc_clients_get_events_as_notifications_and_replay_after_a_cursor(
     let (_mock, daemon) = daemon_with_mock(&[]).await;
     let mut lines = Lines::connect(&daemon.socket()).await;
     let mut events = Vec::new();
-    let started = call(
-        &mut lines,
-        1,
-        "runtime_start",
-        json!({"create_agent": {"body": {"name": "rpc", "model": "mock/default-model"}}, "create_conversation": {}}),
-        &mut events,
-    )
-    .await;
-    let runtime = started["result"]["runtime"].clone();
-    assert!(runtime["conversation_id"].is_string(), "{started}");
+    let runtime = start_runtime(&mut lines, "rpc", &mut events).await;
     let input = json!({"runtime": runtime, "payload": {"kind": "create_message",
         "messages": [{"role": "user", "content": "hi", "client_message_id": "cm-rpc"}]}});
     let accepted = call(&mut lines, 2, "input", input, &mut events).await;
@@ -114,15 +120,7 @@ async fn events_beyond_retention_cannot_be_replayed() {
     let (_mock, daemon) = daemon_with_mock(&["--event-retention", "10"]).await;
     let mut lines = Lines::connect(&daemon.socket()).await;
     let mut events = Vec::new();
-    let started = call(
-        &mut lines,
-        1,
-        "runtime_start",
-        json!({"create_agent": {"body": {"name": "retention", "model": "mock/default-model"}}, "create_conversation": {}}),
-        &mut events,
-    )
-    .await;
-    let runtime = started["result"]["runtime"].clone();
+    let runtime = start_runtime(&mut lines, "retention", &mut events).await;
     // Each sync adds three snapshot events.
     for id in 2..400 {
         call(
@@ -200,15 +198,7 @@ async fn a_frontend_that_stops_reading_is_cut_with_the_reason_and_resumes_from_i
     let (_mock, daemon) = daemon_with_mock(&["--slow-client-timeout", "2"]).await;
     let mut slow = Lines::connect(&daemon.socket()).await;
     let mut slow_events = Vec::new();
-    let started = call(
-        &mut slow,
-        1,
-        "runtime_start",
-        json!({"create_agent": {"body": {"name": "slow", "model": "mock/default-model"}}, "create_conversation": {}}),
-        &mut slow_events,
-    )
-    .await;
-    let runtime = started["result"]["runtime"].clone();
+    let runtime = start_runtime(&mut slow, "slow", &mut slow_events).await;
 
     // From here the slow frontend reads nothing, while another makes events
     // (three per sync) and reads them all, unhindered, until the daemon

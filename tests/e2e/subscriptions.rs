@@ -4,7 +4,10 @@
 use serde_json::{Value, json};
 
 use crate::support::mock_letta::{Faults, MockLetta};
-use crate::support::raw::Lines;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::raw::{Lines, next_json, send_text};
 use crate::support::{Daemon, Options};
 
 async fn daemon_with_mock(extra: &[&str]) -> (MockLetta, Daemon) {
@@ -193,16 +196,10 @@ fn assert_consecutive_from_one(seqs: &[u64]) {
     }
 }
 
-#[tokio::test]
-async fn a_frontend_that_stops_reading_is_cut_with_the_reason_and_resumes_from_its_cursor() {
-    let (_mock, daemon) = daemon_with_mock(&["--slow-client-timeout", "2"]).await;
-    let mut slow = Lines::connect(&daemon.socket()).await;
-    let mut slow_events = Vec::new();
-    let runtime = start_runtime(&mut slow, "slow", &mut slow_events).await;
-
-    // From here the slow frontend reads nothing, while another makes events
-    // (three per sync) and reads them all, unhindered, until the daemon
-    // says it cut the slow one.
+/// Makes events on `runtime` (three per sync) from a frontend of its own
+/// that reads them all, unhindered, until the daemon says it cut another
+/// one; returns the events that frontend received.
+async fn sync_until_a_cut(daemon: &Daemon, runtime: &Value) -> Vec<Value> {
     let mut busy = Lines::connect(&daemon.socket()).await;
     let mut events = Vec::new();
     let mut id = 1;
@@ -224,6 +221,18 @@ async fn a_frontend_that_stops_reading_is_cut_with_the_reason_and_resumes_from_i
         }
     })
     .await;
+    events
+}
+
+#[tokio::test]
+async fn a_frontend_that_stops_reading_is_cut_with_the_reason_and_resumes_from_its_cursor() {
+    let (_mock, daemon) = daemon_with_mock(&["--slow-client-timeout", "2"]).await;
+    let mut slow = Lines::connect(&daemon.socket()).await;
+    let mut slow_events = Vec::new();
+    let runtime = start_runtime(&mut slow, "slow", &mut slow_events).await;
+
+    // From here the slow frontend reads nothing.
+    let events = sync_until_a_cut(&daemon, &runtime).await;
 
     // The slow frontend gets what was written to it before the cut, in
     // order, then the reason, then the end of the connection.
@@ -274,4 +283,62 @@ async fn a_frontend_that_stops_reading_is_cut_with_the_reason_and_resumes_from_i
             .chain(busy_seqs.iter().copied())
             .collect::<Vec<_>>(),
     );
+}
+
+#[tokio::test]
+async fn a_websocket_frontend_that_stops_reading_gets_the_reason_and_a_close_frame() {
+    let (_mock, daemon) = daemon_with_mock(&["--slow-client-timeout", "2"]).await;
+    // A small receive buffer, so what it leaves unread backs up into the
+    // daemon rather than into this machine's socket buffers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let address = daemon.ws_url("").trim_start_matches("ws://").to_owned();
+    let stream = crate::support::within(socket.connect(address.parse().unwrap()))
+        .await
+        .unwrap();
+    let (mut slow, _) = crate::support::within(tokio_tungstenite::client_async(
+        daemon.ws_url("/ws"),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    ))
+    .await
+    .unwrap();
+    let start = json!({"type": "runtime_start", "request_id": "start",
+        "create_agent": {"body": {"name": "slow-ws", "model": "mock/default-model"}},
+        "create_conversation": {}});
+    send_text(&mut slow, start.to_string()).await;
+    let mut seqs = Vec::new();
+    let runtime = loop {
+        let frame = next_json(&mut slow).await;
+        if frame["type"] == "runtime_start_response" {
+            break frame["runtime"].clone();
+        }
+        seqs.extend(frame["event_seq"].as_u64());
+    };
+
+    sync_until_a_cut(&daemon, &runtime).await;
+
+    // What was written before the cut, in order, then the reason as an
+    // error frame, then a close frame saying to come back.
+    let mut reason = None;
+    let close = loop {
+        match crate::support::within(slow.next()).await {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                if let Some(seq) = frame["event_seq"].as_u64() {
+                    assert!(reason.is_none(), "an event after the reason: {frame}");
+                    seqs.push(seq);
+                } else if frame["type"] == "error" {
+                    reason = frame["error"].as_str().map(str::to_owned);
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected frames and a close frame, got {other:?}"),
+        }
+    };
+    let reason = reason.expect("the reason for the cut");
+    assert!(reason.contains("after_event_seq"), "{reason}");
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    assert_consecutive_from_one(&seqs);
 }

@@ -116,13 +116,20 @@ impl Codec {
 }
 
 /// How a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     /// The client left, or the daemon shut down.
     Closed,
-    /// The daemon cut the connection, for this reason (already sent to
-    /// the client as an error, if it could still take one).
-    Cut(String),
+    /// The daemon cut the connection, after sending the client an error
+    /// saying why (if it could still take one).
+    Cut,
+}
+
+/// What the loop writes next, ahead of the events queued behind it.
+enum Next {
+    Event(String),
+    /// An answer; the events queued while it was computed go first.
+    Reply(String),
 }
 
 /// Serves one connection until the client leaves, the daemon shuts down or
@@ -159,19 +166,9 @@ where
                 let reason = reason.to_owned();
                 return cut(sink, &responder, &mut events, reason, write_timeout).await;
             }
-            Some(event) = events.recv() => vec![event],
+            Some(event) = events.recv() => Next::Event(event),
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
-                Some(reply) => {
-                    // Events queued while the answer was computed (another
-                    // thread may have queued them after `recv` above came up
-                    // empty) go out first: `sync` relies on it.
-                    let mut outgoing = Vec::new();
-                    while let Ok(event) = events.try_recv() {
-                        outgoing.push(event);
-                    }
-                    outgoing.push(reply);
-                    outgoing
-                }
+                Some(reply) => Next::Reply(reply),
                 None => continue,
             },
             next = inbound.next(), if reading && in_flight.len() < MAX_IN_FLIGHT => match next {
@@ -231,23 +228,32 @@ where
     W: Sink<String> + Unpin,
 {
     events.close();
-    let farewell = responder.error(RpcError::new(ErrorCode::Overloaded, reason.clone()));
+    let farewell = responder.error(RpcError::new(ErrorCode::Overloaded, reason));
     let _ = tokio::time::timeout(linger, sink.send(farewell)).await;
-    Ended::Cut(reason)
+    Ended::Cut
 }
 
-/// Writes messages and whatever events are already queued behind them,
+/// Writes a message and whatever events are already queued behind it,
 /// then flushes once: one system call for a burst instead of one per event.
 async fn write_with_queued<W>(
     sink: &mut W,
-    first: Vec<String>,
+    next: Next,
     events: &mut mpsc::Receiver<String>,
 ) -> Result<(), W::Error>
 where
     W: Sink<String> + Unpin,
 {
-    for message in first {
-        sink.feed(message).await?;
+    match next {
+        Next::Event(event) => sink.feed(event).await?,
+        Next::Reply(reply) => {
+            // Events queued while the answer was computed (another thread
+            // may have queued them after `recv` came up empty) go out
+            // first: `sync` relies on it.
+            while let Ok(event) = events.try_recv() {
+                sink.feed(event).await?;
+            }
+            sink.feed(reply).await?;
+        }
     }
     for _ in 0..WRITE_BURST {
         match events.try_recv() {

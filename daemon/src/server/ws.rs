@@ -102,12 +102,12 @@ async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket, transport: Tra
             reason: "daemon shutting down".into(),
         });
     }
-    if let connection::Ended::Cut(_) = ended {
-        // The full reason went out as an error message; a close frame's
-        // reason must fit in 123 bytes.
+    if ended == connection::Ended::Cut {
+        // The full reason, which says how to resume, went out as an error
+        // message: a close frame's reason must fit in 123 bytes.
         let _ = close_frame.set(CloseFrame {
             code: close_code::AGAIN,
-            reason: "cut by the daemon; reconnect and resume from your last event_seq".into(),
+            reason: "cut by the daemon; the error sent before this frame says why".into(),
         });
     }
     let _ = tokio::time::timeout(

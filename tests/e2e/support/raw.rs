@@ -41,12 +41,9 @@ impl Lines {
 
     /// The next line, parsed.
     pub async fn recv(&mut self) -> Value {
-        let mut line = String::new();
-        let read = super::within(self.reader.read_line(&mut line))
+        self.recv_or_end()
             .await
-            .unwrap();
-        assert!(read > 0, "the daemon closed the connection");
-        serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+            .expect("the daemon closed the connection")
     }
 
     /// The next line, parsed, or `None` once the daemon has closed the
@@ -56,9 +53,7 @@ impl Lines {
         let read = super::within(self.reader.read_line(&mut line))
             .await
             .unwrap();
-        (read > 0).then(|| {
-            serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
-        })
+        (read > 0).then(|| parsed(&line))
     }
 
     pub async fn request(&mut self, text: &str) -> Value {
@@ -76,9 +71,7 @@ impl Lines {
             return None;
         }
         let read = read.ok()?;
-        (read > 0).then(|| {
-            serde_json::from_str(&line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
-        })
+        (read > 0).then(|| parsed(&line))
     }
 
     /// Waits for the daemon to close the connection.
@@ -97,6 +90,10 @@ impl Lines {
             panic!("expected no reply, got {read:?}: {line}");
         }
     }
+}
+
+fn parsed(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
 }
 
 pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;

@@ -56,6 +56,9 @@ pub enum Command {
     Abort(TargetArgs),
     /// Print a runtime's events as JSON lines.
     Events(EventsArgs),
+    /// The MCP servers the daemon runs for its agents.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Speak the Agent Client Protocol on stdin/stdout, for editors (Zed,
     /// JetBrains, Neovim, Emacs): sessions are the daemon's conversations,
     /// so turns outlive the editor and reopen where they stood.
@@ -185,6 +188,14 @@ impl BackendArg {
             BackendArg::Api => letta_protocol::Backend::Api,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Each server with its state (starting, ready, failed and why) and
+    /// its tools. Servers are configured per agent in
+    /// ~/.letta/settings.json and start when one of its runtimes opens.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

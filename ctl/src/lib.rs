@@ -15,6 +15,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod last_used;
+mod mcp;
 mod render;
 mod resources;
 mod run;
@@ -54,6 +55,7 @@ pub async fn dispatch(context: &Context, command: Command) -> Result<u8, CtlErro
         Command::Deny(args) => attach::answer(context, args, false).await,
         Command::Abort(target) => attach::abort(context, target).await,
         Command::Events(args) => attach::events(context, args).await,
+        Command::Mcp(cli::McpCommand::List) => mcp::list(context).await,
         Command::Acp(args) => acp::acp(context, args).await,
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -15,6 +15,7 @@ mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod logging;
+pub mod mcp;
 pub mod orphans;
 pub mod permissions;
 pub mod rpc;

@@ -19,6 +19,10 @@ fn main() -> ExitCode {
     mark_children(&config.data_dir);
     logging::init(&config);
     raise_open_file_limit();
+    // The MCP client's HTTP transport is built without a TLS crypto
+    // provider; it gets ring, the one the Letta client uses. Only fails if
+    // one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

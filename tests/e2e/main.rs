@@ -17,6 +17,7 @@ mod handshake;
 mod lifecycle;
 mod local_agents;
 mod local_tools;
+mod mcp;
 mod monitors;
 mod official_client;
 mod plans;

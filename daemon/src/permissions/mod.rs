@@ -156,6 +156,11 @@ impl Policy {
             if call.effect == Effect::Navigate && inside(&subject, &outside) {
                 return allow("moves within the working directory");
             }
+            // The server says the tool only reads; it touches no path
+            // rules could confine.
+            if call.effect == Effect::ReadOnly && call.tool.starts_with("mcp__") {
+                return allow("marked read-only by its MCP server");
+            }
             // Reads only the skill folders, which exist to be loaded.
             if call.tool == "Skill" {
                 return allow("loads a skill's instructions");

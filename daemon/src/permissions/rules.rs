@@ -108,7 +108,21 @@ impl Rule {
     }
 
     fn names(&self, tool: &str) -> bool {
-        self.tool == "*" || self.tool == tool || self.tool == family(tool)
+        self.tool == "*"
+            || self.tool == tool
+            || self.tool == family(tool)
+            || self.names_server_of(tool)
+    }
+
+    /// `mcp__server` and `mcp__server__*` name every tool of that MCP
+    /// server.
+    fn names_server_of(&self, tool: &str) -> bool {
+        let server = self.tool.strip_suffix("__*").unwrap_or(&self.tool);
+        server.starts_with("mcp__")
+            && !server["mcp__".len()..].contains("__")
+            && tool
+                .strip_prefix(server)
+                .is_some_and(|rest| rest.starts_with("__"))
     }
 
     /// Whether the rule covers all of the call (no payload), or this one

@@ -442,3 +442,43 @@ fn worktrees_ask_like_edits_of_the_repository() {
     let elsewhere = json!({"name": "feature", "repo_path": "/srv/other"});
     assert!(is_ask(&decide(&accept, "EnterWorktree", elsewhere)));
 }
+
+#[test]
+fn mcp_tools_are_named_by_rules_one_by_one_or_by_server() {
+    let p = project();
+    let call = |policy: &Policy, tool: &str, effect: Effect| {
+        policy.decide(Call {
+            tool,
+            input: &Map::new(),
+            effect,
+        })
+    };
+    let write = "mcp__files__write_file";
+    let standard = policy(&p, PermissionMode::Standard, &[], &[], &[]);
+    assert!(is_ask(&call(&standard, write, Effect::Execute)));
+    match call(&standard, write, Effect::Execute) {
+        Verdict::Ask { suggestions, .. } => assert_eq!(suggestions[0].rules, [write]),
+        other => panic!("{other:?}"),
+    }
+    // Marked read-only by its server: runs without asking, except in strict.
+    assert!(is_allow(&call(&standard, write, Effect::ReadOnly)));
+    let strict = policy(&p, PermissionMode::Strict, &[], &[], &[]);
+    assert!(is_ask(&call(&strict, write, Effect::ReadOnly)));
+    for rule in [write, "mcp__files", "mcp__files__*"] {
+        let allowing = policy(&p, PermissionMode::Standard, &[rule], &[], &[]);
+        assert!(is_allow(&call(&allowing, write, Effect::Execute)), "{rule}");
+        let denying = policy(&p, PermissionMode::Unrestricted, &[], &[rule], &[]);
+        assert!(
+            matches!(
+                call(&denying, write, Effect::ReadOnly),
+                Verdict::Deny { .. }
+            ),
+            "{rule}"
+        );
+    }
+    // A server's rule names neither another server nor a longer name.
+    for rule in ["mcp__file", "mcp__files__read_file", "mcp__files__write"] {
+        let allowing = policy(&p, PermissionMode::Standard, &[rule], &[], &[]);
+        assert!(is_ask(&call(&allowing, write, Effect::Execute)), "{rule}");
+    }
+}

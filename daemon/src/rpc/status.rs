@@ -13,9 +13,17 @@ pub async fn daemon_status(
     _params: DaemonStatusParams,
 ) -> Result<DaemonStatusResult, RpcError> {
     let mut runtimes = Vec::new();
+    let mut mcp_servers = Vec::new();
     for runtime in state.runtimes.all().await {
         runtimes.push(runtime.summary().await?);
+        for server in runtime.mcp_statuses() {
+            // Runtimes of one agent share its servers.
+            if !mcp_servers.contains(&server) {
+                mcp_servers.push(server);
+            }
+        }
     }
+    mcp_servers.sort_by(|a, b| a.name.cmp(&b.name));
     // Most recently used first: what `attach` picks when not told.
     runtimes.sort_by(|a, b| b.last_input_at.cmp(&a.last_input_at));
     let identity = &state.identity;
@@ -30,5 +38,6 @@ pub async fn daemon_status(
         ws_url: state.ws_url().to_owned(),
         letta_base_url: identity.letta_base_url.clone(),
         runtimes,
+        mcp_servers,
     })
 }

@@ -10,6 +10,7 @@ mod approvals;
 mod context;
 mod error;
 pub mod event_log;
+mod mcp;
 mod monitors;
 mod notices;
 mod plan;
@@ -65,6 +66,7 @@ pub struct Runtimes {
     store: Store,
     settings: RuntimeSettings,
     default_cwd: String,
+    mcp: crate::mcp::McpServers,
     by_key: tokio::sync::Mutex<HashMap<(String, String), Arc<Runtime>>>,
 }
 
@@ -96,6 +98,8 @@ pub struct Runtime {
     sessions: ExecSessions,
     /// Where monitors send their events for delivery to the agent.
     monitor_events: tokio::sync::mpsc::Sender<crate::tools::monitor::MonitorEvent>,
+    /// The daemon's MCP servers, shared with every runtime.
+    mcp: crate::mcp::McpServers,
 }
 
 impl Runtimes {
@@ -108,6 +112,7 @@ impl Runtimes {
             store,
             settings,
             default_cwd,
+            mcp: crate::mcp::McpServers::default(),
             by_key: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -168,6 +173,7 @@ impl Runtimes {
             .await?;
         let runtime = self.open(row).await?;
         runtime.set_device_state(Some(cwd), Some(mode));
+        runtime.start_mcp_servers();
         Ok(runtime)
     }
 
@@ -224,6 +230,7 @@ impl Runtimes {
             jobs: BackgroundJobs::default(),
             sessions: ExecSessions::default(),
             monitor_events,
+            mcp: self.mcp.clone(),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));

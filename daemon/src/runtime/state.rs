@@ -69,6 +69,10 @@ pub struct RuntimeState {
     /// The skills found when the working directory was last looked at, as
     /// device status lists them.
     pub available_skills: Vec<Value>,
+    /// The MCP servers the agent's configuration names, held running while
+    /// it does, and the entries of that configuration that cannot be used.
+    pub mcp_servers: Vec<std::sync::Arc<crate::mcp::Server>>,
+    pub mcp_bad: Vec<crate::mcp::BadConfig>,
 }
 
 /// Runs the loop status correlates with their inputs (as many as Letta
@@ -97,7 +101,18 @@ impl RuntimeState {
             context_skills: None,
             takes_images: false,
             available_skills: Vec::new(),
+            mcp_servers: Vec::new(),
+            mcp_bad: Vec::new(),
         }
+    }
+
+    /// How the agent's MCP servers stand, the unusable entries included.
+    pub fn mcp_statuses(&self) -> Vec<letta_protocol::McpServerStatus> {
+        self.mcp_servers
+            .iter()
+            .map(|server| crate::mcp::status(server))
+            .chain(self.mcp_bad.iter().map(crate::mcp::bad_status))
+            .collect()
     }
 
     pub fn loop_state(&self) -> LoopState {
@@ -202,7 +217,13 @@ impl RuntimeState {
             .into_iter()
             .map(|tool| tool.name.to_owned())
             .chain(self.external_tools(None).into_iter().map(|tool| tool.name))
+            .chain(
+                crate::mcp::McpTool::all_of(&self.mcp_servers)
+                    .into_iter()
+                    .map(|tool| tool.spec.name),
+            )
             .collect();
+        let mcp_servers = self.mcp_statuses();
         let mut extra = Map::new();
         for (key, value) in [
             ("git_context", Value::Null),
@@ -230,6 +251,7 @@ impl RuntimeState {
             current_loaded_tools: loaded,
             pending_control_requests: pending,
             settings_errors,
+            mcp_servers,
             extra,
         }
     }

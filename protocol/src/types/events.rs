@@ -289,6 +289,9 @@ pub struct DeviceStatus {
     /// every tool call of this runtime asks for approval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings_errors: Vec<SettingsError>,
+    /// The MCP servers this runtime's agent uses (a letta-daemon field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<crate::McpServerStatus>,
     /// Further Letta Code device fields (`git_context`, `available_toolsets`,
     /// ...), passed through.
     #[serde(flatten)]

@@ -24,6 +24,33 @@ pub struct DaemonStatusResult {
     /// The Letta server the daemon talks to.
     pub letta_base_url: String,
     pub runtimes: Vec<RuntimeSummary>,
+    /// The MCP servers the daemon runs for its runtimes' agents.
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerStatus>,
+}
+
+/// An MCP server an agent uses, as the daemon sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct McpServerStatus {
+    pub name: String,
+    /// `stdio` or `http`; empty when the configuration could not be read.
+    pub transport: String,
+    pub status: McpServerPhase,
+    /// Why it failed (and when it is started again), or why its
+    /// configuration cannot be used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The tools it offers, by the agent's names (`mcp__<server>__<tool>`).
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum McpServerPhase {
+    Starting,
+    Ready,
+    Failed,
 }
 
 /// One runtime, as `daemon_status` lists it.

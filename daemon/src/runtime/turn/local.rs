@@ -17,7 +17,7 @@ use letta_protocol::{
 use serde_json::{Value, json};
 
 use super::question;
-use super::tools::{ToolCall, invalid_arguments, json_arguments, lifecycle};
+use super::tools::{LocalTool, ToolCall, invalid_arguments, json_arguments, lifecycle};
 use super::{Turn, TurnError};
 use crate::faults::crash_point;
 use crate::permissions::rules::Rule;
@@ -25,7 +25,7 @@ use crate::permissions::settings::Source;
 use crate::permissions::{Call, Policy, Verdict, preview};
 use crate::runtime::approvals::approval_request_id;
 use crate::store::{Decision, ResultStatus, ToolCallRow, ToolCallState, ToolDecision};
-use crate::tools::{BuiltinTool, Effect, ToolContext, ToolOutput, execute};
+use crate::tools::{Effect, ToolContext, ToolOutput, execute};
 use crate::util::lock;
 
 /// A call's result for the agent: text and `success` or `error`.
@@ -57,7 +57,7 @@ impl Turn<'_> {
     /// outcome by tool call id.
     pub(super) async fn resolve_local(
         &self,
-        calls: &[(&ToolCall, &'static BuiltinTool)],
+        calls: &[(&ToolCall, LocalTool)],
         run_id: Option<&str>,
     ) -> Result<HashMap<String, Outcome>, TurnError> {
         if calls.is_empty() {
@@ -80,8 +80,8 @@ impl Turn<'_> {
                 return Err(TurnError::Cancelled);
             }
             let mut end = index + 1;
-            if calls[index].1.effect == Effect::ReadOnly {
-                while end < calls.len() && calls[end].1.effect == Effect::ReadOnly {
+            if calls[index].1.effect() == Effect::ReadOnly {
+                while end < calls.len() && calls[end].1.effect() == Effect::ReadOnly {
                     end += 1;
                 }
             }
@@ -106,7 +106,7 @@ impl Turn<'_> {
     /// that need one. Returns the calls waiting for a human.
     async fn classify(
         &self,
-        calls: &[(&ToolCall, &'static BuiltinTool)],
+        calls: &[(&ToolCall, LocalTool)],
         run_id: Option<&str>,
     ) -> Result<Vec<String>, TurnError> {
         let rt = self.runtime;
@@ -120,9 +120,9 @@ impl Turn<'_> {
                     rt.id,
                     &self.turn.turn_id,
                     &call.id,
-                    tool.name,
+                    tool.name(),
                     &call.arguments,
-                    tool.effect.repeatable(),
+                    tool.effect().repeatable(),
                 )
                 .await?;
             if row.state != ToolCallState::Requested {
@@ -134,29 +134,29 @@ impl Turn<'_> {
                 continue;
             }
             let Some(input) = json_arguments(&call.arguments) else {
-                let reason = invalid_arguments(tool.name, &call.arguments);
+                let reason = invalid_arguments(tool.name(), &call.arguments);
                 self.decide(&call.id, false, &reason).await?;
                 denied.push(call.id.clone());
                 continue;
             };
-            to_decide.push((call.id.clone(), *tool, input));
+            to_decide.push((call.id.clone(), tool.clone(), input));
         }
         // Deciding resolves paths and previewing reads files: off the runtime.
         let verdicts = crate::fs::blocking(move || {
             to_decide
                 .into_iter()
                 .map(|(tool_call_id, tool, input)| {
-                    let verdict = if tool.name == question::TOOL {
+                    let verdict = if tool.name() == question::TOOL {
                         question::verdict(&input)
                     } else {
                         policy.decide(Call {
-                            tool: tool.name,
+                            tool: tool.name(),
                             input: &input,
-                            effect: tool.effect,
+                            effect: tool.effect(),
                         })
                     };
                     let diffs = matches!(verdict, Verdict::Ask { .. })
-                        .then(|| preview::diffs(tool.name, &input, &policy.cwd));
+                        .then(|| preview::diffs(tool.name(), &input, &policy.cwd));
                     (tool_call_id, tool, input, verdict, diffs)
                 })
                 .collect::<Vec<_>>()
@@ -178,7 +178,7 @@ impl Turn<'_> {
                     .await?;
                     denied.push(tool_call_id);
                 }
-                Verdict::Ask { .. } if tool.name == question::TOOL => {
+                Verdict::Ask { .. } if tool.name() == question::TOOL => {
                     let body = ControlRequestBody::AskUserQuestion(AskUserQuestionRequest {
                         tool_call_id: tool_call_id.clone(),
                         questions: question::questions_of(&input).unwrap_or_default(),
@@ -195,7 +195,7 @@ impl Turn<'_> {
                     ..
                 } => {
                     let body = ControlRequestBody::CanUseTool(CanUseTool {
-                        tool_name: tool.name.to_owned(),
+                        tool_name: tool.name().to_owned(),
                         diffs: diffs.unwrap_or_default(),
                         input,
                         tool_call_id: tool_call_id.clone(),
@@ -313,7 +313,7 @@ impl Turn<'_> {
     async fn finish(
         &self,
         call: &ToolCall,
-        tool: &'static BuiltinTool,
+        tool: &LocalTool,
         run_id: Option<&str>,
         hidden: &GlobSet,
     ) -> Result<Outcome, TurnError> {
@@ -326,13 +326,13 @@ impl Turn<'_> {
             ToolCallState::Decided if row.decision == Some(ToolDecision::Deny) => {
                 ToolOutput::error(format!(
                     "The user did not allow this {} call: {}",
-                    tool.name,
+                    tool.name(),
                     row.decision_reason.as_deref().unwrap_or("denied")
                 ))
             }
             // A plan call's change and result are stored together: it has
             // no executing state to be interrupted in.
-            ToolCallState::Decided if tool.effect == Effect::Conversation => {
+            ToolCallState::Decided if tool.effect() == Effect::Conversation => {
                 self.run_tool(call, tool, &row, run_id, hidden).await?
             }
             ToolCallState::Decided => {
@@ -348,7 +348,7 @@ impl Turn<'_> {
             ToolCallState::Executing => ToolOutput::error(format!(
                 "Interrupted: the daemon stopped while this {} call was running, so it may or may \
                  not have taken effect. It was not run again; check its effects before retrying.",
-                tool.name
+                tool.name()
             )),
             ToolCallState::Requested => {
                 return Err(TurnError::Protocol(format!(
@@ -390,7 +390,7 @@ impl Turn<'_> {
     async fn run_tool(
         &self,
         call: &ToolCall,
-        tool: &'static BuiltinTool,
+        tool: &LocalTool,
         row: &ToolCallRow,
         run_id: Option<&str>,
         hidden: &GlobSet,
@@ -402,11 +402,29 @@ impl Turn<'_> {
             json!({
                 "message_type": "client_tool_start",
                 "tool_call_id": call.id,
-                "tool_name": tool.name,
+                "tool_name": tool.name(),
                 "tool_args": arguments,
             }),
         );
         rt.log.emit(self.delta(start)).await?;
+        let tool = match tool {
+            LocalTool::Builtin(tool) => *tool,
+            LocalTool::Mcp { name, tool } => {
+                let output = match (tool, json_arguments(arguments)) {
+                    (_, None) => ToolOutput::error(invalid_arguments(name, arguments)),
+                    (None, Some(_)) => ToolOutput::error(format!(
+                        "{name} is no longer offered by its MCP server; it was not called."
+                    )),
+                    (Some(tool), Some(input)) => {
+                        let spill = rt.tool_output_dir.join(format!("{}.txt", call.id));
+                        tool.server
+                            .call(name, &tool.spec.remote, input, &self.turn.cancel, &spill)
+                            .await
+                    }
+                };
+                return self.ended(call, run_id, output).await;
+            }
+        };
         let output = match json_arguments(arguments) {
             Some(input) if tool.name == "Wake" => rt.run_wake_call(&call.id, &input).await?,
             Some(input) if tool.name == "Monitor" => rt.run_monitor_call(&call.id, &input).await?,
@@ -423,11 +441,21 @@ impl Turn<'_> {
             Some(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
             None => ToolOutput::error(invalid_arguments(tool.name, arguments)),
         };
+        self.ended(call, run_id, output).await
+    }
+
+    /// Tells frontends the tool ended; passes its output on.
+    async fn ended(
+        &self,
+        call: &ToolCall,
+        run_id: Option<&str>,
+        output: ToolOutput,
+    ) -> Result<ToolOutput, TurnError> {
         let end = lifecycle(
             run_id,
             json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": output.status() }),
         );
-        rt.log.emit(self.delta(end)).await?;
+        self.runtime.log.emit(self.delta(end)).await?;
         Ok(output)
     }
 

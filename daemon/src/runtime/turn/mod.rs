@@ -243,7 +243,8 @@ impl Turn<'_> {
             .await?;
         let message: CreateMessage = serde_json::from_str(&input.row.payload)
             .map_err(|err| TurnError::Protocol(format!("stored input is unreadable: {err}")))?;
-        let tools = self.offered_tools(&message);
+        let mcp = rt.mcp_tools().await;
+        let tools = self.offered_tools(&message, mcp);
         let removed = vec![Runtime::dequeued(&self.turn.client_message_id)];
         let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
         rt.log.emit_all(drafts, None).await?;
@@ -434,10 +435,11 @@ impl Turn<'_> {
     }
 
     /// The client tools this turn offers: the built-in tools of its
-    /// toolset and the external tools registered on the runtime (and
-    /// selected by scope), narrowed by the allowlist. An external tool
-    /// replaces a built-in one of the same name.
-    fn offered_tools(&self, message: &CreateMessage) -> Offered {
+    /// toolset, the external tools registered on the runtime (and selected
+    /// by scope) and the tools of the agent's MCP servers, narrowed by the
+    /// allowlist. An external tool replaces a built-in or MCP one of the
+    /// same name.
+    fn offered_tools(&self, message: &CreateMessage, mcp: Vec<crate::mcp::McpTool>) -> Offered {
         let (external, builtin) = {
             let state = lock(&self.runtime.state);
             (
@@ -458,12 +460,19 @@ impl Turn<'_> {
             .into_iter()
             .filter(|tool| allowed(tool.name) && !external.iter().any(|ext| ext.name == tool.name))
             .collect();
+        let mcp = mcp
+            .into_iter()
+            .filter(|tool| {
+                allowed(&tool.spec.name) && !external.iter().any(|ext| ext.name == tool.spec.name)
+            })
+            .collect();
         Offered {
             builtin,
             external: external
                 .into_iter()
                 .filter(|tool| allowed(&tool.name))
                 .collect(),
+            mcp,
         }
     }
 

@@ -6,10 +6,11 @@ use letta_protocol::{
 use serde_json::{Map, Value, json};
 
 use super::{RunEnd, Turn, TurnError};
+use crate::mcp::McpTool;
 use crate::runtime::event_log::Draft;
 use crate::store::ExternalCallRow;
 use crate::store::{ExternalCallStatus, ResultStatus};
-use crate::tools::{BuiltinTool, builtin};
+use crate::tools::{BuiltinTool, Effect, builtin};
 use crate::util::lock;
 use letta_api::ToolCallDelta;
 
@@ -26,6 +27,7 @@ pub(super) struct ToolCall {
 pub(super) struct Offered {
     pub(super) builtin: Vec<&'static BuiltinTool>,
     pub(super) external: Vec<ExternalToolDefinition>,
+    pub(super) mcp: Vec<McpTool>,
 }
 
 impl Offered {
@@ -37,13 +39,49 @@ impl Offered {
         let external = self.external.iter().map(|tool| {
             json!({ "name": tool.name, "description": tool.description, "parameters": tool.parameters })
         });
-        builtin.chain(external).collect()
+        let mcp = self.mcp.iter().map(|tool| {
+            json!({ "name": tool.spec.name, "description": tool.spec.description, "parameters": tool.spec.parameters })
+        });
+        builtin.chain(external).chain(mcp).collect()
+    }
+}
+
+/// A tool the daemon runs itself: built in, or of an MCP server.
+#[derive(Debug, Clone)]
+pub(super) enum LocalTool {
+    Builtin(&'static BuiltinTool),
+    /// `tool` is `None` for a call journaled before a restart whose server
+    /// no longer offers it.
+    Mcp {
+        name: String,
+        tool: Option<McpTool>,
+    },
+}
+
+impl LocalTool {
+    pub(super) fn name(&self) -> &str {
+        match self {
+            LocalTool::Builtin(tool) => tool.name,
+            LocalTool::Mcp { name, .. } => name,
+        }
+    }
+
+    /// An MCP tool may run anything, unless its server marks it as only
+    /// reading.
+    pub(super) fn effect(&self) -> Effect {
+        match self {
+            LocalTool::Builtin(tool) => tool.effect,
+            LocalTool::Mcp {
+                tool: Some(tool), ..
+            } if tool.spec.read_only => Effect::ReadOnly,
+            LocalTool::Mcp { .. } => Effect::Execute,
+        }
     }
 }
 
 /// Who runs a tool call.
 enum Route {
-    Local(&'static BuiltinTool),
+    Local(LocalTool),
     External,
     Unavailable,
 }
@@ -61,12 +99,12 @@ impl Turn<'_> {
         for call in &end.calls {
             routes.push(self.route(call, offered).await?);
         }
-        let local: Vec<(&ToolCall, &'static BuiltinTool)> = end
+        let local: Vec<(&ToolCall, LocalTool)> = end
             .calls
             .iter()
             .zip(&routes)
             .filter_map(|(call, route)| match route {
-                Route::Local(tool) => Some((call, *tool)),
+                Route::Local(tool) => Some((call, tool.clone())),
                 _ => None,
             })
             .collect();
@@ -104,6 +142,12 @@ impl Turn<'_> {
             return Ok(Route::External);
         }
         let journaled = store.tool_call(&call.id).await?.is_some();
+        if let Some(tool) = offered.mcp.iter().find(|tool| tool.spec.name == call.name) {
+            return Ok(Route::Local(LocalTool::Mcp {
+                name: call.name.clone(),
+                tool: Some(tool.clone()),
+            }));
+        }
         match builtin(&call.name) {
             Some(tool)
                 if journaled
@@ -112,7 +156,13 @@ impl Turn<'_> {
                         .iter()
                         .any(|offered| offered.name == tool.name) =>
             {
-                Ok(Route::Local(tool))
+                Ok(Route::Local(LocalTool::Builtin(tool)))
+            }
+            None if journaled && call.name.starts_with("mcp__") => {
+                Ok(Route::Local(LocalTool::Mcp {
+                    name: call.name.clone(),
+                    tool: None,
+                }))
             }
             _ => Ok(Route::Unavailable),
         }

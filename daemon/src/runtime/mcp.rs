@@ -1,0 +1,66 @@
+//! The MCP servers of a runtime's agent: read from the agent's settings at
+//! `runtime_start` and before every turn, so an edit takes effect at the
+//! next turn.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use super::Runtime;
+use crate::mcp::{McpTool, config};
+use crate::tools::home_dir;
+use crate::util::lock;
+
+/// Longest a turn waits for its agent's servers to start.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+impl Runtime {
+    /// Holds the servers the agent's configuration names (starting those
+    /// not running, letting go of those it no longer names), waits for
+    /// them to start or fail, and returns their tools.
+    pub(crate) async fn mcp_tools(&self) -> Vec<McpTool> {
+        let Some(agent_id) = self.scope.agent_id.clone() else {
+            return Vec::new();
+        };
+        let file = home_dir().join(".letta/settings.json");
+        let configured = crate::fs::blocking(move || config::for_agent(&file, &agent_id)).await;
+        let servers: Vec<_> = configured
+            .servers
+            .iter()
+            .map(|server| self.mcp.acquire(server))
+            .collect();
+        {
+            let mut state = lock(&self.state);
+            state.mcp_servers = servers.clone();
+            state.mcp_bad = configured.bad;
+        }
+        join_all(servers.iter().map(|server| server.settled(READY_WAIT))).await;
+        McpTool::all_of(&servers)
+    }
+
+    /// How the agent's MCP servers stand.
+    pub fn mcp_statuses(&self) -> Vec<letta_protocol::McpServerStatus> {
+        lock(&self.state).mcp_statuses()
+    }
+
+    /// Starts the agent's servers and tells frontends how they stand once
+    /// they have started (or failed), without holding anyone up.
+    pub(crate) fn start_mcp_servers(self: &Arc<Self>) {
+        let runtime = self.clone();
+        tokio::spawn(async move {
+            runtime.mcp_tools().await;
+            let configured = {
+                let state = lock(&runtime.state);
+                !state.mcp_servers.is_empty() || !state.mcp_bad.is_empty()
+            };
+            if !configured {
+                return;
+            }
+            let draft = runtime.device_status_draft().await;
+            if let Err(err) = runtime.log.emit(draft).await {
+                tracing::warn!(error = %err, "cannot report the MCP servers' status");
+            }
+        });
+    }
+}

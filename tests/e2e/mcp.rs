@@ -37,11 +37,11 @@ fn installed() -> PathBuf {
     .clone()
 }
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     installed().join("py/bin/python").display().to_string()
 }
 
-fn test_server_script() -> String {
+pub(crate) fn test_server_script() -> String {
     repo_root()
         .join("tests/tools/mcp_test_server.py")
         .display()
@@ -492,5 +492,61 @@ async fn listening(port: u16) {
             "nothing listens on {port}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A server runs while its agent's configuration names it: taken out of
+/// the configuration, it is stopped at the next turn; put back, it starts
+/// again; and it stops with the daemon.
+#[tokio::test]
+async fn a_server_stops_when_no_longer_configured_and_with_the_daemon() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let log = project.path().join("calls.jsonl");
+    let mut daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-mcp-stop", project.path(), "standard").await;
+    let echo = |n: usize| format!(r#"[[call:mcp__tests__echo {{"text": "{n}"}}]]"#);
+    let turn = async |frontend: &mut Frontend, text: &str, name: &str| {
+        frontend.send(user_input(&runtime, text, &cm(name))).await;
+        let finished = frontend.wait_for_type("turn_finished").await;
+        assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    };
+
+    configure(daemon.dir.path(), &runtime, json!([stdio_server(&log)]));
+    turn(&mut frontend, &echo(1), "mcp-stop-1").await;
+    let first = calls(&log)[0]["pid"].as_u64().unwrap();
+    assert!(running(first));
+
+    configure(daemon.dir.path(), &runtime, json!([]));
+    turn(&mut frontend, "[[notool]] no servers now", "mcp-stop-2").await;
+    gone(first).await;
+
+    configure(daemon.dir.path(), &runtime, json!([stdio_server(&log)]));
+    turn(&mut frontend, &echo(2), "mcp-stop-3").await;
+    let second = calls(&log)[1]["pid"].as_u64().unwrap();
+    assert_ne!(first, second);
+    assert!(running(second));
+
+    let status = daemon.stop();
+    assert!(status.success(), "{status}\n{}", daemon.stderr());
+    assert!(!daemon.stderr().contains("panicked"), "{}", daemon.stderr());
+    gone(second).await;
+}
+
+fn running(pid: u64) -> bool {
+    // A zombie is not running: its parent has yet to reap it.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+/// Waits until process `pid` has ended.
+async fn gone(pid: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while running(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process {pid} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

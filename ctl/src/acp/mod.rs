@@ -6,6 +6,7 @@
 //! session again shows what happened.
 
 mod history;
+mod mcp;
 mod permissions;
 mod session;
 mod skills;
@@ -19,8 +20,8 @@ use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
     AgentCapabilities, CancelNotification, CloseSessionRequest, CloseSessionResponse,
     Implementation, InitializeRequest, InitializeResponse, ListSessionsRequest,
-    ListSessionsResponse, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
-    NewSessionResponse, PromptCapabilities, PromptRequest, ResumeSessionRequest,
+    ListSessionsResponse, LoadSessionRequest, LoadSessionResponse, McpCapabilities,
+    NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest, ResumeSessionRequest,
     ResumeSessionResponse, SessionCapabilities, SessionCloseCapabilities, SessionInfo,
     SessionListCapabilities, SessionMode, SessionModeState, SessionResumeCapabilities,
     SetSessionModeRequest, SetSessionModeResponse,
@@ -122,6 +123,7 @@ pub async fn serve(
                         .agent_capabilities(
                             AgentCapabilities::new()
                                 .load_session(true)
+                                .mcp_capabilities(McpCapabilities::new().http(true))
                                 .prompt_capabilities(
                                     PromptCapabilities::new().embedded_context(true).image(true),
                                 )
@@ -262,19 +264,13 @@ impl Bridge {
             cwd: Some(request.cwd.display().to_string()),
             mode: Some(PermissionMode::Standard),
             client_info: Some(client_info()),
+            mcp_servers: Some(mcp::entries(&request.mcp_servers)),
             ..RuntimeStartParams::default()
         };
         let (events, started) = RuntimeEvents::start(context.endpoint(), params).await?;
         let scope = events.scope().clone();
         crate::last_used::set(&self.data_dir, &scope);
         let session = self.open(scope, started.agent.as_ref(), events, None, cx);
-        if !request.mcp_servers.is_empty() {
-            session.say(&format!(
-                "letta-daemon does not run MCP servers yet: the {} the editor passed are not \
-                 available to the agent.",
-                request.mcp_servers.len()
-            ));
-        }
         Ok(NewSessionResponse::new(session.id.clone()).modes(modes("standard")))
     }
 
@@ -283,7 +279,9 @@ impl Bridge {
         request: LoadSessionRequest,
         cx: ConnectionTo<Client>,
     ) -> Result<LoadSessionResponse, CtlError> {
-        let (scope, agent) = self.runtime_of(&request.session_id.0, &request.cwd).await?;
+        let (scope, agent) = self
+            .runtime_of(&request.session_id.0, &request.cwd, &request.mcp_servers)
+            .await?;
         let endpoint = self.context().endpoint();
         // All the log keeps; what retention trimmed comes from the stored
         // messages.
@@ -312,7 +310,9 @@ impl Bridge {
         request: ResumeSessionRequest,
         cx: ConnectionTo<Client>,
     ) -> Result<ResumeSessionResponse, CtlError> {
-        let (scope, agent) = self.runtime_of(&request.session_id.0, &request.cwd).await?;
+        let (scope, agent) = self
+            .runtime_of(&request.session_id.0, &request.cwd, &request.mcp_servers)
+            .await?;
         let events = RuntimeEvents::sync(self.context().endpoint(), scope.clone(), None).await?;
         let session = self.open(scope, agent.as_ref(), events, None, cx);
         let mode = session.replayed().await;
@@ -365,6 +365,7 @@ impl Bridge {
         &self,
         conversation_id: &str,
         cwd: &std::path::Path,
+        mcp_servers: &[agent_client_protocol::v1::schema::McpServer],
     ) -> Result<(RuntimeScope, Option<serde_json::Value>), CtlError> {
         let client = self.context().client().await?;
         let found = client
@@ -392,6 +393,7 @@ impl Bridge {
             conversation_id: Some(conversation_id.to_owned()),
             cwd: Some(cwd.display().to_string()),
             client_info: Some(client_info()),
+            mcp_servers: Some(mcp::entries(mcp_servers)),
             ..RuntimeStartParams::default()
         };
         let started = client.call::<methods::RuntimeStart>(&params).await?;

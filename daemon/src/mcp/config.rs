@@ -56,6 +56,21 @@ pub struct Configured {
     pub bad: Vec<BadConfig>,
 }
 
+impl Configured {
+    /// These servers, with `other`'s in place of any of the same name.
+    pub fn overlaid(mut self, other: Configured) -> Configured {
+        let replaced = |name: &str| {
+            other.servers.iter().any(|server| server.name == name)
+                || other.bad.iter().any(|bad| bad.name == name)
+        };
+        self.servers.retain(|server| !replaced(&server.name));
+        self.bad.retain(|bad| !replaced(&bad.name));
+        self.servers.extend(other.servers);
+        self.bad.extend(other.bad);
+        self
+    }
+}
+
 /// Most servers one agent may use: each is a process or a connection.
 pub const MAX_SERVERS: usize = 32;
 
@@ -266,6 +281,30 @@ mod tests {
             "{:?}",
             configured.bad
         );
+    }
+
+    #[test]
+    fn a_runtimes_own_servers_replace_the_agents_of_the_same_name() {
+        let agent = parse_list(&json!([
+            {"name": "files", "command": "agent-files"},
+            {"name": "kept", "command": "kept"},
+            {"name": "broken", "transport": "sse", "url": "http://x"},
+        ]));
+        let runtime = parse_list(&json!([
+            {"name": "files", "command": "editor-files"},
+            {"name": "broken", "command": "fixed"},
+        ]));
+        let both = agent.overlaid(runtime);
+        let commands: Vec<String> = both
+            .servers
+            .iter()
+            .map(|server| match &server.transport {
+                Transport::Stdio { command, .. } => command.clone(),
+                Transport::Http { url, .. } => url.clone(),
+            })
+            .collect();
+        assert_eq!(commands, ["kept", "editor-files", "fixed"]);
+        assert!(both.bad.is_empty());
     }
 
     #[test]

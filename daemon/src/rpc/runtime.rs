@@ -148,6 +148,10 @@ pub async fn runtime_start(
             .register_external_tools(connection.id, groups)
             .await?;
     }
+    if let Some(servers) = params.mcp_servers {
+        runtime.set_own_mcp_servers(servers).await?;
+    }
+    runtime.start_mcp_servers();
     let mut delivered = runtime
         .subscribe(connection.clone(), params.after_event_seq)
         .await?;

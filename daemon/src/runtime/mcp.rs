@@ -1,13 +1,14 @@
-//! The MCP servers of a runtime's agent: read from the agent's settings at
-//! `runtime_start` and before every turn, so an edit takes effect at the
-//! next turn.
+//! The MCP servers of a runtime: those configured for its agent, read
+//! from the settings at `runtime_start` and before every turn (an edit
+//! takes effect at the next turn), and its own, given with `runtime_start`
+//! (an editor's session) and kept with it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::Runtime;
+use super::{Runtime, RuntimeError};
 use crate::mcp::{McpTool, config};
 use crate::tools::home_dir;
 use crate::util::lock;
@@ -20,11 +21,16 @@ impl Runtime {
     /// not running, letting go of those it no longer names), waits for
     /// them to start or fail, and returns their tools.
     pub(crate) async fn mcp_tools(&self) -> Vec<McpTool> {
-        let Some(agent_id) = self.scope.agent_id.clone() else {
-            return Vec::new();
-        };
+        let agent_id = self.scope.agent_id.clone();
+        let own = lock(&self.state).own_mcp_servers.clone();
         let file = home_dir().join(".letta/settings.json");
-        let configured = crate::fs::blocking(move || config::for_agent(&file, &agent_id)).await;
+        let configured = crate::fs::blocking(move || {
+            let agents = agent_id
+                .map(|agent_id| config::for_agent(&file, &agent_id))
+                .unwrap_or_default();
+            agents.overlaid(config::parse_list(&own))
+        })
+        .await;
         let servers: Vec<_> = configured
             .servers
             .iter()
@@ -37,6 +43,20 @@ impl Runtime {
         }
         join_all(servers.iter().map(|server| server.settled(READY_WAIT))).await;
         McpTool::all_of(&servers)
+    }
+
+    /// Keeps `servers` as this runtime's own (besides its agent's) and
+    /// starts them.
+    pub async fn set_own_mcp_servers(
+        self: &Arc<Self>,
+        servers: Vec<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), RuntimeError> {
+        let list = serde_json::Value::Array(servers.into_iter().map(Into::into).collect());
+        self.store
+            .set_runtime_mcp_servers(self.id, &list.to_string())
+            .await?;
+        lock(&self.state).own_mcp_servers = list;
+        Ok(())
     }
 
     /// How the agent's MCP servers stand.

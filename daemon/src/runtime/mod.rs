@@ -173,7 +173,6 @@ impl Runtimes {
             .await?;
         let runtime = self.open(row).await?;
         runtime.set_device_state(Some(cwd), Some(mode));
-        runtime.start_mcp_servers();
         Ok(runtime)
     }
 
@@ -207,6 +206,8 @@ impl Runtimes {
         state.session_context = row.session_context;
         state.context_cwd = row.context_cwd.clone();
         state.context_skills = row.context_skills.clone();
+        state.own_mcp_servers = serde_json::from_str(&row.mcp_servers)
+            .unwrap_or_else(|_| serde_json::Value::Array(Vec::new()));
         for input in self.store.open_inputs(row.id).await? {
             let content = turn::content_of(&input.payload);
             state.queue.push(QueuedInput {

@@ -73,6 +73,8 @@ pub struct RuntimeState {
     /// it does, and the entries of that configuration that cannot be used.
     pub mcp_servers: Vec<std::sync::Arc<crate::mcp::Server>>,
     pub mcp_bad: Vec<crate::mcp::BadConfig>,
+    /// MCP servers given to this runtime alone (a JSON list).
+    pub own_mcp_servers: Value,
 }
 
 /// Runs the loop status correlates with their inputs (as many as Letta
@@ -103,6 +105,7 @@ impl RuntimeState {
             available_skills: Vec::new(),
             mcp_servers: Vec::new(),
             mcp_bad: Vec::new(),
+            own_mcp_servers: Value::Array(Vec::new()),
         }
     }
 

@@ -20,6 +20,8 @@ pub struct RuntimeRow {
     pub context_cwd: Option<String>,
     /// The skills it last described (JSON).
     pub context_skills: Option<String>,
+    /// MCP servers of this runtime alone (JSON list).
+    pub mcp_servers: String,
 }
 
 impl Store {
@@ -37,7 +39,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (agent_id, conversation_id)
              DO UPDATE SET cwd = excluded.cwd, permission_mode = excluded.permission_mode
-             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills",
+             RETURNING id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills, mcp_servers",
         )
         .bind(agent_id)
         .bind(conversation_id)
@@ -55,7 +57,7 @@ impl Store {
         conversation_id: &str,
     ) -> Result<Option<RuntimeRow>, StoreError> {
         let row = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills, mcp_servers
              FROM runtimes WHERE agent_id = ? AND conversation_id = ?",
         )
         .bind(agent_id)
@@ -67,7 +69,7 @@ impl Store {
 
     pub async fn load_runtimes(&self) -> Result<Vec<RuntimeRow>, StoreError> {
         let rows = sqlx::query_as(
-            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills
+            "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills, mcp_servers
              FROM runtimes ORDER BY id",
         )
         .fetch_all(&self.pool)
@@ -84,6 +86,20 @@ impl Store {
         sqlx::query("UPDATE runtimes SET cwd = ?, permission_mode = ? WHERE id = ?")
             .bind(cwd)
             .bind(permission_mode)
+            .bind(runtime_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the runtime's own MCP servers (a JSON list).
+    pub async fn set_runtime_mcp_servers(
+        &self,
+        runtime_id: i64,
+        servers: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runtimes SET mcp_servers = ? WHERE id = ?")
+            .bind(servers)
             .bind(runtime_id)
             .execute(&self.pool)
             .await?;

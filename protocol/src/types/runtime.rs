@@ -44,6 +44,11 @@ pub struct RuntimeStartParams {
     /// Replay stored events after this `event_seq` before live ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_event_seq: Option<u64>,
+    /// MCP servers for this runtime alone, besides those configured for its
+    /// agent (same format as `mcpServers` in Letta Code's settings; one of
+    /// the same name wins). Kept with the runtime; `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_servers: Option<Vec<JsonObject>>,
 }
 
 /// How to create the agent of a new runtime.

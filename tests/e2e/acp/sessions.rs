@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use agent_client_protocol::v1::schema::{
-    CancelNotification, CloseSessionRequest, ContentBlock, ImageContent, ListSessionsRequest,
-    LoadSessionRequest, McpServer, McpServerStdio, NewSessionRequest, PromptRequest,
-    ResumeSessionRequest, SetSessionModeRequest, StopReason, TextContent,
+    CancelNotification, CloseSessionRequest, ContentBlock, EnvVariable, ImageContent,
+    ListSessionsRequest, LoadSessionRequest, McpServer, McpServerStdio, NewSessionRequest,
+    PromptRequest, ResumeSessionRequest, SetSessionModeRequest, StopReason, TextContent,
 };
 use serde_json::{Value, json};
 
@@ -288,22 +288,37 @@ async fn sessions_are_listed_closed_and_resumed(backend: Backend) {
             .await?;
         assert!(elsewhere.sessions.is_empty());
 
-        // MCP servers from the editor are not dropped without a word.
-        let before = check.updates().len();
-        let server = McpServer::Stdio(McpServerStdio::new("files", "/usr/bin/mcp-files"));
-        cx.send_request(NewSessionRequest::new(root.clone()).mcp_servers(vec![server]))
+        // MCP servers from the editor run for its session.
+        let log = root.join("mcp-calls.jsonl");
+        let server = McpServer::Stdio(
+            McpServerStdio::new("tests", crate::mcp::python())
+                .args(vec![crate::mcp::test_server_script()])
+                .env(vec![EnvVariable::new(
+                    "MCP_TEST_CALL_LOG",
+                    log.display().to_string(),
+                )]),
+        );
+        let with_mcp = cx
+            .send_request(NewSessionRequest::new(root.clone()).mcp_servers(vec![server]))
             .block_task()
             .await?;
-        check
-            .wait_for("the MCP servers reported", |updates| {
-                updates[before..].iter().any(|update| {
-                    update["sessionUpdate"] == "agent_message_chunk"
-                        && update["content"]["text"]
-                            .as_str()
-                            .is_some_and(|text| text.contains("MCP servers"))
-                })
-            })
-            .await;
+        let before = check.updates().len();
+        let echo = r#"[[call:mcp__tests__echo {"text": "from the editor"}]]"#;
+        let answer = cx
+            .send_request(prompt(&with_mcp.session_id.0, echo))
+            .block_task()
+            .await?;
+        assert_eq!(answer.stop_reason, StopReason::EndTurn);
+        let updates = check.updates();
+        assert!(
+            updates[before..].iter().any(|update| {
+                update["sessionUpdate"] == "tool_call_update"
+                    && update.to_string().contains("echo: from the editor")
+            }),
+            "{:#?}",
+            &updates[before..]
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
 
         cx.send_request(CloseSessionRequest::new(id.clone()))
             .block_task()

@@ -101,3 +101,40 @@ async fn official_client_drives_a_local_turn() {
         "{seen}"
     );
 }
+
+/// A turn that calls an MCP server's tool, driven by the official client:
+/// the servers go with its `runtime_start`, the read-only tool runs without
+/// asking, and the client sees the result and the server's status.
+#[tokio::test]
+async fn official_client_runs_a_turn_with_an_mcp_tool() {
+    let backend = Backend::local().await;
+    let daemon = backend.daemon();
+    let servers = serde_json::json!([{
+        "name": "tests",
+        "command": crate::mcp::python(),
+        "args": [crate::mcp::test_server_script()],
+    }]);
+    let seen = run_node_script(
+        "mcp-turn.mjs",
+        &daemon.info.ws_url,
+        &[
+            MODEL,
+            r#"[[call:mcp__tests__echo {"text": "official"}]]"#,
+            &servers.to_string(),
+        ],
+        TIMEOUT * 6,
+    )
+    .await;
+    assert_eq!(seen["started"]["success"], true, "{seen}");
+    assert_eq!(seen["finished"]["stop_reason"], "end_turn", "{seen}");
+    assert_eq!(seen["returns"][0]["text"], "echo: official", "{seen}");
+    assert_eq!(seen["returns"][0]["status"], "success", "{seen}");
+    let ready = seen["statuses"].as_array().unwrap().iter().any(|servers| {
+        servers[0]["name"] == "tests"
+            && servers[0]["status"] == "ready"
+            && servers[0]["tools"]
+                .as_array()
+                .is_some_and(|tools| tools.contains(&"mcp__tests__echo".into()))
+    });
+    assert!(ready, "{seen}");
+}

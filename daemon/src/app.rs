@@ -100,6 +100,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         event_retention: config.event_retention,
         stall_timeout: config.stream_stall_timeout,
         tool_output_dir: config.data_dir.join("tool-output"),
+        max_subagents: config.max_subagents,
     };
     let providers = Providers::new(
         config.local.providers.clone(),
@@ -118,11 +119,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         "new agents live on this backend unless a request says otherwise"
     );
     let backends = Backends::new(api, local, config.backend, config.letta.configured);
-    let runtimes = Arc::new(Runtimes::new(backends, store.clone(), settings));
+    let runtimes = Runtimes::new(backends, store.clone(), settings);
     let restored = runtimes.restore().await?;
     if restored > 0 {
         tracing::info!(runtimes = restored, "restored runtimes");
     }
+    runtimes.follow_subagents().await?;
     let maintenance = tokio::spawn(maintain(store.clone(), runtimes.clone()));
     let identity = Identity {
         pid: std::process::id(),

@@ -179,6 +179,7 @@ registry::declare_events! {
     UpdateQueue => "update_queue" { frame: QueueEvent }
     UpdateDeviceStatus => "update_device_status" { frame: DeviceStatusEvent }
     UpdatePlan => "update_plan" { frame: PlanEvent }
+    UpdateSubagentState => "update_subagent_state" { frame: SubagentStateEvent }
 }
 
 /// Serializes an event body into its frame, `type` first among equals.

@@ -26,6 +26,7 @@ mod security;
 mod session_context;
 mod soak;
 mod storage;
+mod subagents;
 mod subscriptions;
 mod toolsets;
 mod turns;

@@ -107,6 +107,9 @@ pub struct Cli {
     /// Seconds a frontend may leave the daemon's writes to it unread before it is cut, with the reason; it resumes from its last event_seq [default: 30].
     #[arg(long, env = "LETTA_DAEMON_SLOW_CLIENT_TIMEOUT", value_name = "SECONDS")]
     pub slow_client_timeout: Option<u64>,
+    /// Subagents (launched with the Agent tool) working at once, across the daemon; a launch past it is refused with the reason [default: 8].
+    #[arg(long, env = "LETTA_DAEMON_MAX_SUBAGENTS", value_name = "N")]
+    pub max_subagents: Option<usize>,
     /// Seconds one request to the Letta server may take (opening a run stream included) [default: 120].
     #[arg(
         long,
@@ -154,6 +157,7 @@ struct FileConfig {
     max_database_mib: Option<u64>,
     stream_stall_timeout: Option<u64>,
     slow_client_timeout: Option<u64>,
+    max_subagents: Option<usize>,
     letta_request_timeout: Option<u64>,
     letta_base_url: Option<String>,
     letta_api_key: Option<String>,
@@ -215,6 +219,8 @@ pub struct Config {
     pub stream_stall_timeout: std::time::Duration,
     /// A frontend that reads nothing of a write for this long is cut.
     pub slow_client_timeout: std::time::Duration,
+    /// Subagents working at once.
+    pub max_subagents: usize,
     pub letta: LettaApiConfig,
     /// Where new agents live unless a request says otherwise.
     pub backend: BackendKind,
@@ -428,6 +434,7 @@ impl Config {
                     .unwrap_or(30)
                     .max(1),
             ),
+            max_subagents: cli.max_subagents.or(file.max_subagents).unwrap_or(8),
             letta: LettaApiConfig {
                 configured: letta_configured,
                 base_url,

@@ -17,6 +17,7 @@ mod plan;
 mod queue;
 mod sink;
 mod state;
+mod subagents;
 mod toolset;
 mod turn;
 mod waiters;
@@ -58,6 +59,8 @@ pub struct RuntimeSettings {
     pub stall_timeout: Duration,
     /// Where tool output too long to return is kept.
     pub tool_output_dir: PathBuf,
+    /// Subagents working at once.
+    pub max_subagents: usize,
 }
 
 /// Every runtime the daemon knows.
@@ -67,6 +70,8 @@ pub struct Runtimes {
     settings: RuntimeSettings,
     default_cwd: String,
     mcp: crate::mcp::McpServers,
+    /// Itself, for runtimes that open others (subagents).
+    me: std::sync::Weak<Runtimes>,
     by_key: tokio::sync::Mutex<HashMap<(String, String), Arc<Runtime>>>,
 }
 
@@ -100,21 +105,26 @@ pub struct Runtime {
     monitor_events: tokio::sync::mpsc::Sender<crate::tools::monitor::MonitorEvent>,
     /// The daemon's MCP servers, shared with every runtime.
     mcp: crate::mcp::McpServers,
+    /// Every runtime, to open a subagent's.
+    runtimes: std::sync::Weak<Runtimes>,
+    /// Counts the turns that ended, for whoever waits on one.
+    turns_ended: tokio::sync::watch::Sender<u64>,
 }
 
 impl Runtimes {
-    pub fn new(backends: Backends, store: Store, settings: RuntimeSettings) -> Runtimes {
+    pub fn new(backends: Backends, store: Store, settings: RuntimeSettings) -> Arc<Runtimes> {
         let default_cwd = std::env::current_dir()
             .map(|dir| dir.display().to_string())
             .unwrap_or_else(|_| "/".to_owned());
-        Runtimes {
+        Arc::new_cyclic(|me| Runtimes {
             backends,
             store,
             settings,
             default_cwd,
             mcp: crate::mcp::McpServers::default(),
+            me: me.clone(),
             by_key: tokio::sync::Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     pub fn backends(&self) -> &Backends {
@@ -232,6 +242,8 @@ impl Runtimes {
             sessions: ExecSessions::default(),
             monitor_events,
             mcp: self.mcp.clone(),
+            runtimes: self.me.clone(),
+            turns_ended: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));
@@ -378,6 +390,10 @@ impl Runtime {
                     self.queue_draft(Vec::new()),
                 ];
                 drafts.extend(self.plan_snapshot().await);
+                match self.subagents_draft().await {
+                    Ok(subagents) => drafts.extend(subagents),
+                    Err(err) => tracing::warn!(error = %err, "cannot list the subagents"),
+                }
                 drafts
             })
             .await

@@ -9,6 +9,7 @@ mod monitors;
 mod plans;
 mod runtimes;
 mod states;
+mod subagents;
 mod tool_calls;
 mod turns;
 mod wakes;
@@ -30,6 +31,7 @@ pub use states::{
     Disposition, ExternalCallStatus, InputStatus, ResultStatus, RunStatus, ToolCallState,
     ToolDecision,
 };
+pub use subagents::SubagentRow;
 pub use tool_calls::{Decision, ToolCallRow};
 pub use turns::{ExternalCallRow, InputRow, NewInput, Recorded, RunRow};
 pub use wakes::WakeRow;

@@ -248,6 +248,19 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Conversation,
     },
     BuiltinTool {
+        name: "Agent",
+        description: "Hand a self-contained task to a subagent, which works on it in a \
+            conversation of its own, in this working directory and permission mode, while you \
+            go on. The call returns at once with the task's id; when the subagent is done its \
+            final report comes to you as a <task-notification> message. Give it everything it \
+            needs in `prompt`. `subagent_type` picks its instructions and tools (general-purpose, \
+            explore, or one defined in .letta/agents). Several may work at once. Subagents run \
+            on this machine only (no `computer`, no claude-code or codex workers) and launch none \
+            of their own.",
+        parameters: agent_parameters,
+        effect: Effect::Conversation,
+    },
+    BuiltinTool {
         name: "UpdatePlan",
         description: "Replace this conversation's plan: its steps, each `pending`, `in_progress` \
             (at most one) or `completed`, with an optional explanation of what changed. Use it \
@@ -460,7 +473,7 @@ mod tests {
     #[test]
     fn toolsets_choose_the_offered_tools() {
         assert_eq!(names(&offered(None, "default", None)), served("default"));
-        assert!(served("default").contains(&"Bash") && !served("default").contains(&"Agent"));
+        assert!(served("default").contains(&"Bash") && served("default").contains(&"Agent"));
         assert_eq!(
             names(&offered(Some(&toolset("none", &["Grep"])), "default", None)),
             ["Grep"]

@@ -346,3 +346,33 @@ pub(super) fn view_image_parameters() -> Value {
         &["path"],
     )
 }
+
+pub(super) fn agent_parameters() -> Value {
+    let text = |what: &str| json!({ "type": "string", "description": what });
+    schema(
+        json!({
+            "description": text("A short (3-5 word) description of the task."),
+            "prompt": text("The task, complete in itself: the subagent sees nothing else of this conversation."),
+            "subagent_type": text("The kind of subagent: general-purpose (the default; reads, changes and runs things), explore (reads and searches only), or a type defined in ~/.letta/agents or .letta/agents. The claude-code and codex workers are not offered here."),
+            "model": text("A model handle for a new subagent; the type's, else this agent's, when left out."),
+            "agent_id": text("Give the task to this existing agent, in a new conversation."),
+            "conversation_id": text("Give the task to this existing conversation (its agent is implied)."),
+            "computer": text("Not supported here: subagents run on this machine. Leave it out."),
+            "mcp": {
+                "type": "object",
+                "description": "Only for Claude Code and Codex workers, which are not offered here; ignored.",
+                "properties": {
+                    "inherit": { "type": "boolean", "description": "Ignored." },
+                    "servers": {
+                        "type": "array",
+                        "items": { "type": "string", "minLength": 1 },
+                        "description": "Ignored."
+                    }
+                },
+                "required": ["inherit"],
+                "additionalProperties": false
+            }
+        }),
+        &["description", "prompt"],
+    )
+}

@@ -358,3 +358,65 @@ pub struct PlanStep {
     pub step: String,
     pub status: PlanStatus,
 }
+
+/// `update_subagent_state`: the subagents this runtime's agent launched,
+/// newest last; sent when one starts or ends and replayed by
+/// `runtime_start`/`sync` while there are any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubagentStateEvent {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub subagents: Vec<SubagentSnapshot>,
+}
+
+/// One subagent, as Letta Code describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubagentSnapshot {
+    pub subagent_id: String,
+    pub subagent_type: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    pub status: SubagentStatus,
+    /// Always null here: the subagent's conversation is in this daemon.
+    pub agent_url: Option<String>,
+    /// The subagent's agent (a letta-daemon field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_background: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_conversation_id: Option<String>,
+    /// Unix milliseconds.
+    pub start_time: u64,
+    pub tool_calls: Vec<SubagentSnapshotToolCall>,
+    pub total_tokens: u64,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The final report, once it ended (cut to 4,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SubagentSnapshotToolCall {
+    pub id: String,
+    pub name: String,
+    pub args: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubagentStatus {
+    Pending,
+    Running,
+    Completed,
+    Error,
+}

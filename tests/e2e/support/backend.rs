@@ -146,6 +146,17 @@ impl Backend {
     /// message): what the mock received, or what the scripted model was
     /// asked (the real server's and the local backend's).
     pub async fn model_request(&self, marker: &str) -> serde_json::Value {
+        self.model_requests()
+            .await
+            .into_iter()
+            .rev()
+            .find(|request| request.to_string().contains(marker))
+            .unwrap_or_else(|| panic!("no request carried {marker:?}"))
+    }
+
+    /// Every request the model (or the mock) received, oldest first; the
+    /// real server's scripted model keeps `{t, path, body}`: the body.
+    pub async fn model_requests(&self) -> Vec<serde_json::Value> {
         let requests: Vec<serde_json::Value> = match self {
             Backend::Mock(mock) => mock.seen().bodies,
             Backend::Local(local) => local.model.requests(),
@@ -168,35 +179,36 @@ impl Backend {
         };
         requests
             .iter()
-            // The real server's scripted model keeps `{t, path, body}`.
-            .map(|request| request.get("body").unwrap_or(request))
-            .rev()
-            .find(|request| request.to_string().contains(marker))
-            .cloned()
-            .unwrap_or_else(|| panic!("no request carried {marker:?}"))
+            .map(|request| request.get("body").unwrap_or(request).clone())
+            .collect()
     }
 
     /// The names of the tools offered with the newest request that carried
     /// `marker`: the mock's `client_tools`, or what the scripted model was
     /// offered (with the server's own tools among them).
     pub async fn offered_tools(&self, marker: &str) -> Vec<String> {
-        let request = self.model_request(marker).await;
-        let tools = request
-            .get("client_tools")
-            .or_else(|| request.get("tools"))
-            .and_then(serde_json::Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        tools
-            .iter()
-            .filter_map(|tool| {
-                tool["name"]
-                    .as_str()
-                    .or_else(|| tool["function"]["name"].as_str())
-                    .map(str::to_owned)
-            })
-            .collect()
+        tool_names(&self.model_request(marker).await)
     }
+}
+
+/// The names of the tools a model request offered: the mock's
+/// `client_tools`, or the model's tools (with the server's own among them).
+pub fn tool_names(request: &serde_json::Value) -> Vec<String> {
+    let tools = request
+        .get("client_tools")
+        .or_else(|| request.get("tools"))
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    tools
+        .iter()
+        .filter_map(|tool| {
+            tool["name"]
+                .as_str()
+                .or_else(|| tool["function"]["name"].as_str())
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 /// Each scenario runs against every backend.

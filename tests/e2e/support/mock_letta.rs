@@ -82,6 +82,8 @@ struct MockState {
     scripts: HashMap<String, Script>,
     runs: Vec<Run>,
     run_by_otid: HashMap<String, String>,
+    /// The model of each agent created here.
+    models: HashMap<String, Value>,
 }
 
 pub struct MockLetta {
@@ -187,16 +189,22 @@ async fn create_agent(State(state): Shared, axum::Json(body): axum::Json<Value>)
         )
             .into_response();
     }
-    let id = next_id(&mut state.lock().unwrap(), "agent");
+    let mut state = state.lock().unwrap();
+    let id = next_id(&mut state, "agent");
+    state.models.insert(id.clone(), body["model"].clone());
     axum::Json(json!({ "id": id, "name": body["name"], "model": body["model"] })).into_response()
 }
 
 /// The context window every mock agent reports.
 pub const CONTEXT_WINDOW: u64 = 32_000;
 
-async fn get_agent(Path(id): Path<String>) -> Response {
-    axum::Json(json!({ "id": id, "llm_config": { "context_window": CONTEXT_WINDOW } }))
-        .into_response()
+async fn get_agent(State(state): Shared, Path(id): Path<String>) -> Response {
+    let model = state.lock().unwrap().models.get(&id).cloned();
+    let mut agent = json!({ "id": id, "llm_config": { "context_window": CONTEXT_WINDOW } });
+    if let Some(model) = model {
+        agent["model"] = model;
+    }
+    axum::Json(agent).into_response()
 }
 
 async fn create_conversation(

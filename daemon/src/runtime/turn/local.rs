@@ -432,6 +432,7 @@ impl Turn<'_> {
                 rt.run_worktree_call(tool.name, &input).await?
             }
             Some(input) if tool.name == question::TOOL => question::answered(&input),
+            Some(input) if tool.name == "Agent" => rt.run_agent_call(&call.id, &input).await,
             Some(input) if crate::tools::plan::PLAN_TOOLS.contains(&tool.name) => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?
             }

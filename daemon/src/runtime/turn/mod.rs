@@ -201,6 +201,7 @@ impl Turn<'_> {
             tracing::error!(error = %err, "cannot record the end of a turn");
         }
         lock(&rt.state).recording_end = false;
+        rt.turns_ended.send_modify(|ended| *ended += 1);
         rt.wake.notify_one();
     }
 

@@ -1,0 +1,180 @@
+//! Subagents: an agent hands a task to another conversation with its
+//! `Agent` tool and gets the report back as a message of its own, once,
+//! also across a daemon crash.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::local_tools::project;
+use crate::support::backend::{Backend, cm, on_both_backends, tool_names};
+use crate::support::frontend::{Frontend, start_runtime, user_input};
+use crate::support::mock_letta::{Faults, MockLetta};
+use crate::support::{Daemon, Options};
+
+on_both_backends!(an_agent_delegates_to_an_explorer_and_gets_its_report,);
+
+fn launch(kind: &str, description: &str, prompt: &str) -> String {
+    let args = json!({"description": description, "prompt": prompt, "subagent_type": kind});
+    format!("[[call:Agent {args}]]")
+}
+
+/// The `update_subagent_state` frame that shows `subagent` in `status`.
+async fn subagent_state(frontend: &mut Frontend, count: usize, status: &str) -> Value {
+    frontend
+        .seen_or_wait_for(&format!("{count} subagents {status}"), |frame| {
+            frame["type"] == "update_subagent_state"
+                && frame["subagents"].as_array().is_some_and(|subagents| {
+                    subagents.len() == count
+                        && subagents
+                            .iter()
+                            .all(|subagent| subagent["status"] == status)
+                })
+        })
+        .await
+}
+
+/// The parent's turns that carried a `<task-notification>`, by the text
+/// the agent was sent.
+async fn notices(frontend: &Frontend, runtime: &Value) -> Vec<String> {
+    frontend
+        .stored_messages(runtime)
+        .await
+        .iter()
+        .filter(|message| message["message_type"] == "user_message")
+        .map(|message| message["content"].to_string())
+        .filter(|text| text.contains("<task-notification>"))
+        .collect()
+}
+
+async fn an_agent_delegates_to_an_explorer_and_gets_its_report(backend: Backend) {
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-subagent", project.path(), "standard").await;
+    let marker = cm("explorer-report");
+    let script = launch(
+        "explore",
+        "look around",
+        &format!("explorer report {marker}"),
+    );
+    frontend
+        .send(user_input(&runtime, &script, &cm("delegate")))
+        .await;
+    let first = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(first["stop_reason"], "end_turn", "{first}");
+    let launched = frontend.deltas("tool_return_message");
+    let text = launched[0]["tool_return"].as_str().unwrap();
+    assert!(
+        text.starts_with("Task running in background with task ID: subagent-"),
+        "{text}"
+    );
+    assert!(!frontend.asked_anyone(), "launching asks nobody");
+
+    // The report comes back as a turn of its own.
+    let done = subagent_state(&mut frontend, 1, "completed").await;
+    let subagent = &done["subagents"][0];
+    assert_eq!(subagent["subagent_type"], "explore");
+    assert_eq!(subagent["description"], "look around");
+    assert!(
+        subagent["result"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("explorer report {marker}")),
+        "{subagent}"
+    );
+    let second = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(second["stop_reason"], "end_turn", "{second}");
+    let notices = notices(&frontend, &runtime).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains(&marker), "{notices:?}");
+
+    // The explorer got the read-only tools of its type, nothing else: its
+    // own first request is the one with the task and no notice.
+    let request = backend
+        .model_requests()
+        .await
+        .into_iter()
+        .rev()
+        .find(|request| {
+            let text = request.to_string();
+            text.contains("You are an exploring subagent")
+                && text.contains(&marker)
+                && !text.contains("task-notification")
+        })
+        .expect("the explorer's request");
+    let offered = tool_names(&request);
+    let mut builtin: Vec<&str> = offered
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            [
+                "Read", "Glob", "Grep", "LS", "Bash", "Write", "Edit", "Agent",
+            ]
+            .contains(name)
+        })
+        .collect();
+    builtin.sort_unstable();
+    assert_eq!(builtin, ["Glob", "Grep", "LS", "Read"]);
+}
+
+/// Two subagents at once; the daemon is killed while both work: after the
+/// restart both finish and each report reaches the parent exactly once.
+#[tokio::test]
+async fn two_subagents_survive_a_crash_and_report_once_each() {
+    // Every run streams slowly, so the subagents still work at the kill.
+    let faults = Faults {
+        chunk_delay: Duration::from_millis(200),
+        ..Faults::default()
+    };
+    let backend = Backend::Mock(MockLetta::start(faults).await);
+    let project = project();
+    let home = tempfile::tempdir().unwrap();
+    let options = || -> Options {
+        backend
+            .options()
+            .env("HOME", home.path().display().to_string())
+    };
+    let mut daemon = Daemon::start_with(options());
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-subagents-crash", project.path(), "standard").await;
+    let script = format!(
+        "{} {}",
+        launch("explore", "first", "first report"),
+        launch("general-purpose", "second", "second report"),
+    );
+    frontend
+        .send(user_input(&runtime, &script, &cm("two")))
+        .await;
+    subagent_state(&mut frontend, 2, "running").await;
+    daemon.kill();
+
+    let restarted = Daemon::start_with(Options {
+        data_dir: Some(daemon.data_dir.clone()),
+        ..options()
+    });
+    let mut after = Frontend::connect(&restarted).await;
+    let synced = after
+        .request(json!({"type": "sync", "runtime": runtime}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    subagent_state(&mut after, 2, "completed").await;
+    // Both notices were taken in: wait for the parent to be idle with
+    // both in its conversation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = notices(&after, &runtime).await;
+        if found.len() >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reports never came: {found:?}"
+        );
+        after.wait_for_type("turn_finished").await;
+    }
+    let found = notices(&after, &runtime).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|text| text.contains("first report")));
+    assert!(found.iter().any(|text| text.contains("second report")));
+}

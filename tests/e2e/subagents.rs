@@ -178,3 +178,157 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
     assert!(found.iter().any(|text| text.contains("first report")));
     assert!(found.iter().any(|text| text.contains("second report")));
 }
+
+/// `prompt` as it can ride inside a scripted call's arguments: the
+/// scripts' `[[`/`]]` escaped in the JSON, so the parent's script ends
+/// where it should and the subagent gets the directives.
+fn launch_scripted(kind: &str, description: &str, prompt: &str) -> String {
+    let args = json!({"description": description, "prompt": prompt, "subagent_type": kind})
+        .to_string()
+        .replace("[[", "\\u005b\\u005b")
+        .replace("]]", "\\u005d\\u005d");
+    format!("[[call:Agent {args}]]")
+}
+
+/// A subagent's approval reaches the parent's frontends, marked with the
+/// subagent's conversation, and is answered from a second frontend that
+/// only watches the parent.
+#[tokio::test]
+async fn a_subagents_approval_is_answered_on_the_parents_frontend() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-subagent-ask", project.path(), "standard").await;
+    let task = r#"[[call:Write {"file_path": "sub.txt", "content": "by the subagent\n"}]] written"#;
+    frontend
+        .send(user_input(
+            &runtime,
+            &launch_scripted("general-purpose", "write it", task),
+            &cm("subagent-ask"),
+        ))
+        .await;
+    let asked = frontend
+        .wait_for("the subagent's approval", |frame| {
+            frame["type"] == "control_request" && frame["request"]["tool_name"] == "Write"
+        })
+        .await;
+    assert_ne!(
+        asked["conversation_id"], runtime["conversation_id"],
+        "marked as the subagent's: {asked}"
+    );
+
+    let mut second = Frontend::connect(&daemon).await;
+    let synced = second
+        .request(json!({"type": "sync", "runtime": runtime}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    second
+        .seen_or_wait_for(
+            "the subagent's request among the parent's pending",
+            |frame| {
+                frame["type"] == "update_device_status"
+                    && frame["device_status"]["pending_control_requests"]
+                        .as_array()
+                        .is_some_and(|pending| {
+                            pending
+                                .iter()
+                                .any(|request| request["request_id"] == asked["request_id"])
+                        })
+            },
+        )
+        .await;
+    assert!(!project.path().join("sub.txt").exists());
+    let answered = second
+        .request(crate::local_tools::approval(
+            &runtime,
+            &asked["request_id"],
+            json!({"behavior": "allow"}),
+            "allow-sub",
+        ))
+        .await;
+    assert_eq!(answered["accepted"], true, "{answered}");
+
+    let done = subagent_state(&mut second, 1, "completed").await;
+    assert!(
+        done["subagents"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("The tool said"),
+        "{done}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("sub.txt")).unwrap(),
+        "by the subagent\n"
+    );
+    // Its pending list is empty again once answered.
+    second
+        .seen_or_wait_for("no pending approvals", |frame| {
+            frame["type"] == "update_device_status"
+                && frame["device_status"]["pending_control_requests"] == json!([])
+        })
+        .await;
+}
+
+/// `SendAgentMessage` steers a subagent while it works: it deals with the
+/// message before it reports, and its one report answers both.
+#[tokio::test]
+async fn a_message_steers_a_working_subagent_before_it_reports() {
+    let faults = Faults {
+        chunk_delay: Duration::from_millis(200),
+        ..Faults::default()
+    };
+    let backend = Backend::Mock(MockLetta::start(faults).await);
+    let project = project();
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-subagent-steer", project.path(), "standard").await;
+    frontend
+        .send(user_input(
+            &runtime,
+            // A long answer (40 slow chunks): still working when the
+            // message comes.
+            &launch_scripted("explore", "slow look", "[[repeat=4]] first look"),
+            &cm("steer-launch"),
+        ))
+        .await;
+    let launched = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(launched["stop_reason"], "end_turn", "{launched}");
+    let running = subagent_state(&mut frontend, 1, "running").await;
+    let conversation = running["subagents"][0]["conversation_id"].clone();
+    let steer = json!({"conversation_id": conversation, "message": "also look at b.txt"});
+    frontend
+        .send(user_input(
+            &runtime,
+            &format!("[[call:SendAgentMessage {steer}]]"),
+            &cm("steer-send"),
+        ))
+        .await;
+    let sent = frontend
+        .wait_for("the send's result", |frame| {
+            frame["delta"]["message_type"] == "tool_return_message"
+                && frame["delta"]["tool_return"]
+                    .as_str()
+                    .is_some_and(|text| text.starts_with("Sent to conversation"))
+        })
+        .await;
+    assert!(
+        sent["delta"]["tool_return"]
+            .as_str()
+            .unwrap()
+            .contains("queued behind the turn running there"),
+        "{sent}"
+    );
+
+    let done = subagent_state(&mut frontend, 1, "completed").await;
+    let report = done["subagents"][0]["result"].as_str().unwrap();
+    assert!(report.contains("also look at b.txt"), "{report}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while notices(&frontend, &runtime).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no report came");
+        frontend.wait_for_type("turn_finished").await;
+    }
+    let found = notices(&frontend, &runtime).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("also look at b.txt"), "{found:?}");
+}

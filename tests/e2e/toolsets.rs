@@ -21,6 +21,7 @@ const SERVED: &[(&str, &[&str])] = &[
     (
         "default",
         &[
+            "Agent",
             "AskUserQuestion",
             "Bash",
             "Edit",
@@ -28,6 +29,7 @@ const SERVED: &[(&str, &[&str])] = &[
             "ExitWorktree",
             "Monitor",
             "Read",
+            "SendAgentMessage",
             "SetWorkingDirectory",
             "Skill",
             "TaskCreate",
@@ -42,11 +44,13 @@ const SERVED: &[(&str, &[&str])] = &[
     (
         "codex",
         &[
+            "Agent",
             "ApplyPatch",
             "AskUserQuestion",
             "EnterWorktree",
             "ExitWorktree",
             "Monitor",
+            "SendAgentMessage",
             "SetWorkingDirectory",
             "Skill",
             "TaskStop",
@@ -60,12 +64,14 @@ const SERVED: &[(&str, &[&str])] = &[
     (
         "letta",
         &[
+            "Agent",
             "AskUserQuestion",
             "Edit",
             "EnterWorktree",
             "ExitWorktree",
             "Monitor",
             "Read",
+            "SendAgentMessage",
             "SetWorkingDirectory",
             "Skill",
             "TaskStop",

@@ -109,6 +109,9 @@ impl Runtime {
             .request_id
             .strip_prefix("perm-")
             .ok_or_else(not_pending)?;
+        if let Some(answered) = self.answer_for_subagent(tool_call_id, &response).await {
+            return answered;
+        }
         let row = self
             .store
             .tool_call(tool_call_id)

@@ -497,10 +497,11 @@ impl Runtime {
     }
 
     pub(crate) async fn device_status_draft(&self) -> Draft {
-        let pending = self.pending_control_requests().await.unwrap_or_else(|err| {
+        let mut pending = self.pending_control_requests().await.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "cannot list pending approvals");
             Vec::new()
         });
+        pending.extend(self.subagents_pending().await);
         let jobs = serde_json::to_value(self.jobs.list()).unwrap_or_default();
         let settings_errors = self.settings_errors().await;
         let wakes = self.wakes_listed().await;

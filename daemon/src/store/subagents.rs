@@ -171,6 +171,43 @@ impl Store {
         Ok(row.map(|(parent,)| parent))
     }
 
+    /// Follows a subagent of `parent_runtime_id` that already reported
+    /// again, for the input `assignment` it was just given; returns its id.
+    pub async fn resume_subagent(
+        &self,
+        parent_runtime_id: i64,
+        conversation_id: &str,
+        assignment: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "UPDATE subagents SET status = 'running', notified = 0, result = NULL, error = NULL, \
+             finished_at_ms = NULL, assignment = ? \
+             WHERE parent_runtime_id = ? AND conversation_id = ? AND notified = 1 RETURNING id",
+        )
+        .bind(assignment)
+        .bind(parent_runtime_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// Whether the conversation is a subagent of `parent_runtime_id`.
+    pub async fn is_subagent_of(
+        &self,
+        parent_runtime_id: i64,
+        conversation_id: &str,
+    ) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM subagents WHERE parent_runtime_id = ? AND conversation_id = ? LIMIT 1",
+        )
+        .bind(parent_runtime_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// How many subagents are still working.
     pub async fn running_subagents(&self) -> Result<i64, StoreError> {
         let (count,): (i64,) = sqlx::query_as(

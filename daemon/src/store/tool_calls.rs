@@ -82,6 +82,16 @@ impl Store {
         Ok(row)
     }
 
+    /// The runtime whose turn requested a call.
+    pub async fn tool_call_runtime(&self, tool_call_id: &str) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT runtime_id FROM tool_calls WHERE tool_call_id = ?")
+                .bind(tool_call_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(runtime_id,)| runtime_id))
+    }
+
     /// Records that a human is asked about a requested call.
     pub async fn ask_about_tool_call(
         &self,

@@ -261,6 +261,18 @@ pub static BUILTIN: &[BuiltinTool] = &[
         effect: Effect::Conversation,
     },
     BuiltinTool {
+        name: "SendAgentMessage",
+        description: "Send a message to another conversation without waiting for an answer: \
+            to a subagent of yours (steer it while it works — it reports once it has dealt \
+            with the message — or give it more to do after it reported, which brings another \
+            report), to any conversation by `conversation_id`, or to an agent in a new \
+            conversation by `agent_id`. A subagent that names neither sends to its parent. The \
+            recipient is told who wrote; its answer comes back only if it sends one. Send \
+            rarely and say something new each time.",
+        parameters: send_agent_message_parameters,
+        effect: Effect::Conversation,
+    },
+    BuiltinTool {
         name: "UpdatePlan",
         description: "Replace this conversation's plan: its steps, each `pending`, `in_progress` \
             (at most one) or `completed`, with an optional explanation of what changed. Use it \

@@ -376,3 +376,15 @@ pub(super) fn agent_parameters() -> Value {
         &["description", "prompt"],
     )
 }
+
+pub(super) fn send_agent_message_parameters() -> Value {
+    schema(
+        json!({
+            "message": { "type": "string", "minLength": 1, "description": "What to say." },
+            "agent_id": { "type": "string", "description": "Send to this agent, in a new conversation (or its default one with conversation_id \"default\")." },
+            "conversation_id": { "type": "string", "description": "Send to this conversation, e.g. a subagent's (its id is in the Agent tool's answer)." },
+            "computer": { "type": ["string", "null"], "description": "Not supported here: conversations are this daemon's. Leave it out." }
+        }),
+        &["message"],
+    )
+}

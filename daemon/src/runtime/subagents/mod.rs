@@ -12,6 +12,8 @@
 //! exactly once (the notice's input id is fixed, and the row remembers it
 //! was sent).
 
+mod approvals;
+mod messages;
 pub mod types;
 
 use std::sync::Arc;
@@ -59,6 +61,10 @@ struct AgentArgs {
     mcp: Option<Value>,
 }
 
+/// A future boxed to break a cycle: launching, sending and answering open
+/// or reach other runtimes, whose turns may do the same.
+type Boxed<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -89,7 +95,7 @@ impl Runtime {
         &'a self,
         tool_call_id: &'a str,
         args: AgentArgs,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<SubagentRow, Refused>> + Send + 'a>> {
+    ) -> Boxed<'a, Result<SubagentRow, Refused>> {
         Box::pin(self.launch_now(tool_call_id, args))
     }
 
@@ -488,6 +494,17 @@ async fn follow_to_the_end(runtimes: &Runtimes, id: &str) -> Result<(), RuntimeE
                 }
             }
         };
+        // Messages sent to it meanwhile (SendAgentMessage) are part of the
+        // task: the report is what it says once it is idle.
+        loop {
+            let idle = {
+                let state = lock(&child.state);
+                state.running.is_none() && state.queue.is_empty()
+            };
+            if idle || ended.changed().await.is_err() {
+                break;
+            }
+        }
         let report = report_of(&child).await;
         let (status, result, error) = match (status, report) {
             (InputStatus::Finished, Some(report)) => ("completed", Some(report), None),
@@ -523,7 +540,7 @@ async fn follow_to_the_end(runtimes: &Runtimes, id: &str) -> Result<(), RuntimeE
         return Ok(());
     };
     parent
-        .accept_daemon_message(notice(&row), format!("notice-{}", row.id))
+        .accept_daemon_message(notice(&row), format!("notice-{}", row.assignment))
         .await?;
     runtimes.store.mark_subagent_notified(id).await?;
     parent.announce_subagents().await;

@@ -69,6 +69,7 @@ impl Turn<'_> {
             // Frontends drop the answered request from their pending list.
             let rt = self.runtime;
             rt.log.emit(rt.device_status_draft().await).await?;
+            rt.refresh_parent().await;
         }
         // Read once for all the calls, after any wait for a human.
         let hidden = self.policy().await?.hidden_from_reads();
@@ -237,6 +238,7 @@ impl Turn<'_> {
             }
             drafts.push(rt.loop_status_draft());
         }
+        let asked_now = requests.clone();
         for request in requests {
             let request_id = approval_request_id(request.tool_call_id());
             drafts.push(
@@ -254,6 +256,9 @@ impl Turn<'_> {
             drafts.push(rt.device_status_draft().await);
         }
         rt.log.emit_all(drafts, None).await?;
+        if !asked_now.is_empty() {
+            rt.show_requests_to_parent(&asked_now).await;
+        }
         Ok(asked)
     }
 
@@ -433,6 +438,9 @@ impl Turn<'_> {
             }
             Some(input) if tool.name == question::TOOL => question::answered(&input),
             Some(input) if tool.name == "Agent" => rt.run_agent_call(&call.id, &input).await,
+            Some(input) if tool.name == "SendAgentMessage" => {
+                rt.run_send_agent_message(&call.id, &input).await
+            }
             Some(input) if crate::tools::plan::PLAN_TOOLS.contains(&tool.name) => {
                 rt.run_plan_call(&call.id, tool.name, &input).await?
             }

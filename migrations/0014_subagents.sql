@@ -17,6 +17,8 @@ CREATE TABLE subagents (
     status            TEXT    NOT NULL,
     result            TEXT,
     error             TEXT,
+    -- 0 when the frontend that launched it takes the report (notify: caller).
+    tell_parent       INTEGER NOT NULL DEFAULT 1,
     notified          INTEGER NOT NULL DEFAULT 0,
     started_at_ms     INTEGER NOT NULL,
     finished_at_ms    INTEGER

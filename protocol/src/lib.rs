@@ -158,6 +158,13 @@ registry::declare_methods! {
         params: DaemonStatusParams, result: DaemonStatusResult,
         frame_reply: FrameReply::Always("daemon_status_response"),
     }
+    /// Hand a task to a subagent of a runtime's agent; its report comes
+    /// back to the agent as a message, or only in `update_subagent_state`
+    /// with `notify: "caller"`.
+    LaunchSubagent => "launch_subagent" {
+        params: LaunchSubagentParams, result: LaunchSubagentResult,
+        frame_reply: FrameReply::Always("launch_subagent_response"),
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,

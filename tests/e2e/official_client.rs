@@ -138,3 +138,33 @@ async fn official_client_runs_a_turn_with_an_mcp_tool() {
     });
     assert!(ready, "{seen}");
 }
+
+/// A subagent launched by the official client (`launch_subagent` with
+/// `notify: "caller"`): the report comes in `update_subagent_state`.
+#[tokio::test]
+async fn official_client_launches_a_subagent() {
+    let backend = Backend::local().await;
+    let daemon = backend.daemon();
+    let seen = run_node_script(
+        "subagent-launch.mjs",
+        &daemon.info.ws_url,
+        &[MODEL, "the official explorer"],
+        TIMEOUT * 6,
+    )
+    .await;
+    assert_eq!(seen["capabilities"]["launch_subagent"], true, "{seen}");
+    assert_eq!(seen["launched"]["success"], true, "{seen}");
+    let task_id = seen["launched"]["task_id"].as_str().unwrap();
+    assert_eq!(seen["subagent"]["subagent_id"], task_id, "{seen}");
+    assert_eq!(seen["subagent"]["subagent_type"], "explore", "{seen}");
+    assert!(
+        seen["subagent"]["result"]
+            .as_str()
+            .unwrap()
+            .contains("the official explorer"),
+        "{seen}"
+    );
+    let report = seen["launched"]["output_file"].as_str().unwrap();
+    let kept = std::fs::read_to_string(report).unwrap();
+    assert!(kept.contains("the official explorer"), "{kept}");
+}

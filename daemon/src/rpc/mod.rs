@@ -115,6 +115,9 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::DaemonStatus => {
                 register::<methods::DaemonStatus, _, _>(module, status::daemon_status)
             }
+            MethodId::LaunchSubagent => {
+                register::<methods::LaunchSubagent, _, _>(module, runtime::launch_subagent)
+            }
             MethodId::RuntimeExternalToolsUpdate => {
                 register::<methods::RuntimeExternalToolsUpdate, _, _>(
                     module,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
     AbortMessageParams, AbortMessageResult, Ack, ChangeDeviceStateParams, Created,
-    ExternalToolCallResponseParams, InputAccepted, InputParams, InputPayload, ResumeQueueParams,
-    ResumeQueueResult, RuntimeExternalToolsUpdateParams, RuntimeScope, RuntimeStartParams,
-    RuntimeStartResult, SyncParams, SyncResult, WakeCancelParams,
+    ExternalToolCallResponseParams, InputAccepted, InputParams, InputPayload, LaunchSubagentParams,
+    LaunchSubagentResult, ResumeQueueParams, ResumeQueueResult, RuntimeExternalToolsUpdateParams,
+    RuntimeScope, RuntimeStartParams, RuntimeStartResult, SubagentLaunchNotify, SyncParams,
+    SyncResult, WakeCancelParams,
 };
 use serde_json::{Value, json};
 
@@ -345,4 +346,23 @@ pub async fn wake_cancel(
         success: true,
         error: None,
     })
+}
+
+/// `launch_subagent`: a subagent of the runtime's agent, launched by a
+/// frontend.
+pub async fn launch_subagent(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: LaunchSubagentParams,
+) -> Result<LaunchSubagentResult, RpcError> {
+    let runtime = subscribed(&state, &connection, &params.runtime).await?;
+    let key = params
+        .tool_call_id
+        .clone()
+        .or_else(|| params.args.client_message_id.clone())
+        .unwrap_or_else(|| format!("launch-{:016x}", fastrand::u64(..)));
+    let tell_parent = params.notify != Some(SubagentLaunchNotify::Caller);
+    Ok(runtime
+        .launch_subagent(&key, params.args, tell_parent)
+        .await)
 }

@@ -17,6 +17,9 @@ pub struct SubagentRow {
     pub status: String,
     pub result: Option<String>,
     pub error: Option<String>,
+    /// The parent is sent the report as a message (else only the frontend
+    /// that launched it reads it).
+    pub tell_parent: bool,
     pub notified: bool,
     pub started_at_ms: i64,
     pub finished_at_ms: Option<i64>,
@@ -26,8 +29,8 @@ pub struct SubagentRow {
 macro_rules! columns {
     () => {
         "id, parent_runtime_id, tool_call_id, subagent_type, description, prompt, agent_id, \
-         conversation_id, assignment, status, result, error, notified, started_at_ms, \
-         finished_at_ms"
+         conversation_id, assignment, status, result, error, tell_parent, notified, \
+         started_at_ms, finished_at_ms"
     };
 }
 
@@ -37,8 +40,9 @@ impl Store {
     pub async fn launch_subagent(&self, row: &SubagentRow) -> Result<SubagentRow, StoreError> {
         sqlx::query(
             "INSERT INTO subagents (id, parent_runtime_id, tool_call_id, subagent_type, \
-             description, prompt, agent_id, conversation_id, assignment, status, started_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'launching', ?) ON CONFLICT (tool_call_id) DO NOTHING",
+             description, prompt, agent_id, conversation_id, assignment, status, tell_parent, \
+             started_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'launching', ?, ?) ON CONFLICT (tool_call_id) DO NOTHING",
         )
         .bind(&row.id)
         .bind(row.parent_runtime_id)
@@ -49,6 +53,7 @@ impl Store {
         .bind(&row.agent_id)
         .bind(&row.conversation_id)
         .bind(&row.assignment)
+        .bind(row.tell_parent)
         .bind(row.started_at_ms)
         .execute(&self.pool)
         .await?;

@@ -85,6 +85,9 @@ pub struct AppServerCapabilities {
     pub runtime_start: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_subagent: Option<bool>,
+    /// `launch_subagent` accepts `notify: "caller"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_subagent_notify_caller: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_workspace_sandbox: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

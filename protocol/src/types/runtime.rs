@@ -182,3 +182,73 @@ pub struct WakeCancelParams {
     /// The wake's id (device status lists them as `scheduled_wakes`).
     pub id: String,
 }
+
+/// `launch_subagent`: a frontend hands a task to a subagent of a runtime's
+/// agent, as the agent's own `Agent` tool does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LaunchSubagentParams {
+    /// The parent conversation.
+    pub runtime: RuntimeScope,
+    pub args: SubagentLaunchArgs,
+    /// The agent's or external tool's call this launch answers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// `caller`: the report is not sent to the parent as a message; it is
+    /// in `update_subagent_state` as `result`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<SubagentLaunchNotify>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubagentLaunchNotify {
+    Caller,
+}
+
+/// What to launch: the `Agent` tool's arguments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubagentLaunchArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subagent_type: Option<String>,
+    pub prompt: String,
+    pub description: String,
+    /// Identity of the task's input; a launch repeated with the same one
+    /// is the same launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// Not supported: subagents run on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computer: Option<String>,
+    /// Only for Letta Code's Claude Code and Codex workers; ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<serde_json::Value>,
+    /// Not supported; ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+}
+
+/// The launch: the subagent's task id and conversation, or why not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LaunchSubagentResult {
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Where the report is written when the task ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The parent runtime, so relays can scope the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeScope>,
+}

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use letta_protocol::{
-    CreateMessage, MessageCreate, SubagentSnapshot, SubagentStateEvent, SubagentStatus, events,
+    CreateMessage, LaunchSubagentResult, MessageCreate, SubagentLaunchArgs, SubagentSnapshot,
+    SubagentStateEvent, SubagentStatus, events,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -84,10 +85,52 @@ impl Runtime {
             Ok(args) => args,
             Err(err) => return ToolOutput::error(err),
         };
-        match self.launch(tool_call_id, args).await {
-            Ok(row) => ToolOutput::ok(launched(&row)),
+        match self.launch(tool_call_id, args, true).await {
+            Ok(row) => ToolOutput::ok(launched(&row, &self.report_file(&row.id))),
             Err(Refused(reason)) => ToolOutput::error(format!("Agent: {reason}")),
         }
+    }
+
+    /// `launch_subagent`: a frontend launches a subagent for this
+    /// runtime's agent. `key` makes a repeated launch the same one.
+    pub async fn launch_subagent(
+        &self,
+        key: &str,
+        args: SubagentLaunchArgs,
+        tell_parent: bool,
+    ) -> LaunchSubagentResult {
+        let args = AgentArgs {
+            description: args.description,
+            prompt: args.prompt,
+            subagent_type: args.subagent_type,
+            model: args.model,
+            agent_id: args.agent_id,
+            conversation_id: args.conversation_id,
+            computer: args.computer,
+            mcp: args.mcp,
+        };
+        match self.launch(key, args, tell_parent).await {
+            Ok(row) => LaunchSubagentResult {
+                success: true,
+                output_file: Some(self.report_file(&row.id).display().to_string()),
+                task_id: Some(row.id),
+                agent_id: row.agent_id,
+                conversation_id: row.conversation_id,
+                error: None,
+                runtime: Some(self.scope.clone()),
+            },
+            Err(Refused(reason)) => LaunchSubagentResult {
+                success: false,
+                error: Some(reason),
+                runtime: Some(self.scope.clone()),
+                ..LaunchSubagentResult::default()
+            },
+        }
+    }
+
+    /// Where a subagent's report is written when it ends.
+    fn report_file(&self, id: &str) -> std::path::PathBuf {
+        self.tool_output_dir.join(format!("{id}.report.txt"))
     }
 
     /// Boxed: a launch opens a runtime, whose turns may launch again.
@@ -95,14 +138,16 @@ impl Runtime {
         &'a self,
         tool_call_id: &'a str,
         args: AgentArgs,
+        tell_parent: bool,
     ) -> Boxed<'a, Result<SubagentRow, Refused>> {
-        Box::pin(self.launch_now(tool_call_id, args))
+        Box::pin(self.launch_now(tool_call_id, args, tell_parent))
     }
 
     async fn launch_now(
         &self,
         tool_call_id: &str,
         args: AgentArgs,
+        tell_parent: bool,
     ) -> Result<SubagentRow, Refused> {
         if let Some(computer) = &args.computer {
             return Err(Refused(format!(
@@ -141,6 +186,7 @@ impl Runtime {
                     status: "launching".to_owned(),
                     result: None,
                     error: None,
+                    tell_parent,
                     notified: false,
                     started_at_ms: now_millis(),
                     finished_at_ms: None,
@@ -438,14 +484,16 @@ async fn find_type(cwd: &str, name: &str) -> Result<SubagentType, Refused> {
 }
 
 /// What the `Agent` call answers.
-fn launched(row: &SubagentRow) -> String {
+fn launched(row: &SubagentRow, report: &std::path::Path) -> String {
     format!(
-        "Task running in background with task ID: {}\nAgent ID: {}\nConversation ID: {}\n\n\
+        "Task running in background with task ID: {}\nAgent ID: {}\nConversation ID: {}\n\
+         Output file: {}\n\n\
          You will be told when it completes: a <task-notification> message will bring its \
          report. Do not poll or wait for it; go on with your work.",
         row.id,
         row.agent_id.as_deref().unwrap_or("-"),
         row.conversation_id.as_deref().unwrap_or("-"),
+        report.display(),
     )
 }
 
@@ -539,12 +587,35 @@ async fn follow_to_the_end(runtimes: &Runtimes, id: &str) -> Result<(), RuntimeE
     let Some(parent) = runtimes.by_id(row.parent_runtime_id).await else {
         return Ok(());
     };
-    parent
-        .accept_daemon_message(notice(&row), format!("notice-{}", row.assignment))
-        .await?;
+    keep_report(&parent.report_file(&row.id), &row).await;
+    if row.tell_parent {
+        parent
+            .accept_daemon_message(notice(&row), format!("notice-{}", row.assignment))
+            .await?;
+    }
     runtimes.store.mark_subagent_notified(id).await?;
     parent.announce_subagents().await;
     Ok(())
+}
+
+/// Writes the report where the launch said it would be.
+async fn keep_report(path: &std::path::Path, row: &SubagentRow) {
+    let text = match (&row.result, &row.error) {
+        (Some(result), _) => result.clone(),
+        (None, Some(error)) => format!("The subagent did not finish: {error}.\n"),
+        (None, None) => String::new(),
+    };
+    let path = path.to_path_buf();
+    let written = crate::fs::blocking(move || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, text)
+    })
+    .await;
+    if let Err(err) = written {
+        tracing::warn!(subagent = %row.id, error = %err, "cannot write a subagent's report");
+    }
 }
 
 /// The subagent's report: its newest assistant message.

@@ -57,6 +57,8 @@ pub struct Renderer {
     spinner_allowed: bool,
     /// The assistant message being streamed to stdout, if its line is open.
     open_message: Option<String>,
+    /// Each subagent's status as last shown, by id.
+    subagents: std::collections::HashMap<String, String>,
 }
 
 impl Renderer {
@@ -66,6 +68,7 @@ impl Renderer {
             spinner: None,
             spinner_allowed: std::io::stderr().is_terminal(),
             open_message: None,
+            subagents: std::collections::HashMap::new(),
         }
     }
 
@@ -78,6 +81,12 @@ impl Renderer {
                 self.end_line();
                 let line = plan_line(&frame["plan"]);
                 self.info(&self.style.dim(&line));
+            }
+            Some("update_subagent_state") => {
+                for line in self.subagent_changes(&frame["subagents"]) {
+                    self.end_line();
+                    self.info(&self.style.dim(&line));
+                }
             }
             Some("turn_finished") => {
                 self.end_line();
@@ -93,6 +102,30 @@ impl Renderer {
             }
             _ => {}
         }
+    }
+
+    /// A line for each subagent that is new or changed status since the
+    /// last snapshot.
+    fn subagent_changes(&mut self, subagents: &Value) -> Vec<String> {
+        let mut lines = Vec::new();
+        for subagent in subagents.as_array().into_iter().flatten() {
+            let id = subagent["subagent_id"].as_str().unwrap_or_default();
+            let status = subagent["status"].as_str().unwrap_or("?");
+            if self.subagents.get(id).is_some_and(|shown| shown == status) {
+                continue;
+            }
+            self.subagents.insert(id.to_owned(), status.to_owned());
+            let mut line = format!(
+                "◆ subagent {} \"{}\": {status}",
+                subagent["subagent_type"].as_str().unwrap_or("?"),
+                subagent["description"].as_str().unwrap_or_default()
+            );
+            if let Some(conversation) = subagent["conversation_id"].as_str() {
+                line.push_str(&format!(" ({conversation})"));
+            }
+            lines.push(line);
+        }
+        lines
     }
 
     fn delta(&mut self, delta: &Value) {
@@ -379,6 +412,21 @@ fn diff_text(diff: &DiffPreview, style: Style) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn subagents_are_shown_when_they_start_and_when_they_end() {
+        let mut renderer = Renderer::new();
+        let snapshot = |status: &str| {
+            json!([{"subagent_id": "subagent-1", "subagent_type": "explore",
+                    "description": "look", "status": status, "conversation_id": "conv-2"}])
+        };
+        assert_eq!(
+            renderer.subagent_changes(&snapshot("running")),
+            ["◆ subagent explore \"look\": running (conv-2)"]
+        );
+        assert!(renderer.subagent_changes(&snapshot("running")).is_empty());
+        assert_eq!(renderer.subagent_changes(&snapshot("completed")).len(), 1);
+    }
 
     #[test]
     fn summaries_name_what_the_call_touches() {

@@ -12,7 +12,10 @@ use crate::support::frontend::{Frontend, start_runtime, user_input};
 use crate::support::mock_letta::{Faults, MockLetta};
 use crate::support::{Daemon, Options};
 
-on_both_backends!(an_agent_delegates_to_an_explorer_and_gets_its_report,);
+on_both_backends!(
+    an_agent_delegates_to_an_explorer_and_gets_its_report,
+    a_subagents_approval_is_answered_on_the_parents_frontend,
+);
 
 fn launch(kind: &str, description: &str, prompt: &str) -> String {
     let args = json!({"description": description, "prompt": prompt, "subagent_type": kind});
@@ -118,8 +121,9 @@ async fn an_agent_delegates_to_an_explorer_and_gets_its_report(backend: Backend)
     assert_eq!(builtin, ["Glob", "Grep", "LS", "Read"]);
 }
 
-/// Two subagents at once; the daemon is killed while both work: after the
-/// restart both finish and each report reaches the parent exactly once.
+/// Two subagents at once, each running a command; the daemon is killed
+/// while both work: after the restart both finish, each report reaches the
+/// parent exactly once, and neither command ran twice.
 #[tokio::test]
 async fn two_subagents_survive_a_crash_and_report_once_each() {
     // Every run streams slowly, so the subagents still work at the kill.
@@ -137,11 +141,22 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
     };
     let mut daemon = Daemon::start_with(options());
     let mut frontend = Frontend::connect(&daemon).await;
-    let runtime = start_runtime(&frontend, "e2e-subagents-crash", project.path(), "standard").await;
+    // Unrestricted: the commands append to a file without asking.
+    let runtime = start_runtime(
+        &frontend,
+        "e2e-subagents-crash",
+        project.path(),
+        "unrestricted",
+    )
+    .await;
+    let command = |word: &str| {
+        let args = json!({"command": format!("echo {word} >> runs.txt && echo {word} report")});
+        format!("[[call:Bash {args}]] {word}")
+    };
     let script = format!(
         "{} {}",
-        launch("explore", "first", "first report"),
-        launch("general-purpose", "second", "second report"),
+        launch_scripted("general-purpose", "first", &command("first")),
+        launch_scripted("general-purpose", "second", &command("second")),
     );
     frontend
         .send(user_input(&runtime, &script, &cm("two")))
@@ -175,8 +190,18 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
     }
     let found = notices(&after, &runtime).await;
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found.iter().any(|text| text.contains("first report")));
-    assert!(found.iter().any(|text| text.contains("second report")));
+    assert!(
+        found.iter().any(|text| text.contains("first report")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|text| text.contains("second report")),
+        "{found:?}"
+    );
+    let runs = std::fs::read_to_string(project.path().join("runs.txt")).unwrap();
+    let mut lines: Vec<&str> = runs.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["first", "second"], "each command ran once");
 }
 
 /// `prompt` as it can ride inside a scripted call's arguments: the
@@ -193,9 +218,7 @@ fn launch_scripted(kind: &str, description: &str, prompt: &str) -> String {
 /// A subagent's approval reaches the parent's frontends, marked with the
 /// subagent's conversation, and is answered from a second frontend that
 /// only watches the parent.
-#[tokio::test]
-async fn a_subagents_approval_is_answered_on_the_parents_frontend() {
-    let backend = Backend::mock().await;
+async fn a_subagents_approval_is_answered_on_the_parents_frontend(backend: Backend) {
     let project = project();
     let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;
@@ -331,4 +354,67 @@ async fn a_message_steers_a_working_subagent_before_it_reports() {
     let found = notices(&frontend, &runtime).await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("also look at b.txt"), "{found:?}");
+}
+
+/// The daemon dies in the middle of a launch (the subagent's conversation
+/// exists, its task was not given yet): after the restart the launching
+/// call runs again, finishes that same launch, and the one report comes.
+#[tokio::test]
+async fn a_launch_cut_by_a_crash_is_finished_once() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let home = tempfile::tempdir().unwrap();
+    let options = |crash: bool| -> Options {
+        let options = backend
+            .options()
+            .env("HOME", home.path().display().to_string());
+        if crash {
+            options.env("LETTA_DAEMON_CRASH_AT", "subagent-conversation-noted")
+        } else {
+            options
+        }
+    };
+    let mut crashed = Daemon::start_with(options(true));
+    let before = Frontend::connect(&crashed).await;
+    let runtime = start_runtime(&before, "e2e-subagent-cut", project.path(), "standard").await;
+    before
+        .send(user_input(
+            &runtime,
+            &launch("explore", "cut short", "after the cut"),
+            &cm("subagent-cut"),
+        ))
+        .await;
+    // The daemon dies by itself; read until the connection closes (the
+    // mock serves it from this test's runtime).
+    while before
+        .client
+        .next_unsolicited(crate::support::frontend::TURN_TIMEOUT)
+        .await
+        .is_ok()
+    {}
+    assert!(!crashed.wait().success(), "the daemon crashed on purpose");
+
+    let restarted = Daemon::start_with(Options {
+        data_dir: Some(crashed.data_dir.clone()),
+        ..options(false)
+    });
+    let mut after = Frontend::connect(&restarted).await;
+    let synced = after
+        .request(json!({"type": "sync", "runtime": runtime}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    let done = subagent_state(&mut after, 1, "completed").await;
+    assert!(
+        done["subagents"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("after the cut"),
+        "{done}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while notices(&after, &runtime).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no report came");
+        after.wait_for_type("turn_finished").await;
+    }
+    assert_eq!(notices(&after, &runtime).await.len(), 1);
 }

@@ -37,6 +37,9 @@ const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// Most tools one server may offer, and most characters of one description.
 const MAX_TOOLS: usize = 256;
 const MAX_DESCRIPTION_CHARS: usize = 4_000;
+/// Largest input schema passed on (it goes with every request to the
+/// model); a larger one is replaced by "any object".
+const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// Longest result text the agent gets; the rest is kept in a file.
 const MAX_RESULT_CHARS: usize = 30_000;
 /// Longest stderr line kept (the last one explains a failed start).
@@ -363,7 +366,7 @@ async fn list_tools(
         let description = tool.description.as_deref().unwrap_or_default();
         let (description, _) = crate::tools::truncate_chars(description, MAX_DESCRIPTION_CHARS);
         let mut parameters = Value::Object((*tool.input_schema).clone());
-        if parameters["type"] != "object" {
+        if parameters["type"] != "object" || parameters.to_string().len() > MAX_SCHEMA_BYTES {
             parameters = serde_json::json!({ "type": "object", "properties": {} });
         }
         tools.push(ToolSpec {

@@ -194,8 +194,11 @@ impl Runtime {
                 .await
                 .map_err(refused)?,
         };
-        if row.status == "launching" {
-            self.start_subagent(&runtimes, &row, &kind, &args).await?;
+        // Each step is done once however often this runs: a crash may have
+        // cut it anywhere (the task's input is idempotent by its id).
+        if matches!(row.status.as_str(), "launching" | "running") {
+            self.start_subagent(&runtimes, &row, &kind, args.model.as_deref())
+                .await?;
         }
         let row = self
             .store
@@ -238,7 +241,7 @@ impl Runtime {
         runtimes: &Runtimes,
         row: &SubagentRow,
         kind: &SubagentType,
-        args: &AgentArgs,
+        model: Option<&str>,
     ) -> Result<(), Refused> {
         let backend = &self.backend;
         let agent_id = match (&row.agent_id, &row.conversation_id) {
@@ -252,7 +255,7 @@ impl Runtime {
                 .map(str::to_owned)
                 .ok_or_else(|| Refused(format!("conversation {conversation_id} names no agent")))?,
             (None, None) => {
-                let body = self.new_agent_body(kind, args, &row.description).await?;
+                let body = self.new_agent_body(kind, model, &row.description).await?;
                 let agent = backend.create_agent(&body).await.map_err(refused)?;
                 id_of(&agent).ok_or_else(|| Refused("the new agent has no id".to_owned()))?
             }
@@ -272,6 +275,7 @@ impl Runtime {
             .set_subagent_conversation(&row.id, &agent_id, &conversation_id)
             .await
             .map_err(refused)?;
+        crate::faults::crash_point("subagent-conversation-noted");
         let (cwd, mode) = {
             let state = lock(&self.state);
             (state.cwd.clone(), state.mode)
@@ -316,7 +320,7 @@ impl Runtime {
     async fn new_agent_body(
         &self,
         kind: &SubagentType,
-        args: &AgentArgs,
+        model: Option<&str>,
         description: &str,
     ) -> Result<Value, Refused> {
         let parent = match &self.scope.agent_id {
@@ -327,9 +331,8 @@ impl Runtime {
                 .map_err(refused)?,
             None => Value::Null,
         };
-        let model = args
-            .model
-            .clone()
+        let model = model
+            .map(str::to_owned)
             .or_else(|| kind.model.clone())
             .or_else(|| super::toolset::agent_model(&parent).map(|model| model.handle));
         // Letta takes letters, digits, spaces, `-`, `_` and `'` in a name.

@@ -9,32 +9,18 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::local_tools::{approval, project, tool_returns};
+use crate::support::Daemon;
 use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::ctl::Shell;
 use crate::support::frontend::{Frontend, start_runtime, user_input};
-use crate::support::node::repo_root;
-use crate::support::{Daemon, Options};
+use crate::support::node::{install, repo_root};
 
 on_both_backends!(an_agent_gets_a_servers_tools_and_its_calls_are_decided_like_any_other,);
 
 /// What `tests/tools/mcp-servers.sh` installed (once per test run).
 fn installed() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = repo_root().join("tests/tools/mcp-servers.sh");
-        let output = std::process::Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|err| panic!("cannot run {}: {err}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-    })
-    .clone()
+    DIR.get_or_init(|| install("mcp-servers.sh")).clone()
 }
 
 pub(crate) fn python() -> String {
@@ -422,17 +408,8 @@ async fn an_mcp_call_cut_by_a_crash_is_reported_not_repeated() {
     let note = project.path().join("note.txt");
     allow(project.path(), &["mcp__tests__write_note"]);
     let home = tempfile::tempdir().unwrap();
-    let options = |crash: bool| -> Options {
-        let options = backend
-            .options()
-            .env("HOME", home.path().display().to_string());
-        if crash {
-            options.env("LETTA_DAEMON_CRASH_AT", "tool-executing")
-        } else {
-            options
-        }
-    };
-    let mut crashed = Daemon::start_with(options(true));
+    let options = || backend.options().home(home.path());
+    let mut crashed = Daemon::start_with(options().crash_at("tool-executing"));
     let before = Frontend::connect(&crashed).await;
     let runtime = start_runtime(&before, "e2e-mcp-crash", project.path(), "standard").await;
     configure(home.path(), &runtime, json!([stdio_server(&log)]));
@@ -443,26 +420,9 @@ async fn an_mcp_call_cut_by_a_crash_is_reported_not_repeated() {
     before
         .send(user_input(&runtime, &script, &cm("mcp-crash")))
         .await;
-    // The daemon dies by itself; the connection closes. (The mock serves
-    // it from this test's runtime: read, do not block, until then.)
-    while before
-        .client
-        .next_unsolicited(crate::support::frontend::TURN_TIMEOUT)
-        .await
-        .is_ok()
-    {}
-    let status = crashed.wait();
-    assert!(!status.success(), "the daemon crashed on purpose: {status}");
+    before.until_crashed(&mut crashed).await;
 
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(crashed.data_dir.clone()),
-        ..options(false)
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({"type": "sync", "runtime": runtime}))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_restarted, mut after) = Backend::restart_with(options(), &crashed, &runtime).await;
     let finished = after.wait_for_type("turn_finished").await;
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
     let returns = tool_returns(&after, &runtime).await;

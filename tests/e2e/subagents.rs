@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::local_tools::project;
+use crate::support::Daemon;
 use crate::support::backend::{Backend, cm, on_both_backends, tool_names};
 use crate::support::frontend::{Frontend, start_runtime, user_input};
 use crate::support::mock_letta::{Faults, MockLetta};
-use crate::support::{Daemon, Options};
 
 on_both_backends!(
     an_agent_delegates_to_an_explorer_and_gets_its_report,
@@ -134,11 +134,7 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
     let backend = Backend::Mock(MockLetta::start(faults).await);
     let project = project();
     let home = tempfile::tempdir().unwrap();
-    let options = || -> Options {
-        backend
-            .options()
-            .env("HOME", home.path().display().to_string())
-    };
+    let options = || backend.options().home(home.path());
     let mut daemon = Daemon::start_with(options());
     let mut frontend = Frontend::connect(&daemon).await;
     // Unrestricted: the commands append to a file without asking.
@@ -164,15 +160,7 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
     subagent_state(&mut frontend, 2, "running").await;
     daemon.kill();
 
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(daemon.data_dir.clone()),
-        ..options()
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({"type": "sync", "runtime": runtime}))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_restarted, mut after) = Backend::restart_with(options(), &daemon, &runtime).await;
     subagent_state(&mut after, 2, "completed").await;
     // Both notices were taken in: wait for the parent to be idle with
     // both in its conversation.
@@ -364,17 +352,8 @@ async fn a_launch_cut_by_a_crash_is_finished_once() {
     let backend = Backend::mock().await;
     let project = project();
     let home = tempfile::tempdir().unwrap();
-    let options = |crash: bool| -> Options {
-        let options = backend
-            .options()
-            .env("HOME", home.path().display().to_string());
-        if crash {
-            options.env("LETTA_DAEMON_CRASH_AT", "subagent-conversation-noted")
-        } else {
-            options
-        }
-    };
-    let mut crashed = Daemon::start_with(options(true));
+    let options = || backend.options().home(home.path());
+    let mut crashed = Daemon::start_with(options().crash_at("subagent-conversation-noted"));
     let before = Frontend::connect(&crashed).await;
     let runtime = start_runtime(&before, "e2e-subagent-cut", project.path(), "standard").await;
     before
@@ -384,25 +363,9 @@ async fn a_launch_cut_by_a_crash_is_finished_once() {
             &cm("subagent-cut"),
         ))
         .await;
-    // The daemon dies by itself; read until the connection closes (the
-    // mock serves it from this test's runtime).
-    while before
-        .client
-        .next_unsolicited(crate::support::frontend::TURN_TIMEOUT)
-        .await
-        .is_ok()
-    {}
-    assert!(!crashed.wait().success(), "the daemon crashed on purpose");
+    before.until_crashed(&mut crashed).await;
 
-    let restarted = Daemon::start_with(Options {
-        data_dir: Some(crashed.data_dir.clone()),
-        ..options(false)
-    });
-    let mut after = Frontend::connect(&restarted).await;
-    let synced = after
-        .request(json!({"type": "sync", "runtime": runtime}))
-        .await;
-    assert_eq!(synced["success"], true, "{synced}");
+    let (_restarted, mut after) = Backend::restart_with(options(), &crashed, &runtime).await;
     let done = subagent_state(&mut after, 1, "completed").await;
     assert!(
         done["subagents"][0]["result"]

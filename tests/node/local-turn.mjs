@@ -3,15 +3,10 @@
 // makes the agent call it, answer the call, and wait for the turn's end.
 // Usage: node local-turn.mjs <app-server URL> <reference dir> <model handle> <text>
 // Prints one JSON object with what the client received.
-import { pathToFileURL } from "node:url";
+import { connect } from "./official-client.mjs";
 
 const [url, referenceDir, model, text] = process.argv.slice(2);
-const load = (path) => import(pathToFileURL(`${referenceDir}/${path}`).href);
-const { AppServerClient } = await load("package/dist/app-server-client.js");
-const { default: WebSocket } = await load("node_modules/ws/wrapper.mjs");
-
-const client = new AppServerClient({ url, WebSocket, requestTimeoutMs: 20000 });
-await client.connect();
+const client = await connect(url, referenceDir);
 const info = await client.info();
 
 const tool = {

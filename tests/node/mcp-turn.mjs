@@ -5,15 +5,10 @@
 // turn's end.
 // Usage: node mcp-turn.mjs <app-server URL> <reference dir> <model handle> <text> <servers JSON>
 // Prints one JSON object with what the client received.
-import { pathToFileURL } from "node:url";
+import { connect } from "./official-client.mjs";
 
 const [url, referenceDir, model, text, servers] = process.argv.slice(2);
-const load = (path) => import(pathToFileURL(`${referenceDir}/${path}`).href);
-const { AppServerClient } = await load("package/dist/app-server-client.js");
-const { default: WebSocket } = await load("node_modules/ws/wrapper.mjs");
-
-const client = new AppServerClient({ url, WebSocket, requestTimeoutMs: 20000 });
-await client.connect();
+const client = await connect(url, referenceDir);
 const started = await client.runtimeStart({
   create_agent: { body: { name: "official-client-mcp", model } },
   create_conversation: {},

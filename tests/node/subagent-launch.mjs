@@ -4,15 +4,10 @@
 // report.
 // Usage: node subagent-launch.mjs <app-server URL> <reference dir> <model handle> <prompt>
 // Prints one JSON object with what the client received.
-import { pathToFileURL } from "node:url";
+import { connect } from "./official-client.mjs";
 
 const [url, referenceDir, model, prompt] = process.argv.slice(2);
-const load = (path) => import(pathToFileURL(`${referenceDir}/${path}`).href);
-const { AppServerClient } = await load("package/dist/app-server-client.js");
-const { default: WebSocket } = await load("node_modules/ws/wrapper.mjs");
-
-const client = new AppServerClient({ url, WebSocket, requestTimeoutMs: 20000 });
-await client.connect();
+const client = await connect(url, referenceDir);
 const info = await client.info();
 const started = await client.runtimeStart({
   create_agent: { body: { name: "official-client-subagents", model } },

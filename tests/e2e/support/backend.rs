@@ -130,9 +130,18 @@ impl Backend {
         before: &Daemon,
         runtime: &serde_json::Value,
     ) -> (Daemon, super::frontend::Frontend) {
+        Backend::restart_with(self.options(), before, runtime).await
+    }
+
+    /// [`Backend::restart`] with these options.
+    pub async fn restart_with(
+        options: Options,
+        before: &Daemon,
+        runtime: &serde_json::Value,
+    ) -> (Daemon, super::frontend::Frontend) {
         let daemon = Daemon::start_with(Options {
             data_dir: Some(before.data_dir.clone()),
-            ..self.options()
+            ..options
         });
         let frontend = super::frontend::Frontend::connect(&daemon).await;
         let synced = frontend

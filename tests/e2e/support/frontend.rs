@@ -69,6 +69,17 @@ impl Frontend {
         self.wait_for(what, matches).await
     }
 
+    /// Reads what arrives until `daemon`, crashing on purpose, closes the
+    /// connection; then checks that it died. (A mock it uses is served
+    /// from the test's runtime: read, do not block, until then.)
+    pub async fn until_crashed(mut self, daemon: &mut super::Daemon) {
+        while let Ok(frame) = self.client.next_unsolicited(TURN_TIMEOUT).await {
+            self.seen.push(frame);
+        }
+        let status = daemon.wait();
+        assert!(!status.success(), "the daemon crashed on purpose: {status}");
+    }
+
     pub async fn wait_for_type(&mut self, kind: &str) -> Value {
         self.wait_for(kind, |frame| frame["type"] == kind).await
     }

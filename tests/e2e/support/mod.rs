@@ -114,6 +114,17 @@ impl Options {
         self.env.push((key.to_owned(), value.into()));
         self
     }
+
+    /// The daemon's home: settings files there outlast its restarts.
+    pub fn home(self, home: &Path) -> Self {
+        self.env("HOME", home.display().to_string())
+    }
+
+    /// The daemon aborts, as `kill -9` would, on reaching `point`
+    /// (`LETTA_DAEMON_CRASH_AT`).
+    pub fn crash_at(self, point: &str) -> Self {
+        self.env("LETTA_DAEMON_CRASH_AT", point)
+    }
 }
 
 impl Daemon {

@@ -16,19 +16,22 @@ pub fn script(name: &str) -> PathBuf {
 /// returns the folder.
 pub fn official_client_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = repo_root().join("tests/tools/letta-code-client.sh");
-        let output = std::process::Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|err| panic!("cannot run {}: {err}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-    })
-    .clone()
+    DIR.get_or_init(|| install("letta-code-client.sh")).clone()
+}
+
+/// Runs an installer of `tests/tools/` (each reuses what it installed
+/// before) and returns the folder it prints.
+pub fn install(script: &str) -> PathBuf {
+    let script = repo_root().join("tests/tools").join(script);
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {}: {err}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }

@@ -35,7 +35,7 @@ pub(crate) fn test_server_script() -> String {
 }
 
 /// The test server on stdio, named `tests`, logging its calls to `log`.
-fn stdio_server(log: &Path) -> Value {
+pub(crate) fn stdio_server(log: &Path) -> Value {
     json!({
         "name": "tests",
         "transport": "stdio",
@@ -47,7 +47,7 @@ fn stdio_server(log: &Path) -> Value {
 
 /// Gives the agent of `runtime` these MCP servers, in the settings file of
 /// the daemon's home.
-fn configure(home: &Path, runtime: &Value, servers: Value) {
+pub(crate) fn configure(home: &Path, runtime: &Value, servers: Value) {
     let agent_id = runtime["agent_id"]
         .as_str()
         .expect("the runtime has an agent");
@@ -67,7 +67,7 @@ fn allow(project: &Path, rules: &[&str]) {
 }
 
 /// The calls the test server really ran, in order.
-fn calls(log: &Path) -> Vec<Value> {
+pub(crate) fn calls(log: &Path) -> Vec<Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()

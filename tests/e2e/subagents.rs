@@ -381,3 +381,32 @@ async fn a_launch_cut_by_a_crash_is_finished_once() {
     }
     assert_eq!(notices(&after, &runtime).await.len(), 1);
 }
+
+/// A subagent uses its parent's MCP servers (the same running server).
+#[tokio::test]
+async fn a_subagent_uses_its_parents_mcp_servers() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let log = project.path().join("calls.jsonl");
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-subagent-mcp", project.path(), "standard").await;
+    crate::mcp::configure(
+        daemon.dir.path(),
+        &runtime,
+        json!([crate::mcp::stdio_server(&log)]),
+    );
+    let task = r#"[[call:mcp__tests__echo {"text": "from the subagent"}]] done"#;
+    frontend
+        .send(user_input(
+            &runtime,
+            &launch_scripted("general-purpose", "use mcp", task),
+            &cm("subagent-mcp"),
+        ))
+        .await;
+    let done = subagent_state(&mut frontend, 1, "completed").await;
+    let report = done["subagents"][0]["result"].as_str().unwrap();
+    assert!(report.contains("echo: from the subagent"), "{report}");
+    let calls = crate::mcp::calls(&log);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+}

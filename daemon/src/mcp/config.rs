@@ -97,24 +97,55 @@ struct RawConfig {
 /// The servers `agent_id` uses, from the user's settings file (missing:
 /// none; unreadable: reported as one bad entry).
 pub fn for_agent(settings_file: &Path, agent_id: &str) -> Configured {
+    match entries_for_agent(settings_file, agent_id) {
+        Ok(entries) => parse_list(&entries),
+        Err(error) => unreadable(settings_file, &error),
+    }
+}
+
+/// The `mcpServers` list of `agent_id` as written (an empty list when the
+/// file or the agent has none).
+pub fn entries_for_agent(settings_file: &Path, agent_id: &str) -> Result<Value, String> {
+    let none = || Value::Array(Vec::new());
     let text = match std::fs::read_to_string(settings_file) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Configured::default(),
-        Err(err) => return unreadable(settings_file, &err.to_string()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(none()),
+        Err(err) => return Err(err.to_string()),
     };
-    let settings: Value = match serde_json::from_str(&text) {
-        Ok(settings) => settings,
-        Err(err) => return unreadable(settings_file, &err.to_string()),
-    };
-    let Some(agents) = settings.get("agents").and_then(Value::as_array) else {
-        return Configured::default();
-    };
-    agents
-        .iter()
-        .find(|agent| agent.get("agentId").and_then(Value::as_str) == Some(agent_id))
+    let settings: Value = serde_json::from_str(&text).map_err(|err| err.to_string())?;
+    Ok(settings
+        .get("agents")
+        .and_then(Value::as_array)
+        .and_then(|agents| {
+            agents
+                .iter()
+                .find(|agent| agent.get("agentId").and_then(Value::as_str) == Some(agent_id))
+        })
         .and_then(|agent| agent.get("mcpServers"))
-        .map(parse_list)
-        .unwrap_or_default()
+        .cloned()
+        .unwrap_or_else(none))
+}
+
+/// `base` entries with `over`'s in place of any of the same name.
+pub fn overlay_entries(base: &Value, over: &Value) -> Vec<serde_json::Map<String, Value>> {
+    let objects = |list: &Value| -> Vec<serde_json::Map<String, Value>> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.as_object().cloned())
+            .collect()
+    };
+    let over = objects(over);
+    let mut merged: Vec<_> = objects(base)
+        .into_iter()
+        .filter(|entry| {
+            !over
+                .iter()
+                .any(|other| other.get("name") == entry.get("name"))
+        })
+        .collect();
+    merged.extend(over);
+    merged
 }
 
 fn unreadable(file: &Path, error: &str) -> Configured {
@@ -305,6 +336,18 @@ mod tests {
             .collect();
         assert_eq!(commands, ["kept", "editor-files", "fixed"]);
         assert!(both.bad.is_empty());
+    }
+
+    #[test]
+    fn entries_are_overlaid_by_name() {
+        let merged = overlay_entries(
+            &json!([{"name": "a", "command": "x"}, {"name": "b", "command": "y"}, "junk"]),
+            &json!([{"name": "b", "command": "z"}]),
+        );
+        assert_eq!(
+            Value::Array(merged.into_iter().map(Value::Object).collect()),
+            json!([{"name": "a", "command": "x"}, {"name": "b", "command": "z"}])
+        );
     }
 
     #[test]

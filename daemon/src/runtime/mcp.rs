@@ -59,6 +59,22 @@ impl Runtime {
         Ok(())
     }
 
+    /// The MCP server entries this runtime uses, as written: its agent's,
+    /// with its own in place of any of the same name. A subagent is given
+    /// them as its own.
+    pub(crate) async fn mcp_entries(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let agent_id = self.scope.agent_id.clone();
+        let own = lock(&self.state).own_mcp_servers.clone();
+        let file = home_dir().join(".letta/settings.json");
+        crate::fs::blocking(move || {
+            let agents = agent_id
+                .and_then(|agent_id| config::entries_for_agent(&file, &agent_id).ok())
+                .unwrap_or_default();
+            config::overlay_entries(&agents, &own)
+        })
+        .await
+    }
+
     /// How the agent's MCP servers stand.
     pub fn mcp_statuses(&self) -> Vec<letta_protocol::McpServerStatus> {
         lock(&self.state).mcp_statuses()

@@ -218,6 +218,7 @@ impl Runtimes {
         state.context_skills = row.context_skills.clone();
         state.own_mcp_servers = serde_json::from_str(&row.mcp_servers)
             .unwrap_or_else(|_| serde_json::Value::Array(Vec::new()));
+        state.has_subagents = !self.store.subagents_of(row.id, 1).await?.is_empty();
         for input in self.store.open_inputs(row.id).await? {
             let content = turn::content_of(&input.payload);
             state.queue.push(QueuedInput {

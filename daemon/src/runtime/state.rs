@@ -75,6 +75,9 @@ pub struct RuntimeState {
     pub mcp_bad: Vec<crate::mcp::BadConfig>,
     /// MCP servers given to this runtime alone (a JSON list).
     pub own_mcp_servers: Value,
+    /// Whether this runtime's agent ever launched a subagent here (if not,
+    /// nothing about subagents is looked up).
+    pub has_subagents: bool,
 }
 
 /// Runs the loop status correlates with their inputs (as many as Letta
@@ -106,6 +109,7 @@ impl RuntimeState {
             mcp_servers: Vec::new(),
             mcp_bad: Vec::new(),
             own_mcp_servers: Value::Array(Vec::new()),
+            has_subagents: false,
         }
     }
 

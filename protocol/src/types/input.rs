@@ -23,7 +23,9 @@ pub enum InputPayload {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CreateMessage {
     pub messages: Vec<MessageCreate>,
-    /// Client tools offered this turn; an empty list offers none.
+    /// Client tools offered this turn; an empty list offers none. A name
+    /// ending in `*` stands for every tool starting with what precedes it
+    /// (`mcp__files__*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_tool_allowlist: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

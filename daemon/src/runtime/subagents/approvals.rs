@@ -26,6 +26,9 @@ impl Runtime {
 
     /// The runtimes of this runtime's subagents still at work.
     async fn working_subagents(&self) -> Vec<Arc<Runtime>> {
+        if !crate::util::lock(&self.state).has_subagents {
+            return Vec::new();
+        }
         let (Some(runtimes), Ok(rows)) = (
             self.runtimes.upgrade(),
             self.store.subagents_of(self.id, LISTED).await,

@@ -23,7 +23,8 @@ const MAX_FILES: usize = 100;
 pub struct SubagentType {
     pub name: String,
     pub description: String,
-    /// The tools it may use; `None` for every tool of the parent's toolset.
+    /// The tools it may use (`mcp__*`: every MCP tool, `mcp__s__*`: those
+    /// of server `s`); `None` for every tool of the parent's toolset.
     pub tools: Option<Vec<String>>,
     /// A model handle; `None` to use the parent's.
     pub model: Option<String>,
@@ -51,6 +52,7 @@ fn builtin() -> Vec<SubagentType> {
                     "TaskList",
                     "TaskUpdate",
                     "TaskStop",
+                    "mcp__*",
                 ]
                 .map(str::to_owned)
                 .to_vec(),

@@ -455,7 +455,12 @@ impl Turn<'_> {
             message
                 .client_tool_allowlist
                 .as_ref()
-                .is_none_or(|allowed| allowed.iter().any(|tool| tool == name))
+                .is_none_or(|allowed| {
+                    allowed.iter().any(|tool| match tool.strip_suffix('*') {
+                        Some(prefix) => name.starts_with(prefix),
+                        None => tool == name,
+                    })
+                })
         };
         let builtin = builtin
             .into_iter()

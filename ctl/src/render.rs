@@ -332,6 +332,10 @@ pub fn summary(tool: &str, input: &JsonObject) -> String {
         }),
         "Read" | "Write" | "Edit" | "MultiEdit" => field("file_path").map(str::to_owned),
         "LS" => field("path").map(str::to_owned),
+        "Agent" => field("description").map(str::to_owned),
+        "SendAgentMessage" => field("conversation_id")
+            .or(field("agent_id"))
+            .map(str::to_owned),
         "TaskCreate" => field("subject").map(str::to_owned),
         "TaskGet" | "TaskUpdate" => field("taskId").map(|id| match field("status") {
             Some(status) => format!("{id} {status}"),

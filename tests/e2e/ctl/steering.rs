@@ -263,3 +263,27 @@ async fn attach_asks_the_agents_question_and_sends_the_answer() {
 
 /// An agent script asking one question with two options.
 const QUESTION: &str = r#"[[call:AskUserQuestion {"questions": [{"question": "Which color?", "header": "Color", "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]}]]"#;
+
+/// A subagent launched in a `run` shows there as a call, and `attach`
+/// shows it ending (its report then comes as a turn of its own).
+#[tokio::test]
+async fn attach_shows_a_subagent_start_and_end() {
+    let backend = Backend::mock().await;
+    let (_daemon, shell) = setup(&backend);
+    let agent = new_agent(&shell).await;
+    let launch = serde_json::json!({
+        "description": "look around",
+        "prompt": "the ctl explorer",
+        "subagent_type": "explore",
+    });
+    let ran = run_on(&shell, &agent, &[&format!("[[call:Agent {launch}]]")]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stderr.contains("● Agent(look around)"), "{ran:?}");
+    let mut attach = shell.spawn("attach", &["attach", "--agent", &agent]);
+    attach
+        .wait_for_output("the subagent's end", |_, err| {
+            err.contains("◆ subagent explore \"look around\": completed")
+        })
+        .await;
+    attach.kill().await;
+}

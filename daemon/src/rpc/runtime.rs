@@ -18,6 +18,7 @@ use super::errors::upstream;
 use super::resources::{agent_backend, backend_kind, conversation_backend};
 use super::{ConnectionInfo, DaemonState};
 use crate::runtime::{DEFAULT_CONVERSATION, Runtime};
+use crate::util::id_of;
 
 pub async fn runtime_start(
     state: Arc<DaemonState>,
@@ -320,10 +321,6 @@ pub async fn external_tool_call_response(
             params.request_id
         ),
     ))
-}
-
-fn id_of(object: &Value) -> Option<String> {
-    object.get("id").and_then(Value::as_str).map(str::to_owned)
 }
 
 pub async fn wake_cancel(

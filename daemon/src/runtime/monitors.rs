@@ -18,7 +18,7 @@ use super::Runtime;
 use crate::store::{MonitorRow, StoreError};
 use crate::tools::ToolOutput;
 use crate::tools::monitor::{self, BATCH_WINDOW, MAX_EVENT_CHARS, MonitorEvent, MonitorSpec};
-use crate::util::lock;
+use crate::util::{lock, now_millis};
 
 /// Event messages that may go out back to back.
 const BURST: u32 = 10;
@@ -28,10 +28,6 @@ const REFILL: Duration = Duration::from_secs(2);
 const FLOOD_LIMIT: Duration = Duration::from_secs(30);
 /// Events waiting for delivery, across monitors.
 pub(super) const EVENT_QUEUE: usize = 64;
-
-fn now_millis() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
 
 impl Runtime {
     /// Runs a `Monitor` call (already allowed). Keyed by the call: running

@@ -9,10 +9,7 @@ use super::{Runtime, Runtimes};
 use crate::store::{StoreError, WakeRow};
 use crate::tools::ToolOutput;
 use crate::tools::wake::{self, MAX_ACTIVE_WAKES, WakeRequest};
-
-fn now_millis() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+use crate::util::now_millis;
 
 fn record(wake: &WakeRow) -> Value {
     json!({

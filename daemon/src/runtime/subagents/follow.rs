@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{REPORT_CHARS, REPORT_SEARCH, now_millis};
+use super::{REPORT_CHARS, REPORT_SEARCH};
 use crate::runtime::{Runtime, RuntimeError, Runtimes};
 use crate::store::{InputStatus, SubagentRow};
-use crate::util::lock;
+use crate::util::{lock, now_millis};
 
 /// Waits for a subagent's task to end, then tells its parent, once.
 pub(super) async fn follow(runtimes: Arc<Runtimes>, id: String) {

@@ -70,7 +70,7 @@ impl Runtime {
                     .create_conversation(&agent_id, &json!({}))
                     .await
                     .map_err(refused)?;
-                let conversation_id = super::id_of(&created)
+                let conversation_id = crate::util::id_of(&created)
                     .ok_or_else(|| Refused("the new conversation has no id".to_owned()))?;
                 (Some(agent_id), conversation_id)
             }

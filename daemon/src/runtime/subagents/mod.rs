@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 use super::{Runtime, RuntimeError, Runtimes};
 use crate::store::SubagentRow;
 use crate::tools::{ToolOutput, home_dir};
-use crate::util::lock;
+use crate::util::{id_of, lock, now_millis};
 use follow::follow;
 use types::{DEFAULT_TYPE, SubagentType};
 
@@ -66,13 +66,6 @@ struct AgentArgs {
 /// A future boxed to break a cycle: launching, sending and answering open
 /// or reach other runtimes, whose turns may do the same.
 type Boxed<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 impl Runtime {
     /// The `Agent` tool: launches a subagent and returns at once. Run again
@@ -515,8 +508,4 @@ fn launched(row: &SubagentRow, report: &std::path::Path) -> String {
         row.conversation_id.as_deref().unwrap_or("-"),
         report.display(),
     )
-}
-
-fn id_of(value: &Value) -> Option<String> {
-    value.get("id").and_then(Value::as_str).map(str::to_owned)
 }

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     /// The events after the `event_seq` asked for are no longer kept;
     /// `data.first_kept_event_seq` is where the log starts now.
     EventsExpired,
+    /// The path is outside every workspace root, or a settings rule denies
+    /// it.
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::Conflict => -32009,
             ErrorCode::ModelProvider => -32010,
             ErrorCode::EventsExpired => -32011,
+            ErrorCode::Forbidden => -32012,
         }
     }
 }
@@ -85,6 +89,15 @@ impl RpcError {
     /// "method not found" that names the method and says whether protocol v2
     /// declares it (and this daemon simply does not implement it yet).
     pub fn method_not_found(method: &str) -> Self {
+        if let Some(why) = crate::unserved::unserved_reason(method) {
+            return RpcError::new(
+                ErrorCode::MethodNotFound,
+                format!("{method} is not supported by letta-daemon: {why}"),
+            )
+            .with_data(
+                serde_json::json!({ "method": method, "declared": false, "unsupported": true }),
+            );
+        }
         let declared = crate::method_info(method).is_some();
         let message = if declared {
             format!(

@@ -13,6 +13,7 @@ pub mod frames;
 pub mod registry;
 pub mod schema;
 mod types;
+pub mod unserved;
 
 pub use registry::{Event, FrameReply, Method, MethodInfo, MethodKind, method_info};
 pub use types::*;
@@ -27,7 +28,7 @@ pub const SUPPORTED_PROTOCOL_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 /// `app_server_info` reports so Letta Code clients accept the daemon.
 pub const LETTA_CODE_PROTOCOL_VERSION: u32 = 1;
 /// The Letta Code release whose app-server protocol the frames follow.
-pub const LETTA_CODE_COMPAT_VERSION: &str = "0.32.18";
+pub const LETTA_CODE_COMPAT_VERSION: &str = "0.34.12";
 /// JSON-RPC method of the notifications that carry event frames.
 pub const EVENT_NOTIFICATION: &str = "event";
 
@@ -164,6 +165,53 @@ registry::declare_methods! {
     LaunchSubagent => "launch_subagent" {
         params: LaunchSubagentParams, result: LaunchSubagentResult,
         frame_reply: FrameReply::Always("launch_subagent_response"),
+    }
+    /// The runtimes' working directories and the boot working directory:
+    /// the workspace roots the file commands are confined to.
+    GetCwdMap => "get_cwd_map" {
+        params: GetCwdMapParams, result: GetCwdMapResult,
+        frame_reply: FrameReply::Always("get_cwd_map_response"),
+    }
+    /// Sets where runtimes started without a working directory work, and
+    /// opens it as a workspace root. Persisted.
+    SetBootWorkingDirectory => "set_boot_working_directory" {
+        params: SetBootWorkingDirectoryParams, result: SetBootWorkingDirectoryResult,
+        frame_reply: FrameReply::Always("set_boot_working_directory_response"),
+    }
+    /// One directory's folders (and files), paged.
+    ListInDirectory => "list_in_directory" {
+        params: ListInDirectoryParams, result: ListInDirectoryResult,
+        frame_reply: FrameReply::Always("list_in_directory_response"),
+    }
+    /// A directory's subtree to a depth, breadth first.
+    GetTree => "get_tree" {
+        params: GetTreeParams, result: GetTreeResult,
+        frame_reply: FrameReply::Always("get_tree_response"),
+    }
+    /// Paths containing a substring, for a quick-open box.
+    SearchFiles => "search_files" {
+        params: SearchFilesParams, result: SearchFilesResult,
+        frame_reply: FrameReply::Always("search_files_response"),
+    }
+    /// Find in files: matching lines with context, honouring `.gitignore`.
+    GrepInFiles => "grep_in_files" {
+        params: GrepInFilesParams, result: GrepInFilesResult,
+        frame_reply: FrameReply::Always("grep_in_files_response"),
+    }
+    /// A file's content, as UTF-8 text or base64.
+    ReadFile => "read_file" {
+        params: ReadFileParams, result: ReadFileResult,
+        frame_reply: FrameReply::Always("read_file_response"),
+    }
+    /// Replaces a file's content atomically.
+    WriteFile => "write_file" {
+        params: WriteFileParams, result: WriteFileResult,
+        frame_reply: FrameReply::Always("write_file_response"),
+    }
+    /// Replaces exact text in a file, atomically.
+    EditFile => "edit_file" {
+        params: EditFileParams, result: EditFileResult,
+        frame_reply: FrameReply::Always("edit_file_response"),
     }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {

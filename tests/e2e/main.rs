@@ -31,3 +31,4 @@ mod subscriptions;
 mod toolsets;
 mod turns;
 mod wakes;
+mod workspace;

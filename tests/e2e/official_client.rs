@@ -168,3 +168,57 @@ async fn official_client_launches_a_subagent() {
     let kept = std::fs::read_to_string(report).unwrap();
     assert!(kept.contains("the official explorer"), "{kept}");
 }
+
+/// The workspace commands of a desktop frontend, through the official
+/// client's generic `request`: browse, search, edit, an escape refused, and
+/// a command the daemon does not serve refused by name.
+#[tokio::test]
+async fn official_client_browses_and_edits_the_workspace() {
+    let daemon = Daemon::start();
+    let workspace = daemon.dir.path().join("ws");
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    std::fs::write(
+        workspace.join("src/main.rs"),
+        "fn main() {\n    needle();\n}\n",
+    )
+    .unwrap();
+    let outside = daemon.dir.path().join("outside/secret.txt");
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    std::fs::write(&outside, "secret").unwrap();
+    let seen = run_node_script(
+        "workspace.mjs",
+        &daemon.ws_url("/ws"),
+        &[workspace.to_str().unwrap(), outside.to_str().unwrap()],
+        TIMEOUT * 3,
+    )
+    .await;
+    let root = std::fs::canonicalize(&workspace)
+        .unwrap()
+        .display()
+        .to_string();
+    assert_eq!(seen["boot"]["success"], true, "{seen}");
+    assert_eq!(seen["boot"]["boot_working_directory"], root.as_str());
+    assert_eq!(seen["cwdMap"]["boot_working_directory"], root.as_str());
+    assert_eq!(seen["listing"]["type"], "list_in_directory_response");
+    assert_eq!(seen["listing"]["folders"], serde_json::json!(["src"]));
+    assert_eq!(seen["listing"]["hasMore"], false);
+    assert_eq!(seen["tree"]["entries"][1]["path"], "src/main.rs", "{seen}");
+    assert_eq!(seen["search"]["files"][0]["path"], "src/main.rs");
+    let found = &seen["grep"]["matches"][0];
+    assert_eq!(
+        (found["line"].as_u64(), found["column"].as_u64()),
+        (Some(2), Some(5))
+    );
+    assert_eq!(found["before"], serde_json::json!(["fn main() {"]));
+    assert_eq!(seen["write"]["success"], true);
+    assert_eq!(seen["edit"]["replacements"], 1);
+    assert_eq!(seen["read"]["content"], "one\nthree\n");
+    assert_eq!(seen["escape"]["type"], "read_file_response");
+    assert_eq!(seen["escape"]["success"], false);
+    assert_eq!(seen["escape"]["error_code"], -32012);
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "secret");
+    assert_eq!(seen["unsupported"]["type"], "error");
+    assert_eq!(seen["unsupported"]["command"], "channels_list");
+    let why = seen["unsupported"]["error"].as_str().unwrap();
+    assert!(why.contains("not supported by letta-daemon"), "{why}");
+}

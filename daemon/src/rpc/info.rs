@@ -91,6 +91,8 @@ pub fn app_server_info(state: &DaemonState) -> AppServerInfo {
             conversation_management: all("conversation_"),
             memory_management: false,
             runtime_start: state.implements("runtime_start"),
+            // Every runtime belongs to an agent.
+            agent_free_conversations: Some(false),
             launch_subagent: Some(state.implements("launch_subagent")),
             launch_subagent_notify_caller: Some(state.implements("launch_subagent")),
             runtime_workspace_sandbox: Some(false),

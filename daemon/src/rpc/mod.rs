@@ -12,6 +12,7 @@ mod info;
 mod resources;
 mod runtime;
 mod status;
+mod workspace;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -185,6 +186,30 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::UpdateToolset => {
                 register::<methods::UpdateToolset, _, _>(module, resources::update_toolset)
             }
+            MethodId::GetCwdMap => {
+                register::<methods::GetCwdMap, _, _>(module, workspace::get_cwd_map)
+            }
+            MethodId::SetBootWorkingDirectory => {
+                register::<methods::SetBootWorkingDirectory, _, _>(
+                    module,
+                    workspace::set_boot_working_directory,
+                )
+            }
+            MethodId::ListInDirectory => {
+                register::<methods::ListInDirectory, _, _>(module, workspace::list_in_directory)
+            }
+            MethodId::GetTree => register::<methods::GetTree, _, _>(module, workspace::get_tree),
+            MethodId::SearchFiles => {
+                register::<methods::SearchFiles, _, _>(module, workspace::search_files)
+            }
+            MethodId::GrepInFiles => {
+                register::<methods::GrepInFiles, _, _>(module, workspace::grep_in_files)
+            }
+            MethodId::ReadFile => register::<methods::ReadFile, _, _>(module, workspace::read_file),
+            MethodId::WriteFile => {
+                register::<methods::WriteFile, _, _>(module, workspace::write_file)
+            }
+            MethodId::EditFile => register::<methods::EditFile, _, _>(module, workspace::edit_file),
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)
             }

@@ -26,7 +26,7 @@ mod workdir;
 mod worktree;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::util::lock;
@@ -38,6 +38,7 @@ use letta_protocol::{
 use tokio::sync::Notify;
 
 use crate::backend::{Backend, Backends};
+use crate::store::daemon_settings::BOOT_WORKING_DIRECTORY;
 use crate::store::{RuntimeRow, Store, StoreError};
 use crate::tools::{BackgroundJobs, ExecSessions};
 use event_log::{Draft, EventLog, SubscribeError};
@@ -68,7 +69,10 @@ pub struct Runtimes {
     backends: Backends,
     store: Store,
     settings: RuntimeSettings,
-    default_cwd: String,
+    /// Where runtimes started without a working directory work.
+    boot_cwd: std::sync::RwLock<String>,
+    /// Counts changes of `boot_cwd`.
+    cwd_revision: std::sync::atomic::AtomicU64,
     mcp: crate::mcp::McpServers,
     /// Itself, for runtimes that open others (subagents).
     me: std::sync::Weak<Runtimes>,
@@ -113,14 +117,15 @@ pub struct Runtime {
 
 impl Runtimes {
     pub fn new(backends: Backends, store: Store, settings: RuntimeSettings) -> Arc<Runtimes> {
-        let default_cwd = std::env::current_dir()
+        let boot_cwd = std::env::current_dir()
             .map(|dir| dir.display().to_string())
             .unwrap_or_else(|_| "/".to_owned());
         Arc::new_cyclic(|me| Runtimes {
             backends,
             store,
             settings,
-            default_cwd,
+            boot_cwd: std::sync::RwLock::new(boot_cwd),
+            cwd_revision: std::sync::atomic::AtomicU64::new(0),
             mcp: crate::mcp::McpServers::default(),
             me: me.clone(),
             by_key: tokio::sync::Mutex::new(HashMap::new()),
@@ -131,9 +136,47 @@ impl Runtimes {
         &self.backends
     }
 
+    /// Where runtimes started without a working directory work.
+    pub fn boot_cwd(&self) -> String {
+        self.boot_cwd
+            .read()
+            .unwrap_or_else(|err| err.into_inner())
+            .clone()
+    }
+
+    /// How many times the boot working directory changed since the daemon
+    /// started.
+    pub fn cwd_revision(&self) -> u64 {
+        self.cwd_revision.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets (and keeps across restarts) the boot working directory, an
+    /// existing directory given canonical; returns the new revision.
+    pub async fn set_boot_cwd(&self, dir: String) -> Result<u64, RuntimeError> {
+        self.store
+            .set_daemon_setting(BOOT_WORKING_DIRECTORY, &dir)
+            .await?;
+        *self.boot_cwd.write().unwrap_or_else(|err| err.into_inner()) = dir;
+        Ok(self
+            .cwd_revision
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1)
+    }
+
+    /// Every runtime's agent (empty when none), conversation and working
+    /// directory.
+    pub async fn working_directories(&self) -> Result<Vec<(String, String, String)>, RuntimeError> {
+        Ok(self.store.runtime_cwds().await?)
+    }
+
     /// Loads every stored runtime and restarts their workers, so queued
     /// inputs and interrupted turns continue without anyone reconnecting.
     pub async fn restore(&self) -> Result<usize, RuntimeError> {
+        if let Some(dir) = self.store.daemon_setting(BOOT_WORKING_DIRECTORY).await?
+            && Path::new(&dir).is_dir()
+        {
+            *self.boot_cwd.write().unwrap_or_else(|err| err.into_inner()) = dir;
+        }
         let rows = self.store.load_runtimes().await?;
         let count = rows.len();
         for row in rows {
@@ -163,7 +206,7 @@ impl Runtimes {
         }
         let cwd = cwd
             .or_else(|| existing.as_ref().map(|row| row.cwd.clone()))
-            .unwrap_or_else(|| self.default_cwd.clone());
+            .unwrap_or_else(|| self.boot_cwd());
         let mode = mode
             .or_else(|| {
                 existing

@@ -67,6 +67,15 @@ impl Store {
         Ok(row)
     }
 
+    /// Every runtime's agent, conversation and working directory.
+    pub async fn runtime_cwds(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows =
+            sqlx::query_as("SELECT agent_id, conversation_id, cwd FROM runtimes ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows)
+    }
+
     pub async fn load_runtimes(&self) -> Result<Vec<RuntimeRow>, StoreError> {
         let rows = sqlx::query_as(
             "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills, mcp_servers

@@ -83,6 +83,9 @@ pub struct AppServerCapabilities {
     pub conversation_management: bool,
     pub memory_management: bool,
     pub runtime_start: bool,
+    /// Conversations created and resumed without an agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_free_conversations: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_subagent: Option<bool>,
     /// `launch_subagent` accepts `notify: "caller"`.

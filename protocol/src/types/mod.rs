@@ -14,6 +14,7 @@ mod input;
 mod resources;
 mod runtime;
 mod status;
+mod workspace;
 
 pub use common::*;
 pub use events::*;
@@ -23,3 +24,4 @@ pub use input::*;
 pub use resources::*;
 pub use runtime::*;
 pub use status::*;
+pub use workspace::*;

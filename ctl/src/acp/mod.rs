@@ -283,22 +283,7 @@ impl Bridge {
             .runtime_of(&request.session_id.0, &request.cwd, &request.mcp_servers)
             .await?;
         let endpoint = self.context().endpoint();
-        // All the log keeps; what retention trimmed comes from the stored
-        // messages.
-        let (events, history) =
-            match RuntimeEvents::sync(endpoint.clone(), scope.clone(), Some(0)).await {
-                Err(ClientError::Rpc(err)) if err.code == ErrorCode::EventsExpired.code() => {
-                    let first_kept = err
-                        .data
-                        .as_ref()
-                        .and_then(|data| data["first_kept_event_seq"].as_u64())
-                        .unwrap_or(1);
-                    let after = Some(first_kept.saturating_sub(1));
-                    let events = RuntimeEvents::sync(endpoint, scope.clone(), after).await?;
-                    (events, History::Trimmed)
-                }
-                events => (events?, History::Whole),
-            };
+        let (events, history) = sync_all_kept(&endpoint, &scope).await?;
         let session = self.open(scope, agent.as_ref(), events, Some(history), cx);
         let mode = session.replayed().await;
         Ok(LoadSessionResponse::new().modes(modes(&mode)))
@@ -464,6 +449,39 @@ fn modes(current: &str) -> SessionModeState {
             })
             .collect(),
     )
+}
+
+/// Times a load follows the log's start as retention moves it.
+const EXPIRED_RETRIES: usize = 8;
+
+/// Everything the runtime's event log still keeps, and whether retention
+/// trimmed older events (those come from the stored messages). The log's
+/// start can move between learning it and syncing from it — starting the
+/// runtime emits events, and retention trims once a second — so a cursor
+/// that expires meanwhile is followed to the new start.
+async fn sync_all_kept(
+    endpoint: &letta_client::Endpoint,
+    scope: &RuntimeScope,
+) -> Result<(RuntimeEvents, History), CtlError> {
+    let mut after = Some(0);
+    let mut history = History::Whole;
+    for _ in 0..EXPIRED_RETRIES {
+        match RuntimeEvents::sync(endpoint.clone(), scope.clone(), after).await {
+            Err(ClientError::Rpc(err)) if err.code == ErrorCode::EventsExpired.code() => {
+                let first_kept = err
+                    .data
+                    .as_ref()
+                    .and_then(|data| data["first_kept_event_seq"].as_u64())
+                    .unwrap_or(1);
+                after = Some(first_kept.saturating_sub(1));
+                history = History::Trimmed;
+            }
+            events => return Ok((events?, history)),
+        }
+    }
+    Err(CtlError::Failed(format!(
+        "the event log's start kept moving: {EXPIRED_RETRIES} syncs from it were too late"
+    )))
 }
 
 /// A daemon failure, as the editor gets it.

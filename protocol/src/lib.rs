@@ -213,6 +213,17 @@ registry::declare_methods! {
         params: EditFileParams, result: EditFileResult,
         frame_reply: FrameReply::Always("edit_file_response"),
     }
+    /// A repository's branches, local and remote-tracking.
+    SearchBranches => "search_branches" {
+        params: SearchBranchesParams, result: SearchBranchesResult,
+        frame_reply: FrameReply::Always("search_branches_response"),
+    }
+    /// Checks a branch out (or creates it); refused while tracked files
+    /// have uncommitted changes.
+    CheckoutBranch => "checkout_branch" {
+        params: CheckoutBranchParams, result: CheckoutBranchResult,
+        frame_reply: FrameReply::Always("checkout_branch_response"),
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,

@@ -182,6 +182,22 @@ async fn official_client_browses_and_edits_the_workspace() {
         "fn main() {\n    needle();\n}\n",
     )
     .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["commit", "-q", "--allow-empty", "-m", "first"],
+    ] {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&workspace)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
     let outside = daemon.dir.path().join("outside/secret.txt");
     std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
     std::fs::write(&outside, "secret").unwrap();
@@ -217,6 +233,9 @@ async fn official_client_browses_and_edits_the_workspace() {
     assert_eq!(seen["escape"]["success"], false);
     assert_eq!(seen["escape"]["error_code"], -32012);
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "secret");
+    assert_eq!(seen["branches"]["branches"][0]["name"], "main", "{seen}");
+    assert_eq!(seen["branches"]["branches"][0]["is_current"], true);
+    assert_eq!(seen["checkout"]["branch"], "topic", "{seen}");
     assert_eq!(seen["unsupported"]["type"], "error");
     assert_eq!(seen["unsupported"]["command"], "channels_list");
     let why = seen["unsupported"]["error"].as_str().unwrap();

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use letta_client::{ClientError, RpcClient};
 use letta_protocol::methods::{
-    EditFile, GetCwdMap, GetTree, GrepInFiles, ListInDirectory, ReadFile, SearchFiles,
-    SetBootWorkingDirectory, WriteFile,
+    CheckoutBranch, EditFile, GetCwdMap, GetTree, GrepInFiles, ListInDirectory, ReadFile,
+    SearchBranches, SearchFiles, SetBootWorkingDirectory, WriteFile,
 };
 use letta_protocol::*;
 use serde_json::json;
@@ -387,4 +387,119 @@ async fn runtimes_open_their_working_directories_and_the_boot_one_is_kept() {
     let reply = frames.request(json!({ "type": "get_cwd_map" })).await;
     assert_eq!(reply["type"], "get_cwd_map_response", "{reply}");
     assert_eq!(reply["boot_working_directory"], root.as_str());
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Branches are listed and checked out; a checkout that could lose
+/// uncommitted work is refused and changes nothing.
+#[tokio::test]
+async fn branches_are_listed_and_a_dirty_checkout_is_refused() {
+    let daemon = Daemon::start();
+    let (root, _) = workspace(daemon.dir.path());
+    let repo = Path::new(&root);
+    git(repo, &["init", "-q", "-b", "main"]);
+    git(repo, &["add", "src"]);
+    git(repo, &["commit", "-q", "-m", "first"]);
+    git(repo, &["branch", "feature/login"]);
+    git(repo, &["branch", "fix-typo"]);
+    let client = within(RpcClient::connect_socket(&daemon.socket()))
+        .await
+        .unwrap();
+    within(
+        client
+            .call::<SetBootWorkingDirectory>(&SetBootWorkingDirectoryParams { cwd: root.clone() }),
+    )
+    .await
+    .unwrap();
+
+    let all = within(client.call::<SearchBranches>(&SearchBranchesParams {
+        query: String::new(),
+        max_results: None,
+        cwd: None,
+    }))
+    .await
+    .unwrap();
+    let names: Vec<(&str, bool)> = all
+        .branches
+        .iter()
+        .map(|branch| (branch.name.as_str(), branch.is_current))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("feature/login", false),
+            ("fix-typo", false),
+            ("main", true)
+        ]
+    );
+    let some = within(client.call::<SearchBranches>(&SearchBranchesParams {
+        query: "LOGIN".into(),
+        max_results: Some(5),
+        cwd: Some(format!("{root}/src")),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(some.branches.len(), 1);
+    assert_eq!(some.branches[0].name, "feature/login");
+
+    let checkout = |branch: &str, create: bool| CheckoutBranchParams {
+        branch: branch.to_owned(),
+        create: Some(create),
+        cwd: None,
+    };
+    let moved = within(client.call::<CheckoutBranch>(&checkout("feature/login", false)))
+        .await
+        .unwrap();
+    assert_eq!(moved.branch, "feature/login");
+    assert_eq!(
+        git(repo, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "feature/login"
+    );
+
+    std::fs::write(repo.join("src/main.rs"), "unsaved work\n").unwrap();
+    let dirty = within(client.call::<CheckoutBranch>(&checkout("main", false))).await;
+    let why = refused(dirty, -32009, "a checkout over uncommitted changes");
+    assert!(
+        why.contains("src/main.rs") && why.contains("commit or stash"),
+        "{why}"
+    );
+    assert_eq!(
+        git(repo, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "feature/login"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("src/main.rs")).unwrap(),
+        "unsaved work\n"
+    );
+
+    git(repo, &["checkout", "-q", "--", "src/main.rs"]);
+    let created = within(client.call::<CheckoutBranch>(&checkout("spike", true)))
+        .await
+        .unwrap();
+    assert_eq!(created.branch, "spike");
+    let option = within(client.call::<CheckoutBranch>(&checkout("--orphan", false))).await;
+    refused(option, -32602, "a branch name that is an option");
+    let missing = within(client.call::<CheckoutBranch>(&checkout("no-such-branch", false))).await;
+    refused(missing, -32602, "a branch that does not exist");
+    let outside = within(client.call::<SearchBranches>(&SearchBranchesParams {
+        query: String::new(),
+        max_results: None,
+        cwd: Some("/".into()),
+    }))
+    .await;
+    refused(outside, FORBIDDEN, "a repository outside the roots");
 }

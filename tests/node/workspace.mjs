@@ -20,6 +20,8 @@ const replies = {
   edit: await send("edit_file", { file_path: `${workspace}/notes/today.md`, old_string: "two", new_string: "three" }),
   read: await send("read_file", { path: `${workspace}/notes/today.md` }),
   escape: await send("read_file", { path: `${workspace}/../${outsideFile.split("/").slice(-2).join("/")}` }),
+  branches: await send("search_branches", { query: "" }),
+  checkout: await send("checkout_branch", { branch: "topic", create: true }),
   unsupported: await send("channels_list", {}),
 };
 client.close();

@@ -210,6 +210,12 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
                 register::<methods::WriteFile, _, _>(module, workspace::write_file)
             }
             MethodId::EditFile => register::<methods::EditFile, _, _>(module, workspace::edit_file),
+            MethodId::SearchBranches => {
+                register::<methods::SearchBranches, _, _>(module, workspace::search_branches)
+            }
+            MethodId::CheckoutBranch => {
+                register::<methods::CheckoutBranch, _, _>(module, workspace::checkout_branch)
+            }
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)
             }

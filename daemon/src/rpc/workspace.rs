@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
-    EditFileParams, EditFileResult, GetCwdMapParams, GetCwdMapResult, GetTreeParams, GetTreeResult,
-    GrepInFilesParams, GrepInFilesResult, ListInDirectoryParams, ListInDirectoryResult,
-    ReadFileParams, ReadFileResult, SearchFilesParams, SearchFilesResult,
+    CheckoutBranchParams, CheckoutBranchResult, EditFileParams, EditFileResult, GetCwdMapParams,
+    GetCwdMapResult, GetTreeParams, GetTreeResult, GrepInFilesParams, GrepInFilesResult,
+    ListInDirectoryParams, ListInDirectoryResult, ReadFileParams, ReadFileResult,
+    SearchBranchesParams, SearchBranchesResult, SearchFilesParams, SearchFilesResult,
     SetBootWorkingDirectoryParams, SetBootWorkingDirectoryResult, WriteFileParams, WriteFileResult,
 };
 
@@ -22,6 +23,7 @@ impl From<WorkspaceError> for RpcError {
             WorkspaceError::NotAbsolute(_) | WorkspaceError::Invalid(_) => ErrorCode::InvalidParams,
             WorkspaceError::Outside { .. } | WorkspaceError::Denied { .. } => ErrorCode::Forbidden,
             WorkspaceError::NotFound(_) => ErrorCode::NotFound,
+            WorkspaceError::Conflict(_) => ErrorCode::Conflict,
             WorkspaceError::Failed(_) => ErrorCode::InternalError,
         };
         RpcError::new(code, err.to_string())
@@ -136,8 +138,8 @@ pub async fn get_tree(
     .await
 }
 
-/// The directory a search covers: `cwd`, or the boot working directory.
-fn search_root(state: &DaemonState, cwd: Option<String>) -> String {
+/// `cwd`, or the boot working directory.
+fn dir_or_boot(state: &DaemonState, cwd: Option<String>) -> String {
     cwd.filter(|cwd| !cwd.is_empty())
         .unwrap_or_else(|| state.runtimes.boot_cwd())
 }
@@ -148,7 +150,7 @@ pub async fn search_files(
     params: SearchFilesParams,
 ) -> Result<SearchFilesResult, RpcError> {
     let roots = roots(&state).await?;
-    let root = search_root(&state, params.cwd);
+    let root = dir_or_boot(&state, params.cwd);
     blocking(move || {
         workspace::search_files(
             &roots.existing(&root)?,
@@ -165,7 +167,7 @@ pub async fn grep_in_files(
     params: GrepInFilesParams,
 ) -> Result<GrepInFilesResult, RpcError> {
     let roots = roots(&state).await?;
-    let root = search_root(&state, params.cwd.clone());
+    let root = dir_or_boot(&state, params.cwd.clone());
     blocking(move || workspace::grep_in_files(&roots.existing(&root)?, &params)).await
 }
 
@@ -215,4 +217,33 @@ pub async fn edit_file(
         workspace::edit_file(&file, &params.file_path, &edit)
     })
     .await
+}
+
+/// The directory a git command runs in, confined: `cwd`, or the boot
+/// working directory.
+async fn repository(
+    state: &DaemonState,
+    cwd: Option<String>,
+) -> Result<workspace::Confined, RpcError> {
+    let roots = roots(state).await?;
+    let dir = dir_or_boot(state, cwd);
+    blocking(move || roots.existing(&dir)).await
+}
+
+pub async fn search_branches(
+    state: Arc<DaemonState>,
+    _: Arc<ConnectionInfo>,
+    params: SearchBranchesParams,
+) -> Result<SearchBranchesResult, RpcError> {
+    let dir = repository(&state, params.cwd).await?;
+    Ok(workspace::search_branches(&dir, &params.query, params.max_results.unwrap_or(20)).await?)
+}
+
+pub async fn checkout_branch(
+    state: Arc<DaemonState>,
+    _: Arc<ConnectionInfo>,
+    params: CheckoutBranchParams,
+) -> Result<CheckoutBranchResult, RpcError> {
+    let dir = repository(&state, params.cwd).await?;
+    Ok(workspace::checkout_branch(&dir, &params.branch, params.create.unwrap_or(false)).await?)
 }

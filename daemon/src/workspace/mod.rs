@@ -7,6 +7,7 @@
 //! they do for the agent's tools.
 
 mod files;
+mod git;
 mod grep;
 mod listing;
 
@@ -20,6 +21,7 @@ use crate::permissions::{Call, Policy, Verdict};
 use crate::tools::Effect;
 
 pub use files::{Edit, edit_file, read_file, write_file};
+pub use git::{checkout_branch, search_branches};
 pub use grep::grep_in_files;
 pub use listing::{get_tree, list_in_directory, search_files};
 
@@ -38,6 +40,9 @@ pub enum WorkspaceError {
     Invalid(String),
     #[error("{0} does not exist")]
     NotFound(String),
+    /// The change would lose or mix in work not yet saved.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Failed(String),
 }

@@ -240,3 +240,51 @@ pub struct EditFileResult {
     pub start_line: Option<u64>,
     pub success: bool,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SearchBranchesParams {
+    /// Substring of the branch name, any case; empty lists every branch.
+    pub query: String,
+    /// Branches returned at most (20 unless given, 200 at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<u64>,
+    /// A directory in the repository; the boot working directory when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+/// One local or remote-tracking branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GitBranchInfo {
+    /// `main`, or `origin/main` for a remote-tracking branch.
+    pub name: String,
+    pub is_current: bool,
+    pub is_remote: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SearchBranchesResult {
+    /// Local branches first, each group by name.
+    pub branches: Vec<GitBranchInfo>,
+    pub success: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckoutBranchParams {
+    pub branch: String,
+    /// Create the branch from the current commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<bool>,
+    /// A directory in the repository; the boot working directory when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckoutBranchResult {
+    /// The branch now checked out.
+    pub branch: String,
+    pub success: bool,
+}

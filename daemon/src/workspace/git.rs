@@ -1,0 +1,153 @@
+//! Branches of the repository a workspace directory is in, through the
+//! `git` program the user already has (and its configuration, hooks and
+//! credentials with it).
+
+use std::path::Path;
+use std::time::Duration;
+
+use letta_protocol::{CheckoutBranchResult, GitBranchInfo, SearchBranchesResult};
+
+use super::{Confined, WorkspaceError};
+
+/// How long a listing may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a checkout may take (hooks run).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Branches returned at most.
+const MAX_BRANCHES: u64 = 200;
+/// Changed files a refused checkout names.
+const NAMED_CHANGES: usize = 10;
+
+/// Runs git in `dir`; its stdout, or its stderr as the error.
+async fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<String, WorkspaceError> {
+    let mut command = tokio::process::Command::new("git");
+    command
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(timeout, command.output())
+        .await
+        .map_err(|_| WorkspaceError::Failed(format!("git {} took over {timeout:?}", args[0])))?
+        .map_err(|err| WorkspaceError::Failed(format!("cannot run git: {err}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.trim();
+        if reason.contains("not a git repository") {
+            return Err(WorkspaceError::Invalid(format!(
+                "{} is not in a git repository",
+                dir.display()
+            )));
+        }
+        return Err(WorkspaceError::Invalid(format!(
+            "git {}: {reason}",
+            args[0]
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn directory(dir: &Confined) -> Result<&Path, WorkspaceError> {
+    if !dir.path.is_dir() {
+        return Err(WorkspaceError::Invalid(format!(
+            "{} is not a directory",
+            dir.path.display()
+        )));
+    }
+    Ok(&dir.path)
+}
+
+/// `search_branches`.
+pub async fn search_branches(
+    dir: &Confined,
+    query: &str,
+    max_results: u64,
+) -> Result<SearchBranchesResult, WorkspaceError> {
+    let listed = git(
+        directory(dir)?,
+        &[
+            "for-each-ref",
+            "--format=%(refname)%00%(HEAD)",
+            "refs/heads",
+            "refs/remotes",
+        ],
+        LIST_TIMEOUT,
+    )
+    .await?;
+    let query = query.to_lowercase();
+    let max = usize::try_from(max_results.clamp(1, MAX_BRANCHES)).unwrap_or(1);
+    let branches = listed
+        .lines()
+        .filter_map(|line| {
+            let (reference, head) = line.split_once('\0')?;
+            let (name, is_remote) = match reference.strip_prefix("refs/heads/") {
+                Some(local) => (local, false),
+                None => (reference.strip_prefix("refs/remotes/")?, true),
+            };
+            // `origin/HEAD` names another branch, not one of its own.
+            if is_remote && name.ends_with("/HEAD") {
+                return None;
+            }
+            Some(GitBranchInfo {
+                name: name.to_owned(),
+                is_current: head == "*",
+                is_remote,
+            })
+        })
+        .filter(|branch| query.is_empty() || branch.name.to_lowercase().contains(&query))
+        .take(max)
+        .collect();
+    Ok(SearchBranchesResult {
+        branches,
+        success: true,
+    })
+}
+
+/// `checkout_branch`: refused while tracked files have uncommitted changes,
+/// which a checkout could carry over or lose.
+pub async fn checkout_branch(
+    dir: &Confined,
+    branch: &str,
+    create: bool,
+) -> Result<CheckoutBranchResult, WorkspaceError> {
+    let dir = directory(dir)?;
+    // A name git would read as an option, or cannot hold, is refused here.
+    if branch.starts_with('-') {
+        return Err(WorkspaceError::Invalid(format!(
+            "{branch:?} is not a branch name"
+        )));
+    }
+    git(dir, &["check-ref-format", "--branch", branch], LIST_TIMEOUT)
+        .await
+        .map_err(|_| WorkspaceError::Invalid(format!("{branch:?} is not a valid branch name")))?;
+    let changed = git(
+        dir,
+        &["status", "--porcelain", "--untracked-files=no"],
+        LIST_TIMEOUT,
+    )
+    .await?;
+    let files: Vec<&str> = changed.lines().filter_map(|line| line.get(3..)).collect();
+    if !files.is_empty() {
+        let mut named = files[..files.len().min(NAMED_CHANGES)].join(", ");
+        if files.len() > NAMED_CHANGES {
+            named.push_str(&format!(" and {} more", files.len() - NAMED_CHANGES));
+        }
+        return Err(WorkspaceError::Conflict(format!(
+            "{} has uncommitted changes to tracked files ({named}); commit or stash them before checking out another branch",
+            dir.display()
+        )));
+    }
+    let args: &[&str] = if create {
+        &["checkout", "-b", branch]
+    } else {
+        &["checkout", branch]
+    };
+    git(dir, args, CHECKOUT_TIMEOUT).await?;
+    let current = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"], LIST_TIMEOUT).await?;
+    Ok(CheckoutBranchResult {
+        branch: current.trim().to_owned(),
+        success: true,
+    })
+}

@@ -224,6 +224,17 @@ registry::declare_methods! {
         params: CheckoutBranchParams, result: CheckoutBranchResult,
         frame_reply: FrameReply::Always("checkout_branch_response"),
     }
+    /// Reports changes of a workspace file to this connection
+    /// (`file_changed`) until `unwatch_file` or the connection closes.
+    WatchFile => "watch_file" {
+        params: WatchFileParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
+    /// Ends one `watch_file` of this connection.
+    UnwatchFile => "unwatch_file" {
+        params: WatchFileParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,
@@ -246,6 +257,7 @@ registry::declare_events! {
     UpdateDeviceStatus => "update_device_status" { frame: DeviceStatusEvent }
     UpdatePlan => "update_plan" { frame: PlanEvent }
     UpdateSubagentState => "update_subagent_state" { frame: SubagentStateEvent }
+    FileChanged => "file_changed" { frame: FileChangedEvent }
 }
 
 /// Serializes an event body into its frame, `type` first among equals.

@@ -226,6 +226,11 @@ async fn official_client_browses_and_edits_the_workspace() {
         (Some(2), Some(5))
     );
     assert_eq!(found["before"], serde_json::json!(["fn main() {"]));
+    assert_eq!(seen["watched"]["type"], "file_changed", "{seen}");
+    assert_eq!(
+        seen["watched"]["path"],
+        format!("{}/src/main.rs", workspace.display())
+    );
     assert_eq!(seen["write"]["success"], true);
     assert_eq!(seen["edit"]["replacements"], 1);
     assert_eq!(seen["read"]["content"], "one\nthree\n");

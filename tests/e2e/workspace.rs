@@ -11,8 +11,8 @@ use letta_protocol::methods::{
 use letta_protocol::*;
 use serde_json::json;
 
-use crate::support::backend::Backend;
-use crate::support::frontend::{Frontend, start_runtime};
+use crate::support::backend::{Backend, cm};
+use crate::support::frontend::{Frontend, start_runtime, user_input};
 use crate::support::{Daemon, within};
 
 /// A workspace with a nested tree, a file denied to reads by the project's
@@ -502,4 +502,87 @@ async fn branches_are_listed_and_a_dirty_checkout_is_refused() {
     }))
     .await;
     refused(outside, FORBIDDEN, "a repository outside the roots");
+}
+
+/// A watched file changed by the agent's Write, or by another frontend,
+/// reaches the frontend watching it; after `unwatch_file` it does not.
+#[tokio::test]
+async fn watched_files_report_changes_by_the_agent_and_by_frontends() {
+    let backend = Backend::mock().await;
+    let daemon = backend.daemon();
+    let (root, outside) = workspace(daemon.dir.path());
+    let mut watcher = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&watcher, "watches", Path::new(&root), "acceptEdits").await;
+    let main = format!("{root}/src/main.rs");
+    let sentinel = format!("{root}/.gitignore");
+    for path in [&main, &sentinel] {
+        watcher
+            .send(json!({ "type": "watch_file", "path": path, "request_id": "w" }))
+            .await;
+    }
+    // Commands on one connection take effect in order: once this is
+    // answered, the watches are in place.
+    watcher.request(json!({ "type": "get_cwd_map" })).await;
+
+    let script = r#"[[call:Write {"file_path": "src/main.rs", "content": "fn main() {}\n"}]]"#;
+    watcher
+        .send(user_input(&runtime, script, &cm("watched-write")))
+        .await;
+    let changed = watcher
+        .wait_for("the agent's change", |frame| {
+            frame["type"] == "file_changed"
+        })
+        .await;
+    assert_eq!(changed["path"], main.as_str(), "{changed}");
+    assert!(changed["lastModified"].as_u64().unwrap() > 1_700_000_000_000);
+    watcher
+        .seen_or_wait_for("the turn's end", |frame| frame["type"] == "turn_finished")
+        .await;
+
+    let other = Frontend::connect(&daemon).await;
+    let write = |path: &str, content: &str| json!({ "type": "write_file", "path": path, "content": content });
+    let seen_before = watcher.seen.len();
+    other.request(write(&main, "fn main() { todo!() }\n")).await;
+    let changed = watcher
+        .wait_for("another frontend's change", |frame| {
+            frame["type"] == "file_changed"
+        })
+        .await;
+    assert_eq!(changed["path"], main.as_str());
+
+    watcher
+        .send(json!({ "type": "watch_file", "path": format!("{outside}/secret.txt") }))
+        .await;
+    let refused = watcher
+        .wait_for("the refused watch", |frame| frame["type"] == "error")
+        .await;
+    assert_eq!(refused["command"], "watch_file", "{refused}");
+    assert_eq!(refused["error_code"], FORBIDDEN);
+
+    // Unwatched: a change of main.rs, then of the sentinel; only the
+    // sentinel's is reported (main.rs's would come first).
+    watcher
+        .send(json!({ "type": "unwatch_file", "path": main }))
+        .await;
+    watcher.request(json!({ "type": "get_cwd_map" })).await;
+    let seen_unwatched = watcher.seen.len();
+    other.request(write(&main, "fn main() {}\n")).await;
+    other.request(write(&sentinel, "*.tmp\n")).await;
+    let changed = watcher
+        .wait_for("the sentinel's change", |frame| {
+            frame["type"] == "file_changed"
+        })
+        .await;
+    assert_eq!(changed["path"], sentinel.as_str());
+    let reports: Vec<&serde_json::Value> = watcher.seen[seen_before..]
+        .iter()
+        .filter(|frame| frame["type"] == "file_changed")
+        .collect();
+    assert_eq!(reports.len(), 2, "one report per burst: {reports:?}");
+    assert!(
+        watcher.seen[seen_unwatched..]
+            .iter()
+            .all(|frame| frame["type"] != "file_changed" || frame["path"] == sentinel.as_str()),
+        "nothing about the unwatched file"
+    );
 }

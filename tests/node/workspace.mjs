@@ -16,6 +16,22 @@ const replies = {
   tree: await send("get_tree", { path: workspace, depth: 3 }),
   search: await send("search_files", { query: "main", cwd: workspace, max_results: 5 }),
   grep: await send("grep_in_files", { query: "needle", cwd: workspace, context_lines: 1 }),
+  watched: await (async () => {
+    // watch_file has no reply; the change it reports is the answer.
+    const main = `${workspace}/src/main.rs`;
+    const changed = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no file_changed within 20 s")), 20000);
+      client.onMessage((message) => {
+        if (message?.type === "file_changed") {
+          clearTimeout(timer);
+          resolve(message);
+        }
+      });
+    });
+    client.send({ type: "watch_file", path: main, request_id: "watch-1" });
+    await send("edit_file", { file_path: main, old_string: "needle", new_string: "pin" });
+    return await changed;
+  })(),
   write: await send("write_file", { path: `${workspace}/notes/today.md`, content: "one\ntwo\n" }),
   edit: await send("edit_file", { file_path: `${workspace}/notes/today.md`, old_string: "two", new_string: "three" }),
   read: await send("read_file", { path: `${workspace}/notes/today.md` }),

@@ -10,18 +10,6 @@ use letta_protocol::{
 
 use super::{ConnectionInfo, DaemonState};
 
-/// Event frame types this build emits (approvals, and so `control_request`,
-/// are not served yet).
-const EMITTED_EVENTS: &[&str] = &[
-    "stream_delta",
-    "turn_finished",
-    "control_request",
-    "external_tool_call_request",
-    "update_loop_status",
-    "update_queue",
-    "update_device_status",
-];
-
 pub async fn initialize(
     state: Arc<DaemonState>,
     connection: Arc<ConnectionInfo>,
@@ -44,7 +32,8 @@ pub async fn initialize(
         server_info: server_info(),
         capabilities: DaemonCapabilities {
             methods: state.implemented().to_vec(),
-            events: EMITTED_EVENTS
+            // Every declared event is emitted.
+            events: letta_protocol::EVENTS
                 .iter()
                 .map(|name| (*name).to_owned())
                 .collect(),

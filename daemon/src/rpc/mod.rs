@@ -46,6 +46,8 @@ pub struct DaemonState {
     pub identity: Identity,
     pub max_message_bytes: usize,
     pub runtimes: Arc<Runtimes>,
+    /// Files frontends watch.
+    pub watches: crate::workspace::Watches,
     /// Known once the TCP listener is bound.
     ws_url: OnceLock<String>,
     implemented: OnceLock<Vec<String>>,
@@ -58,6 +60,7 @@ impl DaemonState {
             identity,
             max_message_bytes,
             runtimes,
+            watches: crate::workspace::Watches::default(),
             ws_url: OnceLock::new(),
             implemented: OnceLock::new(),
         }
@@ -215,6 +218,12 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             }
             MethodId::CheckoutBranch => {
                 register::<methods::CheckoutBranch, _, _>(module, workspace::checkout_branch)
+            }
+            MethodId::WatchFile => {
+                register::<methods::WatchFile, _, _>(module, workspace::watch_file)
+            }
+            MethodId::UnwatchFile => {
+                register::<methods::UnwatchFile, _, _>(module, workspace::unwatch_file)
             }
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
-    CheckoutBranchParams, CheckoutBranchResult, EditFileParams, EditFileResult, GetCwdMapParams,
-    GetCwdMapResult, GetTreeParams, GetTreeResult, GrepInFilesParams, GrepInFilesResult,
-    ListInDirectoryParams, ListInDirectoryResult, ReadFileParams, ReadFileResult,
-    SearchBranchesParams, SearchBranchesResult, SearchFilesParams, SearchFilesResult,
-    SetBootWorkingDirectoryParams, SetBootWorkingDirectoryResult, WriteFileParams, WriteFileResult,
+    Ack, CheckoutBranchParams, CheckoutBranchResult, EditFileParams, EditFileResult,
+    GetCwdMapParams, GetCwdMapResult, GetTreeParams, GetTreeResult, GrepInFilesParams,
+    GrepInFilesResult, ListInDirectoryParams, ListInDirectoryResult, ReadFileParams,
+    ReadFileResult, SearchBranchesParams, SearchBranchesResult, SearchFilesParams,
+    SearchFilesResult, SetBootWorkingDirectoryParams, SetBootWorkingDirectoryResult,
+    WatchFileParams, WriteFileParams, WriteFileResult,
 };
 
 use super::{ConnectionInfo, DaemonState};
@@ -246,4 +247,44 @@ pub async fn checkout_branch(
 ) -> Result<CheckoutBranchResult, RpcError> {
     let dir = repository(&state, params.cwd).await?;
     Ok(workspace::checkout_branch(&dir, &params.branch, params.create.unwrap_or(false)).await?)
+}
+
+pub async fn watch_file(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: WatchFileParams,
+) -> Result<Ack, RpcError> {
+    let roots = roots(&state).await?;
+    let asked = params.path.clone();
+    let file = blocking(move || {
+        let file = roots.existing(&asked)?;
+        file.check_read()?;
+        Ok(file)
+    })
+    .await?;
+    let id = connection.id;
+    state
+        .watches
+        .watch(id, connection, &params.path, file.path)?;
+    Ok(Ack {
+        success: true,
+        error: None,
+    })
+}
+
+pub async fn unwatch_file(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: WatchFileParams,
+) -> Result<Ack, RpcError> {
+    if !state.watches.unwatch(connection.id, &params.path) {
+        return Err(RpcError::new(
+            ErrorCode::NotPending,
+            format!("this connection does not watch {}", params.path),
+        ));
+    }
+    Ok(Ack {
+        success: true,
+        error: None,
+    })
 }

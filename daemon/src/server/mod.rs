@@ -50,7 +50,8 @@ pub struct Opened {
 
 /// Held while a connection is served. Dropping it, however the connection
 /// ended, frees its slot and withdraws what it registered (its external
-/// tools), so reconnecting frontends do not pile up registrations.
+/// tools, its file watches), so reconnecting frontends do not pile up
+/// registrations.
 pub struct ConnectionLease {
     id: usize,
     state: Arc<DaemonState>,
@@ -61,6 +62,8 @@ pub struct ConnectionLease {
 impl Drop for ConnectionLease {
     fn drop(&mut self) {
         self.open_connections.fetch_sub(1, Ordering::AcqRel);
+        self.state.watches.release(self.id);
+        self.state.watches.release(self.id);
         // While the daemon stops, registrations go with it anyway.
         if self.shutdown.is_cancelled() {
             return;

@@ -10,6 +10,7 @@ mod files;
 mod git;
 mod grep;
 mod listing;
+mod watches;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ pub use files::{Edit, edit_file, read_file, write_file};
 pub use git::{checkout_branch, search_branches};
 pub use grep::grep_in_files;
 pub use listing::{get_tree, list_in_directory, search_files};
+pub use watches::Watches;
 
 /// Why a workspace command was refused or failed.
 #[derive(Debug, thiserror::Error)]

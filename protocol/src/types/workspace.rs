@@ -288,3 +288,24 @@ pub struct CheckoutBranchResult {
     pub branch: String,
     pub success: bool,
 }
+
+/// Params of `watch_file` and `unwatch_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WatchFileParams {
+    /// Absolute path of the file.
+    pub path: String,
+    /// The frontend's own id for the command; no reply frame carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// A watched file changed (or was replaced); sent to the connections that
+/// watch it, changes within 150 ms coalesced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileChangedEvent {
+    /// The path as `watch_file` named it.
+    pub path: String,
+    /// Modification time, Unix milliseconds.
+    #[serde(rename = "lastModified")]
+    pub last_modified: u64,
+}

@@ -69,6 +69,12 @@ registry::declare_methods! {
         params: ResumeQueueParams, result: ResumeQueueResult,
         frame_reply: FrameReply::WhenRequestId("resume_queue_response"),
     }
+    /// Takes a waiting input out of the queue before it starts; its turn
+    /// finishes `cancelled`.
+    RemoveQueueItem => "remove_queue_item" {
+        params: RemoveQueueItemParams, result: RemoveQueueItemResult,
+        frame_reply: FrameReply::Always("remove_queue_item_response"),
+    }
     /// Change a runtime's permission mode or working directory.
     ChangeDeviceState => "change_device_state" {
         params: ChangeDeviceStateParams, result: Ack,

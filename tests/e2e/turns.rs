@@ -19,6 +19,7 @@ on_both_backends!(
     a_repeated_client_message_id_starts_nothing,
     inputs_queue_behind_a_running_turn,
     abort_cancels_the_turn_and_parks_the_queue,
+    a_queued_input_is_removed_before_it_starts,
     work_goes_on_without_frontends_and_replays_exactly_once,
     two_frontends_see_the_same_events,
     a_killed_daemon_finishes_the_turn_after_restart,
@@ -246,6 +247,72 @@ async fn abort_cancels_the_turn_and_parks_the_queue(backend: Backend) {
     assert_eq!(resumed["resumed"], 1);
     let after = frontend.wait_for_type("turn_finished").await;
     assert_eq!(after["stop_reason"], "end_turn");
+}
+
+/// `remove_queue_item` takes a waiting input out: its turn finishes
+/// `cancelled` without running, the rest of the queue goes on.
+async fn a_queued_input_is_removed_before_it_starts(backend: Backend) {
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-remove-queued").await;
+    let slow = user_input(
+        &runtime,
+        "[[notool]] [[delay=0.1]] [[repeat=4]] first",
+        &cm("remove-first"),
+    );
+    assert_eq!(frontend.request(slow).await["disposition"], "started");
+    let mut turns = Vec::new();
+    for name in ["remove-second", "remove-third"] {
+        let input = user_input(&runtime, &format!("[[notool]] {name}"), &cm(name));
+        let queued = frontend.request(input).await;
+        assert_eq!(queued["disposition"], "queued", "{queued}");
+        turns.push(queued["turn_id"].as_str().unwrap().to_owned());
+    }
+
+    let remove = |item: &str| json!({ "type": "remove_queue_item", "request_id": "rm", "runtime": runtime, "item_id": item });
+    let removed = frontend.request(remove(&cm("remove-second"))).await;
+    assert_eq!(removed["type"], "remove_queue_item_response", "{removed}");
+    assert_eq!(removed["success"], true, "{removed}");
+    assert_eq!(removed["item_id"], cm("remove-second").as_str());
+    let again = frontend.request(remove(&cm("remove-second"))).await;
+    assert_eq!(again["success"], false, "{again}");
+
+    let mut ended = Vec::new();
+    while ended.len() < 3 {
+        let finished = frontend.wait_for_type("turn_finished").await;
+        ended.push((
+            finished["turn_id"].as_str().unwrap().to_owned(),
+            finished["stop_reason"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(
+        ended[0],
+        (turns[0].clone(), "cancelled".to_owned()),
+        "{ended:?}"
+    );
+    assert_eq!(
+        ended[2],
+        (turns[1].clone(), "end_turn".to_owned()),
+        "{ended:?}"
+    );
+    let cancelled = frontend.seen.iter().any(|frame| {
+        frame["type"] == "update_queue"
+            && frame["removed"][0]["client_message_id"] == cm("remove-second").as_str()
+            && frame["removed"][0]["disposition"] == "cancelled"
+    });
+    assert!(cancelled, "{:?}", frontend.types());
+    let stored = frontend.stored_messages(&runtime).await;
+    let sent = |name: &str| {
+        stored
+            .iter()
+            .any(|message| message["otid"] == cm(name).as_str())
+    };
+    assert!(sent("remove-first") && sent("remove-third"));
+    assert!(
+        !sent("remove-second"),
+        "the removed input never reached the agent"
+    );
+    assert_consecutive(&frontend.event_seqs());
 }
 
 async fn work_goes_on_without_frontends_and_replays_exactly_once(backend: Backend) {

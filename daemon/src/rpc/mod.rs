@@ -113,6 +113,9 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::ResumeQueue => {
                 register::<methods::ResumeQueue, _, _>(module, runtime::resume_queue)
             }
+            MethodId::RemoveQueueItem => {
+                register::<methods::RemoveQueueItem, _, _>(module, runtime::remove_queue_item)
+            }
             MethodId::ChangeDeviceState => {
                 register::<methods::ChangeDeviceState, _, _>(module, runtime::change_device_state)
             }

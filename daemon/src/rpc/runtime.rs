@@ -8,9 +8,9 @@ use letta_protocol::errors::{ErrorCode, RpcError};
 use letta_protocol::{
     AbortMessageParams, AbortMessageResult, Ack, ChangeDeviceStateParams, Created,
     ExternalToolCallResponseParams, InputAccepted, InputParams, InputPayload, LaunchSubagentParams,
-    LaunchSubagentResult, ResumeQueueParams, ResumeQueueResult, RuntimeExternalToolsUpdateParams,
-    RuntimeScope, RuntimeStartParams, RuntimeStartResult, SubagentLaunchNotify, SyncParams,
-    SyncResult, WakeCancelParams,
+    LaunchSubagentResult, RemoveQueueItemParams, RemoveQueueItemResult, ResumeQueueParams,
+    ResumeQueueResult, RuntimeExternalToolsUpdateParams, RuntimeScope, RuntimeStartParams,
+    RuntimeStartResult, SubagentLaunchNotify, SyncParams, SyncResult, WakeCancelParams,
 };
 use serde_json::{Value, json};
 
@@ -252,6 +252,21 @@ pub async fn resume_queue(
         .await?
         .resume_queue()
         .await?)
+}
+
+pub async fn remove_queue_item(
+    state: Arc<DaemonState>,
+    connection: Arc<ConnectionInfo>,
+    params: RemoveQueueItemParams,
+) -> Result<RemoveQueueItemResult, RpcError> {
+    subscribed(&state, &connection, &params.runtime)
+        .await?
+        .remove_queue_item(&params.item_id)
+        .await?;
+    Ok(RemoveQueueItemResult {
+        success: true,
+        item_id: params.item_id,
+    })
 }
 
 pub async fn change_device_state(

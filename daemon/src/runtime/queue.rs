@@ -132,6 +132,59 @@ impl Runtime {
         })
     }
 
+    /// Takes a waiting input out of the queue: it will not run, and its
+    /// turn finishes `cancelled` (in the same transaction that marks the
+    /// input so). An input that already started is not waiting.
+    pub async fn remove_queue_item(&self, item_id: &str) -> Result<(), RuntimeError> {
+        let (position, input) = {
+            let mut state = lock(&self.state);
+            let position = state
+                .queue
+                .iter()
+                .position(|input| {
+                    input.row.client_message_id == item_id
+                        || format!("input-{}", input.row.id) == item_id
+                })
+                .ok_or_else(|| {
+                    RuntimeError::NotPending(format!(
+                        "no input {item_id} waits in the queue (it may have started or finished)"
+                    ))
+                })?;
+            (position, state.queue.remove(position))
+        };
+        let removed = vec![QueueRemoval {
+            client_message_id: input.row.client_message_id.clone(),
+            disposition: QueueRemovalDisposition::Cancelled,
+        }];
+        let turn_id = input.row.turn_id.clone();
+        let finished =
+            self.log
+                .draft::<events::TurnFinished>(|envelope| letta_protocol::TurnFinishedEvent {
+                    envelope,
+                    turn_id,
+                    stop_reason: "cancelled".to_owned(),
+                    run_id: None,
+                    error: Some("removed from the queue before it started".to_owned()),
+                    usage: None,
+                });
+        let end = crate::store::InputEnd {
+            input_id: input.row.id,
+            status: crate::store::InputStatus::Cancelled,
+        };
+        if let Err(err) = self
+            .log
+            .emit_turn_end(vec![self.queue_draft(removed), finished], end)
+            .await
+        {
+            // Still stored as waiting: it stays in the queue.
+            let mut state = lock(&self.state);
+            let position = position.min(state.queue.len());
+            state.queue.insert(position, input);
+            return Err(err.into());
+        }
+        Ok(())
+    }
+
     /// Releases a queue parked by an abort.
     pub async fn resume_queue(&self) -> Result<ResumeQueueResult, RuntimeError> {
         let was_paused = lock(&self.state).paused;

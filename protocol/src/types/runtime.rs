@@ -156,6 +156,21 @@ pub struct ResumeQueueResult {
     pub error: Option<String>,
 }
 
+/// Params of `remove_queue_item`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoveQueueItemParams {
+    pub runtime: RuntimeScope,
+    /// The queue item's `id`, or its `client_message_id`.
+    pub item_id: String,
+}
+
+/// Result of `remove_queue_item`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoveQueueItemResult {
+    pub success: bool,
+    pub item_id: String,
+}
+
 /// Params of `change_device_state`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeDeviceStateParams {

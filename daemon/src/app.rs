@@ -23,6 +23,7 @@ use crate::runtime::{RuntimeError, RuntimeSettings, Runtimes};
 use crate::server::local_socket::{LocalSocket, LocalSocketError};
 use crate::server::{Shared, http};
 use crate::store::{CheckpointSchedule, DATABASE_FILE, Store, StoreError};
+use crate::terminals::Terminals;
 use letta_api::{LettaApi, LettaError};
 
 /// Exit code for a configuration error.
@@ -133,10 +134,16 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         socket: config.socket.display().to_string(),
         letta_base_url: config.letta.base_url.clone(),
     };
+    let terminals = Arc::new(Terminals::new(store.clone()));
+    let ended = terminals.restore().await?;
+    if ended > 0 {
+        tracing::info!(terminals = ended, "terminals of the last run ended with it");
+    }
     let state = Arc::new(DaemonState::new(
         identity,
         config.max_message_bytes,
         runtimes,
+        terminals,
     ));
     let methods = rpc::build(state.clone())?;
     let shared = Arc::new(Shared::new(
@@ -216,6 +223,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     maintenance.abort();
     state.runtimes.stop_background_jobs().await;
+    state.terminals.stop_all().await;
     published.remove();
     if let Err(err) = store.record_daemon_stop(run_id, &now_rfc3339()).await {
         tracing::warn!(error = %err, "cannot record the clean stop");

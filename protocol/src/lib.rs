@@ -241,6 +241,27 @@ registry::declare_methods! {
         params: WatchFileParams, result: Ack,
         frame_reply: FrameReply::Never,
     }
+    /// Starts a shell in a pseudo-terminal (or attaches to the running
+    /// terminal of that id); `terminal_spawned`, then its output.
+    TerminalSpawn => "terminal_spawn" {
+        params: TerminalSpawnParams, result: TerminalSpawnResult,
+        frame_reply: FrameReply::Never,
+    }
+    /// Types into a terminal.
+    TerminalInput => "terminal_input" {
+        params: TerminalInputParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
+    /// Changes a terminal's size.
+    TerminalResize => "terminal_resize" {
+        params: TerminalResizeParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
+    /// Ends a terminal and everything in its process group.
+    TerminalKill => "terminal_kill" {
+        params: TerminalKillParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,
@@ -264,6 +285,9 @@ registry::declare_events! {
     UpdatePlan => "update_plan" { frame: PlanEvent }
     UpdateSubagentState => "update_subagent_state" { frame: SubagentStateEvent }
     FileChanged => "file_changed" { frame: FileChangedEvent }
+    TerminalSpawned => "terminal_spawned" { frame: TerminalSpawnedEvent }
+    TerminalOutput => "terminal_output" { frame: TerminalOutputEvent }
+    TerminalExited => "terminal_exited" { frame: TerminalExitedEvent }
 }
 
 /// Serializes an event body into its frame, `type` first among equals.

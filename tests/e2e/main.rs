@@ -28,6 +28,7 @@ mod soak;
 mod storage;
 mod subagents;
 mod subscriptions;
+mod terminals;
 mod toolsets;
 mod turns;
 mod wakes;

@@ -246,3 +246,16 @@ async fn official_client_browses_and_edits_the_workspace() {
     let why = seen["unsupported"]["error"].as_str().unwrap();
     assert!(why.contains("not supported by letta-daemon"), "{why}");
 }
+
+/// A terminal through the official client: spawned, typed into, killed.
+#[tokio::test]
+async fn official_client_opens_a_terminal() {
+    let daemon = Daemon::start_with(Options::default().env("SHELL", "/bin/sh"));
+    let cwd = daemon.dir.path().display().to_string();
+    let seen = run_node_script("terminal.mjs", &daemon.ws_url("/ws"), &[&cwd], TIMEOUT * 3).await;
+    assert_eq!(seen["spawned"]["terminal_id"], "official", "{seen}");
+    assert!(seen["spawned"]["pid"].as_u64().is_some_and(|pid| pid > 1));
+    assert!(seen["output"].as_str().unwrap().contains("from-42"));
+    assert_eq!(seen["exited"]["terminal_id"], "official");
+    assert!(seen["exited"]["exitCode"].is_i64(), "{seen}");
+}

@@ -12,6 +12,7 @@ mod info;
 mod resources;
 mod runtime;
 mod status;
+mod terminals;
 mod workspace;
 
 use std::future::Future;
@@ -48,19 +49,27 @@ pub struct DaemonState {
     pub runtimes: Arc<Runtimes>,
     /// Files frontends watch.
     pub watches: crate::workspace::Watches,
+    /// Terminals frontends opened.
+    pub terminals: Arc<crate::terminals::Terminals>,
     /// Known once the TCP listener is bound.
     ws_url: OnceLock<String>,
     implemented: OnceLock<Vec<String>>,
 }
 
 impl DaemonState {
-    pub fn new(identity: Identity, max_message_bytes: usize, runtimes: Arc<Runtimes>) -> Self {
+    pub fn new(
+        identity: Identity,
+        max_message_bytes: usize,
+        runtimes: Arc<Runtimes>,
+        terminals: Arc<crate::terminals::Terminals>,
+    ) -> Self {
         DaemonState {
             started: Instant::now(),
             identity,
             max_message_bytes,
             runtimes,
             watches: crate::workspace::Watches::default(),
+            terminals,
             ws_url: OnceLock::new(),
             implemented: OnceLock::new(),
         }
@@ -227,6 +236,18 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             }
             MethodId::UnwatchFile => {
                 register::<methods::UnwatchFile, _, _>(module, workspace::unwatch_file)
+            }
+            MethodId::TerminalSpawn => {
+                register::<methods::TerminalSpawn, _, _>(module, terminals::terminal_spawn)
+            }
+            MethodId::TerminalInput => {
+                register::<methods::TerminalInput, _, _>(module, terminals::terminal_input)
+            }
+            MethodId::TerminalResize => {
+                register::<methods::TerminalResize, _, _>(module, terminals::terminal_resize)
+            }
+            MethodId::TerminalKill => {
+                register::<methods::TerminalKill, _, _>(module, terminals::terminal_kill)
             }
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)

@@ -50,8 +50,8 @@ pub struct Opened {
 
 /// Held while a connection is served. Dropping it, however the connection
 /// ended, frees its slot and withdraws what it registered (its external
-/// tools, its file watches), so reconnecting frontends do not pile up
-/// registrations.
+/// tools, its file watches, its view of terminals — which go on), so
+/// reconnecting frontends do not pile up registrations.
 pub struct ConnectionLease {
     id: usize,
     state: Arc<DaemonState>,
@@ -63,6 +63,7 @@ impl Drop for ConnectionLease {
     fn drop(&mut self) {
         self.open_connections.fetch_sub(1, Ordering::AcqRel);
         self.state.watches.release(self.id);
+        self.state.terminals.detach(self.id);
         self.state.watches.release(self.id);
         // While the daemon stops, registrations go with it anyway.
         if self.shutdown.is_cancelled() {

@@ -11,6 +11,7 @@ mod plans;
 mod runtimes;
 mod states;
 mod subagents;
+pub mod terminals;
 mod tool_calls;
 mod turns;
 mod wakes;

@@ -14,6 +14,7 @@ mod input;
 mod resources;
 mod runtime;
 mod status;
+mod terminals;
 mod workspace;
 
 pub use common::*;
@@ -24,4 +25,5 @@ pub use input::*;
 pub use resources::*;
 pub use runtime::*;
 pub use status::*;
+pub use terminals::*;
 pub use workspace::*;

@@ -135,23 +135,16 @@ pub fn start(launch: Launch<'_>, context: &ToolContext) -> Result<Arc<Session>, 
         .map_err(|err| format!("cannot create {}: {err}", output_file.display()))?;
     let flag = if launch.login { "-lc" } else { "-c" };
     let (child, stdin, readers): (_, _, Vec<Box<dyn AsyncRead + Send + Unpin>>) = if launch.tty {
-        let (pty, pts) =
-            pty_process::open().map_err(|err| format!("cannot open a terminal: {err}"))?;
-        pty.resize(pty_process::Size::new(TERMINAL_ROWS, TERMINAL_COLUMNS))
-            .map_err(|err| format!("cannot size the terminal: {err}"))?;
-        let child = pty_process::Command::new(launch.shell)
-            .arg(flag)
-            .arg(launch.command_line)
-            .current_dir(&launch.workdir)
-            .env("TERM", "dumb")
-            .env("PAGER", "cat")
-            .env("GIT_PAGER", "cat")
-            .kill_on_drop(false)
-            .spawn(pts)
-            .map_err(|err| format!("cannot start {}: {err}", launch.shell))?;
-        let (read, write) = pty.into_split();
-        let readers: Vec<Box<dyn AsyncRead + Send + Unpin>> = vec![Box::new(read)];
-        (child, Some(write), readers)
+        let spawned = crate::pty::spawn(&crate::pty::Launch {
+            program: launch.shell,
+            args: &[flag, launch.command_line],
+            cwd: &launch.workdir,
+            env: &[("TERM", "dumb"), ("PAGER", "cat"), ("GIT_PAGER", "cat")],
+            rows: TERMINAL_ROWS,
+            cols: TERMINAL_COLUMNS,
+        })?;
+        let readers: Vec<Box<dyn AsyncRead + Send + Unpin>> = vec![Box::new(spawned.output)];
+        (spawned.child, Some(spawned.input), readers)
     } else {
         let mut command = tokio::process::Command::new(launch.shell);
         command

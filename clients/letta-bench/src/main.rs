@@ -11,6 +11,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod acp;
+mod desktop;
 mod floor;
 mod latency;
 mod load;
@@ -133,6 +134,9 @@ enum Command {
     /// Code's official client to the reference app-server and the daemon,
     /// on a Letta server and on their local backends.
     Turn(turn::TurnArgs),
+    /// The desktop surface: terminal output latency, and grep_in_files on
+    /// a generated tree beside the `rg` binary.
+    Desktop(desktop::DesktopArgs),
     /// Serves the do-nothing floor server on a port (used by `run`).
     #[command(hide = true)]
     FloorServer {
@@ -191,6 +195,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Load(args) => load::report(args).await,
+        Command::Desktop(args) => desktop::report(args).await,
         Command::Turn(args) => turn::report(daemon_command(args.daemon.clone(), None)?, args).await,
         Command::Stream {
             daemon,

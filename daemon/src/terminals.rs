@@ -32,6 +32,8 @@ const MAX_CELLS: u16 = 1000;
 /// How long output may still come after the shell ended (from what it
 /// left holding the terminal).
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// How long typing may wait for the terminal's program to read.
+const INPUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Between the hangup `terminal_kill` sends and the kill that follows.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -307,14 +309,23 @@ impl Terminals {
             .ok_or_else(|| TerminalError::NotRunning(id.to_owned()))
     }
 
+    /// Types `data`; a terminal whose program does not read its input for
+    /// [`INPUT_TIMEOUT`] refuses the rest, rather than holding up the
+    /// connection's later commands.
     pub async fn input(&self, id: &str, data: &str) -> Result<(), TerminalError> {
         let terminal = self.running(id)?;
-        let mut input = terminal.input.lock().await;
-        input
-            .write_all(data.as_bytes())
-            .await
-            .and(input.flush().await)
-            .map_err(|err| TerminalError::Failed(format!("cannot type into terminal {id}: {err}")))
+        let typed = tokio::time::timeout(INPUT_TIMEOUT, async {
+            let mut input = terminal.input.lock().await;
+            input.write_all(data.as_bytes()).await?;
+            input.flush().await
+        })
+        .await
+        .map_err(|_| {
+            TerminalError::Failed(format!(
+                "terminal {id} has not read its input for {INPUT_TIMEOUT:?}; part of it may not have been typed"
+            ))
+        })?;
+        typed.map_err(|err| TerminalError::Failed(format!("cannot type into terminal {id}: {err}")))
     }
 
     pub async fn resize(&self, id: &str, cols: u16, rows: u16) -> Result<(), TerminalError> {

@@ -203,3 +203,6 @@ impl Confined {
 fn is_hidden(hidden: &globset::GlobSet, path: &Path) -> bool {
     !hidden.is_empty() && (hidden.is_match(path) || hidden.is_match(path.join("entry")))
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,7 @@ on_both_backends!(
     inputs_queue_behind_a_running_turn,
     abort_cancels_the_turn_and_parks_the_queue,
     a_queued_input_is_removed_before_it_starts,
+    an_external_tool_that_is_not_answered_in_time_fails,
     work_goes_on_without_frontends_and_replays_exactly_once,
     two_frontends_see_the_same_events,
     a_killed_daemon_finishes_the_turn_after_restart,
@@ -247,6 +248,44 @@ async fn abort_cancels_the_turn_and_parks_the_queue(backend: Backend) {
     assert_eq!(resumed["resumed"], 1);
     let after = frontend.wait_for_type("turn_finished").await;
     assert_eq!(after["stop_reason"], "end_turn");
+}
+
+/// An external tool registered with `timeout_ms`: the turn goes on without
+/// the answer once the time is up, the agent told why; a late answer is
+/// refused.
+async fn an_external_tool_that_is_not_answered_in_time_fails(backend: Backend) {
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let mut tools = ext_tool();
+    tools[0]["timeout_ms"] = json!(300);
+    tools[0]["auto_background"] = json!(false);
+    let reply = frontend
+        .request(start_new_runtime("e2e-external-timeout", tools))
+        .await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let runtime = reply["runtime"].clone();
+    let input = user_input(&runtime, r#"[[call:Ext {"x": 1}]]"#, &cm("external-late"));
+    frontend.send(input).await;
+    let call = frontend.wait_for_type("external_tool_call_request").await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    assert_eq!(frontend.deltas("client_tool_end")[0]["status"], "error");
+    let text = streamed_text(&frontend);
+    assert!(
+        text.contains("did not answer within 300 ms"),
+        "the agent was told: {text}"
+    );
+
+    frontend
+        .send(json!({
+            "type": "external_tool_call_response",
+            "request_id": call["request_id"],
+            "result": { "content": [{ "type": "text", "text": "too late" }] },
+        }))
+        .await;
+    let late = frontend.wait_for_type("error").await;
+    assert_eq!(late["command"], "external_tool_call_response", "{late}");
+    assert_eq!(late["error_code"], -32006, "{late}");
 }
 
 /// `remove_queue_item` takes a waiting input out: its turn finishes

@@ -162,6 +162,17 @@ impl RuntimeState {
             .collect()
     }
 
+    /// How long a turn waits for an answer to the external tool `name`, if
+    /// its registration says.
+    pub fn external_timeout(&self, name: &str) -> Option<std::time::Duration> {
+        self.registrations
+            .iter()
+            .flat_map(|registration| &registration.group.tools)
+            .find(|tool| tool.name == name)
+            .and_then(|tool| tool.timeout_ms)
+            .map(std::time::Duration::from_millis)
+    }
+
     /// External tools offered to a turn: unscoped ones, plus those whose
     /// scope the input selected.
     pub fn external_tools(&self, scope_ids: Option<&[String]>) -> Vec<ExternalToolDefinition> {

@@ -14,6 +14,15 @@ pub struct ExternalToolDefinition {
     pub description: String,
     /// JSON Schema of the tool's arguments.
     pub parameters: JsonObject,
+    /// How long a turn waits for the frontend's answer before the agent is
+    /// told it did not come (the frontend's work is not cancelled; a late
+    /// answer is refused). Without it, the turn waits as long as it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Accepted for Letta Code's clients; the daemon always waits inline,
+    /// as with `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_background: Option<bool>,
 }
 
 /// Tools registered together, optionally under a scope that inputs select.

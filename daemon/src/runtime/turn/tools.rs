@@ -1,5 +1,7 @@
 //! Resolving the client-side tool calls a run stopped for.
 
+use std::time::Duration;
+
 use letta_protocol::{
     ExternalToolCallRequestEvent, ExternalToolDefinition, LoopStatus, StreamDeltaEvent, events,
 };
@@ -230,11 +232,15 @@ impl Turn<'_> {
             .and_then(|row| row.result)
         {
             Some(stored) => serde_json::from_str(&stored).unwrap_or(Value::Null),
-            None => tokio::select! {
-                answer = waiter => answer
-                    .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
-                () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
-            },
+            None => {
+                let timeout = lock(&rt.state).external_timeout(&call.name);
+                tokio::select! {
+                    answer = waiter => answer
+                        .map_err(|_| TurnError::Protocol("external tool call abandoned".to_owned()))?,
+                    () = wait_at_most(timeout) => self.expire_external(&request_id, timeout).await?,
+                    () = self.turn.cancel.cancelled() => return Err(TurnError::Cancelled),
+                }
+            }
         };
         rt.external.forget(&request_id);
         let (tool_return, status) = tool_return_of(&answer);
@@ -246,6 +252,32 @@ impl Turn<'_> {
         Ok((tool_return, status))
     }
 
+    /// The answer once the frontend's time is up: "no answer in time",
+    /// stored as the answer so a late one is refused — unless one came in
+    /// just before, which then stands.
+    async fn expire_external(
+        &self,
+        request_id: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Value, TurnError> {
+        let rt = self.runtime;
+        let waited = timeout.unwrap_or_default().as_millis();
+        let expired = json!({ "error": format!(
+            "the frontend did not answer within {waited} ms (the tool's timeout_ms); its work may go on, but its answer will not reach this turn"
+        ) });
+        rt.store
+            .answer_external_call(rt.id, request_id, &expired.to_string())
+            .await?;
+        let stored = rt
+            .store
+            .external_call(request_id)
+            .await?
+            .and_then(|row| row.result);
+        Ok(stored
+            .and_then(|stored| serde_json::from_str(&stored).ok())
+            .unwrap_or(expired))
+    }
+
     pub(super) fn delta(&self, delta: Value) -> Draft {
         self.runtime
             .log
@@ -254,6 +286,14 @@ impl Turn<'_> {
                 delta,
                 subagent_id: None,
             })
+    }
+}
+
+/// Sleeps for `timeout`, or forever without one.
+async fn wait_at_most(timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => tokio::time::sleep(timeout).await,
+        None => std::future::pending().await,
     }
 }
 

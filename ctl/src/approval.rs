@@ -18,6 +18,7 @@ pub enum Answer {
 pub fn answer(runtime: RuntimeScope, request_id: &str, decision: ApprovalDecision) -> InputParams {
     InputParams {
         runtime,
+        terminal_consumer_id: None,
         payload: InputPayload::ApprovalResponse(ApprovalResponse {
             request_id: request_id.to_owned(),
             decision: Some(decision),

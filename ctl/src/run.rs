@@ -55,6 +55,7 @@ pub async fn run(context: &Context, args: RunArgs) -> Result<u8, CtlError> {
     let accepted = events
         .call::<methods::Input>(&InputParams {
             runtime: scope.clone(),
+            terminal_consumer_id: None,
             payload: InputPayload::CreateMessage(message),
         })
         .await?;

@@ -262,6 +262,13 @@ registry::declare_methods! {
         params: TerminalKillParams, result: Ack,
         frame_reply: FrameReply::Never,
     }
+    /// A frontend's receipt for a `turn_finished`. Every event is durable
+    /// and replayed by `event_seq`, so the receipt changes nothing here; it
+    /// is checked and accepted.
+    TurnFinishedAck => "turn_finished_ack" {
+        params: TurnFinishedAckParams, result: Ack,
+        frame_reply: FrameReply::Never,
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,

@@ -605,3 +605,47 @@ async fn real_server_stream_dropped_mid_run_is_resumed_without_loss_or_repeat() 
         "no chunk lost"
     );
 }
+
+/// `input.terminal_consumer_id` comes back in the turn's `turn_finished`;
+/// `turn_finished_ack` is accepted, and a malformed one refused by name.
+#[tokio::test]
+async fn a_terminal_consumer_is_named_in_turn_finished_and_may_ack_it() {
+    let backend = Backend::mock().await;
+    let daemon = backend.daemon();
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = new_runtime(&frontend, "e2e-consumer").await;
+    let mut input = user_input(&runtime, "[[notool]] hello", &cm("consumer"));
+    input["terminal_consumer_id"] = json!("desk-1");
+    input["request_id"] = json!("consumer-input");
+    assert_eq!(frontend.request(input).await["accepted"], true);
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(
+        finished["terminal_consumer_ids"],
+        json!(["desk-1"]),
+        "{finished}"
+    );
+
+    let ack = |consumer: &str| {
+        json!({ "type": "turn_finished_ack", "runtime": runtime,
+                "idempotency_key": finished["idempotency_key"], "consumer_id": consumer })
+    };
+    frontend.send(ack("desk-1")).await;
+    frontend.send(ack("")).await;
+    // Commands on a connection take effect in order: had the first been
+    // refused, its refusal would come first.
+    let refused = frontend.wait_for_type("error").await;
+    assert_eq!(refused["command"], "turn_finished_ack");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("consumer_id must have"),
+        "{refused}"
+    );
+
+    let mut too_long = user_input(&runtime, "[[notool]] again", &cm("consumer-long"));
+    too_long["terminal_consumer_id"] = json!("x".repeat(257));
+    too_long["request_id"] = json!("consumer-long");
+    let refused = frontend.request(too_long).await;
+    assert_eq!(refused["success"], false, "{refused}");
+}

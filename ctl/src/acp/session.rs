@@ -171,6 +171,7 @@ impl Session {
         let accepted = client
             .call::<methods::Input>(&InputParams {
                 runtime: self.scope.clone(),
+                terminal_consumer_id: None,
                 payload: InputPayload::CreateMessage(CreateMessage {
                     messages: vec![MessageCreate {
                         role: "user".to_owned(),

@@ -122,6 +122,9 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::ResumeQueue => {
                 register::<methods::ResumeQueue, _, _>(module, runtime::resume_queue)
             }
+            MethodId::TurnFinishedAck => {
+                register::<methods::TurnFinishedAck, _, _>(module, runtime::turn_finished_ack)
+            }
             MethodId::RemoveQueueItem => {
                 register::<methods::RemoveQueueItem, _, _>(module, runtime::remove_queue_item)
             }

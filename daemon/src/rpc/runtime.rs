@@ -10,7 +10,8 @@ use letta_protocol::{
     ExternalToolCallResponseParams, InputAccepted, InputParams, InputPayload, LaunchSubagentParams,
     LaunchSubagentResult, RemoveQueueItemParams, RemoveQueueItemResult, ResumeQueueParams,
     ResumeQueueResult, RuntimeExternalToolsUpdateParams, RuntimeScope, RuntimeStartParams,
-    RuntimeStartResult, SubagentLaunchNotify, SyncParams, SyncResult, WakeCancelParams,
+    RuntimeStartResult, SubagentLaunchNotify, SyncParams, SyncResult, TurnFinishedAckParams,
+    WakeCancelParams,
 };
 use serde_json::{Value, json};
 
@@ -209,7 +210,11 @@ pub async fn input(
     // leave it stored but never acted on.
     let taken = tokio::spawn(async move {
         match params.payload {
-            InputPayload::CreateMessage(message) => runtime.accept_input(message).await,
+            InputPayload::CreateMessage(message) => {
+                runtime
+                    .accept_input(message, params.terminal_consumer_id)
+                    .await
+            }
             InputPayload::ApprovalResponse(response) => {
                 runtime.answer_approval(response).await?;
                 Ok(InputAccepted {
@@ -252,6 +257,32 @@ pub async fn resume_queue(
         .await?
         .resume_queue()
         .await?)
+}
+
+/// Events are durable and replayed by `event_seq`, so a receipt changes
+/// nothing; it is checked (a runtime this daemon knows, a bounded consumer
+/// id) and accepted.
+pub async fn turn_finished_ack(
+    state: Arc<DaemonState>,
+    _: Arc<ConnectionInfo>,
+    params: TurnFinishedAckParams,
+) -> Result<Ack, RpcError> {
+    let consumer = params.consumer_id.chars().count();
+    if consumer == 0 || consumer > crate::runtime::MAX_CONSUMER_ID_CHARS {
+        return Err(RpcError::new(
+            ErrorCode::InvalidParams,
+            format!(
+                "consumer_id must have 1 to {} characters",
+                crate::runtime::MAX_CONSUMER_ID_CHARS
+            ),
+        ));
+    }
+    state.runtimes.get(&params.runtime).await?;
+    tracing::debug!(consumer = %params.consumer_id, key = %params.idempotency_key, "turn_finished acknowledged");
+    Ok(Ack {
+        success: true,
+        error: None,
+    })
 }
 
 pub async fn remove_queue_item(

@@ -15,6 +15,7 @@ mod monitors;
 mod notices;
 mod plan;
 mod queue;
+pub use queue::MAX_CONSUMER_ID_CHARS;
 mod sink;
 mod state;
 mod subagents;

@@ -77,7 +77,7 @@ impl Runtime {
             }],
             ..Default::default()
         };
-        self.accept_input(message).await
+        self.accept_input(message, None).await
     }
 }
 

@@ -13,6 +13,9 @@ use super::{MAX_QUEUED_INPUTS, Runtime, RuntimeError, approvals, context, turn};
 use crate::store::{Disposition, NewInput, Recorded};
 use crate::util::lock;
 
+/// Longest `terminal_consumer_id`, as Letta Code bounds it.
+pub const MAX_CONSUMER_ID_CHARS: usize = 256;
+
 impl Runtime {
     /// Accepts a user turn: starts it, or queues it behind the running one.
     /// A `client_message_id` seen before returns the first answer and starts
@@ -20,7 +23,16 @@ impl Runtime {
     pub async fn accept_input(
         &self,
         message: CreateMessage,
+        terminal_consumer_id: Option<String>,
     ) -> Result<InputAccepted, RuntimeError> {
+        if terminal_consumer_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.chars().count() > MAX_CONSUMER_ID_CHARS)
+        {
+            return Err(RuntimeError::Invalid(format!(
+                "terminal_consumer_id must have 1 to {MAX_CONSUMER_ID_CHARS} characters"
+            )));
+        }
         if message.messages.is_empty() {
             return Err(RuntimeError::Invalid(
                 "create_message needs at least one message".into(),
@@ -74,6 +86,7 @@ impl Runtime {
                     room: queued < MAX_QUEUED_INPUTS,
                     described_cwd: context.as_ref().and_then(|context| context.cwd.as_deref()),
                     described_skills: context.as_ref().map(|context| context.skills.as_str()),
+                    terminal_consumer_id: terminal_consumer_id.as_deref(),
                 },
             )
             .await?;
@@ -163,6 +176,11 @@ impl Runtime {
                     envelope,
                     turn_id,
                     stop_reason: "cancelled".to_owned(),
+                    terminal_consumer_ids: input
+                        .row
+                        .terminal_consumer_id
+                        .clone()
+                        .map(|id| vec![id]),
                     run_id: None,
                     error: Some("removed from the queue before it started".to_owned()),
                     usage: None,

@@ -12,6 +12,7 @@ pub struct InputRow {
     pub status: InputStatus,
     pub payload: String,
     pub accepted_at: String,
+    pub terminal_consumer_id: Option<String>,
 }
 
 /// A stored run cursor.
@@ -52,7 +53,7 @@ pub enum Recorded {
 /// The columns of [`InputRow`], as a literal for `concat!`.
 macro_rules! input_columns {
     () => {
-        "id, client_message_id, turn_id, disposition, status, payload, accepted_at"
+        "id, client_message_id, turn_id, disposition, status, payload, accepted_at, terminal_consumer_id"
     };
 }
 
@@ -70,6 +71,8 @@ pub struct NewInput<'a> {
     pub described_cwd: Option<&'a str>,
     /// The skills it describes.
     pub described_skills: Option<&'a str>,
+    /// The frontend to name in the turn's `turn_finished`.
+    pub terminal_consumer_id: Option<&'a str>,
 }
 
 impl Store {
@@ -89,6 +92,7 @@ impl Store {
             room,
             described_cwd,
             described_skills,
+            terminal_consumer_id,
         } = input;
         let mut tx = self.write_transaction().await?;
         let existing: Option<InputRow> = sqlx::query_as(concat!(
@@ -107,8 +111,8 @@ impl Store {
             return Ok(Recorded::Refused);
         }
         let row = sqlx::query_as(concat!(
-            "INSERT INTO inputs (runtime_id, client_message_id, turn_id, disposition, status, payload, accepted_at)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?) RETURNING ",
+            "INSERT INTO inputs (runtime_id, client_message_id, turn_id, disposition, status, payload, accepted_at, terminal_consumer_id)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING ",
             input_columns!()
         ))
         .bind(runtime_id)
@@ -117,6 +121,7 @@ impl Store {
         .bind(disposition)
         .bind(payload)
         .bind(crate::util::now_rfc3339())
+        .bind(terminal_consumer_id)
         .fetch_one(&mut *tx)
         .await?;
         if described_cwd.is_some() || described_skills.is_some() {

@@ -28,6 +28,9 @@ pub struct TurnFinishedEvent {
     pub turn_id: String,
     /// Letta stop reason (`end_turn`, `cancelled`, `error`, ...).
     pub stop_reason: String,
+    /// The `terminal_consumer_id` the turn's input named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_consumer_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

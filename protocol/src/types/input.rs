@@ -9,6 +9,19 @@ use super::{JsonObject, RuntimeScope};
 pub struct InputParams {
     pub runtime: RuntimeScope,
     pub payload: InputPayload,
+    /// A frontend's name for itself (up to 256 characters), repeated in the
+    /// turn's `turn_finished.terminal_consumer_ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_consumer_id: Option<String>,
+}
+
+/// Params of `turn_finished_ack`: a frontend has applied a `turn_finished`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnFinishedAckParams {
+    pub runtime: RuntimeScope,
+    /// The `turn_finished` event's `idempotency_key`.
+    pub idempotency_key: String,
+    pub consumer_id: String,
 }
 
 /// What an `input` carries.

@@ -296,27 +296,30 @@ impl Runtime {
             kind.instructions, row.prompt
         );
         child
-            .accept_input(CreateMessage {
-                messages: vec![MessageCreate {
-                    role: "user".to_owned(),
-                    content: Value::String(task),
-                    client_message_id: Some(row.assignment.clone()),
-                    extra: Map::new(),
-                }],
-                // The type's tools, also those its toolset lacks (Glob,
-                // Grep, LS), and no others.
-                client_toolset: kind
-                    .tools
-                    .clone()
-                    .map(|tools| letta_protocol::ClientToolset {
-                        base: None,
-                        include: Some(tools),
-                    }),
-                client_tool_allowlist: kind.tools.clone(),
-                // Nobody is there to answer a question.
-                exclude_interactive_tools: Some(true),
-                ..Default::default()
-            })
+            .accept_input(
+                CreateMessage {
+                    messages: vec![MessageCreate {
+                        role: "user".to_owned(),
+                        content: Value::String(task),
+                        client_message_id: Some(row.assignment.clone()),
+                        extra: Map::new(),
+                    }],
+                    // The type's tools, also those its toolset lacks (Glob,
+                    // Grep, LS), and no others.
+                    client_toolset: kind
+                        .tools
+                        .clone()
+                        .map(|tools| letta_protocol::ClientToolset {
+                            base: None,
+                            include: Some(tools),
+                        }),
+                    client_tool_allowlist: kind.tools.clone(),
+                    // Nobody is there to answer a question.
+                    exclude_interactive_tools: Some(true),
+                    ..Default::default()
+                },
+                None,
+            )
             .await
             .map_err(refused)?;
         Ok(())

@@ -180,6 +180,7 @@ impl Turn<'_> {
                 envelope,
                 turn_id,
                 stop_reason,
+                terminal_consumer_ids: input.row.terminal_consumer_id.clone().map(|id| vec![id]),
                 run_id,
                 error,
                 usage,

@@ -41,18 +41,8 @@ pub fn end_left_behind(data_dir: &Path) -> usize {
     let Some((_, ours_dir)) = ours.split_once(' ') else {
         return 0;
     };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
     let mut found = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in crate::util::process_ids() {
         if u32::try_from(pid).is_ok_and(|pid| pid == own_pid) {
             continue;
         }

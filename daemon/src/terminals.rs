@@ -389,17 +389,7 @@ fn signal_session(leader: u32, signal: nix::sys::signal::Signal) {
         return;
     }
     let _ = killpg(Pid::from_raw(leader), signal);
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in crate::util::process_ids() {
         if session_of(pid) == Some(leader) {
             let _ = kill(Pid::from_raw(pid), signal);
         }

@@ -10,6 +10,18 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The ids of the processes running now, from `/proc` (Linux; elsewhere
+/// none).
+pub fn process_ids() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
 /// The time now, in Unix milliseconds.
 pub fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()

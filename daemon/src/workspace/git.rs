@@ -49,16 +49,6 @@ async fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<String, Wor
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-fn directory(dir: &Confined) -> Result<&Path, WorkspaceError> {
-    if !dir.path.is_dir() {
-        return Err(WorkspaceError::Invalid(format!(
-            "{} is not a directory",
-            dir.path.display()
-        )));
-    }
-    Ok(&dir.path)
-}
-
 /// `search_branches`.
 pub async fn search_branches(
     dir: &Confined,
@@ -66,7 +56,7 @@ pub async fn search_branches(
     max_results: u64,
 ) -> Result<SearchBranchesResult, WorkspaceError> {
     let listed = git(
-        directory(dir)?,
+        dir.directory()?,
         &[
             "for-each-ref",
             "--format=%(refname)%00%(HEAD)",
@@ -112,7 +102,7 @@ pub async fn checkout_branch(
     branch: &str,
     create: bool,
 ) -> Result<CheckoutBranchResult, WorkspaceError> {
-    let dir = directory(dir)?;
+    let dir = dir.directory()?;
     // A name git would read as an option, or cannot hold, is refused here.
     if branch.starts_with('-') {
         return Err(WorkspaceError::Invalid(format!(

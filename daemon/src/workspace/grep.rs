@@ -30,12 +30,7 @@ pub fn grep_in_files(
     root: &Confined,
     params: &GrepInFilesParams,
 ) -> Result<GrepInFilesResult, WorkspaceError> {
-    if !root.path.is_dir() {
-        return Err(WorkspaceError::Invalid(format!(
-            "{} is not a directory",
-            root.path.display()
-        )));
-    }
+    root.directory()?;
     let mut found = GrepInFilesResult {
         success: true,
         matches: Vec::new(),

@@ -79,16 +79,6 @@ fn list(dir: &Path, hidden: &globset::GlobSet, deep: bool) -> Result<Listing, Wo
     Ok(listing)
 }
 
-fn directory(dir: &Confined) -> Result<&Path, WorkspaceError> {
-    if !dir.path.is_dir() {
-        return Err(WorkspaceError::Invalid(format!(
-            "{} is not a directory",
-            dir.path.display()
-        )));
-    }
-    Ok(&dir.path)
-}
-
 /// `list_in_directory`: folders, then files, paged together.
 pub fn list_in_directory(
     dir: &Confined,
@@ -97,7 +87,7 @@ pub fn list_in_directory(
     offset: u64,
     limit: Option<u64>,
 ) -> Result<ListInDirectoryResult, WorkspaceError> {
-    let listing = list(directory(dir)?, &dir.hidden(), false)?;
+    let listing = list(dir.directory()?, &dir.hidden(), false)?;
     let folder_count = listing.folders.len();
     let files = if include_files {
         listing.files
@@ -132,7 +122,7 @@ pub fn list_in_directory(
 
 /// `get_tree`: breadth first to `depth` levels, directories first at each.
 pub fn get_tree(root: &Confined, asked: &str, depth: u32) -> Result<GetTreeResult, WorkspaceError> {
-    let start = directory(root)?;
+    let start = root.directory()?;
     let hidden = root.hidden();
     let mut entries = Vec::new();
     let mut has_more_depth = false;
@@ -183,7 +173,7 @@ pub fn search_files(
     query: &str,
     max_results: u64,
 ) -> Result<SearchFilesResult, WorkspaceError> {
-    let start = directory(root)?;
+    let start = root.directory()?;
     let hidden = root.hidden();
     let query = query.trim().to_lowercase();
     let max = usize::try_from(max_results.clamp(1, MAX_SEARCH_RESULTS)).unwrap_or(1);

@@ -184,6 +184,17 @@ impl Confined {
         }
     }
 
+    /// The path, which must be a directory.
+    pub fn directory(&self) -> Result<&Path, WorkspaceError> {
+        if !self.path.is_dir() {
+            return Err(WorkspaceError::Invalid(format!(
+                "{} is not a directory",
+                self.path.display()
+            )));
+        }
+        Ok(&self.path)
+    }
+
     pub fn check_read(&self) -> Result<(), WorkspaceError> {
         self.check("Read", Effect::ReadOnly)
     }

@@ -66,7 +66,9 @@ pub struct Confined {
 impl Roots {
     /// The roots among `dirs` that exist; the rest are left out.
     pub fn new(dirs: impl IntoIterator<Item = String>) -> Roots {
-        let mut roots: Vec<PathBuf> = dirs
+        // Runtimes mostly share a few folders: each is resolved once.
+        let distinct: std::collections::BTreeSet<String> = dirs.into_iter().collect();
+        let mut roots: Vec<PathBuf> = distinct
             .into_iter()
             .filter_map(|dir| std::fs::canonicalize(dir).ok())
             .filter(|dir| dir.is_dir())

@@ -44,10 +44,7 @@ async fn roots(state: &DaemonState) -> Result<Roots, RpcError> {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
 ) -> Result<T, RpcError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| RpcError::new(ErrorCode::InternalError, format!("file work failed: {err}")))?
-        .map_err(RpcError::from)
+    crate::fs::blocking(work).await.map_err(RpcError::from)
 }
 
 pub async fn get_cwd_map(
@@ -139,10 +136,17 @@ pub async fn get_tree(
     .await
 }
 
-/// `cwd`, or the boot working directory.
-fn dir_or_boot(state: &DaemonState, cwd: Option<String>) -> String {
-    cwd.filter(|cwd| !cwd.is_empty())
-        .unwrap_or_else(|| state.runtimes.boot_cwd())
+/// The directory a search or a git command works in, confined: `cwd`, or
+/// the boot working directory.
+async fn dir_or_boot(
+    state: &DaemonState,
+    cwd: Option<String>,
+) -> Result<workspace::Confined, RpcError> {
+    let roots = roots(state).await?;
+    let dir = cwd
+        .filter(|cwd| !cwd.is_empty())
+        .unwrap_or_else(|| state.runtimes.boot_cwd());
+    blocking(move || roots.existing(&dir)).await
 }
 
 pub async fn search_files(
@@ -150,16 +154,9 @@ pub async fn search_files(
     _: Arc<ConnectionInfo>,
     params: SearchFilesParams,
 ) -> Result<SearchFilesResult, RpcError> {
-    let roots = roots(&state).await?;
-    let root = dir_or_boot(&state, params.cwd);
-    blocking(move || {
-        workspace::search_files(
-            &roots.existing(&root)?,
-            &params.query,
-            params.max_results.unwrap_or(5),
-        )
-    })
-    .await
+    let root = dir_or_boot(&state, params.cwd).await?;
+    blocking(move || workspace::search_files(&root, &params.query, params.max_results.unwrap_or(5)))
+        .await
 }
 
 pub async fn grep_in_files(
@@ -167,9 +164,8 @@ pub async fn grep_in_files(
     _: Arc<ConnectionInfo>,
     params: GrepInFilesParams,
 ) -> Result<GrepInFilesResult, RpcError> {
-    let roots = roots(&state).await?;
-    let root = dir_or_boot(&state, params.cwd.clone());
-    blocking(move || workspace::grep_in_files(&roots.existing(&root)?, &params)).await
+    let root = dir_or_boot(&state, params.cwd.clone()).await?;
+    blocking(move || workspace::grep_in_files(&root, &params)).await
 }
 
 pub async fn read_file(
@@ -220,23 +216,12 @@ pub async fn edit_file(
     .await
 }
 
-/// The directory a git command runs in, confined: `cwd`, or the boot
-/// working directory.
-async fn repository(
-    state: &DaemonState,
-    cwd: Option<String>,
-) -> Result<workspace::Confined, RpcError> {
-    let roots = roots(state).await?;
-    let dir = dir_or_boot(state, cwd);
-    blocking(move || roots.existing(&dir)).await
-}
-
 pub async fn search_branches(
     state: Arc<DaemonState>,
     _: Arc<ConnectionInfo>,
     params: SearchBranchesParams,
 ) -> Result<SearchBranchesResult, RpcError> {
-    let dir = repository(&state, params.cwd).await?;
+    let dir = dir_or_boot(&state, params.cwd).await?;
     Ok(workspace::search_branches(&dir, &params.query, params.max_results.unwrap_or(20)).await?)
 }
 
@@ -245,7 +230,7 @@ pub async fn checkout_branch(
     _: Arc<ConnectionInfo>,
     params: CheckoutBranchParams,
 ) -> Result<CheckoutBranchResult, RpcError> {
-    let dir = repository(&state, params.cwd).await?;
+    let dir = dir_or_boot(&state, params.cwd).await?;
     Ok(workspace::checkout_branch(&dir, &params.branch, params.create.unwrap_or(false)).await?)
 }
 

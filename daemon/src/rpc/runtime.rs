@@ -279,10 +279,7 @@ pub async fn turn_finished_ack(
     }
     state.runtimes.get(&params.runtime).await?;
     tracing::debug!(consumer = %params.consumer_id, key = %params.idempotency_key, "turn_finished acknowledged");
-    Ok(Ack {
-        success: true,
-        error: None,
-    })
+    Ok(Ack::ok())
 }
 
 pub async fn remove_queue_item(
@@ -309,10 +306,7 @@ pub async fn change_device_state(
         .await?
         .change_device_state(params.payload)
         .await?;
-    Ok(Ack {
-        success: true,
-        error: None,
-    })
+    Ok(Ack::ok())
 }
 
 pub async fn runtime_external_tools_update(
@@ -331,10 +325,7 @@ pub async fn runtime_external_tools_update(
                 .await?;
         }
     }
-    Ok(Ack {
-        success: true,
-        error: None,
-    })
+    Ok(Ack::ok())
 }
 
 pub async fn external_tool_call_response(
@@ -354,10 +345,7 @@ pub async fn external_tool_call_response(
             .answer_external_call(&params.request_id, answer.clone())
             .await?
         {
-            return Ok(Ack {
-                success: true,
-                error: None,
-            });
+            return Ok(Ack::ok());
         }
     }
     Err(RpcError::new(
@@ -385,10 +373,7 @@ pub async fn wake_cancel(
             format!("no scheduled wake {:?} on this runtime", params.id),
         ));
     }
-    Ok(Ack {
-        success: true,
-        error: None,
-    })
+    Ok(Ack::ok())
 }
 
 /// `launch_subagent`: a subagent of the runtime's agent, launched by a

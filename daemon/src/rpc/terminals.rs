@@ -24,13 +24,6 @@ impl From<TerminalError> for RpcError {
     }
 }
 
-fn done() -> Ack {
-    Ack {
-        success: true,
-        error: None,
-    }
-}
-
 pub async fn terminal_spawn(
     state: Arc<DaemonState>,
     connection: Arc<ConnectionInfo>,
@@ -60,7 +53,7 @@ pub async fn terminal_input(
         .terminals
         .input(&params.terminal_id, &params.data)
         .await?;
-    Ok(done())
+    Ok(Ack::ok())
 }
 
 pub async fn terminal_resize(
@@ -72,7 +65,7 @@ pub async fn terminal_resize(
         .terminals
         .resize(&params.terminal_id, params.cols, params.rows)
         .await?;
-    Ok(done())
+    Ok(Ack::ok())
 }
 
 pub async fn terminal_kill(
@@ -81,5 +74,5 @@ pub async fn terminal_kill(
     params: TerminalKillParams,
 ) -> Result<Ack, RpcError> {
     state.terminals.kill(&params.terminal_id)?;
-    Ok(done())
+    Ok(Ack::ok())
 }

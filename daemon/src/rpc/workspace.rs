@@ -251,10 +251,7 @@ pub async fn watch_file(
     state
         .watches
         .watch(id, connection, &params.path, file.path)?;
-    Ok(Ack {
-        success: true,
-        error: None,
-    })
+    Ok(Ack::ok())
 }
 
 pub async fn unwatch_file(
@@ -268,8 +265,5 @@ pub async fn unwatch_file(
             format!("this connection does not watch {}", params.path),
         ));
     }
-    Ok(Ack {
-        success: true,
-        error: None,
-    })
+    Ok(Ack::ok())
 }

@@ -83,3 +83,13 @@ pub struct Ack {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+impl Ack {
+    /// Success.
+    pub fn ok() -> Ack {
+        Ack {
+            success: true,
+            error: None,
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod faults;
 mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod git;
 pub mod logging;
 pub mod mcp;
 pub mod orphans;

@@ -85,34 +85,13 @@ pub fn exit_args(input: &Map<String, Value>) -> Result<(bool, bool), String> {
     Ok((remove, args.discard_changes.unwrap_or(false)))
 }
 
-/// Runs git in `dir`; its trimmed standard output, or what went wrong.
+/// Runs git in `dir` with the repository's hooks off; its trimmed standard
+/// output, or what went wrong.
 async fn git(dir: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
-    let mut command = tokio::process::Command::new("git");
-    command
-        .args([
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "core.fsmonitor=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(limit, command.output())
+    crate::git::run(dir, args, limit, crate::git::Hooks::Off)
         .await
-        .map_err(|_| format!("git {} took longer than {limit:?}", args.join(" ")))?
-        .map_err(|err| format!("cannot run git: {err}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        Err(format!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+        .map(|output| output.trim().to_owned())
+        .map_err(|err| err.to_string())
 }
 
 /// The primary checkout of the repository `dir` is in (the main working

@@ -8,6 +8,7 @@ use std::time::Duration;
 use letta_protocol::{CheckoutBranchResult, GitBranchInfo, SearchBranchesResult};
 
 use super::{Confined, WorkspaceError};
+use crate::git::{GitError, Hooks};
 
 /// How long a listing may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -18,35 +19,19 @@ const MAX_BRANCHES: u64 = 200;
 /// Changed files a refused checkout names.
 const NAMED_CHANGES: usize = 10;
 
-/// Runs git in `dir`; its stdout, or its stderr as the error.
+/// Runs git in `dir`, the user's hooks included; its standard output.
 async fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<String, WorkspaceError> {
-    let mut command = tokio::process::Command::new("git");
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(timeout, command.output())
+    crate::git::run(dir, args, timeout, Hooks::Run)
         .await
-        .map_err(|_| WorkspaceError::Failed(format!("git {} took over {timeout:?}", args[0])))?
-        .map_err(|err| WorkspaceError::Failed(format!("cannot run git: {err}")))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr.trim();
-        if reason.contains("not a git repository") {
-            return Err(WorkspaceError::Invalid(format!(
-                "{} is not in a git repository",
-                dir.display()
-            )));
-        }
-        return Err(WorkspaceError::Invalid(format!(
-            "git {}: {reason}",
-            args[0]
-        )));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        .map_err(|err| match err {
+            GitError::Unavailable(reason) => WorkspaceError::Failed(reason),
+            GitError::Refused { stderr, .. } if stderr.contains("not a git repository") => {
+                WorkspaceError::Invalid(format!("{} is not in a git repository", dir.display()))
+            }
+            GitError::Refused { stderr, .. } => {
+                WorkspaceError::Invalid(format!("git {}: {stderr}", args[0]))
+            }
+        })
 }
 
 /// `search_branches`.

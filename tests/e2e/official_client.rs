@@ -182,22 +182,11 @@ async fn official_client_browses_and_edits_the_workspace() {
         "fn main() {\n    needle();\n}\n",
     )
     .unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
+    crate::support::git(&workspace, &["init", "-q", "-b", "main"]);
+    crate::support::git(
+        &workspace,
         &["commit", "-q", "--allow-empty", "-m", "first"],
-    ] {
-        let status = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&workspace)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    }
+    );
     let outside = daemon.dir.path().join("outside/secret.txt");
     std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
     std::fs::write(&outside, "secret").unwrap();

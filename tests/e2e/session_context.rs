@@ -3,28 +3,12 @@
 //! restart — and again when the working directory changes; a runtime can
 //! turn it off.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, cm, last_user_text, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
+use crate::support::git;
 
 /// Runs a turn whose text carries a fresh marker; returns the text of the
 /// user message the model got for it.
@@ -40,7 +24,11 @@ async fn the_agent_learns_where_it_works_once_per_session(backend: Backend) {
     git(repo.path(), &["init", "-q", "-b", "feature-x"]);
     std::fs::write(repo.path().join("notes.txt"), "n").unwrap();
     git(repo.path(), &["add", "notes.txt"]);
-    git(repo.path(), &["commit", "-q", "-m", "add the notes"]);
+    let author = "--author=Ada <ada@example.com>";
+    git(
+        repo.path(),
+        &["commit", "-q", author, "-m", "add the notes"],
+    );
     let cwd = repo.path().canonicalize().unwrap();
 
     let mut daemon = backend.daemon();

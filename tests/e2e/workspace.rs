@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::support::backend::{Backend, cm};
 use crate::support::frontend::{Frontend, start_runtime, user_input};
-use crate::support::{Daemon, within};
+use crate::support::{Daemon, git, within};
 
 /// A workspace with a nested tree, a file denied to reads by the project's
 /// settings, a git-ignored file, and a symlink leading out of it; and a
@@ -387,21 +387,6 @@ async fn runtimes_open_their_working_directories_and_the_boot_one_is_kept() {
     let reply = frames.request(json!({ "type": "get_cwd_map" })).await;
     assert_eq!(reply["type"], "get_cwd_map_response", "{reply}");
     assert_eq!(reply["boot_working_directory"], root.as_str());
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// Branches are listed and checked out; a checkout that could lose

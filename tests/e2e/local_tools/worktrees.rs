@@ -9,17 +9,7 @@ use super::start_runtime;
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, on_both_backends};
 use crate::support::frontend::Frontend;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
+use crate::support::git;
 
 async fn cwd_becomes(frontend: &mut Frontend, dir: &Path) {
     let dir = dir.display().to_string();

@@ -356,6 +356,23 @@ pub async fn within<F: std::future::Future>(future: F) -> F::Output {
         .expect("timed out")
 }
 
+/// Runs `git args…` in `dir` as a test author; its standard output,
+/// trimmed. Fails the test if git does.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// An HTTP client that sends no default headers we would have to undo.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(TIMEOUT).build().unwrap()

@@ -9,7 +9,8 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use ignore::WalkBuilder;
 use letta_protocol::{GrepInFilesMatch, GrepInFilesParams, GrepInFilesResult};
 
-use super::{Confined, WorkspaceError, is_hidden};
+use super::{Confined, WorkspaceError};
+use crate::permissions::is_hidden;
 use crate::tools::truncate_chars;
 
 /// Matching lines returned unless asked otherwise.

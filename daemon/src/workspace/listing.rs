@@ -7,7 +7,8 @@ use letta_protocol::{
     EntryKind, GetTreeResult, ListInDirectoryResult, SearchFilesResult, TreeEntry,
 };
 
-use super::{Confined, WorkspaceError, is_hidden};
+use super::{Confined, WorkspaceError};
+use crate::permissions::is_hidden;
 
 /// Never listed.
 const SKIPPED: &[&str] = &[".git", ".DS_Store", "Thumbs.db"];

@@ -211,11 +211,5 @@ impl Confined {
     }
 }
 
-/// Whether `path` is one the `hidden` set leaves out (itself or, for a
-/// directory, everything in it).
-fn is_hidden(hidden: &globset::GlobSet, path: &Path) -> bool {
-    !hidden.is_empty() && (hidden.is_match(path) || hidden.is_match(path.join("entry")))
-}
-
 #[cfg(test)]
 mod tests;

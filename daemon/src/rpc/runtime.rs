@@ -267,16 +267,7 @@ pub async fn turn_finished_ack(
     _: Arc<ConnectionInfo>,
     params: TurnFinishedAckParams,
 ) -> Result<Ack, RpcError> {
-    let consumer = params.consumer_id.chars().count();
-    if consumer == 0 || consumer > crate::runtime::MAX_CONSUMER_ID_CHARS {
-        return Err(RpcError::new(
-            ErrorCode::InvalidParams,
-            format!(
-                "consumer_id must have 1 to {} characters",
-                crate::runtime::MAX_CONSUMER_ID_CHARS
-            ),
-        ));
-    }
+    crate::runtime::check_consumer_id(&params.consumer_id, "consumer_id")?;
     state.runtimes.get(&params.runtime).await?;
     tracing::debug!(consumer = %params.consumer_id, key = %params.idempotency_key, "turn_finished acknowledged");
     Ok(Ack::ok())

@@ -15,7 +15,7 @@ mod monitors;
 mod notices;
 mod plan;
 mod queue;
-pub use queue::MAX_CONSUMER_ID_CHARS;
+pub use queue::check_consumer_id;
 mod sink;
 mod state;
 mod subagents;

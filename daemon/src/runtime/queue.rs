@@ -14,7 +14,18 @@ use crate::store::{Disposition, NewInput, Recorded};
 use crate::util::lock;
 
 /// Longest `terminal_consumer_id`, as Letta Code bounds it.
-pub const MAX_CONSUMER_ID_CHARS: usize = 256;
+const MAX_CONSUMER_ID_CHARS: usize = 256;
+
+/// Checks a terminal consumer's id, named `field` in the command.
+pub fn check_consumer_id(id: &str, field: &str) -> Result<(), RuntimeError> {
+    let chars = id.chars().count();
+    if chars == 0 || chars > MAX_CONSUMER_ID_CHARS {
+        return Err(RuntimeError::Invalid(format!(
+            "{field} must have 1 to {MAX_CONSUMER_ID_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
 
 impl Runtime {
     /// Accepts a user turn: starts it, or queues it behind the running one.
@@ -25,13 +36,8 @@ impl Runtime {
         message: CreateMessage,
         terminal_consumer_id: Option<String>,
     ) -> Result<InputAccepted, RuntimeError> {
-        if terminal_consumer_id
-            .as_ref()
-            .is_some_and(|id| id.is_empty() || id.chars().count() > MAX_CONSUMER_ID_CHARS)
-        {
-            return Err(RuntimeError::Invalid(format!(
-                "terminal_consumer_id must have 1 to {MAX_CONSUMER_ID_CHARS} characters"
-            )));
+        if let Some(id) = &terminal_consumer_id {
+            check_consumer_id(id, "terminal_consumer_id")?;
         }
         if message.messages.is_empty() {
             return Err(RuntimeError::Invalid(

@@ -23,6 +23,9 @@ fn assert_honest_info(info: &letta_protocol::AppServerInfo) {
     assert!(info.capabilities.conversation_management);
     assert!(!info.capabilities.memory_management);
     assert_eq!(info.capabilities.runtime_external_tools_update, Some(true));
+    // Every runtime has an agent.
+    assert_eq!(info.capabilities.agent_free_conversations, Some(false));
+    assert_eq!(info.letta_code_version, "0.34.12");
 }
 
 #[tokio::test]

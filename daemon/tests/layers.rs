@@ -1,6 +1,6 @@
-//! The daemon's layers point one way: `server → rpc → runtime → backend →
-//! {tools, permissions} → store`, with `util` and `fs` leaves anyone may
-//! use. A lower layer naming a higher one fails here, with the line.
+//! The daemon's layers point one way: `server → rpc → {workspace,
+//! terminals} → runtime → backend → {tools, permissions} → store`, with
+//! `util`, `fs`, `git` and `pty` leaves anyone may use. A lower layer naming a higher one fails here, with the line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,12 +12,13 @@ const LAYERS: &[&[&str]] = &[
     &["app.rs"],
     &["server"],
     &["rpc"],
+    &["workspace", "terminals.rs"],
     &["runtime"],
     &["backend"],
     &["permissions"],
     &["tools"],
     &["store"],
-    &["fs.rs", "util.rs"],
+    &["fs.rs", "util.rs", "git.rs", "pty.rs"],
 ];
 
 fn sources(path: &Path) -> Vec<PathBuf> {

@@ -85,12 +85,6 @@ pub enum SuggestionScope {
     Project,
 }
 
-/// Whether `path` is one a [`Policy::hidden_from_reads`] set leaves out:
-/// itself, or (for a directory) everything in it.
-pub fn is_hidden(hidden: &globset::GlobSet, path: &Path) -> bool {
-    !hidden.is_empty() && (hidden.is_match(path) || hidden.is_match(path.join("entry")))
-}
-
 impl Policy {
     /// Files denied to the read tools, for searches to leave out: a search
     /// of a directory must not show what reading the file would not.

@@ -38,6 +38,7 @@ pub use exec::ExecSessions;
 pub use files::{edit_args, edited, write_atomically};
 pub use jobs::{BackgroundJob, BackgroundJobs};
 pub use paths::{absolute, home_dir, normalize, resolve};
+pub use search::is_hidden;
 
 /// Where a tool runs.
 #[derive(Debug, Clone)]

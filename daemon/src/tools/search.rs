@@ -11,7 +11,6 @@ use ignore::WalkBuilder;
 use serde::Deserialize;
 
 use super::{ToolContext, ToolOutput, resolve, truncate_chars, whole_number};
-use crate::permissions::is_hidden;
 
 /// Paths Glob returns at most.
 const MAX_GLOB_RESULTS: usize = 1000;
@@ -68,6 +67,13 @@ fn walker(mut walk: WalkBuilder, context: &ToolContext) -> ignore::Walk {
     let hidden = context.hidden.clone();
     walk.filter_entry(move |entry| !is_hidden(&hidden, entry.path()));
     walk.build()
+}
+
+/// Whether `path` is one a set of paths hidden from reads (the permission
+/// policy's `hidden_from_reads`) leaves out: itself, or (for a directory)
+/// everything in it.
+pub fn is_hidden(hidden: &globset::GlobSet, path: &Path) -> bool {
+    !hidden.is_empty() && (hidden.is_match(path) || hidden.is_match(path.join("entry")))
 }
 
 fn search_root(context: &ToolContext, path: Option<&str>) -> Result<PathBuf, String> {

@@ -10,7 +10,7 @@ use ignore::WalkBuilder;
 use letta_protocol::{GrepInFilesMatch, GrepInFilesParams, GrepInFilesResult};
 
 use super::{Confined, WorkspaceError};
-use crate::permissions::is_hidden;
+use crate::tools::is_hidden;
 use crate::tools::truncate_chars;
 
 /// Matching lines returned unless asked otherwise.

@@ -8,7 +8,7 @@ use letta_protocol::{
 };
 
 use super::{Confined, WorkspaceError};
-use crate::permissions::is_hidden;
+use crate::tools::is_hidden;
 
 /// Never listed.
 const SKIPPED: &[&str] = &[".git", ".DS_Store", "Thumbs.db"];

@@ -46,7 +46,9 @@ async fn a_wake_fires_after_a_restart_exactly_once(backend: Backend) {
     let cwd = tempfile::tempdir().unwrap();
     let runtime = start_runtime(&frontend, "e2e-wake", cwd.path(), "strict").await;
     let marker = format!("wake-prompt-{}", cm("wake"));
-    let (at, due) = in_seconds(3);
+    // Far enough ahead that a slow first turn (the real server under load
+    // took over 3 s) still schedules it in the future.
+    let (at, due) = in_seconds(12);
     let script = format!(
         r#"[[call:Wake {{"action": "create", "name": "check back", "prompt": "{marker}", "scheduled_at": "{at}"}}]]"#
     );

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::backend::{Backends, LocalBackend, LocalSettings, local::Providers};
 use crate::config::Config;
+use crate::crons::Crons;
 use crate::discovery::{DataDirLock, DiscoveryError, Published};
 use crate::rpc::{self, DaemonState, Identity};
 use crate::runtime::{RuntimeError, RuntimeSettings, Runtimes};
@@ -126,7 +127,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         tracing::info!(runtimes = restored, "restored runtimes");
     }
     runtimes.follow_subagents().await?;
-    let maintenance = tokio::spawn(maintain(store.clone(), runtimes.clone()));
+    let crons = Arc::new(Crons::new(store.clone(), runtimes.clone()));
+    let maintenance = tokio::spawn(maintain(store.clone(), runtimes.clone(), crons.clone()));
     let identity = Identity {
         pid: std::process::id(),
         started_at: started_at.clone(),
@@ -144,6 +146,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         config.max_message_bytes,
         runtimes,
         terminals,
+        crons,
     ));
     let methods = rpc::build(state.clone())?;
     let shared = Arc::new(Shared::new(
@@ -233,9 +236,9 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     outcome
 }
 
-/// Background upkeep, off the path from chunk to frontend: WAL checkpoints
-/// and event-log retention.
-async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
+/// Background upkeep, off the path from chunk to frontend: WAL checkpoints,
+/// event-log retention, and the wakes and schedules that are due.
+async fn maintain(store: Store, runtimes: Arc<Runtimes>, crons: Arc<Crons>) {
     let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut checkpoints = CheckpointSchedule::default();
@@ -250,6 +253,7 @@ async fn maintain(store: Store, runtimes: Arc<Runtimes>) {
             runtime.log.trim().await;
         }
         runtimes.fire_due_wakes().await;
+        crons.fire_due().await;
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod backend;
 pub mod config;
+pub mod crons;
 pub mod discovery;
 pub mod faults;
 mod fs;

@@ -1,5 +1,5 @@
 //! The daemon's layers point one way: `server → rpc → {workspace,
-//! terminals} → runtime → backend → {tools, permissions} → store`, with
+//! terminals, crons} → runtime → backend → {tools, permissions} → store`, with
 //! `util`, `fs`, `git` and `pty` leaves anyone may use. A lower layer naming a higher one fails here, with the line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["app.rs"],
     &["server"],
     &["rpc"],
-    &["workspace", "terminals.rs"],
+    &["workspace", "terminals.rs", "crons"],
     &["runtime"],
     &["backend"],
     &["permissions"],

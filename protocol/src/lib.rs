@@ -269,6 +269,59 @@ registry::declare_methods! {
         params: TurnFinishedAckParams, result: Ack,
         frame_reply: FrameReply::Never,
     }
+    /// The schedules, of one agent or conversation if named.
+    CronList => "cron_list" {
+        params: CronListParams, result: CronListResult,
+        frame_reply: FrameReply::Always("cron_list_response"),
+    }
+    /// Schedules a prompt for an agent's conversation: on a cron pattern,
+    /// or once.
+    CronAdd => "cron_add" {
+        params: CronAddParams, result: CronTaskResult,
+        frame_reply: FrameReply::Always("cron_add_response"),
+    }
+    /// One schedule; `found: false` when there is none.
+    CronGet => "cron_get" {
+        params: CronTaskParams, result: CronGetResult,
+        frame_reply: FrameReply::Always("cron_get_response"),
+    }
+    /// A schedule's run history, newest first, paged.
+    CronRuns => "cron_runs" {
+        params: CronRunsParams, result: CronRunsResult,
+        frame_reply: FrameReply::Always("cron_runs_response"),
+    }
+    /// Runs a schedule now, whatever its pattern says.
+    CronTrigger => "cron_trigger" {
+        params: CronTaskParams, result: CronTaskResult,
+        frame_reply: FrameReply::Always("cron_trigger_response"),
+    }
+    /// Stops a schedule from running until `cron_resume`.
+    CronPause => "cron_pause" {
+        params: CronTaskParams, result: CronTaskResult,
+        frame_reply: FrameReply::Always("cron_pause_response"),
+    }
+    /// Runs a paused schedule again from its next due time; times missed
+    /// while paused are not run.
+    CronResume => "cron_resume" {
+        params: CronResumeParams, result: CronTaskResult,
+        frame_reply: FrameReply::Always("cron_resume_response"),
+    }
+    /// Changes a schedule's fields.
+    CronUpdate => "cron_update" {
+        params: CronUpdateParams, result: CronTaskResult,
+        frame_reply: FrameReply::Always("cron_update_response"),
+    }
+    /// Deletes a schedule and its history; `found: false` when there is
+    /// none.
+    CronDelete => "cron_delete" {
+        params: CronTaskParams, result: CronDeleteResult,
+        frame_reply: FrameReply::Always("cron_delete_response"),
+    }
+    /// Deletes every schedule of an agent.
+    CronDeleteAll => "cron_delete_all" {
+        params: CronDeleteAllParams, result: CronDeleteAllResult,
+        frame_reply: FrameReply::Always("cron_delete_all_response"),
+    }
     /// Register (or remove) frontend-executed tools on runtimes.
     RuntimeExternalToolsUpdate => "runtime_external_tools_update" {
         params: RuntimeExternalToolsUpdateParams, result: Ack,
@@ -295,6 +348,7 @@ registry::declare_events! {
     TerminalSpawned => "terminal_spawned" { frame: TerminalSpawnedEvent }
     TerminalOutput => "terminal_output" { frame: TerminalOutputEvent }
     TerminalExited => "terminal_exited" { frame: TerminalExitedEvent }
+    CronsUpdated => "crons_updated" { frame: CronsUpdatedEvent }
 }
 
 /// Serializes an event body into its frame, `type` first among equals.

@@ -11,6 +11,7 @@ mod agent_files;
 mod bad_input;
 mod bounds;
 mod crash_paths;
+mod crons;
 mod ctl;
 mod faults;
 mod handshake;

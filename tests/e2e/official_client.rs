@@ -248,3 +248,65 @@ async fn official_client_opens_a_terminal() {
     assert_eq!(seen["exited"]["terminal_id"], "official");
     assert!(seen["exited"]["exitCode"].is_i64(), "{seen}");
 }
+
+/// Schedules added, paused, resumed, changed, listed and deleted through the
+/// official client; every change is announced with `crons_updated`.
+#[tokio::test]
+async fn official_client_manages_schedules() {
+    let daemon = Daemon::start();
+    let soon =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(3600))
+            .to_string();
+    let seen = run_node_script(
+        "crons.mjs",
+        &daemon.ws_url("/ws"),
+        &["agent-official-crons", &soon],
+        TIMEOUT * 3,
+    )
+    .await;
+    let added = &seen["added"];
+    assert_eq!(added["type"], "cron_add_response", "{seen}");
+    assert_eq!(added["success"], true, "{seen}");
+    assert_eq!(added["task"]["status"], "active");
+    assert_eq!(added["task"]["timezone"], "Europe/Berlin");
+    assert!(added["task"]["next_run_at"].is_string(), "{seen}");
+    assert_eq!(seen["oneOff"]["task"]["conversation_id"], "new", "{seen}");
+    assert_eq!(seen["oneOff"]["task"]["scheduled_for"], soon.as_str());
+    assert_eq!(seen["oneOff"]["task"]["next_run_at"], soon.as_str());
+    assert_eq!(seen["invalid"]["success"], false, "{seen}");
+    assert!(
+        seen["invalid"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("five fields")),
+        "{seen}"
+    );
+    assert_eq!(seen["list"]["tasks"].as_array().map(Vec::len), Some(2));
+    assert_eq!(seen["paused"]["task"]["status"], "paused", "{seen}");
+    assert!(seen["paused"]["task"]["next_run_at"].is_null());
+    assert_eq!(seen["resumed"]["task"]["status"], "active", "{seen}");
+    assert_eq!(seen["updated"]["task"]["name"], "standup", "{seen}");
+    assert_eq!(seen["updated"]["task"]["cron"], "0 10 * * 1-5");
+    assert_ne!(
+        seen["updated"]["task"]["next_run_at"],
+        added["task"]["next_run_at"]
+    );
+    assert_eq!(seen["got"]["found"], true, "{seen}");
+    assert_eq!(seen["got"]["task"]["name"], "standup");
+    assert_eq!(seen["missing"]["success"], true, "{seen}");
+    assert_eq!(seen["missing"]["found"], false);
+    assert!(seen["missing"]["task"].is_null());
+    assert_eq!(seen["runs"]["page"]["total"], 0, "{seen}");
+    assert_eq!(seen["runs"]["page"]["hasMore"], false);
+    assert_eq!(seen["deleted"]["found"], true, "{seen}");
+    assert_eq!(seen["deletedAll"]["deleted"], 1, "{seen}");
+    assert_eq!(seen["after"]["tasks"], serde_json::json!([]), "{seen}");
+    // add, add, pause, resume, update, delete, delete_all.
+    let updates = seen["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 7, "{seen}");
+    assert!(
+        updates
+            .iter()
+            .all(|update| update["agent_id"] == "agent-official-crons"),
+        "{seen}"
+    );
+}

@@ -8,7 +8,7 @@ use crate::local_agents::turn;
 use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
 
-fn in_seconds(seconds: i64) -> (String, std::time::Instant) {
+pub(crate) fn in_seconds(seconds: i64) -> (String, std::time::Instant) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -7,6 +7,7 @@
 //! compile.
 
 mod connection;
+mod crons;
 mod errors;
 mod info;
 mod resources;
@@ -51,6 +52,8 @@ pub struct DaemonState {
     pub watches: crate::workspace::Watches,
     /// Terminals frontends opened.
     pub terminals: Arc<crate::terminals::Terminals>,
+    /// Schedules frontends set.
+    pub crons: Arc<crate::crons::Crons>,
     /// Known once the TCP listener is bound.
     ws_url: OnceLock<String>,
     implemented: OnceLock<Vec<String>>,
@@ -62,6 +65,7 @@ impl DaemonState {
         max_message_bytes: usize,
         runtimes: Arc<Runtimes>,
         terminals: Arc<crate::terminals::Terminals>,
+        crons: Arc<crate::crons::Crons>,
     ) -> Self {
         DaemonState {
             started: Instant::now(),
@@ -70,6 +74,7 @@ impl DaemonState {
             runtimes,
             watches: crate::workspace::Watches::default(),
             terminals,
+            crons,
             ws_url: OnceLock::new(),
             implemented: OnceLock::new(),
         }
@@ -254,6 +259,26 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             }
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)
+            }
+            MethodId::CronList => register::<methods::CronList, _, _>(module, crons::cron_list),
+            MethodId::CronAdd => register::<methods::CronAdd, _, _>(module, crons::cron_add),
+            MethodId::CronGet => register::<methods::CronGet, _, _>(module, crons::cron_get),
+            MethodId::CronRuns => register::<methods::CronRuns, _, _>(module, crons::cron_runs),
+            MethodId::CronTrigger => {
+                register::<methods::CronTrigger, _, _>(module, crons::cron_trigger)
+            }
+            MethodId::CronPause => register::<methods::CronPause, _, _>(module, crons::cron_pause),
+            MethodId::CronResume => {
+                register::<methods::CronResume, _, _>(module, crons::cron_resume)
+            }
+            MethodId::CronUpdate => {
+                register::<methods::CronUpdate, _, _>(module, crons::cron_update)
+            }
+            MethodId::CronDelete => {
+                register::<methods::CronDelete, _, _>(module, crons::cron_delete)
+            }
+            MethodId::CronDeleteAll => {
+                register::<methods::CronDeleteAll, _, _>(module, crons::cron_delete_all)
             }
         }?;
     }

@@ -3,6 +3,7 @@
 //! Every durable state change goes through a function here whose name says
 //! the transition, each one transaction.
 
+pub mod crons;
 pub mod daemon_settings;
 mod events;
 pub mod local;

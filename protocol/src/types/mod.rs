@@ -7,6 +7,7 @@
 //! through without a protocol change.
 
 mod common;
+mod crons;
 mod events;
 mod external_tools;
 mod info;
@@ -18,6 +19,7 @@ mod terminals;
 mod workspace;
 
 pub use common::*;
+pub use crons::*;
 pub use events::*;
 pub use external_tools::*;
 pub use info::*;

@@ -137,6 +137,18 @@ registry::declare_methods! {
         params: ConversationCompactParams, result: ConversationCompactResult,
         frame_reply: FrameReply::Always("conversation_compact_response"),
     }
+    /// Copies a conversation (up to a message, if named) into a new one of
+    /// the same agent.
+    ConversationFork => "conversation_fork" {
+        params: ConversationForkParams, result: ConversationForkResult,
+        frame_reply: FrameReply::Always("conversation_fork_response"),
+    }
+    /// Compiles a conversation's system prompt again from the agent's
+    /// memory, and returns it.
+    ConversationRecompile => "conversation_recompile" {
+        params: ConversationRecompileParams, result: ConversationRecompileResult,
+        frame_reply: FrameReply::Always("conversation_recompile_response"),
+    }
     /// Switches the model of a runtime's agent (on either backend).
     UpdateModel => "update_model" {
         params: UpdateModelParams, result: UpdateModelResult,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::local_agents::turn;
 use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime};
+use crate::support::within;
 use crate::wakes::in_seconds;
 
 /// User messages a schedule's run sent with this prompt.
@@ -220,6 +221,102 @@ async fn schedules_are_managed_and_run_at_once(backend: Backend) {
         (again["success"].clone(), again["found"].clone()),
         (json!(true), json!(false))
     );
+}
+
+/// The schedule commands as typed JSON-RPC calls on the local socket.
+#[tokio::test]
+async fn schedules_over_json_rpc() {
+    use letta_client::{ClientError, RpcClient};
+    use letta_protocol::methods::{CronAdd, CronDelete, CronGet, CronList, CronUpdate};
+    use letta_protocol::*;
+
+    let daemon = crate::support::Daemon::start();
+    let client = within(RpcClient::connect_socket(&daemon.socket()))
+        .await
+        .unwrap();
+    let added = within(client.call::<CronAdd>(&CronAddParams {
+        agent_id: "agent-rpc".to_owned(),
+        conversation_id: Some("default".to_owned()),
+        name: "nightly".to_owned(),
+        description: String::new(),
+        cron: "0 2 * * *".to_owned(),
+        timezone: Some("UTC".to_owned()),
+        recurring: false,
+        prompt: "Tidy up.".to_owned(),
+        scheduled_for: Some("2099-01-01T02:00:00Z".to_owned()),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(added.task.status, CronTaskStatus::Active);
+    assert_eq!(
+        added.task.next_run_at.as_deref(),
+        Some("2099-01-01T02:00:00Z")
+    );
+    let task_id = added.task.id.clone();
+
+    // A null scheduled_for clears it: the one-off runs at the pattern's
+    // next match instead.
+    let updated = within(client.call::<CronUpdate>(&CronUpdateParams {
+        task_id: task_id.clone(),
+        name: None,
+        description: None,
+        conversation_id: None,
+        cron: None,
+        timezone: None,
+        recurring: None,
+        prompt: None,
+        scheduled_for: Some(None),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(updated.task.scheduled_for, None);
+    let next = updated.task.next_run_at.unwrap();
+    assert!(
+        next.ends_with("T02:00:00Z") && next.as_str() < "2099",
+        "{next}"
+    );
+
+    let listed = within(client.call::<CronList>(&CronListParams {
+        agent_id: Some("agent-rpc".to_owned()),
+        conversation_id: None,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(listed.tasks.len(), 1);
+    let refused = within(client.call::<CronAdd>(&CronAddParams {
+        cron: "0 2 * *".to_owned(),
+        scheduled_for: None,
+        ..added_params("agent-rpc")
+    }))
+    .await;
+    assert!(
+        matches!(&refused, Err(ClientError::Rpc(err)) if err.code == -32602),
+        "{refused:?}"
+    );
+    let deleted = within(client.call::<CronDelete>(&CronTaskParams {
+        task_id: task_id.clone(),
+    }))
+    .await
+    .unwrap();
+    assert!(deleted.found);
+    let gone = within(client.call::<CronGet>(&CronTaskParams { task_id }))
+        .await
+        .unwrap();
+    assert!(!gone.found && gone.task.is_none());
+}
+
+fn added_params(agent_id: &str) -> letta_protocol::CronAddParams {
+    letta_protocol::CronAddParams {
+        agent_id: agent_id.to_owned(),
+        conversation_id: None,
+        name: "n".to_owned(),
+        description: String::new(),
+        cron: "0 2 * * *".to_owned(),
+        timezone: None,
+        recurring: true,
+        prompt: "p".to_owned(),
+        scheduled_for: None,
+    }
 }
 
 /// A recurring schedule whose due times passed while the daemon was down

@@ -14,6 +14,7 @@ mod crash_paths;
 mod crons;
 mod ctl;
 mod faults;
+mod forks;
 mod handshake;
 mod lifecycle;
 mod local_agents;

@@ -100,6 +100,22 @@ async fn official_client_drives_a_local_turn() {
         deltas.contains("approval_request_message") && deltas.contains("assistant_message"),
         "{seen}"
     );
+    assert_eq!(
+        seen["forked"]["type"], "conversation_fork_response",
+        "{seen}"
+    );
+    assert!(seen["forked"]["conversation"]["id"].is_string(), "{seen}");
+    assert_ne!(
+        seen["forked"]["conversation"]["id"],
+        seen["started"]["runtime"]["conversation_id"]
+    );
+    assert_eq!(seen["recompiled"]["success"], true, "{seen}");
+    assert!(
+        seen["recompiled"]["result"]
+            .as_str()
+            .is_some_and(|prompt| prompt.contains("<base_instructions>")),
+        "{seen}"
+    );
 }
 
 /// A turn that calls an MCP server's tool, driven by the official client:

@@ -1,6 +1,7 @@
 // One whole turn driven by Letta Code's own AppServerClient, unmodified:
 // start a runtime on a new agent with an external tool, send a message that
-// makes the agent call it, answer the call, and wait for the turn's end.
+// makes the agent call it, answer the call, and wait for the turn's end;
+// then fork the conversation and compile its system prompt again.
 // Usage: node local-turn.mjs <app-server URL> <reference dir> <model handle> <text>
 // Prints one JSON object with what the client received.
 import { connect } from "./official-client.mjs";
@@ -44,5 +45,17 @@ const accepted = await client.submitInput({
   payload: { kind: "create_message", messages: [{ role: "user", content: text }] },
 });
 const end = await finished;
+const forked = await client.request({
+  type: "conversation_fork",
+  request_id: "fork-1",
+  conversation_id: runtime.conversation_id,
+});
+const recompiled = await client.request({
+  type: "conversation_recompile",
+  request_id: "recompile-1",
+  conversation_id: runtime.conversation_id,
+});
 client.close();
-console.log(JSON.stringify({ backend: info.backend, started, accepted, calls, deltas, finished: end }));
+console.log(
+  JSON.stringify({ backend: info.backend, started, accepted, calls, deltas, finished: end, forked, recompiled }),
+);

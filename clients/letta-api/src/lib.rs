@@ -259,6 +259,38 @@ impl LettaApi {
         .await
     }
 
+    /// Copies a conversation into a new one of the same agent. `query`
+    /// takes `agent_id` (for `default`), `hidden` and `message_id`.
+    pub async fn fork_conversation(
+        &self,
+        conversation_id: &str,
+        query: &Value,
+    ) -> Result<Value, LettaError> {
+        let path = format!("/v1/conversations/{}/fork", segment(conversation_id));
+        self.json(Method::POST, &path, Some(query), None, Retry::Never)
+            .await
+    }
+
+    /// Compiles a conversation's system prompt again; answers it as a
+    /// string. Stored unless `dry_run`.
+    pub async fn recompile_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Value, LettaError> {
+        let path = format!("/v1/conversations/{}/recompile", segment(conversation_id));
+        let body = agent_id.map(|agent_id| json!({ "agent_id": agent_id }));
+        self.json(
+            Method::POST,
+            &path,
+            Some(&json!({ "dry_run": dry_run })),
+            body.as_ref(),
+            Retry::Safe,
+        )
+        .await
+    }
+
     // --- runs
 
     pub async fn retrieve_run(&self, run_id: &str) -> Result<Value, LettaError> {

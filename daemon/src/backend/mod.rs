@@ -195,6 +195,55 @@ impl Backend {
         }
     }
 
+    /// Copies a conversation (up to `message_id`, inclusive) into a new
+    /// one of the same agent.
+    pub async fn fork_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+        hidden: Option<bool>,
+        message_id: Option<&str>,
+    ) -> Result<Value, BackendError> {
+        match self {
+            Backend::Api(api) => {
+                let mut query = serde_json::Map::new();
+                if let Some(agent_id) = agent_id {
+                    query.insert("agent_id".to_owned(), Value::from(agent_id));
+                }
+                if let Some(hidden) = hidden {
+                    query.insert("hidden".to_owned(), Value::from(hidden));
+                }
+                if let Some(message_id) = message_id {
+                    query.insert("message_id".to_owned(), Value::from(message_id));
+                }
+                Ok(api
+                    .fork_conversation(conversation_id, &Value::Object(query))
+                    .await?)
+            }
+            Backend::Local(local) => Ok(local
+                .fork_conversation(conversation_id, agent_id, message_id)
+                .await?),
+        }
+    }
+
+    /// The conversation's system prompt compiled again from the agent's
+    /// memory.
+    pub async fn recompile_conversation(
+        &self,
+        conversation_id: &str,
+        agent_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Value, BackendError> {
+        match self {
+            Backend::Api(api) => Ok(api
+                .recompile_conversation(conversation_id, agent_id, dry_run)
+                .await?),
+            Backend::Local(local) => Ok(local
+                .recompile_conversation(conversation_id, agent_id)
+                .await?),
+        }
+    }
+
     pub async fn list_runs(&self, query: &Value) -> Result<Value, BackendError> {
         both!(self.list_runs(query))
     }

@@ -260,6 +260,13 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::UpdateModel => {
                 register::<methods::UpdateModel, _, _>(module, resources::update_model)
             }
+            MethodId::ConversationFork => {
+                register::<methods::ConversationFork, _, _>(module, resources::conversation_fork)
+            }
+            MethodId::ConversationRecompile => register::<methods::ConversationRecompile, _, _>(
+                module,
+                resources::conversation_recompile,
+            ),
             MethodId::CronList => register::<methods::CronList, _, _>(module, crons::cron_list),
             MethodId::CronAdd => register::<methods::CronAdd, _, _>(module, crons::cron_add),
             MethodId::CronGet => register::<methods::CronGet, _, _>(module, crons::cron_get),

@@ -8,10 +8,12 @@ use letta_protocol::{
     AgentCreateParams, AgentDeleteParams, AgentDeleteResult, AgentExportParams, AgentExportResult,
     AgentImportParams, AgentImportResult, AgentListParams, AgentListResult, AgentResult,
     AgentRetrieveParams, AgentUpdateParams, ConversationCompactParams, ConversationCompactResult,
-    ConversationCreateParams, ConversationListParams, ConversationListResult,
-    ConversationMessagesListParams, ConversationMessagesListResult, ConversationResult,
-    ConversationRetrieveParams, ConversationUpdateParams, ListModelsParams, ListModelsResult,
-    ModelEntry, UpdateModelParams, UpdateModelResult, UpdateToolsetParams, UpdateToolsetResult,
+    ConversationCreateParams, ConversationForkParams, ConversationForkResult,
+    ConversationListParams, ConversationListResult, ConversationMessagesListParams,
+    ConversationMessagesListResult, ConversationRecompileParams, ConversationRecompileResult,
+    ConversationResult, ConversationRetrieveParams, ConversationUpdateParams, ListModelsParams,
+    ListModelsResult, ModelEntry, UpdateModelParams, UpdateModelResult, UpdateToolsetParams,
+    UpdateToolsetResult,
 };
 use serde_json::{Value, json};
 
@@ -296,6 +298,51 @@ pub async fn conversation_compact(
         success: true,
         compaction: Some(compaction),
         error: None,
+    })
+}
+
+pub async fn conversation_fork(
+    state: State,
+    _: Connection,
+    params: ConversationForkParams,
+) -> Result<ConversationForkResult, RpcError> {
+    let body = params.body.unwrap_or_default();
+    let agent_id = body.agent_id.as_deref();
+    let conversation = conversation_backend(&state, &params.conversation_id, agent_id)
+        .await?
+        .fork_conversation(
+            &params.conversation_id,
+            agent_id,
+            body.hidden,
+            body.message_id.as_deref(),
+        )
+        .await
+        .map_err(upstream)?;
+    Ok(ConversationForkResult {
+        success: true,
+        conversation: Some(conversation),
+    })
+}
+
+pub async fn conversation_recompile(
+    state: State,
+    _: Connection,
+    params: ConversationRecompileParams,
+) -> Result<ConversationRecompileResult, RpcError> {
+    let body = params.body.unwrap_or_default();
+    let agent_id = body.get("agent_id").and_then(Value::as_str);
+    let dry_run = body
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let compiled = conversation_backend(&state, &params.conversation_id, agent_id)
+        .await?
+        .recompile_conversation(&params.conversation_id, agent_id, dry_run)
+        .await
+        .map_err(upstream)?;
+    Ok(ConversationRecompileResult {
+        success: true,
+        result: compiled.as_str().map(str::to_owned),
     })
 }
 

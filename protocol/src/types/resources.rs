@@ -182,6 +182,56 @@ pub struct ConversationCompactResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationForkParams {
+    /// The conversation to copy; `default` with `body.agent_id` for an
+    /// agent's default conversation.
+    pub conversation_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<ConversationForkBody>,
+    /// Set by Letta's cloud relay; the daemon serves one user and ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationForkBody {
+    /// The agent of a `default` conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Whether the copy is hidden from conversation lists (passed to the
+    /// Letta server; local conversations are never hidden).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<bool>,
+    /// Copy the messages up to this one, inclusive (and the tool results
+    /// that answer it); all of them when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationForkResult {
+    pub success: bool,
+    /// The new conversation (its `id` first of all).
+    pub conversation: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationRecompileParams {
+    pub conversation_id: String,
+    /// `agent_id` names the agent of a `default` conversation; `dry_run`
+    /// compiles without storing (on the Letta server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConversationRecompileResult {
+    pub success: bool,
+    /// The system prompt as compiled now, memory blocks included.
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateToolsetParams {
     pub runtime: crate::RuntimeScope,
     /// `auto` (chosen by the agent's model), `default`, `codex`, `letta` or

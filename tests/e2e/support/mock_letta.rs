@@ -110,6 +110,15 @@ impl MockLetta {
                 "/v1/conversations/{id}/messages",
                 get(list_messages).post(send_messages),
             )
+            .route("/v1/conversations/{id}/fork", post(fork_conversation))
+            .route(
+                "/v1/conversations/{id}/recompile",
+                post(|Path(id): Path<String>| async move {
+                    axum::Json(json!(format!(
+                        "<base_instructions>mock prompt of {id}</base_instructions>"
+                    )))
+                }),
+            )
             .route(
                 "/v1/conversations/{id}/cancel",
                 post(|| async { axum::Json(json!({})) }),
@@ -217,6 +226,35 @@ async fn create_conversation(
     state
         .conversations
         .insert(id.clone(), (agent_id.clone(), Vec::new()));
+    axum::Json(json!({ "id": id, "agent_id": agent_id })).into_response()
+}
+
+/// Like Letta: a new conversation of the same agent with the source's
+/// messages (through `message_id`, when given).
+async fn fork_conversation(
+    State(state): Shared,
+    Path(source): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    let Some((agent_id, mut messages)) = state.conversations.get(&source).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "detail": "no such conversation" })),
+        )
+            .into_response();
+    };
+    if let Some(through) = query.get("message_id")
+        && let Some(at) = messages
+            .iter()
+            .position(|message| message["id"] == *through)
+    {
+        messages.truncate(at + 1);
+    }
+    let id = next_id(&mut state, "conv");
+    state
+        .conversations
+        .insert(id.clone(), (agent_id.clone(), messages));
     axum::Json(json!({ "id": id, "agent_id": agent_id })).into_response()
 }
 

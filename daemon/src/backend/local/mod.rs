@@ -7,6 +7,7 @@
 mod agent_file;
 mod agents;
 mod compaction;
+mod forks;
 mod memory;
 mod prompt;
 pub mod providers;

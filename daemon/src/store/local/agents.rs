@@ -235,6 +235,36 @@ impl Store {
 }
 
 impl Store {
+    /// Creates conversation `id` of `agent_id` holding copies of `messages`
+    /// (under new ids) and `summary`, in one transaction.
+    pub async fn fork_local_conversation(
+        &self,
+        id: &str,
+        agent_id: &str,
+        summary: &str,
+        messages: &[super::NewMessage],
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        insert_conversation(&mut tx, id, agent_id, now).await?;
+        sqlx::query("UPDATE local_conversations SET summary = ? WHERE id = ?")
+            .bind(summary)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let scope = super::messages::MessageScope {
+            conversation_id: id,
+            agent_id,
+            run_id: None,
+            now,
+        };
+        super::messages::insert_messages(&mut tx, &scope, messages).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
     /// Moves a conversation's context start to `context_start`, with the
     /// summary that replaces what came before and its message.
     pub async fn compact_local_conversation(

@@ -15,6 +15,7 @@ use axum::serve::ListenerExt;
 use letta_protocol::discovery::DaemonFile;
 use tokio::net::TcpListener;
 
+use crate::backend::local::providers::CONNECTED_FILE;
 use crate::backend::{Backends, LocalBackend, LocalSettings, local::Providers};
 use crate::config::Config;
 use crate::crons::Crons;
@@ -107,7 +108,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let providers = Providers::new(
         config.local.providers.clone(),
         config.local.default_model.clone(),
-    );
+    )
+    .with_connected_file(config.data_dir.join(CONNECTED_FILE));
     let local = LocalBackend::new(
         store.clone(),
         providers,

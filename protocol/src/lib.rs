@@ -171,6 +171,23 @@ registry::declare_methods! {
         params: ListModelsParams, result: ListModelsResult,
         frame_reply: FrameReply::Always("list_models_response"),
     }
+    /// The model providers the daemon can connect for its own agents, and
+    /// which are connected.
+    ListConnectProviders => "list_connect_providers" {
+        params: ListConnectProvidersParams, result: ListConnectProvidersResult,
+        frame_reply: FrameReply::Always("list_connect_providers_response"),
+    }
+    /// Connects a model provider with the user's credentials, once they
+    /// work; kept in a `0600` file, never echoed back.
+    ConnectProvider => "connect_provider" {
+        params: ConnectProviderParams, result: ConnectProviderResult,
+        frame_reply: FrameReply::Always("connect_provider_response"),
+    }
+    /// Forgets a connected provider and its credentials.
+    DisconnectProvider => "disconnect_provider" {
+        params: DisconnectProviderParams, result: ConnectProviderResult,
+        frame_reply: FrameReply::Always("disconnect_provider_response"),
+    }
     /// The daemon's version, uptime, endpoints, and every runtime with its
     /// loop status and pending approvals.
     DaemonStatus => "daemon_status" {

@@ -23,6 +23,7 @@ mod mcp;
 mod monitors;
 mod official_client;
 mod plans;
+mod providers;
 mod questions;
 mod security;
 mod session_context;

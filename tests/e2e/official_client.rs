@@ -326,3 +326,40 @@ async fn official_client_manages_schedules() {
         "{seen}"
     );
 }
+
+/// Providers connected and disconnected through the official client.
+#[tokio::test]
+async fn official_client_connects_a_provider() {
+    let backend = Backend::local().await;
+    let Backend::Local(local) = &backend else {
+        unreachable!()
+    };
+    let daemon = backend.daemon();
+    let seen = run_node_script(
+        "providers.mjs",
+        &daemon.info.ws_url,
+        &[&local.model.url],
+        TIMEOUT * 3,
+    )
+    .await;
+    assert_eq!(seen["listed"]["success"], true, "{seen}");
+    assert_eq!(seen["listed"]["providers"][0]["id"], "openai", "{seen}");
+    assert_eq!(seen["refused"]["type"], "connect_provider_response");
+    assert_eq!(seen["refused"]["success"], false, "{seen}");
+    assert_eq!(seen["connected"]["success"], true, "{seen}");
+    assert_eq!(
+        seen["connected"]["providers"][0]["connected"]["is_connected"],
+        true
+    );
+    assert!(!seen.to_string().contains("sk-official"), "{seen}");
+    assert!(
+        seen["models"]["entries"]
+            .to_string()
+            .contains("openai/fake-model"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["disconnected"]["providers"][0]["connected"]["is_connected"], false,
+        "{seen}"
+    );
+}

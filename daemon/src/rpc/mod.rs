@@ -10,6 +10,7 @@ mod connection;
 mod crons;
 mod errors;
 mod info;
+mod providers;
 mod resources;
 mod runtime;
 mod status;
@@ -266,6 +267,17 @@ pub fn build(state: Arc<DaemonState>) -> Result<Methods, RegisterMethodError> {
             MethodId::ConversationRecompile => register::<methods::ConversationRecompile, _, _>(
                 module,
                 resources::conversation_recompile,
+            ),
+            MethodId::ListConnectProviders => register::<methods::ListConnectProviders, _, _>(
+                module,
+                providers::list_connect_providers,
+            ),
+            MethodId::ConnectProvider => {
+                register::<methods::ConnectProvider, _, _>(module, providers::connect_provider)
+            }
+            MethodId::DisconnectProvider => register::<methods::DisconnectProvider, _, _>(
+                module,
+                providers::disconnect_provider,
             ),
             MethodId::CronList => register::<methods::CronList, _, _>(module, crons::cron_list),
             MethodId::CronAdd => register::<methods::CronAdd, _, _>(module, crons::cron_add),

@@ -4,17 +4,20 @@
 //! compatible server declared in `daemon.toml`) or Anthropic's Messages.
 
 mod anthropic;
+mod connect;
 mod http;
 mod openai;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures_util::Stream;
 use serde_json::Value;
 
 use crate::backend::LocalError;
+
+pub use connect::{CONNECTED_FILE, Connectable, ConnectedBy, Standing};
 
 /// The wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,15 +205,53 @@ impl Client {
 pub type ModelStream =
     std::pin::Pin<Box<dyn Stream<Item = Result<ModelEvent, ProviderError>> + Send>>;
 
-/// Every configured provider, by name.
+/// Every configured provider, by name: those the configuration names, and
+/// those a frontend connected (`connect_provider`), which can change while
+/// the daemon runs.
 #[derive(Clone)]
 pub struct Providers {
-    by_name: BTreeMap<String, Client>,
-    order: Vec<String>,
+    set: Arc<RwLock<ProviderSet>>,
     /// Set in `daemon.toml` or with `--default-model`.
     default_model: Option<String>,
     /// Context windows providers reported, by handle.
     windows: Arc<Mutex<HashMap<String, u64>>>,
+    /// Where connected providers' credentials are kept.
+    connected: Option<Arc<connect::ConnectedFile>>,
+}
+
+#[derive(Default)]
+struct ProviderSet {
+    by_name: BTreeMap<String, Client>,
+    order: Vec<String>,
+    /// From the configuration; connecting cannot change them.
+    configured: Vec<ProviderConfig>,
+    /// Connected by frontends, kept in the credentials file.
+    connected: Vec<ProviderConfig>,
+}
+
+impl ProviderSet {
+    fn new(configured: Vec<ProviderConfig>, connected: Vec<ProviderConfig>) -> ProviderSet {
+        // Connected providers come before the local servers that may not
+        // run, so they are asked for a default model first.
+        let (optional, required): (Vec<_>, Vec<_>) = configured
+            .iter()
+            .cloned()
+            .partition(|config| config.optional);
+        let all: Vec<ProviderConfig> = required
+            .into_iter()
+            .chain(connected.iter().cloned())
+            .chain(optional)
+            .collect();
+        ProviderSet {
+            order: all.iter().map(|config| config.name.clone()).collect(),
+            by_name: all
+                .into_iter()
+                .map(|config| (config.name.clone(), Client::new(config)))
+                .collect(),
+            configured,
+            connected,
+        }
+    }
 }
 
 /// The context window assumed when nothing says otherwise.
@@ -230,41 +271,46 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Providers {
     pub fn new(configs: Vec<ProviderConfig>, default_model: Option<String>) -> Providers {
-        let order = configs.iter().map(|config| config.name.clone()).collect();
-        let by_name = configs
-            .into_iter()
-            .map(|config| (config.name.clone(), Client::new(config)))
-            .collect();
         Providers {
-            by_name,
-            order,
+            set: Arc::new(RwLock::new(ProviderSet::new(configs, Vec::new()))),
             default_model,
             windows: Arc::default(),
+            connected: None,
         }
     }
 
+    fn set(&self) -> std::sync::RwLockReadGuard<'_, ProviderSet> {
+        self.set.read().unwrap_or_else(|err| err.into_inner())
+    }
+
     /// The provider serving `handle` and the model name it knows.
-    fn resolve<'a>(&'a self, handle: &'a str) -> Result<(&'a Client, &'a str), LocalError> {
+    fn resolve(&self, handle: &str) -> Result<(Client, String), LocalError> {
         let Some((provider, model)) = handle.split_once('/') else {
             return Err(LocalError::Invalid(format!(
                 "model {handle:?} is not a provider/model handle (e.g. openai/gpt-4.1)"
             )));
         };
-        match self.by_name.get(provider) {
-            Some(client) => Ok((client, model)),
+        let set = self.set();
+        match set.by_name.get(provider) {
+            Some(client) => Ok((client.clone(), model.to_owned())),
             None => Err(LocalError::NoProvider(format!(
                 "no provider {provider:?} is configured for model {handle:?}; configured: {}",
-                self.names()
+                if set.order.is_empty() {
+                    "none".to_owned()
+                } else {
+                    set.order.join(", ")
+                }
             ))),
         }
     }
 
-    fn names(&self) -> String {
-        if self.order.is_empty() {
-            "none".to_owned()
-        } else {
-            self.order.join(", ")
-        }
+    /// The clients in configuration order.
+    fn clients(&self) -> Vec<Client> {
+        let set = self.set();
+        set.order
+            .iter()
+            .filter_map(|name| set.by_name.get(name).cloned())
+            .collect()
     }
 
     /// Checks that a handle names a configured provider.
@@ -285,7 +331,6 @@ impl Providers {
                 });
             }
         };
-        let model = model.to_owned();
         client.stream(ModelRequest { model, ..request }).await
     }
 
@@ -296,6 +341,7 @@ impl Providers {
         let Ok((client, model)) = self.resolve(handle) else {
             return DEFAULT_CONTEXT_WINDOW;
         };
+        let model = model.as_str();
         if let Some(window) = client.config().context_window {
             return window;
         }
@@ -321,10 +367,10 @@ impl Providers {
     /// What every available provider offers, in configuration order;
     /// optional local servers that do not answer are left out.
     pub async fn list_models(&self) -> Vec<ModelInfo> {
+        let clients = self.clients();
         let lists = futures_util::future::join_all(
-            self.order
+            clients
                 .iter()
-                .filter_map(|name| self.by_name.get(name))
                 .map(|client| client.list_models(PROBE_TIMEOUT)),
         )
         .await;
@@ -338,12 +384,10 @@ impl Providers {
         if let Some(model) = &self.default_model {
             return Ok(model.clone());
         }
-        for name in &self.order {
-            let Some(client) = self.by_name.get(name) else {
-                continue;
-            };
-            if let Some(model) = &client.config().default_model {
-                return Ok(format!("{name}/{model}"));
+        for client in self.clients() {
+            let config = client.config();
+            if let Some(model) = &config.default_model {
+                return Ok(format!("{}/{model}", config.name));
             }
             if let Some(first) = client.list_models(PROBE_TIMEOUT).await.into_iter().next() {
                 return Ok(first.handle);
@@ -353,8 +397,8 @@ impl Providers {
             "no model provider is available: set OPENAI_API_KEY (or OPENAI_BASE_URL for a \
              compatible server), ANTHROPIC_API_KEY or OPENROUTER_API_KEY, start Ollama \
              (OLLAMA_BASE_URL, default http://localhost:11434/v1), or declare [providers.NAME] \
-             in ~/.letta/daemon.toml, then restart the daemon (letta-ctl daemon stop); or point \
-             it at a Letta server with LETTA_BASE_URL"
+             in ~/.letta/daemon.toml, then restart the daemon (letta-ctl daemon stop); connect one \
+             from a frontend (connect_provider); or point it at a Letta server with LETTA_BASE_URL"
                 .to_owned(),
         ))
     }

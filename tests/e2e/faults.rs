@@ -172,6 +172,26 @@ async fn a_pending_approval_conflict_fails_the_turn_with_the_reason() {
         1,
         "a conflict that waiting cannot fix is not retried"
     );
+    // No run was made: the loop error names the message that never got in.
+    let failed = loop_error(&mut frontend).await;
+    assert_eq!(
+        failed["client_message_ids"],
+        json!(["cm-pending"]),
+        "{failed}"
+    );
+    assert_eq!(failed["is_terminal"], true, "{failed}");
+    assert!(failed["run_id"].is_null(), "{failed}");
+}
+
+/// The `loop_error` delta of a failed turn.
+async fn loop_error(frontend: &mut Frontend) -> Value {
+    let failed = frontend
+        .seen_or_wait_for("the loop error", |frame| {
+            frame["type"] == "stream_delta" && frame["delta"]["message_type"] == "loop_error"
+        })
+        .await;
+    assert_eq!(failed["delta"]["stop_reason"], "error", "{failed}");
+    failed["delta"].clone()
 }
 
 /// `event: error` is the server saying the run failed (here, the model):
@@ -200,6 +220,10 @@ async fn a_model_failure_in_the_stream_ends_the_turn_with_its_error() {
         mock.seen().resumes.is_empty(),
         "not resumed as a network fault"
     );
+    // The run was made: the loop error names it, not the message.
+    let failed = loop_error(&mut frontend).await;
+    assert!(failed["run_id"].is_string(), "{failed}");
+    assert!(failed["client_message_ids"].is_null(), "{failed}");
 }
 
 /// A chunk that is not JSON ends the turn with a reason that says so

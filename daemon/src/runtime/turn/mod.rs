@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::Runtime;
+use super::event_log::Draft;
 use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
@@ -173,6 +174,10 @@ impl Turn<'_> {
             state.active_run_ids.clear();
             state.executing_tool_call_ids.clear();
         }
+        let mut drafts = vec![rt.loop_status_draft(), rt.device_status_draft().await];
+        if let Some(message) = &error {
+            drafts.push(self.loop_error(&input, message).await);
+        }
         let turn_id = self.turn.turn_id.clone();
         let finished = rt
             .log
@@ -185,11 +190,7 @@ impl Turn<'_> {
                 error,
                 usage,
             });
-        let drafts = vec![
-            rt.loop_status_draft(),
-            rt.device_status_draft().await,
-            finished,
-        ];
+        drafts.push(finished);
         crate::faults::crash_point("turn-ending");
         // How the input ended and the `turn_finished` that says so go in one
         // transaction: a turn marked done without it would leave frontends
@@ -204,6 +205,37 @@ impl Turn<'_> {
         lock(&rt.state).recording_end = false;
         rt.turns_ended.send_modify(|ended| *ended += 1);
         rt.wake.notify_one();
+    }
+
+    /// The `loop_error` delta of a failed turn. An input that failed before
+    /// any run was made for it is named by its `client_message_id`, so a
+    /// frontend knows that message never reached the agent.
+    async fn loop_error(&self, input: &QueuedInput, message: &str) -> Draft {
+        let rt = self.runtime;
+        let run = rt
+            .store
+            .latest_run_of_turn(&self.turn.turn_id)
+            .await
+            .ok()
+            .flatten();
+        let mut delta = json!({
+            "message_type": "loop_error",
+            "id": format!("loop-error-{}", self.turn.turn_id),
+            "date": crate::util::now_rfc3339(),
+            "message": message,
+            "stop_reason": "error",
+            "is_terminal": true,
+        });
+        match &run {
+            Some(run) => delta["run_id"] = json!(run.run_id),
+            None => delta["client_message_ids"] = json!([input.row.client_message_id]),
+        }
+        rt.log
+            .draft::<events::StreamDelta>(|envelope| letta_protocol::StreamDeltaEvent {
+                envelope,
+                delta,
+                subagent_id: None,
+            })
     }
 
     /// After an abort: every call the server still waits for gets a

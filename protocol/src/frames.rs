@@ -150,6 +150,7 @@ pub fn failure_frame(command: &Command, error: &RpcError) -> Value {
         Some(reply_type) => {
             frame.insert("type".to_owned(), Value::from(reply_type));
             frame.insert("success".to_owned(), Value::Bool(false));
+            crate::failure_fields::add(&mut frame, reply_type, command.params.get(), error);
         }
         None => {
             frame.insert("type".to_owned(), Value::from(ERROR_FRAME_TYPE));

@@ -9,6 +9,7 @@
 
 pub mod discovery;
 pub mod errors;
+mod failure_fields;
 pub mod frames;
 pub mod registry;
 pub mod schema;

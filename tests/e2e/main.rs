@@ -13,6 +13,7 @@ mod bounds;
 mod crash_paths;
 mod crons;
 mod ctl;
+mod declarations;
 mod faults;
 mod forks;
 mod handshake;

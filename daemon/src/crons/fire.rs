@@ -17,6 +17,8 @@ use crate::util::now_millis;
 /// A one-off schedule run later than this after its time says so in its
 /// history.
 const LATE_MS: i64 = 60_000;
+/// How often finished one-off schedules are looked for.
+const FORGET_EVERY_MS: i64 = 60 * 60 * 1000;
 
 /// Why a run did not queue its prompt.
 struct NotQueued {
@@ -46,14 +48,16 @@ impl Crons {
     /// are counted in its history.
     pub async fn fire_due(&self) {
         let now = now_millis();
-        match self
-            .store
-            .delete_finished_crons(now - KEEP_FINISHED_MS)
-            .await
-        {
-            Ok(0) => {}
-            Ok(forgotten) => tracing::debug!(forgotten, "finished one-off schedules forgotten"),
-            Err(err) => tracing::warn!(error = %err, "cannot forget finished schedules"),
+        if self.forget_due(now) {
+            match self
+                .store
+                .delete_finished_crons(now - KEEP_FINISHED_MS)
+                .await
+            {
+                Ok(0) => {}
+                Ok(forgotten) => tracing::debug!(forgotten, "finished one-off schedules forgotten"),
+                Err(err) => tracing::warn!(error = %err, "cannot forget finished schedules"),
+            }
         }
         let due = match self.store.due_crons(now).await {
             Ok(due) => due,
@@ -67,6 +71,17 @@ impl Crons {
                 tracing::warn!(schedule = %row.id, error = %err, "cannot run a due schedule");
             }
         }
+    }
+
+    /// Whether finished schedules are looked for now: once an hour, not on
+    /// every tick.
+    fn forget_due(&self, now: i64) -> bool {
+        let mut last = crate::util::lock(&self.last_forgotten);
+        if last.is_some_and(|at| now - at < FORGET_EVERY_MS) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     async fn fire(&self, id: &str, now: i64) -> Result<(), CronError> {

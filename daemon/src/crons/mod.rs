@@ -58,6 +58,8 @@ pub struct Crons {
     changing: tokio::sync::Mutex<()>,
     /// Connections that used a `cron_*` command, told of changes.
     listeners: Mutex<Vec<Arc<dyn EventSink>>>,
+    /// When finished schedules were last looked for (Unix ms).
+    last_forgotten: Mutex<Option<i64>>,
 }
 
 impl Crons {
@@ -67,6 +69,7 @@ impl Crons {
             runtimes,
             changing: tokio::sync::Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
+            last_forgotten: Mutex::new(None),
         }
     }
 

@@ -283,19 +283,33 @@ fn hostname() -> Option<String> {
 }
 
 /// The toolset preferences a frontend can choose from, as Letta Code lists
-/// them (`id`, `display_name`).
+/// them (`id`, `display_name`, `label`, `description`, `is_featured`).
 fn available_toolsets() -> Value {
     Value::Array(
         crate::tools::toolset_names()
             .map(|name| {
-                let display = match name {
-                    "auto" => "Auto",
-                    "default" => "Claude",
-                    "codex" => "Codex",
-                    "letta" => "Letta",
-                    _ => "None",
+                let (display, label, description) = match name {
+                    "auto" => ("Auto", "Auto", "Chosen by the agent's model"),
+                    "default" => (
+                        "Claude",
+                        "Claude toolset",
+                        "Tools shaped for Anthropic's models; the choice for most models",
+                    ),
+                    "codex" => (
+                        "Codex",
+                        "Codex toolset",
+                        "Tools shaped for OpenAI's GPT and Codex models",
+                    ),
+                    "letta" => ("Letta", "Letta toolset", "One toolset for every model"),
+                    _ => ("None", "None", "No built-in tools; connected tools stay"),
                 };
-                json!({ "id": name, "display_name": display })
+                json!({
+                    "id": name,
+                    "display_name": display,
+                    "label": label,
+                    "description": description,
+                    "is_featured": true,
+                })
             })
             .collect(),
     )

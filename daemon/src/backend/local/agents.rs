@@ -53,7 +53,14 @@ impl LocalBackend {
         // The window turns are compacted against, so frontends show the
         // same fullness the agent loop acts on.
         let window = self.providers().context_window(&agent.model).await;
-        Ok(shapes::agent(&agent, &blocks, memory::TOOL_NAMES, window))
+        let endpoint_type = self.providers().endpoint_type(&agent.model);
+        Ok(shapes::agent(
+            &agent,
+            &blocks,
+            memory::TOOL_NAMES,
+            window,
+            endpoint_type,
+        ))
     }
 
     pub(super) async fn agent_row(&self, agent_id: &str) -> Result<LocalAgentRow> {

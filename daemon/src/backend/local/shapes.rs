@@ -58,8 +58,12 @@ pub fn agent(
     blocks: &[LocalBlockRow],
     tools: &[&str],
     context_window: u64,
+    endpoint_type: &str,
 ) -> Value {
-    let (provider, model) = agent.model.split_once('/').unwrap_or(("", &agent.model));
+    let model = agent
+        .model
+        .split_once('/')
+        .map_or(agent.model.as_str(), |(_, model)| model);
     let blocks: Vec<Value> = blocks.iter().map(block).collect();
     json!({
         "id": agent.id,
@@ -71,7 +75,7 @@ pub fn agent(
         "llm_config": {
             "model": model,
             "handle": agent.model,
-            "model_endpoint_type": provider,
+            "model_endpoint_type": endpoint_type,
             "context_window": context_window,
         },
         "system": agent.system,
@@ -80,7 +84,11 @@ pub fn agent(
         "metadata": json_field(&agent.metadata, json!({})),
         "memory": { "blocks": blocks },
         "blocks": blocks,
-        "tools": tools.iter().map(|name| json!({ "name": name, "tool_type": "letta_core" })).collect::<Vec<_>>(),
+        "tools": tools
+            .iter()
+            .map(|name| json!({ "id": format!("tool-{name}"), "name": name, "tool_type": "letta_core" }))
+            .collect::<Vec<_>>(),
+        "sources": [],
         "created_at": agent.created_at,
         "updated_at": agent.updated_at,
     })

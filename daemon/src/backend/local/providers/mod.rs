@@ -313,6 +313,24 @@ impl Providers {
             .collect()
     }
 
+    /// How Letta names the kind of endpoint serving `handle`
+    /// (`llm_config.model_endpoint_type`): the provider's own name where
+    /// Letta knows it, else its wire format.
+    pub fn endpoint_type(&self, handle: &str) -> &'static str {
+        let Ok((client, _)) = self.resolve(handle) else {
+            return "openai";
+        };
+        let config = client.config();
+        match (config.kind, config.name.as_str()) {
+            (ProviderKind::Anthropic, _) => "anthropic",
+            (ProviderKind::OpenAi, "openrouter") => "openrouter",
+            (ProviderKind::OpenAi, "ollama") => "ollama",
+            (ProviderKind::OpenAi, "lmstudio") => "lmstudio",
+            (ProviderKind::OpenAi, "llama-cpp") => "llamacpp",
+            (ProviderKind::OpenAi, _) => "openai",
+        }
+    }
+
     /// Checks that a handle names a configured provider.
     pub fn check(&self, handle: &str) -> Result<(), LocalError> {
         self.resolve(handle).map(|_| ())

@@ -320,6 +320,31 @@ async fn a_context_length_error_compacts_and_retries_once() {
     );
 }
 
+/// On a Letta server the switch is the agent's: the server is told, and
+/// the agent says so after.
+#[tokio::test]
+async fn update_model_switches_a_server_agents_model() {
+    let backend = Backend::mock().await;
+    let daemon = backend.daemon();
+    let frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(
+        &frontend,
+        "e2e-server-model",
+        std::path::Path::new("/tmp"),
+        "standard",
+    )
+    .await;
+    let updated = frontend
+        .request(json!({ "type": "update_model", "runtime": runtime, "payload": { "model_handle": "mock/default-model" } }))
+        .await;
+    assert_eq!(updated["success"], true, "{updated}");
+    assert_eq!(updated["model_handle"], "mock/default-model", "{updated}");
+    let agent = frontend
+        .request(json!({ "type": "agent_retrieve", "agent_id": runtime["agent_id"] }))
+        .await;
+    assert_eq!(agent["agent"]["model"], "mock/default-model", "{agent}");
+}
+
 #[tokio::test]
 async fn update_model_switches_a_local_agents_model() {
     let backend = Backend::local().await;

@@ -570,4 +570,27 @@ async fn watched_files_report_changes_by_the_agent_and_by_frontends() {
             .all(|frame| frame["type"] != "file_changed" || frame["path"] == sentinel.as_str()),
         "nothing about the unwatched file"
     );
+
+    // The watches go with the connection that made them.
+    let watched = |status: &serde_json::Value| {
+        (
+            status["watched_files"].as_u64(),
+            status["watched_directories"].as_u64(),
+        )
+    };
+    let status = other.request(json!({ "type": "daemon_status" })).await;
+    assert_eq!(watched(&status), (Some(1), Some(1)), "{status}");
+    drop(watcher);
+    let deadline = tokio::time::Instant::now() + crate::support::TIMEOUT;
+    loop {
+        let status = other.request(json!({ "type": "daemon_status" })).await;
+        if watched(&status) == (Some(0), Some(0)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still watched: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

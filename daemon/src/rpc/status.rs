@@ -27,6 +27,7 @@ pub async fn daemon_status(
     // Most recently used first: what `attach` picks when not told.
     runtimes.sort_by(|a, b| b.last_input_at.cmp(&a.last_input_at));
     let identity = &state.identity;
+    let (watched_files, watched_directories) = state.watches.counts();
     Ok(DaemonStatusResult {
         server: super::info::server_info(),
         protocol_version: letta_protocol::PROTOCOL_VERSION,
@@ -39,5 +40,7 @@ pub async fn daemon_status(
         letta_base_url: identity.letta_base_url.clone(),
         runtimes,
         mcp_servers,
+        watched_files,
+        watched_directories,
     })
 }

@@ -136,6 +136,13 @@ impl Watches {
         true
     }
 
+    /// How many files are watched, and how many directories are watched
+    /// for them.
+    pub fn counts(&self) -> (u64, u64) {
+        let state = lock(&self.state);
+        (state.files.len() as u64, state.dirs.len() as u64)
+    }
+
     /// Ends every watch of a connection that closed.
     pub fn release(&self, connection: usize) {
         let mut state = lock(&self.state);

@@ -27,6 +27,12 @@ pub struct DaemonStatusResult {
     /// The MCP servers the daemon runs for its runtimes' agents.
     #[serde(default)]
     pub mcp_servers: Vec<McpServerStatus>,
+    /// Files frontends watch (`watch_file`), and the directories the daemon
+    /// watches for them; released when their connections close.
+    #[serde(default)]
+    pub watched_files: u64,
+    #[serde(default)]
+    pub watched_directories: u64,
 }
 
 /// An MCP server an agent uses, as the daemon sees it now.

@@ -103,7 +103,7 @@ impl MockLetta {
         }));
         let app = Router::new()
             .route("/v1/agents/", post(create_agent))
-            .route("/v1/agents/{id}", get(get_agent))
+            .route("/v1/agents/{id}", get(get_agent).patch(update_agent))
             .route("/v1/conversations/", post(create_conversation))
             .route("/v1/conversations/{id}", get(get_conversation))
             .route(
@@ -214,6 +214,22 @@ async fn get_agent(State(state): Shared, Path(id): Path<String>) -> Response {
         agent["model"] = model;
     }
     axum::Json(agent).into_response()
+}
+
+/// Like Letta: a new `model` replaces the agent's.
+async fn update_agent(
+    State(state): Shared,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(model) = body.get("model") {
+        state
+            .lock()
+            .unwrap()
+            .models
+            .insert(id.clone(), model.clone());
+    }
+    get_agent(State(state), Path(id)).await
 }
 
 async fn create_conversation(

@@ -122,10 +122,13 @@ impl Watch {
                 }
             };
             let seq = frame["event_seq"].as_u64();
+            // Shown (and flushed) before it counts as seen: the cursor may be
+            // saved at once, and a terminal killed between the two must not
+            // have skipped the event's text for the next attach.
+            self.show(&frame);
             if let Some(seq) = seq {
                 self.cursor.saw(seq);
             }
-            self.show(&frame);
             // Events up to the sync's last snapshot are replay; from that
             // snapshot on, the state they describe is current.
             let live = match (seq, self.events.synced_through()) {

@@ -180,23 +180,12 @@ async fn frames_match_the_reference_declarations() {
     let file = daemon.dir.path().join("frames.jsonl");
     std::fs::write(&file, lines).unwrap();
     let schema = node::install("letta-code-frames-schema.sh");
-    let output = tokio::time::timeout(
+    let report = node::run_json(
+        "validate-frames.mjs",
+        &[schema.as_os_str(), file.as_os_str()],
         crate::support::TIMEOUT * 3,
-        tokio::process::Command::new("node")
-            .arg(node::script("validate-frames.mjs"))
-            .arg(&schema)
-            .arg(&file)
-            .output(),
     )
-    .await
-    .expect("the validator took too long")
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    .await;
     assert_eq!(report["refused"], json!([]), "{report:#}");
     let undeclared: BTreeMap<String, Value> =
         serde_json::from_value(report["undeclared"].clone()).unwrap();

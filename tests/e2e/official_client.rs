@@ -1,6 +1,5 @@
 //! Letta Code's official `AppServerClient`, run with Node, against the daemon.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,27 +12,10 @@ use crate::support::{Daemon, Options, TIMEOUT};
 /// Runs a script of `tests/node/` with Node: the daemon's URL, the client's
 /// folder, then `args`; returns the one JSON object it prints.
 async fn run_node_script(script: &str, url: &str, args: &[&str], timeout: Duration) -> Value {
-    let output = tokio::time::timeout(
-        timeout,
-        tokio::process::Command::new("node")
-            .arg(node::script(script))
-            .arg(url)
-            .arg(node::official_client_dir())
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("node client timed out")
-    .expect("cannot run node");
-    assert!(
-        output.status.success(),
-        "official client failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let client = node::official_client_dir();
+    let mut all: Vec<&std::ffi::OsStr> = vec![url.as_ref(), client.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    node::run_json(script, &all, timeout).await
 }
 
 async fn run_official_client(url: &str, token: Option<&str>) -> Value {

@@ -158,7 +158,7 @@ impl Crons {
                 .map(|at| parse_time("scheduled_for", at))
                 .transpose()
                 .map_err(CronError::Invalid)?,
-            ..task::blank()
+            ..CronRow::default()
         };
         check(&row)?;
         row.next_run_at = next_run(&row, now)?;

@@ -88,20 +88,7 @@ pub fn system_timezone() -> String {
         .unwrap_or_else(|| "UTC".to_owned())
 }
 
-/// An RFC 3339 time with `Z` or an offset, in Unix ms.
-pub fn parse_time(field: &str, text: &str) -> Result<i64, String> {
-    text.trim()
-        .parse::<jiff::Timestamp>()
-        .map(|at| at.as_millisecond())
-        .map_err(|_| {
-            format!("{field} is an RFC 3339 time with Z or an offset, e.g. 2026-12-01T09:00:00Z")
-        })
-}
-
-/// Unix ms as RFC 3339 (UTC).
-pub fn rfc3339(millis: i64) -> String {
-    crate::tools::wake::rfc3339(millis)
-}
+pub use crate::tools::wake::{parse_time, rfc3339};
 
 #[cfg(test)]
 mod tests {

@@ -9,38 +9,6 @@ use crate::store::crons::{CronRow, CronRunRow};
 /// The conversation of a schedule that starts a new one each run.
 pub const NEW_CONVERSATION: &str = "new";
 
-/// A row with nothing set, to fill in.
-pub fn blank() -> CronRow {
-    CronRow {
-        id: String::new(),
-        agent_id: String::new(),
-        conversation_id: String::new(),
-        name: String::new(),
-        description: String::new(),
-        cron: String::new(),
-        timezone: String::new(),
-        recurring: false,
-        prompt: String::new(),
-        status: String::new(),
-        created_at: 0,
-        scheduled_for: None,
-        next_run_at: None,
-        last_fired_at: None,
-        fire_count: 0,
-        last_run_at: None,
-        last_run_outcome: None,
-        last_run_reason: None,
-        last_run_error: None,
-        last_missed_at: None,
-        missed_count: 0,
-        failed_count: 0,
-        fired_at: None,
-        missed_at: None,
-        firing_at: None,
-        firing_conversation: None,
-    }
-}
-
 /// A stored name of one of the protocol's enums, as stored by [`name`].
 fn parsed<T: DeserializeOwned>(stored: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(stored.to_owned())).ok()

@@ -9,7 +9,7 @@ pub const MAX_CRONS: i64 = 1000;
 pub const MAX_RUNS_KEPT: i64 = 200;
 
 /// One schedule. Times are Unix milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct CronRow {
     pub id: String,
     pub agent_id: String,

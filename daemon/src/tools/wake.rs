@@ -90,11 +90,7 @@ pub fn parse(input: &Map<String, Value>, now: i64) -> Result<WakeRequest, String
                 }
                 now + (seconds as i64) * 1000
             } else if let Some(at) = args.scheduled_at {
-                let at: jiff::Timestamp = at.trim().parse().map_err(|_| {
-                    "scheduled_at is an RFC 3339 time with Z or an offset, e.g. 2026-12-01T09:00:00Z"
-                        .to_owned()
-                })?;
-                let due = at.as_millisecond();
+                let due = parse_time("scheduled_at", &at)?;
                 if due <= now {
                     return Err("scheduled_at must be in the future".to_owned());
                 }
@@ -116,6 +112,17 @@ pub fn parse(input: &Map<String, Value>, now: i64) -> Result<WakeRequest, String
             "Wake's action is create, list or cancel, not {other:?}"
         )),
     }
+}
+
+/// `text`, the field `field`, as Unix ms: an RFC 3339 time with `Z` or an
+/// offset.
+pub fn parse_time(field: &str, text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse::<jiff::Timestamp>()
+        .map(|at| at.as_millisecond())
+        .map_err(|_| {
+            format!("{field} is an RFC 3339 time with Z or an offset, e.g. 2026-12-01T09:00:00Z")
+        })
 }
 
 /// The time of `millis` as RFC 3339 (UTC).

@@ -125,20 +125,13 @@ async fn check_schema(transcript: &Transcript) {
         .collect();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), lines.join("\n")).unwrap();
-    let output = tokio::time::timeout(
+    let sdk = acp_sdk();
+    let checked = crate::support::node::run_json(
+        "acp-validate.mjs",
+        &[sdk.as_os_str(), file.path().as_os_str()],
         TURN_TIMEOUT,
-        tokio::process::Command::new("node")
-            .arg(repo().join("tests/node/acp-validate.mjs"))
-            .arg(acp_sdk())
-            .arg(file.path())
-            .kill_on_drop(true)
-            .output(),
     )
-    .await
-    .expect("the schema check timed out")
-    .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let checked: Value = serde_json::from_slice(&output.stdout).unwrap();
+    .await;
     assert_eq!(
         checked["refused"],
         json!([]),

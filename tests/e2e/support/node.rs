@@ -35,3 +35,32 @@ pub fn install(script: &str) -> PathBuf {
     );
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
+
+/// Runs a script of `tests/node/` with `args`, at most `timeout`, and
+/// reads the one JSON value it prints. A failing script fails the test with
+/// what it wrote.
+pub async fn run_json(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    timeout: std::time::Duration,
+) -> serde_json::Value {
+    let output = tokio::time::timeout(
+        timeout,
+        tokio::process::Command::new("node")
+            .arg(self::script(script))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("node {script} took longer than {timeout:?}"))
+    .expect("cannot run node");
+    assert!(
+        output.status.success(),
+        "node {script} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

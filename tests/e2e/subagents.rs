@@ -12,6 +12,8 @@ use crate::support::backend::{Backend, cm, on_both_backends, tool_names};
 use crate::support::frontend::{Frontend, start_runtime, user_input};
 use crate::support::mock_letta::{Faults, MockLetta};
 
+mod foreground;
+
 on_both_backends!(
     an_agent_delegates_to_an_explorer_and_gets_its_report,
     a_subagents_approval_is_answered_on_the_parents_frontend,
@@ -196,7 +198,13 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
 /// scripts' `[[`/`]]` escaped in the JSON, so the parent's script ends
 /// where it should and the subagent gets the directives.
 fn launch_scripted(kind: &str, description: &str, prompt: &str) -> String {
-    let args = json!({"description": description, "prompt": prompt, "subagent_type": kind})
+    scripted_call(json!({"description": description, "prompt": prompt, "subagent_type": kind}))
+}
+
+/// An `Agent` call with these arguments, escaped as [`launch_scripted`]
+/// says.
+fn scripted_call(args: Value) -> String {
+    let args = args
         .to_string()
         .replace("[[", "\\u005b\\u005b")
         .replace("]]", "\\u005d\\u005d");

@@ -114,6 +114,9 @@ pub struct Runtime {
     runtimes: std::sync::Weak<Runtimes>,
     /// Counts the turns that ended, for whoever waits on one.
     turns_ended: tokio::sync::watch::Sender<u64>,
+    /// Counts the subagents of this runtime that ended and were reported,
+    /// for an `Agent` call waiting on one in the foreground.
+    subagents_reported: tokio::sync::watch::Sender<u64>,
 }
 
 impl Runtimes {
@@ -289,6 +292,7 @@ impl Runtimes {
             mcp: self.mcp.clone(),
             runtimes: self.me.clone(),
             turns_ended: tokio::sync::watch::Sender::new(0),
+            subagents_reported: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));

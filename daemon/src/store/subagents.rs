@@ -20,6 +20,8 @@ pub struct SubagentRow {
     /// The parent is sent the report as a message (else only the frontend
     /// that launched it reads it).
     pub tell_parent: bool,
+    /// The launching `Agent` call waits for the report and returns it.
+    pub foreground: bool,
     pub notified: bool,
     pub started_at_ms: i64,
     pub finished_at_ms: Option<i64>,
@@ -29,7 +31,7 @@ pub struct SubagentRow {
 macro_rules! columns {
     () => {
         "id, parent_runtime_id, tool_call_id, subagent_type, description, prompt, agent_id, \
-         conversation_id, assignment, status, result, error, tell_parent, notified, \
+         conversation_id, assignment, status, result, error, tell_parent, foreground, notified, \
          started_at_ms, finished_at_ms"
     };
 }
@@ -41,8 +43,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO subagents (id, parent_runtime_id, tool_call_id, subagent_type, \
              description, prompt, agent_id, conversation_id, assignment, status, tell_parent, \
-             started_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'launching', ?, ?) ON CONFLICT (tool_call_id) DO NOTHING",
+             foreground, started_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'launching', ?, ?, ?) ON CONFLICT (tool_call_id) DO NOTHING",
         )
         .bind(&row.id)
         .bind(row.parent_runtime_id)
@@ -54,6 +56,7 @@ impl Store {
         .bind(&row.conversation_id)
         .bind(&row.assignment)
         .bind(row.tell_parent)
+        .bind(row.foreground)
         .bind(row.started_at_ms)
         .execute(&self.pool)
         .await?;
@@ -178,6 +181,8 @@ impl Store {
 
     /// Follows a subagent of `parent_runtime_id` that already reported
     /// again, for the input `assignment` it was just given; returns its id.
+    /// One launched in the foreground works in the background from now on:
+    /// the call that waited for it has returned, so its parent is told.
     pub async fn resume_subagent(
         &self,
         parent_runtime_id: i64,
@@ -186,7 +191,8 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
             "UPDATE subagents SET status = 'running', notified = 0, result = NULL, error = NULL, \
-             finished_at_ms = NULL, assignment = ? \
+             finished_at_ms = NULL, assignment = ?, \
+             tell_parent = CASE WHEN foreground = 1 THEN 1 ELSE tell_parent END, foreground = 0 \
              WHERE parent_runtime_id = ? AND conversation_id = ? AND notified = 1 RETURNING id",
         )
         .bind(assignment)

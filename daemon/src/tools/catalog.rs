@@ -250,9 +250,10 @@ pub static BUILTIN: &[BuiltinTool] = &[
     BuiltinTool {
         name: "Agent",
         description: "Hand a self-contained task to a subagent, which works on it in a \
-            conversation of its own, in this working directory and permission mode, while you \
-            go on. The call returns at once with the task's id; when the subagent is done its \
-            final report comes to you as a <task-notification> message. Give it everything it \
+            conversation of its own, in this working directory and permission mode. By default \
+            you go on: the call returns at once with the task's id, and when the subagent is \
+            done its final report comes to you as a <task-notification> message; with \
+            `run_in_background: false` the call waits and returns the report. Give it everything it \
             needs in `prompt`. `subagent_type` picks its instructions and tools (general-purpose, \
             explore, or one defined in .letta/agents). Several may work at once. Subagents run \
             on this machine only (no `computer`, no claude-code or codex workers) and launch none \

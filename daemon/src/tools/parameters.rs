@@ -358,6 +358,10 @@ pub(super) fn agent_parameters() -> Value {
             "agent_id": text("Give the task to this existing agent, in a new conversation."),
             "conversation_id": text("Give the task to this existing conversation (its agent is implied)."),
             "computer": text("Not supported here: subagents run on this machine. Leave it out."),
+            "run_in_background": {
+                "type": "boolean",
+                "description": "true (the default): return at once; the report comes later as a <task-notification> message. false: wait until the subagent is done and get its report as this call's result (several such calls made together work at the same time)."
+            },
             "mcp": {
                 "type": "object",
                 "description": "Only for Claude Code and Codex workers, which are not offered here; ignored.",

@@ -105,6 +105,7 @@ async fn follow_to_the_end(runtimes: &Runtimes, id: &str) -> Result<(), RuntimeE
             .await?;
     }
     runtimes.store.mark_subagent_notified(id).await?;
+    parent.subagents_reported.send_modify(|count| *count += 1);
     parent.announce_subagents().await;
     Ok(())
 }

@@ -25,6 +25,7 @@ use letta_protocol::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::{Runtime, RuntimeError, Runtimes};
 use crate::store::SubagentRow;
@@ -56,6 +57,9 @@ struct AgentArgs {
     conversation_id: Option<String>,
     #[serde(default)]
     computer: Option<String>,
+    /// `false`: the call waits for the report and returns it.
+    #[serde(default)]
+    run_in_background: Option<bool>,
     /// Only for Letta Code's Claude Code and Codex workers; a subagent
     /// here uses the MCP servers of its own agent.
     #[serde(default)]
@@ -63,25 +67,119 @@ struct AgentArgs {
     mcp: Option<Value>,
 }
 
+/// Where a subagent's report goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reporting {
+    /// To the parent, as a `<task-notification>` message.
+    Notice,
+    /// To the frontend that launched it (`notify: "caller"`), which reads
+    /// it from `update_subagent_state`.
+    Caller,
+    /// To the launching `Agent` call, which waits for it.
+    CallResult,
+}
+
 /// A future boxed to break a cycle: launching, sending and answering open
 /// or reach other runtimes, whose turns may do the same.
 type Boxed<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl Runtime {
-    /// The `Agent` tool: launches a subagent and returns at once. Run again
-    /// for the same call (after a crash), it finishes the same launch.
+    /// The `Agent` tool: launches a subagent and returns at once, or, in
+    /// the foreground, when it has reported. Run again for the same call
+    /// (after a crash), it finishes the same launch, or waits on.
     pub(crate) async fn run_agent_call(
         &self,
         tool_call_id: &str,
         input: &Map<String, Value>,
+        cancel: &CancellationToken,
     ) -> ToolOutput {
         let args: AgentArgs = match crate::tools::arguments("Agent", input) {
             Ok(args) => args,
             Err(err) => return ToolOutput::error(err),
         };
-        match self.launch(tool_call_id, args, true).await {
-            Ok(row) => ToolOutput::ok(launched(&row, &self.report_file(&row.id))),
-            Err(Refused(reason)) => ToolOutput::error(format!("Agent: {reason}")),
+        let reporting = if args.run_in_background == Some(false) {
+            Reporting::CallResult
+        } else {
+            Reporting::Notice
+        };
+        // Subscribed before the launch, so no report is missed.
+        let reported = self.subagents_reported.subscribe();
+        let row = match self.launch(tool_call_id, args, reporting).await {
+            Ok(row) => row,
+            Err(Refused(reason)) => return ToolOutput::error(format!("Agent: {reason}")),
+        };
+        if reporting == Reporting::Notice {
+            return ToolOutput::ok(launched(&row, &self.report_file(&row.id)));
+        }
+        match self.wait_for_report(&row.id, reported, cancel).await {
+            Ok(output) => output,
+            Err(err) => ToolOutput::error(format!("Agent: {err}")),
+        }
+    }
+
+    /// Waits until the subagent `id` has reported, for a foreground call.
+    /// Cancelling the parent's turn cancels the subagent's task too.
+    async fn wait_for_report(
+        &self,
+        id: &str,
+        mut reported: tokio::sync::watch::Receiver<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<ToolOutput, RuntimeError> {
+        loop {
+            let Some(row) = self.store.subagent(id).await? else {
+                return Ok(ToolOutput::error(format!("Agent: subagent {id} is gone")));
+            };
+            if !row.foreground {
+                // Given a message of its own after it reported: from then on
+                // it works in the background.
+                return Ok(ToolOutput::ok(format!(
+                    "The subagent {id} was given another message before its report was read; \
+                     its report will come as a <task-notification> message."
+                )));
+            }
+            if row.notified {
+                return Ok(finished(&row));
+            }
+            tokio::select! {
+                changed = reported.changed() => {
+                    if changed.is_err() {
+                        return Err(RuntimeError::Internal("the runtime closed".to_owned()));
+                    }
+                }
+                () = cancel.cancelled() => {
+                    self.cancel_subagent(&row).await;
+                    return Ok(ToolOutput::error(format!(
+                        "Cancelled: the turn was interrupted while subagent {id} worked; its \
+                         task was cancelled too."
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Stops the task of a subagent whose parent stopped waiting for it.
+    /// Boxed: it opens the subagent's runtime.
+    fn cancel_subagent<'a>(&'a self, row: &'a SubagentRow) -> Boxed<'a, ()> {
+        Box::pin(self.cancel_subagent_now(row))
+    }
+
+    async fn cancel_subagent_now(&self, row: &SubagentRow) {
+        let (Some(runtimes), Some(agent_id), Some(conversation_id)) = (
+            self.runtimes.upgrade(),
+            row.agent_id.as_deref(),
+            row.conversation_id.as_deref(),
+        ) else {
+            return;
+        };
+        let aborted = match runtimes
+            .open_with(Some(agent_id), conversation_id, None, None)
+            .await
+        {
+            Ok(child) => child.abort().await.map(drop),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = aborted {
+            tracing::warn!(subagent = %row.id, error = %err, "cannot cancel a subagent's task");
         }
     }
 
@@ -101,9 +199,15 @@ impl Runtime {
             agent_id: args.agent_id,
             conversation_id: args.conversation_id,
             computer: args.computer,
+            run_in_background: None,
             mcp: args.mcp,
         };
-        match self.launch(key, args, tell_parent).await {
+        let reporting = if tell_parent {
+            Reporting::Notice
+        } else {
+            Reporting::Caller
+        };
+        match self.launch(key, args, reporting).await {
             Ok(row) => LaunchSubagentResult {
                 success: true,
                 output_file: Some(self.report_file(&row.id).display().to_string()),
@@ -132,16 +236,16 @@ impl Runtime {
         &'a self,
         tool_call_id: &'a str,
         args: AgentArgs,
-        tell_parent: bool,
+        reporting: Reporting,
     ) -> Boxed<'a, Result<SubagentRow, Refused>> {
-        Box::pin(self.launch_now(tool_call_id, args, tell_parent))
+        Box::pin(self.launch_now(tool_call_id, args, reporting))
     }
 
     async fn launch_now(
         &self,
         tool_call_id: &str,
         args: AgentArgs,
-        tell_parent: bool,
+        reporting: Reporting,
     ) -> Result<SubagentRow, Refused> {
         if let Some(computer) = &args.computer {
             return Err(Refused(format!(
@@ -181,7 +285,8 @@ impl Runtime {
                     status: "launching".to_owned(),
                     result: None,
                     error: None,
-                    tell_parent,
+                    tell_parent: reporting == Reporting::Notice,
+                    foreground: reporting == Reporting::CallResult,
                     notified: false,
                     started_at_ms: now_millis(),
                     finished_at_ms: None,
@@ -430,7 +535,7 @@ impl Runtime {
             agent_url: None,
             agent_id: row.agent_id.clone(),
             conversation_id: row.conversation_id.clone(),
-            is_background: Some(true),
+            is_background: Some(!row.foreground),
             tool_call_id: Some(row.tool_call_id.clone()),
             parent_agent_id: self.scope.agent_id.clone(),
             parent_conversation_id: Some(self.scope.conversation_id.clone()),
@@ -496,6 +601,26 @@ async fn find_type(cwd: &str, name: &str) -> Result<SubagentType, Refused> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
+    }
+}
+
+/// What a foreground `Agent` call answers once its subagent reported.
+fn finished(row: &SubagentRow) -> ToolOutput {
+    let heading = format!(
+        "Subagent {} ({} \"{}\"), conversation {}",
+        row.id,
+        row.subagent_type,
+        row.description,
+        row.conversation_id.as_deref().unwrap_or("-"),
+    );
+    match (&row.result, &row.error) {
+        (Some(report), _) if row.status == "completed" => {
+            ToolOutput::ok(format!("{heading}, completed. Its report:\n\n{report}"))
+        }
+        (_, error) => ToolOutput::error(format!(
+            "{heading}, did not finish: {}.",
+            error.as_deref().unwrap_or("it ended without a report")
+        )),
     }
 }
 

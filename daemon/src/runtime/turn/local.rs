@@ -74,17 +74,17 @@ impl Turn<'_> {
         // Read once for all the calls, after any wait for a human.
         let hidden = self.policy().await?.hidden_from_reads();
         let mut outcomes = HashMap::new();
-        // Consecutive reads run together; anything else runs alone.
+        // Consecutive reads run together, and so do consecutive subagent
+        // launches (those in the foreground wait for their subagents);
+        // anything else runs alone.
         let mut index = 0;
         while index < calls.len() {
             if self.turn.cancel.is_cancelled() {
                 return Err(TurnError::Cancelled);
             }
             let mut end = index + 1;
-            if calls[index].1.effect() == Effect::ReadOnly {
-                while end < calls.len() && calls[end].1.effect() == Effect::ReadOnly {
-                    end += 1;
-                }
+            while end < calls.len() && run_together(&calls[index].1, &calls[end].1) {
+                end += 1;
             }
             let batch = &calls[index..end];
             let ids: Vec<String> = batch.iter().map(|(call, _)| call.id.clone()).collect();
@@ -437,7 +437,9 @@ impl Turn<'_> {
                 rt.run_worktree_call(tool.name, &input).await?
             }
             Some(input) if tool.name == question::TOOL => question::answered(&input),
-            Some(input) if tool.name == "Agent" => rt.run_agent_call(&call.id, &input).await,
+            Some(input) if tool.name == "Agent" => {
+                rt.run_agent_call(&call.id, &input, &self.turn.cancel).await
+            }
             Some(input) if tool.name == "SendAgentMessage" => {
                 rt.run_send_agent_message(&call.id, &input).await
             }
@@ -481,6 +483,14 @@ impl Turn<'_> {
             agent_id: rt.scope.agent_id.clone(),
         }
     }
+}
+
+/// Whether two calls of one step may run at the same time.
+fn run_together(first: &LocalTool, next: &LocalTool) -> bool {
+    let launch =
+        |tool: &LocalTool| matches!(tool, LocalTool::Builtin(tool) if tool.name == "Agent");
+    (first.effect() == Effect::ReadOnly && next.effect() == Effect::ReadOnly)
+        || (launch(first) && launch(next))
 }
 
 /// A stored result, as the model gets it.

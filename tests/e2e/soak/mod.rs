@@ -1,11 +1,11 @@
 //! The crash soak: multi-step turns (a command a rule allows, a command a
-//! frontend approves, a long streamed answer, inputs queued behind each
-//! other) while the daemon is killed with SIGKILL at random moments, and
+//! frontend approves, a subagent the agent waits for that does the same,
+//! a long streamed answer, inputs queued behind each other) while the daemon is killed with SIGKILL at random moments, and
 //! in a third of the rounds its frontend's connection is dropped as well,
 //! on its own. Each round also has a frontend process watching (Letta
 //! Code's official client, `letta-ctl events --follow`, `letta-ctl
 //! attach` or the editor bridge), killed with SIGKILL at the round's
-//! moment, just before the daemon. After every restart or drop a new frontend resumes from the
+//! moment, just before the daemon, and a live terminal (`terminal.rs`). After every restart or drop a new frontend resumes from the
 //! last `event_seq` seen and sends again every input ever sent (it cannot
 //! know which ones were accepted). At the end:
 //!
@@ -17,12 +17,14 @@
 //! * every input reached the agent once and its turn finished;
 //! * no command ran twice: each appends a line of its own to a file, and
 //!   every line is there at most once — exactly once when the agent was
-//!   told the command ran.
+//!   told the command ran;
+//! * each subagent's report came back to the agent once.
 //!
 //! CI runs a few kills per backend. The long run (README, "Reliability"):
 //! `LETTA_SOAK_KILLS=100 cargo test -p letta-daemon --test e2e soak -- --nocapture`;
 //! `LETTA_SOAK_SEED` repeats a run's random moments.
 
+mod terminal;
 mod watchers;
 
 use std::collections::{HashMap, HashSet};
@@ -35,6 +37,7 @@ use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::ctl::Shell;
 use crate::support::frontend::{Frontend, TURN_TIMEOUT, start_runtime, user_input};
 use crate::support::{Daemon, Options};
+use terminal::Terminal;
 use watchers::{Printed, Watcher};
 
 on_both_backends!(crash_soak);
@@ -52,8 +55,10 @@ async fn crash_soak(backend: Backend) {
     let seed = env_number("LETTA_SOAK_SEED").unwrap_or_else(|| fastrand::u64(..));
     eprintln!("crash soak: {kills} kills, LETTA_SOAK_SEED={seed}");
     let mut soak = Soak::start(backend, seed).await;
+    let (mut ticks, mut reattached) = (0, 0);
     for round in 0..kills {
         let watcher = soak.start_watcher(round).await;
+        let terminal = soak.open_terminal(round).await;
         soak.send_input(round).await;
         if round % 3 == 2 {
             // One more behind it, to be queued when the kill comes.
@@ -69,15 +74,25 @@ async fn crash_soak(backend: Backend) {
         soak.follow_for_a_while().await;
         soak.watchers.push(watcher.kill().await);
         soak.crash_and_resume(Crash::Daemon).await;
+        reattached += usize::from(terminal.reattaches);
+        ticks += terminal.check_after_restart(soak.daemon()).await;
     }
     soak.follow(None).await;
     let watched = soak.check().await;
     eprintln!(
-        "crash soak: {kills} kills, {} frontend crashes, {} inputs, {} events, {} commands counted",
+        "crash soak: {kills} kills, {} frontend crashes, {} inputs, {} subagents, {} events, {} commands counted",
         soak.frontend_crashes,
         soak.inputs.len(),
+        soak.inputs
+            .iter()
+            .filter(|(_, text)| subagent_description(text).is_some())
+            .count(),
         soak.events.len(),
         soak.counted_lines().len(),
+    );
+    eprintln!(
+        "crash soak: {kills} terminals ({reattached} reattached midway) ticked {ticks} times, \
+         each gap-free until its kill"
     );
     for kind in watchers::KINDS {
         let killed: Vec<usize> = soak
@@ -164,10 +179,25 @@ impl Soak {
     }
 
     /// Input `number`: a command a rule allows, one the frontend must
-    /// approve, then a long answer.
+    /// approve, every other time a subagent the agent waits for (which
+    /// runs two commands the same way), then a long answer.
     async fn send_input(&mut self, number: usize) {
+        let commands = |name: &str| {
+            format!(
+                r#"[[call:Bash {{"command": "sh count.sh {name}-ruled", "description": "count"}}]] [[call:Bash {{"command": "bash count.sh {name}-asked", "description": "count"}}]]"#
+            )
+        };
+        let subagent = if number % 2 == 1 {
+            subagent_call(
+                number,
+                &format!("{} sub {number} done", commands(&format!("{number}-sub"))),
+            )
+        } else {
+            String::new()
+        };
         let text = format!(
-            r#"[[call:Bash {{"command": "sh count.sh {number}-ruled", "description": "count"}}]] [[call:Bash {{"command": "bash count.sh {number}-asked", "description": "count"}}]] [[delay=0.02]] [[repeat=2]] input {number}"#
+            "{} {subagent} [[delay=0.02]] [[repeat=2]] input {number}",
+            commands(&number.to_string())
         );
         let id = cm(&format!("soak-{number}"));
         self.frontend
@@ -238,7 +268,7 @@ impl Soak {
         let kind = watchers::KINDS[self.rng.usize(..watchers::KINDS.len())];
         let seen = self.events.len() as u64;
         let after = self.rng.u64(..=seen);
-        let daemon = self.current.as_ref().unwrap_or(&self.first);
+        let daemon = self.daemon();
         Watcher::start(
             kind,
             &self.shell,
@@ -246,6 +276,24 @@ impl Soak {
             (&self.runtime, self.project.path()),
             after,
             &format!("watcher-{round}"),
+        )
+        .await
+    }
+
+    /// The daemon running now.
+    fn daemon(&self) -> &Daemon {
+        self.current.as_ref().unwrap_or(&self.first)
+    }
+
+    /// A live terminal for the round, on the daemon running now; its
+    /// frontend reattaches midway every third round or so.
+    async fn open_terminal(&mut self, round: usize) -> Terminal {
+        let reattach_after = (self.rng.u8(..3) == 0).then(|| self.rng.usize(1..20));
+        Terminal::open(
+            self.daemon(),
+            format!("soak-{round}"),
+            self.project.path(),
+            reattach_after,
         )
         .await
     }
@@ -271,8 +319,7 @@ impl Soak {
                 ..self.backend.options()
             }));
         }
-        let daemon = self.current.as_ref().unwrap_or(&self.first);
-        self.frontend = Frontend::connect(daemon).await;
+        self.frontend = Frontend::connect(self.daemon()).await;
         self.answered.clear();
         let last = self.events.last().map(|event| event["event_seq"].clone());
         let synced = self
@@ -350,6 +397,23 @@ impl Soak {
             }
         }
 
+        // Each subagent's report came back to its parent once.
+        for (id, text) in &self.inputs {
+            let Some(description) = subagent_description(text) else {
+                continue;
+            };
+            let reports = stored
+                .iter()
+                .filter(|message| message["message_type"] == "tool_return_message")
+                .filter_map(|message| message["tool_return"].as_str())
+                .filter(|returned| returned.contains(&format!("\"{description}\")")))
+                .count();
+            assert_eq!(
+                reports, 1,
+                "the report of {description} ({id}) came back once"
+            );
+        }
+
         let stored_answers: Vec<&str> = stored
             .iter()
             .filter(|message| message["message_type"] == "assistant_message")
@@ -367,6 +431,28 @@ impl Soak {
             .map(|printed| printed.check(&received))
             .collect()
     }
+}
+
+/// A launch of a subagent the agent waits for, with `prompt` (its script)
+/// escaped so that the parent's script does not run it.
+fn subagent_call(number: usize, prompt: &str) -> String {
+    let args = json!({
+        "description": format!("soak {number}"),
+        "prompt": prompt,
+        "subagent_type": "general-purpose",
+        "run_in_background": false,
+    })
+    .to_string()
+    .replace("[[", "\\u005b\\u005b")
+    .replace("]]", "\\u005d\\u005d");
+    format!("[[call:Agent {args}]]")
+}
+
+/// The description of the subagent an input launches, if it does.
+fn subagent_description(text: &str) -> Option<String> {
+    let start = text.find(r#""description":"soak "#)? + r#""description":""#.len();
+    let end = start + text[start..].find('"')?;
+    Some(text[start..end].to_owned())
 }
 
 /// The request ids of approvals a frame asks for or lists as pending.

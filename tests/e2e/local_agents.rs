@@ -278,8 +278,8 @@ async fn a_context_length_error_compacts_and_retries_once() {
     assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
     assert_eq!(frontend.deltas("status").len(), 1, "{:?}", frontend.types());
 
-    // And on request (in a conversation whose history holds no script for
-    // the summarising model to follow).
+    // And on request, also when the history holds a script of tool calls
+    // (the summarising model is offered no tools, so it answers in text).
     let other = start_runtime(
         &frontend,
         "e2e-compact-asked",
@@ -296,14 +296,12 @@ async fn a_context_length_error_compacts_and_retries_once() {
         refused["success"], false,
         "nothing to compact yet: {refused}"
     );
-    for index in 0..2 {
-        turn(
-            &mut frontend,
-            &other,
-            "a plain turn",
-            &format!("asked-{index}"),
-        )
-        .await;
+    let scripts = [
+        r#"[[call:conversation_search {"query": "plain"}]] searched"#,
+        "a plain turn",
+    ];
+    for (index, script) in scripts.iter().enumerate() {
+        turn(&mut frontend, &other, script, &format!("asked-{index}")).await;
     }
     let compacted = frontend
         .request(json!({

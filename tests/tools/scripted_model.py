@@ -94,7 +94,11 @@ class Plan:
         last = messages[-1] if messages else {}
         after_tool = f"{AFTER_TOOL} {text_of(last.get('content'))}".strip()
 
+        # A model calls only tools it is offered: a request with none (a
+        # summary asked for) is answered in text, whatever the script says.
         script = [(name, json.loads(args or "{}")) for name, args in SCRIPTED_CALL.findall(user_text)]
+        if not body.get("tools"):
+            script = []
         if script:
             done = sum(1 for m in messages[(user_at or 0) + 1:] if m.get("role") == "tool")
             if done >= len(script):

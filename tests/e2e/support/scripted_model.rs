@@ -246,7 +246,16 @@ fn plan(state: &Shared, body: &Value, said: &[Said]) -> Result<Plan, Box<Respons
         .iter()
         .filter(|item| matches!(item, Said::Tool(_)))
         .count();
-    let script = scripted_calls(&user_text);
+    // A model calls only tools it is offered: a request with none (a
+    // summary asked for) is answered in text, whatever the script says.
+    let offered = body["tools"]
+        .as_array()
+        .is_some_and(|tools| !tools.is_empty());
+    let script = if offered {
+        scripted_calls(&user_text)
+    } else {
+        Vec::new()
+    };
     let mut calls: Vec<(String, String)> = Vec::new();
     let text = if done < script.len() {
         calls = if directive("parallel").is_some() {

@@ -389,6 +389,35 @@ mod tests {
         reopened.record_daemon_start(0, "0.1.0", "t").await.unwrap();
     }
 
+    /// A transaction dropped anywhere (in BEGIN, between its statements, in
+    /// COMMIT) is rolled back before the next task uses the connection.
+    #[tokio::test]
+    async fn a_transaction_abandoned_anywhere_leaves_the_database_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(DATABASE_FILE)).await.unwrap();
+        for yields in 0..24 {
+            let writer = tokio::spawn({
+                let store = store.clone();
+                async move { store.record_daemon_start(1, "0.1.0", "t").await }
+            });
+            for _ in 0..yields {
+                tokio::task::yield_now().await;
+            }
+            writer.abort();
+            let _ = writer.await;
+            // A transaction left open would make this one's BEGIN fail.
+            let next = tokio::time::timeout(
+                Duration::from_secs(2),
+                store.record_daemon_start(2, "0.1.0", "t"),
+            )
+            .await;
+            assert!(
+                matches!(next, Ok(Ok(_))),
+                "after abandoning at {yields}: {next:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn commits_are_counted() {
         let dir = tempfile::tempdir().unwrap();

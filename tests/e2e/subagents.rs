@@ -203,7 +203,7 @@ fn launch_scripted(kind: &str, description: &str, prompt: &str) -> String {
 
 /// An `Agent` call with these arguments, escaped as [`launch_scripted`]
 /// says.
-fn scripted_call(args: Value) -> String {
+pub(crate) fn scripted_call(args: Value) -> String {
     let args = args
         .to_string()
         .replace("[[", "\\u005b\\u005b")

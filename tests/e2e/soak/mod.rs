@@ -1,13 +1,15 @@
 //! The crash soak: multi-step turns (a command a rule allows, a command a
 //! frontend approves, a subagent the agent waits for that does the same,
-//! a long streamed answer, inputs queued behind each other) while the daemon is killed with SIGKILL at random moments, and
-//! in a third of the rounds its frontend's connection is dropped as well,
-//! on its own. Each round also has a frontend process watching (Letta
-//! Code's official client, `letta-ctl events --follow`, `letta-ctl
-//! attach` or the editor bridge), killed with SIGKILL at the round's
-//! moment, just before the daemon, and a live terminal (`terminal.rs`). After every restart or drop a new frontend resumes from the
-//! last `event_seq` seen and sends again every input ever sent (it cannot
-//! know which ones were accepted). At the end:
+//! a long streamed answer, inputs queued behind each other) while the
+//! daemon is killed with SIGKILL at random moments, and in a third of the
+//! rounds its frontend's connection is dropped as well, on its own. Each
+//! round also has a frontend process watching (Letta Code's official
+//! client, `letta-ctl events --follow`, `letta-ctl attach` or the editor
+//! bridge), killed with SIGKILL at the round's moment, just before the
+//! daemon, and a live terminal (`terminal.rs`). After every restart or
+//! drop a new frontend resumes from the last `event_seq` seen and sends
+//! again every input ever sent (it cannot know which ones were accepted).
+//! At the end:
 //!
 //! * every event arrived exactly once and in order (consecutive
 //!   `event_seq`s across all the daemons), and the answers streamed are
@@ -433,19 +435,14 @@ impl Soak {
     }
 }
 
-/// A launch of a subagent the agent waits for, with `prompt` (its script)
-/// escaped so that the parent's script does not run it.
+/// A launch of a subagent the agent waits for, with `prompt` (its script).
 fn subagent_call(number: usize, prompt: &str) -> String {
-    let args = json!({
+    crate::subagents::scripted_call(json!({
         "description": format!("soak {number}"),
         "prompt": prompt,
         "subagent_type": "general-purpose",
         "run_in_background": false,
-    })
-    .to_string()
-    .replace("[[", "\\u005b\\u005b")
-    .replace("]]", "\\u005d\\u005d");
-    format!("[[call:Agent {args}]]")
+    }))
 }
 
 /// The description of the subagent an input launches, if it does.

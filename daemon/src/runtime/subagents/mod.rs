@@ -69,7 +69,7 @@ struct AgentArgs {
 
 /// Where a subagent's report goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reporting {
+enum Reporting {
     /// To the parent, as a `<task-notification>` message.
     Notice,
     /// To the frontend that launched it (`notify: "caller"`), which reads

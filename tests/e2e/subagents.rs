@@ -418,3 +418,39 @@ async fn a_subagent_uses_its_parents_mcp_servers() {
     let calls = crate::mcp::calls(&log);
     assert_eq!(calls.len(), 1, "{calls:?}");
 }
+
+/// Launches made in one step run together; the bound still holds: with
+/// room for one subagent, two launched at once give one subagent and one
+/// refusal that says why.
+#[tokio::test]
+async fn launches_made_at_once_keep_the_bound() {
+    let backend = Backend::mock().await;
+    let project = project();
+    let daemon = Daemon::start_with(backend.options().env("LETTA_DAEMON_MAX_SUBAGENTS", "1"));
+    let mut frontend = Frontend::connect(&daemon).await;
+    let runtime = start_runtime(&frontend, "e2e-subagent-bound", project.path(), "standard").await;
+    let script = format!(
+        "[[parallel]] {} {}",
+        launch_scripted("explore", "one", "[[repeat=4]] looking"),
+        launch_scripted("explore", "two", "[[repeat=4]] looking"),
+    );
+    frontend
+        .send(user_input(&runtime, &script, &cm("bound")))
+        .await;
+    let finished = frontend.wait_for_type("turn_finished").await;
+    assert_eq!(finished["stop_reason"], "end_turn", "{finished}");
+    let returns: Vec<String> = frontend
+        .deltas("tool_return_message")
+        .iter()
+        .filter_map(|delta| delta["tool_return"].as_str().map(str::to_owned))
+        .collect();
+    let launched = returns
+        .iter()
+        .filter(|text| text.starts_with("Task running in background"))
+        .count();
+    let refused = returns
+        .iter()
+        .filter(|text| text.contains("the most this daemon runs at once (1)"))
+        .count();
+    assert_eq!((launched, refused), (1, 1), "{returns:#?}");
+}

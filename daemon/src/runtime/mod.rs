@@ -78,6 +78,9 @@ pub struct Runtimes {
     /// Itself, for runtimes that open others (subagents).
     me: std::sync::Weak<Runtimes>,
     by_key: tokio::sync::Mutex<HashMap<(String, String), Arc<Runtime>>>,
+    /// Held while a subagent's launch is counted against `max_subagents`
+    /// and recorded.
+    launching: tokio::sync::Mutex<()>,
 }
 
 /// Runtimes open at once in one daemon.
@@ -133,6 +136,7 @@ impl Runtimes {
             mcp: crate::mcp::McpServers::default(),
             me: me.clone(),
             by_key: tokio::sync::Mutex::new(HashMap::new()),
+            launching: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -257,17 +257,19 @@ impl Runtime {
             .upgrade()
             .ok_or_else(|| Refused("the daemon is stopping".to_owned()))?;
         let id = format!("subagent-{}", tool_call_id.trim_start_matches("call_"));
-        let existing = self.store.subagent(&id).await.map_err(refused)?;
-        if existing.is_none() {
-            self.check_may_launch(&runtimes).await?;
-        }
         let cwd = lock(&self.state).cwd.clone();
         let wanted = args
             .subagent_type
             .clone()
             .unwrap_or_else(|| DEFAULT_TYPE.to_owned());
         let kind = find_type(&cwd, &wanted).await?;
-        lock(&self.state).has_subagents = true;
+        // Counted and recorded as one step, so launches made at once (the
+        // calls of one step run together) cannot pass the bound together.
+        let launching = runtimes.launching.lock().await;
+        let existing = self.store.subagent(&id).await.map_err(refused)?;
+        if existing.is_none() {
+            self.check_may_launch(&runtimes).await?;
+        }
         let row = match existing {
             Some(row) => row,
             None => self
@@ -294,6 +296,8 @@ impl Runtime {
                 .await
                 .map_err(refused)?,
         };
+        drop(launching);
+        lock(&self.state).has_subagents = true;
         // Each step is done once however often this runs: a crash may have
         // cut it anywhere (the task's input is idempotent by its id).
         if matches!(row.status.as_str(), "launching" | "running") {

@@ -19,6 +19,33 @@ on_both_backends!(
     a_subagents_approval_is_answered_on_the_parents_frontend,
 );
 
+/// The mock Letta server with every run streaming slowly, so subagents are
+/// still working when a test kills, steers or interrupts.
+async fn slow_mock() -> Backend {
+    Backend::Mock(
+        MockLetta::start(Faults {
+            chunk_delay: Duration::from_millis(200),
+            ..Faults::default()
+        })
+        .await,
+    )
+}
+
+/// A subagent's script: a command that appends `word` to `runs.txt` and
+/// reports it.
+fn command(word: &str) -> String {
+    let args = json!({"command": format!("echo {word} >> runs.txt && echo {word} report")});
+    format!("[[call:Bash {args}]] {word}")
+}
+
+/// The commands of [`command`] `first` and `second` each ran once.
+fn assert_ran_once_each(project: &std::path::Path) {
+    let runs = std::fs::read_to_string(project.join("runs.txt")).unwrap();
+    let mut lines: Vec<&str> = runs.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["first", "second"], "each command ran once");
+}
+
 fn launch(kind: &str, description: &str, prompt: &str) -> String {
     let args = json!({"description": description, "prompt": prompt, "subagent_type": kind});
     format!("[[call:Agent {args}]]")
@@ -128,12 +155,7 @@ async fn an_agent_delegates_to_an_explorer_and_gets_its_report(backend: Backend)
 /// parent exactly once, and neither command ran twice.
 #[tokio::test]
 async fn two_subagents_survive_a_crash_and_report_once_each() {
-    // Every run streams slowly, so the subagents still work at the kill.
-    let faults = Faults {
-        chunk_delay: Duration::from_millis(200),
-        ..Faults::default()
-    };
-    let backend = Backend::Mock(MockLetta::start(faults).await);
+    let backend = slow_mock().await;
     let project = project();
     let home = tempfile::tempdir().unwrap();
     let options = || backend.options().home(home.path());
@@ -147,10 +169,6 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
         "unrestricted",
     )
     .await;
-    let command = |word: &str| {
-        let args = json!({"command": format!("echo {word} >> runs.txt && echo {word} report")});
-        format!("[[call:Bash {args}]] {word}")
-    };
     let script = format!(
         "{} {}",
         launch_scripted("general-purpose", "first", &command("first")),
@@ -188,10 +206,7 @@ async fn two_subagents_survive_a_crash_and_report_once_each() {
         found.iter().any(|text| text.contains("second report")),
         "{found:?}"
     );
-    let runs = std::fs::read_to_string(project.path().join("runs.txt")).unwrap();
-    let mut lines: Vec<&str> = runs.lines().collect();
-    lines.sort_unstable();
-    assert_eq!(lines, ["first", "second"], "each command ran once");
+    assert_ran_once_each(project.path());
 }
 
 /// `prompt` as it can ride inside a scripted call's arguments: the
@@ -293,11 +308,7 @@ async fn a_subagents_approval_is_answered_on_the_parents_frontend(backend: Backe
 /// message before it reports, and its one report answers both.
 #[tokio::test]
 async fn a_message_steers_a_working_subagent_before_it_reports() {
-    let faults = Faults {
-        chunk_delay: Duration::from_millis(200),
-        ..Faults::default()
-    };
-    let backend = Backend::Mock(MockLetta::start(faults).await);
+    let backend = slow_mock().await;
     let project = project();
     let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;

@@ -44,7 +44,8 @@ fn alive(pid: u32) -> bool {
             .contains(") Z ")
 }
 
-async fn until_gone(pid: u32) {
+/// Waits until process `pid` has exited.
+pub(crate) async fn until_gone(pid: u32) {
     within(async {
         while alive(pid) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

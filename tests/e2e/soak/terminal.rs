@@ -116,12 +116,7 @@ impl Terminal {
                 .is_some_and(|error| error.starts_with("the daemon stopped")),
             "{exited}"
         );
-        crate::support::within(async {
-            while alive(self.pid) {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        crate::terminals::until_gone(self.pid).await;
         ticks.len()
     }
 }
@@ -164,8 +159,4 @@ async fn read_until_closed(
             Err(_) => return output,
         }
     }
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }

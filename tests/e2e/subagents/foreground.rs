@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{notices, scripted_call, subagent_state};
+use super::{assert_ran_once_each, command, notices, scripted_call, slow_mock, subagent_state};
 use crate::local_tools::project;
 use crate::support::Daemon;
 use crate::support::backend::{Backend, cm, on_both_backends};
 use crate::support::frontend::{Frontend, start_runtime, user_input};
-use crate::support::mock_letta::{Faults, MockLetta};
 
 on_both_backends!(an_agent_waits_for_its_explorers_report,);
 
@@ -99,21 +98,13 @@ async fn an_agent_waits_for_its_explorers_report(backend: Backend) {
 /// parent's call returns both reports, once each, and no command ran twice.
 #[tokio::test]
 async fn a_parent_waiting_on_two_subagents_survives_a_crash() {
-    let faults = Faults {
-        chunk_delay: Duration::from_millis(200),
-        ..Faults::default()
-    };
-    let backend = Backend::Mock(MockLetta::start(faults).await);
+    let backend = slow_mock().await;
     let project = project();
     let home = tempfile::tempdir().unwrap();
     let options = || backend.options().home(home.path());
     let mut daemon = Daemon::start_with(options());
     let mut frontend = Frontend::connect(&daemon).await;
     let runtime = start_runtime(&frontend, "e2e-fg-crash", project.path(), "unrestricted").await;
-    let command = |word: &str| {
-        let args = json!({"command": format!("echo {word} >> runs.txt && echo {word} report")});
-        format!("[[call:Bash {args}]] {word}")
-    };
     // Both calls in one step.
     let script = format!(
         "[[parallel]] {} {}",
@@ -144,10 +135,7 @@ async fn a_parent_waiting_on_two_subagents_survives_a_crash() {
         .filter(|request| request.to_string().contains("completed. Its report:"))
         .collect();
     assert_eq!(sent.len(), 1, "{sent:?}");
-    let runs = std::fs::read_to_string(project.path().join("runs.txt")).unwrap();
-    let mut lines: Vec<&str> = runs.lines().collect();
-    lines.sort_unstable();
-    assert_eq!(lines, ["first", "second"], "each command ran once");
+    assert_ran_once_each(project.path());
 
     one_more_turn(&mut after, &runtime, "fg-crash-after").await;
     assert!(notices(&after, &runtime).await.is_empty());
@@ -156,11 +144,7 @@ async fn a_parent_waiting_on_two_subagents_survives_a_crash() {
 /// Interrupting the parent while it waits stops the subagent's task too.
 #[tokio::test]
 async fn cancelling_the_parent_cancels_its_foreground_subagent() {
-    let faults = Faults {
-        chunk_delay: Duration::from_millis(200),
-        ..Faults::default()
-    };
-    let backend = Backend::Mock(MockLetta::start(faults).await);
+    let backend = slow_mock().await;
     let project = project();
     let daemon = backend.daemon();
     let mut frontend = Frontend::connect(&daemon).await;

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::memory::{self, is_memory_tool};
+use super::memory;
 use super::prompt::DEFAULT_SYSTEM;
 use super::shapes::{self, stored_calls};
-use super::{LocalBackend, LocalRunStream, Result, limit_of, new_id};
+use super::{LocalBackend, LocalRunStream, Result, limit_of, new_id, tool_sets};
 use crate::backend::LocalError;
 use crate::store::local::{
     LocalAgentRow, LocalBlockRow, LocalRunRow, LocalRunStatus, MessageRole, NewMessage,
@@ -224,19 +224,24 @@ impl LocalBackend {
             )));
         }
         self.check_pending_calls(&key, &input).await?;
+        let tools = tool_sets::of_send(body);
         let run = LocalRunRow {
             id: new_id("run"),
             conversation_id: key,
             agent_id: conversation.agent_id,
             status: LocalRunStatus::Running,
             stop_reason: None,
-            client_tools: client_tools_of(body),
+            tool_set: tools.digest,
             steps: 0,
             usage: None,
             error: None,
             created_at: now_rfc3339(),
         };
-        if let Some(earlier) = self.store().start_local_run(&run, &input).await? {
+        if let Some(earlier) = self
+            .store()
+            .start_local_run(&run, &tools.text, &input)
+            .await?
+        {
             return self.resume_stream(&earlier, 0).await;
         }
         Ok(self.stream_of(&run, 0, true))
@@ -355,23 +360,6 @@ pub(super) fn content_text(content: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-/// The client-side tools offered with a send, kept with the run; names
-/// that clash with the daemon's memory tools are left out.
-fn client_tools_of(body: &Value) -> String {
-    let tools: Vec<Value> = body["client_tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|tool| {
-            tool["name"]
-                .as_str()
-                .is_some_and(|name| !is_memory_tool(name))
-        })
-        .cloned()
-        .collect();
-    Value::Array(tools).to_string()
 }
 
 fn text_field(body: &Value, key: &str) -> Result<Option<String>> {

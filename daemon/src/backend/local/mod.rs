@@ -7,6 +7,7 @@
 mod agent_file;
 mod agents;
 mod compaction;
+mod contexts;
 mod forks;
 mod memory;
 mod prompt;
@@ -14,6 +15,7 @@ pub mod providers;
 mod run;
 mod shapes;
 mod stream;
+mod tool_sets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +55,8 @@ struct Inner {
     settings: LocalSettings,
     /// Runs being driven in this process, by run id.
     live: Mutex<HashMap<String, LiveRun>>,
+    tool_sets: tool_sets::ToolSets,
+    contexts: contexts::Contexts,
 }
 
 struct LiveRun {
@@ -71,6 +75,15 @@ struct LiveRun {
 #[derive(Default)]
 pub(super) struct LiveChunks {
     chunks: Vec<(i64, letta_api::Chunk)>,
+    /// How the run ended, once the driver stored that (after publishing
+    /// every chunk): readers then need not ask the database.
+    ending: Option<LiveEnding>,
+}
+
+#[derive(Clone)]
+pub(super) enum LiveEnding {
+    Stopped,
+    Failed(String),
 }
 
 impl LiveChunks {
@@ -107,6 +120,8 @@ impl LocalBackend {
                 providers,
                 settings,
                 live: Mutex::new(HashMap::new()),
+                tool_sets: tool_sets::ToolSets::default(),
+                contexts: contexts::Contexts::default(),
             }),
         }
     }

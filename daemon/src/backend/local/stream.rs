@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use letta_api::{Chunk, StreamItem};
 
-use super::{LiveView, LocalBackend};
+use super::{LiveEnding, LiveView, LocalBackend};
 use crate::backend::{BackendError, LocalError};
 use crate::store::local::LocalRunStatus;
 use crate::util::lock;
@@ -60,6 +60,16 @@ impl LocalRunStream {
             if let Some(live) = &mut self.live {
                 if live.progress.changed().await.is_ok() {
                     continue;
+                }
+                // The driver stored the ending after publishing the last
+                // chunk, which the read above took: nothing is left to read.
+                let ending = lock(&live.chunks).ending.clone();
+                if let Some(ending) = ending {
+                    self.ended = true;
+                    return Some(match ending {
+                        LiveEnding::Stopped => Ok(StreamItem::Done),
+                        LiveEnding::Failed(error) => Err(LocalError::RunFailed(error).into()),
+                    });
                 }
                 self.live = None;
             }

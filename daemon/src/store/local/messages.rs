@@ -128,6 +128,23 @@ impl Store {
         .await?)
     }
 
+    /// A conversation's messages from `seq` on, in order.
+    pub async fn local_messages_from(
+        &self,
+        conversation_id: &str,
+        seq: i64,
+    ) -> Result<Vec<LocalMessageRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM local_messages WHERE conversation_id = ? AND seq >= ? ORDER BY seq"
+        ))
+        .bind(conversation_id)
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// A page of a conversation's messages: up to `limit` of them before
     /// the message `before` and after the message `after`, newest first
     /// when `descending`.

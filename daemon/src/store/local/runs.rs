@@ -31,7 +31,8 @@ pub struct LocalRunRow {
     pub agent_id: String,
     pub status: LocalRunStatus,
     pub stop_reason: Option<String>,
-    pub client_tools: String,
+    /// The digest of the client-side tools it offers (`local_tool_sets`).
+    pub tool_set: String,
     pub steps: i64,
     pub usage: Option<String>,
     pub error: Option<String>,
@@ -59,23 +60,29 @@ pub struct RunEnding {
     pub error: Option<String>,
 }
 
+/// Chunks written per statement: three parameters each, within SQLite's
+/// 32,766.
+const CHUNKS_PER_INSERT: usize = 1000;
+
 /// Finished runs per conversation whose chunks are kept (for reattaching
 /// after a restart); older runs keep their messages, not their chunks.
 pub const RUNS_WITH_CHUNKS: i64 = 8;
 
 macro_rules! run_columns {
     () => {
-        "id, conversation_id, agent_id, status, stop_reason, client_tools, steps, usage, error, created_at"
+        "id, conversation_id, agent_id, status, stop_reason, tool_set, steps, usage, error, created_at"
     };
 }
 
 impl Store {
-    /// Stores a run and the messages that start it. When one of those
-    /// messages (by otid) was stored before, nothing is written and the run
-    /// that took it is returned.
+    /// Stores a run, the set of client tools it offers (`tools`, whose
+    /// digest is `run.tool_set`) unless stored before, and the messages
+    /// that start it. When one of those messages (by otid) was stored
+    /// before, nothing is written and the run that took it is returned.
     pub async fn start_local_run(
         &self,
         run: &LocalRunRow,
+        tools: &str,
         input: &[NewMessage],
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.write_transaction().await?;
@@ -91,6 +98,11 @@ impl Store {
                 return Ok(Some(run_id.unwrap_or_default()));
             }
         }
+        sqlx::query("INSERT OR IGNORE INTO local_tool_sets (digest, tools) VALUES (?, ?)")
+            .bind(&run.tool_set)
+            .bind(tools)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(concat!(
             "INSERT INTO local_runs (",
             run_columns!(),
@@ -101,7 +113,7 @@ impl Store {
         .bind(&run.agent_id)
         .bind(run.status)
         .bind(&run.stop_reason)
-        .bind(&run.client_tools)
+        .bind(&run.tool_set)
         .bind(run.steps)
         .bind(&run.usage)
         .bind(&run.error)
@@ -140,13 +152,15 @@ impl Store {
             now,
         };
         insert_messages(&mut tx, &scope, &progress.messages).await?;
-        for (seq_id, chunk) in &progress.chunks {
-            sqlx::query("INSERT INTO local_run_chunks (run_id, seq_id, chunk) VALUES (?, ?, ?)")
-                .bind(&run.id)
-                .bind(seq_id)
-                .bind(chunk)
-                .execute(&mut *tx)
-                .await?;
+        // In statements of many rows: each statement is a round trip to
+        // SQLite's thread, and a step streams tens to thousands of chunks.
+        for batch in progress.chunks.chunks(CHUNKS_PER_INSERT) {
+            let mut insert =
+                sqlx::QueryBuilder::new("INSERT INTO local_run_chunks (run_id, seq_id, chunk) ");
+            insert.push_values(batch, |mut row, (seq_id, chunk)| {
+                row.push_bind(&run.id).push_bind(seq_id).push_bind(chunk);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         for (block_id, value) in &progress.blocks {
             sqlx::query("UPDATE local_blocks SET value = ?, updated_at = ? WHERE id = ?")
@@ -189,6 +203,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The client tools stored under `digest` (a JSON array), if any.
+    pub async fn local_tool_set(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT tools FROM local_tool_sets WHERE digest = ?")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.map(|(tools,)| tools))
     }
 
     /// Up to `limit` chunks of a run after `after`, in order.
@@ -301,13 +325,19 @@ mod tests {
                 agent_id: "agent-1".into(),
                 status: LocalRunStatus::Running,
                 stop_reason: None,
-                client_tools: "[]".into(),
+                tool_set: "none".into(),
                 steps: 0,
                 usage: None,
                 error: None,
                 created_at: format!("t{index:03}"),
             };
-            assert!(store.start_local_run(&run, &[]).await.unwrap().is_none());
+            assert!(
+                store
+                    .start_local_run(&run, "[]", &[])
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
             let progress = RunProgress {
                 chunks: vec![(1, "{}".into())],
                 end: Some(RunEnding {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::compaction::{CompactError, request_tokens};
 use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
-use super::providers::{ChatMessage, ModelRequest, ProviderError, Reasoning, ToolSpec};
+use super::providers::{ChatMessage, ModelRequest, ProviderError, Reasoning};
 use super::shapes::{StoredCall, stored_calls};
 use super::{LiveChunks, LocalBackend, new_id, prompt};
 use crate::backend::LocalError;
@@ -138,7 +138,12 @@ impl Driver {
             );
             self.flush().await?;
         }
-        let client_tools = client_tool_specs(&self.run.client_tools);
+        let client_tools = self
+            .backend
+            .inner
+            .tool_sets
+            .get(self.store(), &self.run.tool_set)
+            .await?;
         let mut steps = self.run.steps;
         // Compacted for the step about to run (once per step at most).
         let mut compacted = false;
@@ -158,8 +163,10 @@ impl Driver {
                 .ok_or_else(|| Halt::Failed("the conversation was deleted".to_owned()))?;
             let mut blocks = self.store().local_agent_blocks(&agent.id).await?;
             let context = self
-                .store()
-                .local_context_messages(&conversation.id)
+                .backend
+                .inner
+                .contexts
+                .get(self.store(), &conversation)
                 .await?;
             if !unanswered_calls(&context).is_empty() {
                 return self
@@ -340,23 +347,6 @@ impl Driver {
             ))),
         }
     }
-}
-
-fn client_tool_specs(stored: &str) -> Vec<ToolSpec> {
-    let tools: Vec<Value> = serde_json::from_str(stored).unwrap_or_default();
-    tools
-        .iter()
-        .filter_map(|tool| {
-            Some(ToolSpec {
-                name: tool["name"].as_str()?.to_owned(),
-                description: tool["description"].as_str().unwrap_or_default().to_owned(),
-                parameters: match &tool["parameters"] {
-                    Value::Null => json!({ "type": "object", "properties": {} }),
-                    parameters => parameters.clone(),
-                },
-            })
-        })
-        .collect()
 }
 
 /// The calls of the newest assistant message that have no result yet.

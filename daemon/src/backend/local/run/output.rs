@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Driver, Halt, MAX_MODEL_ATTEMPTS};
-use crate::backend::local::new_id;
+use crate::backend::local::{LiveEnding, new_id};
 use crate::store::local::{LocalRunRow, LocalRunStatus, RunEnding, RunProgress};
 use crate::store::{Store, StoreError};
 use crate::util::{lock, now_rfc3339};
@@ -65,9 +65,20 @@ impl Driver {
         let mut chunks = std::mem::take(&mut self.unstored);
         chunks.extend(self.pending.iter().cloned());
         progress.chunks = chunks;
+        let ending = progress.end.as_ref().map(|end| match end.status {
+            LocalRunStatus::Failed => LiveEnding::Failed(
+                end.error
+                    .clone()
+                    .unwrap_or_else(|| "the run failed".to_owned()),
+            ),
+            _ => LiveEnding::Stopped,
+        });
         self.store()
             .record_run_progress(&self.run, progress, &now_rfc3339())
             .await?;
+        if ending.is_some() {
+            lock(&self.live).ending = ending;
+        }
         self.publish();
         self.unstored.clear();
         Ok(())

@@ -83,18 +83,22 @@ impl Runtime {
     pub(crate) async fn pending_control_requests(
         &self,
     ) -> Result<Vec<PendingControlRequest>, StoreError> {
-        let rows = self.store.pending_approvals(self.id).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| {
-                let request: ControlRequestBody =
-                    serde_json::from_str(row.approval.as_deref()?).ok()?;
-                Some(PendingControlRequest {
-                    request_id: approval_request_id(&row.tool_call_id),
-                    request,
+        let version = self.store.tool_calls_version();
+        let read = async {
+            let rows = self.store.pending_approvals(self.id).await?;
+            Ok(rows
+                .iter()
+                .filter_map(|row| {
+                    let request: ControlRequestBody =
+                        serde_json::from_str(row.approval.as_deref()?).ok()?;
+                    Some(PendingControlRequest {
+                        request_id: approval_request_id(&row.tool_call_id),
+                        request,
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        };
+        self.copies.approvals.get(version, read).await
     }
 
     /// A frontend's answer to a `control_request`.

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod context;
+mod copies;
 mod error;
 pub mod event_log;
 mod mcp;
@@ -120,6 +121,7 @@ pub struct Runtime {
     /// Counts the subagents of this runtime that ended and were reported,
     /// for an `Agent` call waiting on one in the foreground.
     subagents_reported: tokio::sync::watch::Sender<u64>,
+    copies: copies::Copies,
 }
 
 impl Runtimes {
@@ -297,6 +299,7 @@ impl Runtimes {
             runtimes: self.me.clone(),
             turns_ended: tokio::sync::watch::Sender::new(0),
             subagents_reported: tokio::sync::watch::Sender::new(0),
+            copies: copies::Copies::default(),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));

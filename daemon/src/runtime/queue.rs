@@ -191,13 +191,13 @@ impl Runtime {
                     error: Some("removed from the queue before it started".to_owned()),
                     usage: None,
                 });
-        let end = crate::store::InputEnd {
+        let end = crate::store::InputStatusUpdate {
             input_id: input.row.id,
             status: crate::store::InputStatus::Cancelled,
         };
         if let Err(err) = self
             .log
-            .emit_turn_end(vec![self.queue_draft(removed), finished], end)
+            .emit_with_input_status(vec![self.queue_draft(removed), finished], end)
             .await
         {
             // Still stored as waiting: it stays in the queue.

@@ -88,8 +88,13 @@ impl Runtime {
 
     /// The scheduled wakes, as device status lists them.
     pub(crate) async fn wakes_listed(&self) -> Value {
-        match self.store.scheduled_wakes(self.id).await {
-            Ok(wakes) => Value::Array(wakes.iter().map(record).collect()),
+        let version = self.store.wakes_version();
+        let read = async {
+            let wakes = self.store.scheduled_wakes(self.id).await?;
+            Ok::<_, StoreError>(Value::Array(wakes.iter().map(record).collect()))
+        };
+        match self.copies.wakes.get(version, read).await {
+            Ok(wakes) => wakes,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot list the scheduled wakes");
                 Value::Array(Vec::new())

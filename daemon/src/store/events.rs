@@ -14,11 +14,11 @@ pub struct CursorAdvance {
     pub seq_id: u64,
 }
 
-/// The input whose turn a batch of events ends, and how it ended: written
-/// with the events, so a crash cannot leave the turn marked done without
-/// the `turn_finished` that tells frontends.
+/// An input's new status, written with the events that announce it: a
+/// crash cannot leave a turn marked done without the `turn_finished` that
+/// tells frontends, nor one marked running without its `queue_update`.
 #[derive(Debug, Clone, Copy)]
-pub struct InputEnd {
+pub struct InputStatusUpdate {
     pub input_id: i64,
     pub status: InputStatus,
 }
@@ -63,9 +63,9 @@ impl Store {
         runtime_id: i64,
         events: &[(u64, &str)],
         cursor: Option<CursorAdvance>,
-        input_end: Option<InputEnd>,
+        input_status: Option<InputStatusUpdate>,
     ) -> Result<(), StoreError> {
-        if events.is_empty() && cursor.is_none() && input_end.is_none() {
+        if events.is_empty() && cursor.is_none() && input_status.is_none() {
             return Ok(());
         }
         let mut sql = String::from("BEGIN IMMEDIATE;");
@@ -81,7 +81,7 @@ impl Store {
                  ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id);",
             );
         }
-        if input_end.is_some() {
+        if input_status.is_some() {
             sql.push_str("UPDATE inputs SET status = ? WHERE id = ?;");
         }
         sql.push_str("COMMIT;");
@@ -96,7 +96,7 @@ impl Store {
                 .bind(cursor.turn_id)
                 .bind(to_i64(cursor.seq_id));
         }
-        if let Some(end) = input_end {
+        if let Some(end) = input_status {
             query = query.bind(end.status).bind(end.input_id);
         }
         let mut open = ClosedIfAbandoned {

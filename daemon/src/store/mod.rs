@@ -27,7 +27,7 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use events::{CursorAdvance, InputEnd};
+pub use events::{CursorAdvance, InputStatusUpdate};
 pub use monitors::MonitorRow;
 pub use runtimes::RuntimeRow;
 pub use states::{
@@ -89,10 +89,30 @@ pub struct Store {
     checkpoints: SqlitePool,
     /// Transactions committed since the database was opened.
     commits: Arc<AtomicU64>,
+    /// Versions of the tables the runtimes keep copies of.
+    versions: Arc<TableVersions>,
     /// The database's file.
     path: Arc<Path>,
     /// The most the database may grow to, in bytes.
     limit: Option<u64>,
+}
+
+/// Bumped whenever a row of the table changes (SQLite's update hook).
+#[derive(Debug, Default)]
+struct TableVersions {
+    tool_calls: AtomicU64,
+    wakes: AtomicU64,
+}
+
+impl TableVersions {
+    fn bump(&self, table: &str) {
+        let version = match table {
+            "tool_calls" => &self.tool_calls,
+            "wakes" => &self.wakes,
+            _ => return,
+        };
+        version.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// The share of its size limit past which the database takes no new work
@@ -143,6 +163,8 @@ impl Store {
         }
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let versions = Arc::new(TableVersions::default());
+        let changed = versions.clone();
         // One connection: each connection's page cache is dropped whenever
         // another connection writes, and SQLite has one writer at a time
         // anyway; with several, a turn's statements paid for re-reading
@@ -155,11 +177,19 @@ impl Store {
             .test_before_acquire(false)
             .after_connect(move |connection, _| {
                 let counter = counter.clone();
+                let changed = changed.clone();
                 Box::pin(async move {
-                    connection.lock_handle().await?.set_commit_hook(move || {
+                    let mut handle = connection.lock_handle().await?;
+                    handle.set_commit_hook(move || {
                         counter.fetch_add(1, Ordering::Relaxed);
                         true
                     });
+                    // Called as each row changes, on the only connection
+                    // that writes: a reader that read a version before its
+                    // query gets the connection only after the change's
+                    // transaction ended, so it never keeps an older copy
+                    // under a newer version.
+                    handle.set_update_hook(move |change| changed.bump(change.table));
                     Ok(())
                 })
             })
@@ -175,6 +205,7 @@ impl Store {
             pool,
             checkpoints,
             commits,
+            versions,
             path: Arc::from(path),
             limit: limit_bytes,
         })
@@ -278,6 +309,17 @@ impl Store {
     }
 
     /// Transactions committed since the database was opened.
+    /// The version of the `tool_calls` table: read it before reading
+    /// tool calls; while it stays the same, what was read is still true.
+    pub fn tool_calls_version(&self) -> u64 {
+        self.versions.tool_calls.load(Ordering::Acquire)
+    }
+
+    /// The version of the `wakes` table, as [`Store::tool_calls_version`].
+    pub fn wakes_version(&self) -> u64 {
+        self.versions.wakes.load(Ordering::Acquire)
+    }
+
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }

@@ -297,6 +297,49 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn the_tool_calls_version_moves_with_every_change_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(crate::store::DATABASE_FILE))
+            .await
+            .unwrap();
+        let runtime = store
+            .upsert_runtime("agent-1", "default", "/tmp", "standard", "t")
+            .await
+            .unwrap();
+        let mut seen = store.tool_calls_version();
+        let mut moved = |store: &Store| {
+            let now = store.tool_calls_version();
+            let moved = now > seen;
+            seen = now;
+            moved
+        };
+        store
+            .request_tool_call(runtime.id, "turn-1", "call-1", "Bash", "{}", false)
+            .await
+            .unwrap();
+        assert!(moved(&store), "a call journaled");
+        store.pending_approvals(runtime.id).await.unwrap();
+        store.tool_call("call-1").await.unwrap();
+        assert!(!moved(&store), "reads change nothing");
+        store
+            .ask_about_tool_call("call-1", "{}", "[]")
+            .await
+            .unwrap();
+        assert!(moved(&store), "a question asked");
+        let wakes_before = store.wakes_version();
+        store
+            .interrupt_tool_call("call-1", "aborted")
+            .await
+            .unwrap();
+        assert!(moved(&store), "an interrupted call");
+        assert_eq!(
+            store.wakes_version(),
+            wakes_before,
+            "another table's version stays"
+        );
+    }
+
+    #[tokio::test]
     async fn a_result_with_content_parts_is_kept_for_sending_again() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join(crate::store::DATABASE_FILE))

@@ -1,7 +1,10 @@
 //! What each built-in tool is called, what it takes, and what it may touch.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use letta_protocol::ClientToolset;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::parameters::*;
 
@@ -37,6 +40,28 @@ pub struct BuiltinTool {
     pub description: &'static str,
     pub parameters: fn() -> Value,
     pub effect: Effect,
+}
+
+impl BuiltinTool {
+    /// The tool as a send offers it to the agent: name, description and
+    /// JSON Schema, built once (every turn offers them all).
+    pub fn client_tool(&self) -> &'static Value {
+        static OFFERED: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
+            BUILTIN
+                .iter()
+                .map(|tool| {
+                    let offered = json!({
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": (tool.parameters)(),
+                    });
+                    (tool.name, offered)
+                })
+                .collect()
+        });
+        static UNKNOWN: Value = Value::Null;
+        OFFERED.get(self.name).unwrap_or(&UNKNOWN)
+    }
 }
 
 pub static BUILTIN: &[BuiltinTool] = &[

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use super::{EventSink, TryPushError};
-use crate::store::{CursorAdvance, InputEnd, Store, StoreError};
+use crate::store::{CursorAdvance, InputStatusUpdate, Store, StoreError};
 
 /// Recent events kept in memory per runtime for delivery, by their size
 /// (a few hundred events): a subscriber further behind catches up from the
@@ -180,15 +180,15 @@ impl EventLog {
         self.emit_locked(next_seq, drafts, cursor, None).await
     }
 
-    /// Emits the events that end a turn, recording how its input ended in
-    /// the same transaction.
-    pub async fn emit_turn_end(
+    /// Emits events, recording an input's new status (a turn that starts
+    /// or ends) in the same transaction.
+    pub async fn emit_with_input_status(
         &self,
         drafts: Vec<Draft>,
-        end: InputEnd,
+        status: InputStatusUpdate,
     ) -> Result<u64, StoreError> {
         let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
-        self.emit_locked(next_seq, drafts, None, Some(end)).await
+        self.emit_locked(next_seq, drafts, None, Some(status)).await
     }
 
     /// Emits events that `build` drafts while the emit lock is held, so a
@@ -212,13 +212,13 @@ impl EventLog {
         mut next_seq: OwnedMutexGuard<u64>,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
-        input_end: Option<InputEnd>,
+        input_status: Option<InputStatusUpdate>,
     ) -> Result<u64, StoreError> {
         let Some(log) = self.this.upgrade() else {
             return Err(StoreError::Interrupted);
         };
         tokio::spawn(async move {
-            log.write_and_hand_out(&mut next_seq, drafts, cursor, input_end)
+            log.write_and_hand_out(&mut next_seq, drafts, cursor, input_status)
                 .await
         })
         .await
@@ -230,7 +230,7 @@ impl EventLog {
         next_seq: &mut u64,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
-        input_end: Option<InputEnd>,
+        input_status: Option<InputStatusUpdate>,
     ) -> Result<u64, StoreError> {
         let emitted_at = crate::util::now_rfc3339();
         let mut frames = Vec::with_capacity(drafts.len());
@@ -254,7 +254,7 @@ impl EventLog {
             .map(|(seq, frame)| (*seq, frame.as_str()))
             .collect();
         self.store
-            .append_events(self.runtime_id, &rows, cursor, input_end)
+            .append_events(self.runtime_id, &rows, cursor, input_status)
             .await?;
         if rows.is_empty() {
             return Ok(*next_seq - 1);

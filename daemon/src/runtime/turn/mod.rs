@@ -26,7 +26,7 @@ use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
 use crate::backend::{BackendError, RunStream};
-use crate::store::{InputEnd, InputStatus, RunRow, RunStatus, StoreError};
+use crate::store::{InputStatus, InputStatusUpdate, RunRow, RunStatus, StoreError};
 use letta_api::backoff;
 use tools::{Offered, ToolCall, approval_entry};
 
@@ -195,11 +195,11 @@ impl Turn<'_> {
         // How the input ended and the `turn_finished` that says so go in one
         // transaction: a turn marked done without it would leave frontends
         // waiting, and one told done but not marked would run again.
-        let end = InputEnd {
+        let end = InputStatusUpdate {
             input_id: self.turn.input_id,
             status,
         };
-        if let Err(err) = rt.log.emit_turn_end(drafts, end).await {
+        if let Err(err) = rt.log.emit_with_input_status(drafts, end).await {
             tracing::error!(error = %err, "cannot record the end of a turn");
         }
         lock(&rt.state).recording_end = false;
@@ -272,16 +272,17 @@ impl Turn<'_> {
 
     async fn drive(&self, input: &QueuedInput) -> Result<RunEnd, TurnError> {
         let rt = self.runtime;
-        rt.store
-            .set_input_status(self.turn.input_id, InputStatus::Running)
-            .await?;
         let message: CreateMessage = serde_json::from_str(&input.row.payload)
             .map_err(|err| TurnError::Protocol(format!("stored input is unreadable: {err}")))?;
         let mcp = rt.mcp_tools().await;
         let tools = self.offered_tools(&message, mcp);
         let removed = vec![Runtime::dequeued(&self.turn.client_message_id)];
         let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
-        rt.log.emit_all(drafts, None).await?;
+        let running = InputStatusUpdate {
+            input_id: self.turn.input_id,
+            status: InputStatus::Running,
+        };
+        rt.log.emit_with_input_status(drafts, running).await?;
 
         // `delivering`: results of tool calls on their way to the server.
         let (mut step, mut delivering) = if input.row.status == InputStatus::Running {

@@ -35,9 +35,7 @@ pub(super) struct Offered {
 impl Offered {
     /// The `client_tools` of a send: name, description and JSON Schema.
     pub(super) fn client_tools(&self) -> Vec<Value> {
-        let builtin = self.builtin.iter().map(|tool| {
-            json!({ "name": tool.name, "description": tool.description, "parameters": (tool.parameters)() })
-        });
+        let builtin = self.builtin.iter().map(|tool| tool.client_tool().clone());
         let external = self.external.iter().map(|tool| {
             json!({ "name": tool.name, "description": tool.description, "parameters": tool.parameters })
         });

@@ -1,8 +1,6 @@
 //! The event log: every runtime event, numbered per runtime when written.
 
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
-
+use super::batch::Batch;
 use super::{InputStatus, Store, StoreError};
 
 /// A run cursor to advance together with the events a chunk produced; the
@@ -23,24 +21,6 @@ pub struct InputStatusUpdate {
     pub status: InputStatus,
 }
 
-/// A pooled connection inside a transaction opened by hand. Should the
-/// future using it be dropped before the transaction ends (an aborted
-/// turn, a closed connection), the connection is closed, which rolls the
-/// transaction back, instead of going back to the pool still holding
-/// SQLite's write lock. Set `ended` once the transaction has ended.
-struct ClosedIfAbandoned {
-    connection: PoolConnection<Sqlite>,
-    ended: bool,
-}
-
-impl Drop for ClosedIfAbandoned {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.connection.close_on_drop();
-        }
-    }
-}
-
 impl Store {
     /// The highest `event_seq` written for the runtime (0 if none).
     pub async fn last_event_seq(&self, runtime_id: i64) -> Result<u64, StoreError> {
@@ -55,9 +35,7 @@ impl Store {
     /// Writes events (and advances a run cursor, or ends an input) in one
     /// transaction: after a crash either all of it is there or none.
     ///
-    /// This runs for every chunk a frontend sees, so the whole transaction
-    /// is one multi-statement query: sqlx runs SQLite on a worker thread, and
-    /// each statement sent on its own is another round trip to it.
+    /// This runs for every chunk a frontend sees, so it is one [`Batch`].
     pub async fn append_events(
         &self,
         runtime_id: i64,
@@ -68,51 +46,33 @@ impl Store {
         if events.is_empty() && cursor.is_none() && input_status.is_none() {
             return Ok(());
         }
-        let mut sql = String::from("BEGIN IMMEDIATE;");
+        let mut batch = Batch::new();
         if !events.is_empty() {
-            sql.push_str("INSERT INTO events (runtime_id, event_seq, frame) VALUES (?, ?, ?)");
-            sql.push_str(&", (?, ?, ?)".repeat(events.len() - 1));
-            sql.push(';');
-        }
-        if cursor.is_some() {
-            sql.push_str(
-                "INSERT INTO runs (run_id, runtime_id, turn_id, status, last_seq_id)
-                 VALUES (?, ?, ?, 'streaming', ?)
-                 ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id);",
-            );
-        }
-        if input_status.is_some() {
-            sql.push_str("UPDATE inputs SET status = ? WHERE id = ?;");
-        }
-        sql.push_str("COMMIT;");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (event_seq, frame) in events {
-            query = query.bind(runtime_id).bind(to_i64(*event_seq)).bind(*frame);
+            batch.text("INSERT INTO events (runtime_id, event_seq, frame) VALUES (?, ?, ?)");
+            batch.statement(&", (?, ?, ?)".repeat(events.len() - 1));
+            for (event_seq, frame) in events {
+                batch.bind(runtime_id).bind(to_i64(*event_seq)).bind(*frame);
+            }
         }
         if let Some(cursor) = cursor {
-            query = query
+            batch
+                .statement(
+                    "INSERT INTO runs (run_id, runtime_id, turn_id, status, last_seq_id)
+                     VALUES (?, ?, ?, 'streaming', ?)
+                     ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id)",
+                )
                 .bind(cursor.run_id)
                 .bind(runtime_id)
                 .bind(cursor.turn_id)
                 .bind(to_i64(cursor.seq_id));
         }
-        if let Some(end) = input_status {
-            query = query.bind(end.status).bind(end.input_id);
+        if let Some(update) = input_status {
+            batch
+                .statement("UPDATE inputs SET status = ? WHERE id = ?")
+                .bind(update.status)
+                .bind(update.input_id);
         }
-        let mut open = ClosedIfAbandoned {
-            connection: self.pool.acquire().await?,
-            ended: false,
-        };
-        let written = query.execute(&mut *open.connection).await;
-        if written.is_err() {
-            // A statement failed inside the transaction this query opened;
-            // end it before the connection goes back to the pool. (If BEGIN
-            // itself failed there is nothing to roll back and this errs.)
-            let _ = sqlx::query("ROLLBACK").execute(&mut *open.connection).await;
-        }
-        open.ended = true;
-        written?;
-        Ok(())
+        batch.write(self).await
     }
 
     /// Up to `limit` events after `after`, in order.

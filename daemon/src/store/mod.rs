@@ -3,6 +3,7 @@
 //! Every durable state change goes through a function here whose name says
 //! the transition, each one transaction.
 
+mod batch;
 pub mod crons;
 pub mod daemon_settings;
 mod events;
@@ -308,7 +309,6 @@ impl Store {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Transactions committed since the database was opened.
     /// The version of the `tool_calls` table: read it before reading
     /// tool calls; while it stays the same, what was read is still true.
     pub fn tool_calls_version(&self) -> u64 {
@@ -320,6 +320,7 @@ impl Store {
         self.versions.wakes.load(Ordering::Acquire)
     }
 
+    /// Transactions committed since the database was opened.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }

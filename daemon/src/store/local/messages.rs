@@ -1,5 +1,6 @@
 //! Messages of local conversations, and searching them.
 
+use super::super::batch::Batch;
 use super::super::{Store, StoreError};
 
 /// Who a stored message is from.
@@ -79,34 +80,55 @@ pub(super) struct MessageScope<'a> {
     pub now: &'a str,
 }
 
+const INSERT_MESSAGE: &str = "INSERT INTO local_messages (id, conversation_id, agent_id, run_id,
+     role, otid, content, reasoning, reasoning_signature, tool_calls, tool_call_id, tool_status,
+     created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
 pub(super) async fn insert_messages(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     scope: &MessageScope<'_>,
     messages: &[NewMessage],
 ) -> Result<(), StoreError> {
     for message in messages {
-        sqlx::query(
-            "INSERT INTO local_messages (id, conversation_id, agent_id, run_id, role, otid, content,
-             reasoning, reasoning_signature, tool_calls, tool_call_id, tool_status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&message.id)
-        .bind(scope.conversation_id)
-        .bind(scope.agent_id)
-        .bind(scope.run_id)
-        .bind(message.role.unwrap_or(MessageRole::User))
-        .bind(&message.otid)
-        .bind(&message.content)
-        .bind(&message.reasoning)
-        .bind(&message.reasoning_signature)
-        .bind(&message.tool_calls)
-        .bind(&message.tool_call_id)
-        .bind(&message.tool_status)
-        .bind(scope.now)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(INSERT_MESSAGE)
+            .bind(&message.id)
+            .bind(scope.conversation_id)
+            .bind(scope.agent_id)
+            .bind(scope.run_id)
+            .bind(message.role.unwrap_or(MessageRole::User))
+            .bind(&message.otid)
+            .bind(&message.content)
+            .bind(&message.reasoning)
+            .bind(&message.reasoning_signature)
+            .bind(&message.tool_calls)
+            .bind(&message.tool_call_id)
+            .bind(&message.tool_status)
+            .bind(scope.now)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+/// Adds storing `messages` to a batch.
+pub(super) fn push_messages(batch: &mut Batch, scope: &MessageScope<'_>, messages: &[NewMessage]) {
+    for message in messages {
+        batch
+            .statement(INSERT_MESSAGE)
+            .bind(message.id.as_str())
+            .bind(scope.conversation_id)
+            .bind(scope.agent_id)
+            .bind(scope.run_id)
+            .bind(message.role.unwrap_or(MessageRole::User))
+            .bind(message.otid.as_deref())
+            .bind(message.content.as_str())
+            .bind(message.reasoning.as_deref())
+            .bind(message.reasoning_signature.as_deref())
+            .bind(message.tool_calls.as_deref())
+            .bind(message.tool_call_id.as_deref())
+            .bind(message.tool_status.as_deref())
+            .bind(scope.now);
+    }
 }
 
 impl Store {

@@ -1,7 +1,8 @@
 //! Local runs: their input, every chunk they streamed, and how they ended.
 
+use super::super::batch::Batch;
 use super::super::{Store, StoreError};
-use super::messages::{MessageScope, NewMessage, insert_messages};
+use super::messages::{MessageScope, NewMessage, push_messages};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "TEXT", rename_all = "lowercase")]
@@ -85,56 +86,60 @@ impl Store {
         tools: &str,
         input: &[NewMessage],
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.write_transaction().await?;
-        for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
-            let earlier: Option<(Option<String>,)> = sqlx::query_as(
-                "SELECT run_id FROM local_messages WHERE conversation_id = ? AND otid = ?",
-            )
-            .bind(&run.conversation_id)
-            .bind(otid)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((run_id,)) = earlier {
-                return Ok(Some(run_id.unwrap_or_default()));
-            }
-        }
-        sqlx::query("INSERT OR IGNORE INTO local_tool_sets (digest, tools) VALUES (?, ?)")
-            .bind(&run.tool_set)
-            .bind(tools)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(concat!(
-            "INSERT INTO local_runs (",
-            run_columns!(),
-            ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&run.id)
-        .bind(&run.conversation_id)
-        .bind(&run.agent_id)
-        .bind(run.status)
-        .bind(&run.stop_reason)
-        .bind(&run.tool_set)
-        .bind(run.steps)
-        .bind(&run.usage)
-        .bind(&run.error)
-        .bind(&run.created_at)
-        .bind(&run.created_at)
-        .execute(&mut *tx)
-        .await?;
+        let mut batch = Batch::new();
+        batch
+            .statement("INSERT OR IGNORE INTO local_tool_sets (digest, tools) VALUES (?, ?)")
+            .bind(run.tool_set.as_str())
+            .bind(tools);
+        batch
+            .statement(concat!(
+                "INSERT INTO local_runs (",
+                run_columns!(),
+                ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(run.id.as_str())
+            .bind(run.conversation_id.as_str())
+            .bind(run.agent_id.as_str())
+            .bind(run.status)
+            .bind(run.stop_reason.as_deref())
+            .bind(run.tool_set.as_str())
+            .bind(run.steps)
+            .bind(run.usage.as_deref())
+            .bind(run.error.as_deref())
+            .bind(run.created_at.as_str())
+            .bind(run.created_at.as_str());
         let scope = MessageScope {
             conversation_id: &run.conversation_id,
             agent_id: &run.agent_id,
             run_id: Some(&run.id),
             now: &run.created_at,
         };
-        insert_messages(&mut tx, &scope, input).await?;
-        sqlx::query("UPDATE local_conversations SET updated_at = ? WHERE id = ?")
-            .bind(&run.created_at)
-            .bind(&run.conversation_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(None)
+        push_messages(&mut batch, &scope, input);
+        batch
+            .statement("UPDATE local_conversations SET updated_at = ? WHERE id = ?")
+            .bind(run.created_at.as_str())
+            .bind(run.conversation_id.as_str());
+        match batch.write(self).await {
+            Ok(()) => Ok(None),
+            // An input message's otid is unique in its conversation: one
+            // stored meanwhile names the run that took it.
+            Err(StoreError::Sqlx(sqlx::Error::Database(err))) if err.is_unique_violation() => {
+                for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
+                    let earlier: Option<(Option<String>,)> = sqlx::query_as(
+                        "SELECT run_id FROM local_messages WHERE conversation_id = ? AND otid = ?",
+                    )
+                    .bind(&run.conversation_id)
+                    .bind(otid)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if let Some((run_id,)) = earlier {
+                        return Ok(Some(run_id.unwrap_or_default()));
+                    }
+                }
+                Err(StoreError::Sqlx(sqlx::Error::Database(err)))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Writes one step's progress of run `run` in one transaction.
@@ -144,65 +149,61 @@ impl Store {
         progress: RunProgress,
         now: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_transaction().await?;
+        let mut batch = Batch::new();
         let scope = MessageScope {
             conversation_id: &run.conversation_id,
             agent_id: &run.agent_id,
             run_id: Some(&run.id),
             now,
         };
-        insert_messages(&mut tx, &scope, &progress.messages).await?;
-        // In statements of many rows: each statement is a round trip to
-        // SQLite's thread, and a step streams tens to thousands of chunks.
-        for batch in progress.chunks.chunks(CHUNKS_PER_INSERT) {
-            let mut insert =
-                sqlx::QueryBuilder::new("INSERT INTO local_run_chunks (run_id, seq_id, chunk) ");
-            insert.push_values(batch, |mut row, (seq_id, chunk)| {
-                row.push_bind(&run.id).push_bind(seq_id).push_bind(chunk);
-            });
-            insert.build().execute(&mut *tx).await?;
+        push_messages(&mut batch, &scope, &progress.messages);
+        // A step streams tens to thousands of chunks: many rows a statement.
+        for rows in progress.chunks.chunks(CHUNKS_PER_INSERT) {
+            batch.text("INSERT INTO local_run_chunks (run_id, seq_id, chunk) VALUES (?, ?, ?)");
+            batch.statement(&", (?, ?, ?)".repeat(rows.len() - 1));
+            for (seq_id, chunk) in rows {
+                batch
+                    .bind(run.id.as_str())
+                    .bind(*seq_id)
+                    .bind(chunk.as_str());
+            }
         }
         for (block_id, value) in &progress.blocks {
-            sqlx::query("UPDATE local_blocks SET value = ?, updated_at = ? WHERE id = ?")
-                .bind(value)
+            batch
+                .statement("UPDATE local_blocks SET value = ?, updated_at = ? WHERE id = ?")
+                .bind(value.as_str())
                 .bind(now)
-                .bind(block_id)
-                .execute(&mut *tx)
-                .await?;
+                .bind(block_id.as_str());
         }
         if let Some(steps) = progress.steps {
-            sqlx::query("UPDATE local_runs SET steps = ?, updated_at = ? WHERE id = ?")
+            batch
+                .statement("UPDATE local_runs SET steps = ?, updated_at = ? WHERE id = ?")
                 .bind(steps)
                 .bind(now)
-                .bind(&run.id)
-                .execute(&mut *tx)
-                .await?;
+                .bind(run.id.as_str());
         }
         if let Some(end) = &progress.end {
-            sqlx::query(
-                "UPDATE local_runs SET status = ?, stop_reason = ?, usage = ?, error = ?, updated_at = ?
-                 WHERE id = ?",
-            )
-            .bind(end.status)
-            .bind(&end.stop_reason)
-            .bind(&end.usage)
-            .bind(&end.error)
-            .bind(now)
-            .bind(&run.id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM local_run_chunks WHERE run_id IN (
-                    SELECT id FROM local_runs WHERE conversation_id = ? AND status != 'running'
-                    ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
-            )
-            .bind(&run.conversation_id)
-            .bind(RUNS_WITH_CHUNKS)
-            .execute(&mut *tx)
-            .await?;
+            batch
+                .statement(
+                    "UPDATE local_runs SET status = ?, stop_reason = ?, usage = ?, error = ?,
+                     updated_at = ? WHERE id = ?",
+                )
+                .bind(end.status)
+                .bind(end.stop_reason.as_str())
+                .bind(end.usage.as_deref())
+                .bind(end.error.as_deref())
+                .bind(now)
+                .bind(run.id.as_str());
+            batch
+                .statement(
+                    "DELETE FROM local_run_chunks WHERE run_id IN (
+                        SELECT id FROM local_runs WHERE conversation_id = ? AND status != 'running'
+                        ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                )
+                .bind(run.conversation_id.as_str())
+                .bind(RUNS_WITH_CHUNKS);
         }
-        tx.commit().await?;
-        Ok(())
+        batch.write(self).await
     }
 
     /// The client tools stored under `digest` (a JSON array), if any.
@@ -301,11 +302,8 @@ mod tests {
     use super::*;
     use crate::store::local::{LocalAgentRow, default_conversation_key};
 
-    #[tokio::test]
-    async fn only_recent_runs_keep_their_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let agent = LocalAgentRow {
+    fn agent() -> LocalAgentRow {
+        LocalAgentRow {
             id: "agent-1".into(),
             name: "a".into(),
             description: String::new(),
@@ -316,21 +314,71 @@ mod tests {
             metadata: "{}".into(),
             created_at: "t".into(),
             updated_at: "t".into(),
+        }
+    }
+
+    fn run(id: &str, index: i64) -> LocalRunRow {
+        LocalRunRow {
+            id: id.to_owned(),
+            conversation_id: default_conversation_key("agent-1"),
+            agent_id: "agent-1".into(),
+            status: LocalRunStatus::Running,
+            stop_reason: None,
+            tool_set: "none".into(),
+            steps: 0,
+            usage: None,
+            error: None,
+            created_at: format!("t{index:03}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_sent_twice_starts_one_run_and_names_it_the_second_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        store.create_local_agent(&agent(), &[]).await.unwrap();
+        let message = NewMessage {
+            id: "message-1".into(),
+            otid: Some("otid-1".into()),
+            content: "hello".into(),
+            ..NewMessage::default()
         };
-        store.create_local_agent(&agent, &[]).await.unwrap();
+        let first = run("run-1", 1);
+        assert_eq!(
+            store
+                .start_local_run(&first, "[]", std::slice::from_ref(&message))
+                .await
+                .unwrap(),
+            None
+        );
+        let again = NewMessage {
+            id: "message-2".into(),
+            ..message
+        };
+        let second = run("run-2", 2);
+        assert_eq!(
+            store
+                .start_local_run(&second, "[]", &[again])
+                .await
+                .unwrap(),
+            Some("run-1".to_owned())
+        );
+        assert!(
+            store.local_run("run-2").await.unwrap().is_none(),
+            "nothing of it is stored"
+        );
+        let conversation = default_conversation_key("agent-1");
+        let stored = store.local_messages_from(&conversation, 0).await.unwrap();
+        assert_eq!(stored.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_recent_runs_keep_their_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        store.create_local_agent(&agent(), &[]).await.unwrap();
         for index in 0..RUNS_WITH_CHUNKS + 3 {
-            let run = LocalRunRow {
-                id: format!("run-{index}"),
-                conversation_id: default_conversation_key("agent-1"),
-                agent_id: "agent-1".into(),
-                status: LocalRunStatus::Running,
-                stop_reason: None,
-                tool_set: "none".into(),
-                steps: 0,
-                usage: None,
-                error: None,
-                created_at: format!("t{index:03}"),
-            };
+            let run = run(&format!("run-{index}"), index);
             assert!(
                 store
                     .start_local_run(&run, "[]", &[])

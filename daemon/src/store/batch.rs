@@ -1,0 +1,90 @@
+//! Several statements written as one transaction in one query. sqlx runs
+//! SQLite on a worker thread and each statement sent on its own is another
+//! round trip to it (100-250 µs here); a batch is one, whatever it holds.
+
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, Encode, Sqlite, Type};
+
+use super::{Store, StoreError};
+
+pub(super) struct Batch {
+    sql: String,
+    arguments: SqliteArguments,
+    /// The first value that could not be bound.
+    unbound: Option<sqlx::error::BoxDynError>,
+}
+
+impl Batch {
+    pub(super) fn new() -> Batch {
+        Batch {
+            sql: String::from("BEGIN IMMEDIATE;"),
+            arguments: SqliteArguments::default(),
+            unbound: None,
+        }
+    }
+
+    /// Adds a statement; its `?`s take the values bound next, in order.
+    pub(super) fn statement(&mut self, sql: &str) -> &mut Batch {
+        self.sql.push_str(sql);
+        self.sql.push(';');
+        self
+    }
+
+    /// Adds SQL text to the statement being written (for a list of rows).
+    pub(super) fn text(&mut self, sql: &str) -> &mut Batch {
+        self.sql.push_str(sql);
+        self
+    }
+
+    pub(super) fn bind<'t, T>(&mut self, value: T) -> &mut Batch
+    where
+        T: Encode<'t, Sqlite> + Type<Sqlite> + 't,
+    {
+        if let Err(err) = self.arguments.add(value) {
+            self.unbound.get_or_insert(err);
+        }
+        self
+    }
+
+    /// Runs the batch: after a crash either all of it is there or none.
+    pub(super) async fn write(mut self, store: &Store) -> Result<(), StoreError> {
+        if let Some(err) = self.unbound {
+            return Err(StoreError::Sqlx(sqlx::Error::Encode(err)));
+        }
+        self.sql.push_str("COMMIT;");
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.arguments);
+        let mut open = ClosedIfAbandoned {
+            connection: store.pool.acquire().await?,
+            ended: false,
+        };
+        let written = query.execute(&mut *open.connection).await;
+        if written.is_err() {
+            // A statement failed inside the transaction this query opened;
+            // end it before the connection goes back to the pool. (If BEGIN
+            // itself failed there is nothing to roll back and this errs.)
+            let _ = sqlx::query("ROLLBACK").execute(&mut *open.connection).await;
+        }
+        open.ended = true;
+        written?;
+        Ok(())
+    }
+}
+
+/// A pooled connection inside a transaction opened by hand. Should the
+/// future using it be dropped before the transaction ends (an aborted
+/// turn, a closed connection), the connection is closed, which rolls the
+/// transaction back, instead of going back to the pool still holding
+/// SQLite's write lock. Set `ended` once the transaction has ended.
+struct ClosedIfAbandoned {
+    connection: PoolConnection<Sqlite>,
+    ended: bool,
+}
+
+impl Drop for ClosedIfAbandoned {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.connection.close_on_drop();
+        }
+    }
+}

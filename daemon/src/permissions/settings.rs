@@ -1,7 +1,8 @@
 //! Rules from Letta Code's settings files: `~/.letta/settings.json`,
 //! `<cwd>/.letta/settings.json` and `<cwd>/.letta/settings.local.json`, each
-//! with `permissions.allow|deny|ask` lists of rules. Files are read at
-//! every decision, so an edit takes effect at the next tool call.
+//! with `permissions.allow|deny|ask` lists of rules. Files are looked at
+//! at every decision (their [`FileStamp`]s, and read again when one
+//! changed), so an edit takes effect at the next tool call.
 //!
 //! A file that cannot be read or parsed fails closed: its `deny` and `ask`
 //! rules could have covered any call, so while it is broken every call asks
@@ -63,6 +64,41 @@ impl RuleSet {
     }
 }
 
+/// What tells one version of a file from another without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+}
+
+impl FileStamp {
+    /// Whether the file was last changed long enough ago that a change
+    /// made now would show in its stamp: timestamps are coarse (a few
+    /// milliseconds), so two writes of the same length in one tick look
+    /// the same (git's "racily clean" files).
+    pub fn settled(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as i128);
+        let margin = 2_000_000_000;
+        self.modified_ns.max(self.changed_ns) < now - margin
+    }
+
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        Some(FileStamp {
+            inode: meta.ino(),
+            len: meta.size(),
+            modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
 /// The settings files that apply to a working directory.
 #[derive(Debug, Clone)]
 pub struct SettingsFiles {
@@ -85,6 +121,12 @@ impl SettingsFiles {
             .iter()
             .find(|(file_source, _)| *file_source == source)
             .map(|(_, path)| path.as_path())
+    }
+
+    /// Each file's stamp (`None` when it is missing): rules loaded when
+    /// the stamps were the same still hold.
+    pub fn stamps(&self) -> [Option<FileStamp>; 3] {
+        self.files.each_ref().map(|(_, path)| FileStamp::of(path))
     }
 
     /// Every rule of every file. A file that is missing adds nothing. A
@@ -223,6 +265,26 @@ fn read(path: &Path) -> Result<Option<Value>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_changes_with_the_file_and_a_fresh_file_is_not_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SettingsFiles::for_cwd(dir.path());
+        let [_, before, _] = files.stamps();
+        assert_eq!(before, None, "missing");
+        std::fs::create_dir_all(dir.path().join(".letta")).unwrap();
+        let project = dir.path().join(".letta/settings.json");
+        std::fs::write(&project, r#"{"permissions": {"allow": []}}"#).unwrap();
+        let [_, written, _] = files.stamps();
+        let written = written.expect("stamped");
+        assert!(!written.settled(), "just written");
+        // Written again through a new file, as editors save.
+        let saved = dir.path().join(".letta/settings.json.new");
+        std::fs::write(&saved, r#"{"permissions": {"deny": []}}"#).unwrap();
+        std::fs::rename(&saved, &project).unwrap();
+        let [_, again, _] = files.stamps();
+        assert_ne!(again, Some(written));
+    }
 
     #[test]
     fn rules_are_read_and_saved_without_losing_other_settings() {

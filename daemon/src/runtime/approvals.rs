@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::{Runtime, RuntimeError};
 use crate::permissions::paths::canonical_path;
 use crate::permissions::rules::Rule;
-use crate::permissions::settings::{RuleSet, SettingsFiles, Source};
+use crate::permissions::settings::{FileStamp, RuleSet, SettingsFiles, Source};
 use crate::permissions::{Call, Policy, Suggestion, SuggestionScope, Verdict};
 use crate::store::{Decision, StoreError, ToolCallRow, ToolCallState};
 use crate::tools::builtin;
@@ -35,6 +35,13 @@ pub fn check_rules(rules: &TurnPermissionRules) -> Result<(), RuntimeError> {
             .map_err(|err| RuntimeError::Invalid(format!("invalid permission rule: {err}")))?;
     }
     Ok(())
+}
+
+/// The rules of a working directory's settings files, as last read.
+pub(super) struct SettingsRead {
+    cwd: PathBuf,
+    stamps: [Option<FileStamp>; 3],
+    rules: RuleSet,
 }
 
 impl Runtime {
@@ -55,15 +62,31 @@ impl Runtime {
     }
 
     /// The canonical working directory and the rules of its settings
-    /// files, read on the blocking pool.
+    /// files. Every device status and tool call asks, so the files are
+    /// only `stat`ed here (microseconds) and read on the blocking pool (a
+    /// round trip of a hundred and more) when one of them changed.
     async fn settings(&self) -> (PathBuf, RuleSet) {
         let cwd = lock(&self.state).cwd.clone();
-        crate::fs::blocking(move || {
-            let cwd = canonical_path(Path::new(&cwd));
-            let rules = SettingsFiles::for_cwd(&cwd).load();
-            (cwd, rules)
-        })
-        .await
+        let cwd = canonical_path(Path::new(&cwd));
+        let files = SettingsFiles::for_cwd(&cwd);
+        let stamps = files.stamps();
+        if let Some(read) = &*lock(&self.settings_read)
+            && read.cwd == cwd
+            && read.stamps == stamps
+        {
+            return (cwd, read.rules.clone());
+        }
+        // Stamped before reading: a file changed in between is read again
+        // next time. One changed just now is read every time until it
+        // settles.
+        let (stamps, rules) = crate::fs::blocking(move || (files.stamps(), files.load())).await;
+        let settled = stamps.iter().flatten().all(FileStamp::settled);
+        *lock(&self.settings_read) = settled.then(|| SettingsRead {
+            cwd: cwd.clone(),
+            stamps,
+            rules: rules.clone(),
+        });
+        (cwd, rules)
     }
 
     /// The settings files of the working directory that cannot be used.

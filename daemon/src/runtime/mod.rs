@@ -122,6 +122,7 @@ pub struct Runtime {
     /// for an `Agent` call waiting on one in the foreground.
     subagents_reported: tokio::sync::watch::Sender<u64>,
     copies: copies::Copies,
+    settings_read: Mutex<Option<approvals::SettingsRead>>,
 }
 
 impl Runtimes {
@@ -300,6 +301,7 @@ impl Runtimes {
             turns_ended: tokio::sync::watch::Sender::new(0),
             subagents_reported: tokio::sync::watch::Sender::new(0),
             copies: copies::Copies::default(),
+            settings_read: Mutex::new(None),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));

@@ -12,11 +12,12 @@ use crate::store::local::{LocalConversationRow, LocalMessageRow};
 use crate::store::{Store, StoreError};
 use crate::util::lock;
 
-/// Conversations whose context is kept.
-const KEPT_CONVERSATIONS: usize = 16;
+/// Conversations whose context is kept: one per runtime working at once,
+/// give or take.
+const KEPT_CONVERSATIONS: usize = 8;
 /// A context larger than this (its text, in bytes) is read each time
-/// instead of kept.
-const KEPT_BYTES: usize = 1024 * 1024;
+/// instead of kept, so what is kept stays under 4 MiB.
+const KEPT_BYTES: usize = 512 * 1024;
 
 #[derive(Default)]
 pub(super) struct Contexts {

@@ -296,8 +296,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_tool_calls_version_moves_with_every_change_and_only_then() {
+    async fn store_with_a_runtime() -> (tempfile::TempDir, Store, crate::store::RuntimeRow) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join(crate::store::DATABASE_FILE))
             .await
@@ -306,6 +305,12 @@ mod tests {
             .upsert_runtime("agent-1", "default", "/tmp", "standard", "t")
             .await
             .unwrap();
+        (dir, store, runtime)
+    }
+
+    #[tokio::test]
+    async fn the_tool_calls_version_moves_with_every_change_and_only_then() {
+        let (_dir, store, runtime) = store_with_a_runtime().await;
         let mut seen = store.tool_calls_version();
         let mut moved = |store: &Store| {
             let now = store.tool_calls_version();
@@ -341,14 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_result_with_content_parts_is_kept_for_sending_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join(crate::store::DATABASE_FILE))
-            .await
-            .unwrap();
-        let runtime = store
-            .upsert_runtime("agent-1", "default", "/tmp", "standard", "t")
-            .await
-            .unwrap();
+        let (_dir, store, runtime) = store_with_a_runtime().await;
         for id in ["text-call", "image-call"] {
             store
                 .request_tool_call(runtime.id, "turn-1", id, "ViewImage", "{}", true)

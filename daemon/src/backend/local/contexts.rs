@@ -85,7 +85,7 @@ fn size(message: &LocalMessageRow) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::local::{LocalAgentRow, MessageRole, NewMessage, default_conversation_key};
+    use crate::store::local::{MessageRole, NewMessage, default_conversation_key, fixtures};
 
     fn said(text: &str) -> NewMessage {
         NewMessage {
@@ -107,20 +107,8 @@ mod tests {
     async fn a_kept_context_gains_new_messages_and_is_read_again_after_compaction() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let agent = LocalAgentRow {
-            id: "agent-1".into(),
-            name: "a".into(),
-            description: String::new(),
-            model: "p/m".into(),
-            system: String::new(),
-            tool_rules: "[]".into(),
-            tags: "[]".into(),
-            metadata: "{}".into(),
-            created_at: "t".into(),
-            updated_at: "t".into(),
-        };
         store
-            .import_local_agent(&agent, &[], &[said("one"), said("two")], 0)
+            .import_local_agent(&fixtures::agent(), &[], &[said("one"), said("two")], 0)
             .await
             .unwrap();
         let key = default_conversation_key("agent-1");
@@ -131,18 +119,7 @@ mod tests {
         assert_eq!(texts(&first), ["one", "two"]);
         drop(first);
 
-        let run = crate::store::local::LocalRunRow {
-            id: "run-1".into(),
-            conversation_id: key.clone(),
-            agent_id: "agent-1".into(),
-            status: crate::store::local::LocalRunStatus::Running,
-            stop_reason: None,
-            tool_set: "none".into(),
-            steps: 0,
-            usage: None,
-            error: None,
-            created_at: "t".into(),
-        };
+        let run = fixtures::run("run-1", 1);
         store
             .start_local_run(&run, "[]", &[said("three")])
             .await

@@ -300,37 +300,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::local::{LocalAgentRow, default_conversation_key};
-
-    fn agent() -> LocalAgentRow {
-        LocalAgentRow {
-            id: "agent-1".into(),
-            name: "a".into(),
-            description: String::new(),
-            model: "p/m".into(),
-            system: String::new(),
-            tool_rules: "[]".into(),
-            tags: "[]".into(),
-            metadata: "{}".into(),
-            created_at: "t".into(),
-            updated_at: "t".into(),
-        }
-    }
-
-    fn run(id: &str, index: i64) -> LocalRunRow {
-        LocalRunRow {
-            id: id.to_owned(),
-            conversation_id: default_conversation_key("agent-1"),
-            agent_id: "agent-1".into(),
-            status: LocalRunStatus::Running,
-            stop_reason: None,
-            tool_set: "none".into(),
-            steps: 0,
-            usage: None,
-            error: None,
-            created_at: format!("t{index:03}"),
-        }
-    }
+    use crate::store::local::default_conversation_key;
+    use crate::store::local::fixtures::{agent, run};
 
     #[tokio::test]
     async fn a_message_sent_twice_starts_one_run_and_names_it_the_second_time() {

@@ -9,6 +9,10 @@
 //! turn's runs, on a local backend the model's time from each request's
 //! arrival to its answer's last byte. CPU is the server's process tree's
 //! user and system time over the turns; memory its resident set after them.
+//!
+//! Before each turn both servers are let go quiet (see [`settle`]): with
+//! two cores, work one server does after its turn ended (a garbage
+//! collection, a file written late) would otherwise be timed as the other's.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,7 +24,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use crate::local::{self, ModelHandle, write_script};
-use crate::process::{free_port, spawn_reference};
+use crate::process::{Server, free_port, spawn_reference};
 use crate::stats::{Summary, ms};
 use crate::{cores, mib, spawn_daemon};
 
@@ -343,6 +347,7 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
             for (server, process) in servers.iter().enumerate() {
                 turn_number += 1;
                 let text = kind.script(&cwd, turn_number);
+                settle(&servers).await;
                 let cpu_before = process.tree_cpu();
                 let began = Instant::now();
                 let result = driver.turn(server, &text).await?;
@@ -424,3 +429,29 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
     );
     Ok(())
 }
+
+/// Waits until no server's process tree used CPU for [`QUIET`], or at most
+/// [`SETTLE_LIMIT`].
+async fn settle(servers: &[&Server]) {
+    let total = || {
+        servers
+            .iter()
+            .map(|server| server.tree_cpu())
+            .sum::<Duration>()
+    };
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    let mut before = total();
+    while Instant::now() < deadline {
+        tokio::time::sleep(QUIET).await;
+        let now = total();
+        if now == before {
+            return;
+        }
+        before = now;
+    }
+}
+
+/// Longer than the kernel's 10 ms resolution of CPU time, so a server busy
+/// for a good part of it shows.
+const QUIET: Duration = Duration::from_millis(50);
+const SETTLE_LIMIT: Duration = Duration::from_secs(3);

@@ -4,6 +4,8 @@
 //! prompt starts moves.
 
 use futures_util::StreamExt;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::providers::{ChatMessage, ModelEvent, ModelRequest, ProviderError};
@@ -74,7 +76,7 @@ pub fn request_tokens(request: &ModelRequest) -> u64 {
     let tools: usize = request
         .tools
         .iter()
-        .map(|tool| tool.name.len() + tool.description.len() + tool.parameters.to_string().len())
+        .map(|tool| tool.name.len() + tool.description.len() + tool.parameters.get().len())
         .sum();
     estimate_tokens(request.system.len() + messages + tools)
 }
@@ -109,7 +111,7 @@ impl LocalBackend {
             model: agent.model.clone(),
             system: SUMMARISER.to_owned(),
             messages: vec![ChatMessage::User(transcript)],
-            tools: Vec::new(),
+            tools: Arc::from([]),
         };
         let summary = self.complete_text(request).await?;
         let summary = summary.trim().to_owned();
@@ -146,7 +148,7 @@ impl LocalBackend {
     async fn complete_text(&self, request: ModelRequest) -> Result<String, CompactError> {
         let mut stream = self
             .providers()
-            .stream(request)
+            .stream(&request)
             .await
             .map_err(CompactError::Provider)?;
         let mut text = String::new();

@@ -35,13 +35,12 @@ pub fn tool_specs() -> Vec<ToolSpec> {
     let label =
         json!({ "type": "string", "description": "The label of the memory block to edit." });
     vec![
-        ToolSpec {
-            name: MEMORY_REPLACE.to_owned(),
-            description:
-                "Replace one exact, unique piece of text in a memory block with new text. \
+        ToolSpec::new(
+            MEMORY_REPLACE.to_owned(),
+            "Replace one exact, unique piece of text in a memory block with new text. \
                 For small precise edits; to rewrite a whole block use memory_rethink."
-                    .to_owned(),
-            parameters: json!({
+                .to_owned(),
+            &json!({
                 "type": "object",
                 "properties": {
                     "label": label,
@@ -50,13 +49,13 @@ pub fn tool_specs() -> Vec<ToolSpec> {
                 },
                 "required": ["label", "old_string", "new_string"],
             }),
-        },
-        ToolSpec {
-            name: MEMORY_INSERT.to_owned(),
-            description: "Insert text into a memory block after a given line (0 for the top, -1 \
+        ),
+        ToolSpec::new(
+            MEMORY_INSERT.to_owned(),
+            "Insert text into a memory block after a given line (0 for the top, -1 \
                 for the end)."
                 .to_owned(),
-            parameters: json!({
+            &json!({
                 "type": "object",
                 "properties": {
                     "label": label,
@@ -65,13 +64,13 @@ pub fn tool_specs() -> Vec<ToolSpec> {
                 },
                 "required": ["label", "new_string"],
             }),
-        },
-        ToolSpec {
-            name: MEMORY_RETHINK.to_owned(),
-            description: "Rewrite a memory block completely, e.g. to condense or reorganise it. \
+        ),
+        ToolSpec::new(
+            MEMORY_RETHINK.to_owned(),
+            "Rewrite a memory block completely, e.g. to condense or reorganise it. \
                 Creates the block if there is none with that label."
                 .to_owned(),
-            parameters: json!({
+            &json!({
                 "type": "object",
                 "properties": {
                     "label": label,
@@ -79,13 +78,13 @@ pub fn tool_specs() -> Vec<ToolSpec> {
                 },
                 "required": ["label", "new_memory"],
             }),
-        },
-        ToolSpec {
-            name: CONVERSATION_SEARCH.to_owned(),
-            description: "Search the whole message history with this user, including messages \
+        ),
+        ToolSpec::new(
+            CONVERSATION_SEARCH.to_owned(),
+            "Search the whole message history with this user, including messages \
                 no longer in context."
                 .to_owned(),
-            parameters: json!({
+            &json!({
                 "type": "object",
                 "properties": {
                     "query": { "type": "string", "description": "Words to look for." },
@@ -94,7 +93,7 @@ pub fn tool_specs() -> Vec<ToolSpec> {
                 },
                 "required": [],
             }),
-        },
+        ),
     ]
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::memory::is_memory_tool;
@@ -75,14 +75,11 @@ fn parse(stored: &str) -> Vec<ToolSpec> {
     tools
         .iter()
         .filter_map(|tool| {
-            Some(ToolSpec {
-                name: tool["name"].as_str()?.to_owned(),
-                description: tool["description"].as_str().unwrap_or_default().to_owned(),
-                parameters: match &tool["parameters"] {
-                    Value::Null => json!({ "type": "object", "properties": {} }),
-                    parameters => parameters.clone(),
-                },
-            })
+            Some(ToolSpec::new(
+                tool["name"].as_str()?.to_owned(),
+                tool["description"].as_str().unwrap_or_default().to_owned(),
+                &tool["parameters"],
+            ))
         })
         .collect()
 }
@@ -90,6 +87,7 @@ fn parse(stored: &str) -> Vec<ToolSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_same_tools_have_the_same_digest_and_memory_tools_are_left_out() {

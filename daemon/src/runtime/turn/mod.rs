@@ -320,7 +320,7 @@ impl Turn<'_> {
 
     async fn take(&self, step: Step) -> Result<RunEnd, TurnError> {
         match step {
-            Step::Send { body, answering } => self.one_run(&body, answering.as_deref()).await,
+            Step::Send { body, answering } => self.one_run(body, answering.as_deref()).await,
             Step::Reattach { run_id, after } => {
                 tracing::info!(run = %run_id, after, turn = %self.turn.turn_id, "reattaching to a run after a restart");
                 // Read from the start: pieces of a tool call that arrived
@@ -531,11 +531,11 @@ impl Turn<'_> {
 
     /// Sends one request and streams its run to the end, resuming dropped
     /// or stalled streams from the cursor.
-    async fn one_run(&self, body: &Value, answering: Option<&str>) -> Result<RunEnd, TurnError> {
+    async fn one_run(&self, body: Value, answering: Option<&str>) -> Result<RunEnd, TurnError> {
         let rt = self.runtime;
         self.set_loop(LoopStatus::SendingApiRequest, Vec::new())
             .await?;
-        let body = &rt.scoped(body.clone());
+        let body = &rt.scoped(body);
         let mut attempt = 0;
         let stream = loop {
             let err = match rt

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::http::{Auth, Decoder, Endpoint, stream_error};
@@ -35,10 +36,14 @@ impl Messages {
         self.endpoint.list_models("/v1/models", timeout).await
     }
 
-    pub(super) async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
-        let body = request_body(&request, self.endpoint.config.thinking_budget);
+    pub(super) async fn stream(
+        &self,
+        model: &str,
+        request: &ModelRequest,
+    ) -> Result<ModelStream, ProviderError> {
+        let body = request_body(model, request, self.endpoint.config.thinking_budget);
         self.endpoint
-            .stream("/v1/messages", &body, MessagesDecoder::default())
+            .stream("/v1/messages", body, MessagesDecoder::default())
             .await
     }
 }
@@ -46,7 +51,7 @@ impl Messages {
 /// The request: consecutive messages of one role become one message of
 /// content blocks (tool results are user content), as the API wants
 /// roles to alternate.
-fn request_body(request: &ModelRequest, thinking_budget: Option<u64>) -> Value {
+fn request_body(model: &str, request: &ModelRequest, thinking_budget: Option<u64>) -> Vec<u8> {
     let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
     for message in &request.messages {
         let (role, blocks) = match message {
@@ -97,26 +102,57 @@ fn request_body(request: &ModelRequest, thinking_budget: Option<u64>) -> Value {
         .map(|(role, content)| json!({ "role": role, "content": content }))
         .collect();
     let max_tokens = DEFAULT_MAX_TOKENS.max(thinking_budget.unwrap_or(0) + 4096);
-    let mut body = json!({
-        "model": request.model,
-        "system": request.system,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "stream": true,
-    });
-    if let Some(budget) = thinking_budget {
-        body["thinking"] = json!({ "type": "enabled", "budget_tokens": budget });
-    }
-    if !request.tools.is_empty() {
-        body["tools"] = request
+    let body = WireRequest {
+        model,
+        system: &request.system,
+        messages,
+        max_tokens,
+        stream: true,
+        thinking: thinking_budget.map(|budget_tokens| Thinking {
+            kind: "enabled",
+            budget_tokens,
+        }),
+        tools: request
             .tools
             .iter()
-            .map(|tool| {
-                json!({ "name": tool.name, "description": tool.description, "input_schema": tool.parameters })
+            .map(|tool| WireTool {
+                name: &tool.name,
+                description: &tool.description,
+                input_schema: &tool.parameters,
             })
-            .collect();
-    }
-    body
+            .collect(),
+    };
+    // Strings, numbers and JSON only: serializing cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The request, written straight from the step's tools (their schemas are
+/// JSON text already).
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    system: &'a str,
+    messages: Vec<Value>,
+    max_tokens: u64,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Thinking>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+struct Thinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -255,7 +291,7 @@ fn push_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::local::providers::{ChatToolCall, Reasoning};
+    use crate::backend::local::providers::{ChatToolCall, Reasoning, ToolSpec};
 
     #[test]
     fn roles_alternate_and_thinking_goes_back_signed() {
@@ -282,9 +318,20 @@ mod tests {
                 },
                 ChatMessage::User("next".into()),
             ],
-            tools: Vec::new(),
+            tools: vec![ToolSpec::new(
+                "Read".into(),
+                "reads".into(),
+                &json!({ "type": "object" }),
+            )]
+            .into(),
         };
-        let body = request_body(&request, Some(2000));
+        let body: Value =
+            serde_json::from_slice(&request_body("claude", &request, Some(2000))).unwrap();
+        assert_eq!(body["model"], "claude");
+        assert_eq!(
+            body["tools"][0]["input_schema"],
+            json!({ "type": "object" })
+        );
         let messages = body["messages"].as_array().unwrap();
         assert_eq!(messages.len(), 3);
         assert_eq!(messages[1]["content"][0]["type"], "thinking");

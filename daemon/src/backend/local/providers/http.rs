@@ -116,16 +116,17 @@ impl Endpoint {
             .collect()
     }
 
-    /// POSTs `body` to `{base}{path}` and decodes the event stream.
+    /// POSTs the JSON `body` to `{base}{path}` and decodes the event stream.
     pub(super) async fn stream(
         &self,
         path: &str,
-        body: &Value,
+        body: Vec<u8>,
         decoder: impl Decoder,
     ) -> Result<ModelStream, ProviderError> {
         let response = self
             .authorized(self.http.post(self.url(path)))
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|err| self.connect_error(&err))?;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::backend::LocalError;
 
@@ -66,7 +67,8 @@ pub struct ModelRequest {
     pub model: String,
     pub system: String,
     pub messages: Vec<ChatMessage>,
-    pub tools: Vec<ToolSpec>,
+    /// Shared by every step of a run.
+    pub tools: Arc<[ToolSpec]>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +104,26 @@ pub struct ChatToolCall {
 pub struct ToolSpec {
     pub name: String,
     pub description: String,
-    pub parameters: Value,
+    /// The JSON Schema as text: it is only ever written into requests, so
+    /// it is serialized once rather than with every step.
+    pub parameters: Box<RawValue>,
+}
+
+impl ToolSpec {
+    /// A tool whose schema is `parameters` (an object with no properties
+    /// when `null`).
+    pub fn new(name: String, description: String, parameters: &Value) -> ToolSpec {
+        let parameters = match parameters {
+            Value::Null => serde_json::json!({ "type": "object", "properties": {} }),
+            parameters => parameters.clone(),
+        };
+        ToolSpec {
+            name,
+            description,
+            parameters: serde_json::value::to_raw_value(&parameters)
+                .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        }
+    }
 }
 
 /// One piece of a streamed answer.
@@ -194,10 +215,14 @@ impl Client {
         }
     }
 
-    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+    async fn stream(
+        &self,
+        model: &str,
+        request: &ModelRequest,
+    ) -> Result<ModelStream, ProviderError> {
         match self {
-            Client::Chat(client) => client.stream(request).await,
-            Client::Anthropic(client) => client.stream(request).await,
+            Client::Chat(client) => client.stream(model, request).await,
+            Client::Anthropic(client) => client.stream(model, request).await,
         }
     }
 }
@@ -337,7 +362,7 @@ impl Providers {
     }
 
     /// Streams a model's answer to `request` (whose `model` is a handle).
-    pub async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+    pub async fn stream(&self, request: &ModelRequest) -> Result<ModelStream, ProviderError> {
         let (client, model) = match self.resolve(&request.model) {
             Ok(found) => found,
             Err(err) => {
@@ -349,7 +374,7 @@ impl Providers {
                 });
             }
         };
-        client.stream(ModelRequest { model, ..request }).await
+        client.stream(&model, request).await
     }
 
     /// The context window of a model: configured for its provider, else as

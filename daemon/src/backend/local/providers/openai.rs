@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::http::{Auth, Decoder, Endpoint, stream_error};
 use super::{
@@ -31,69 +31,140 @@ impl ChatCompletions {
         self.endpoint.list_models("/models", timeout).await
     }
 
-    pub(super) async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+    pub(super) async fn stream(
+        &self,
+        model: &str,
+        request: &ModelRequest,
+    ) -> Result<ModelStream, ProviderError> {
         self.endpoint
             .stream(
                 "/chat/completions",
-                &request_body(&request),
+                request_body(model, request),
                 ChatDecoder::default(),
             )
             .await
     }
 }
 
-fn request_body(request: &ModelRequest) -> Value {
-    let mut messages = vec![json!({ "role": "system", "content": request.system })];
-    messages.extend(request.messages.iter().map(|message| match message {
-        ChatMessage::User(content) => json!({ "role": "user", "content": content }),
+/// The request's JSON, written straight from the request: a step's
+/// context and tools are not copied into a `Value` first.
+fn request_body(model: &str, request: &ModelRequest) -> Vec<u8> {
+    let system = std::iter::once(WireMessage::System {
+        content: &request.system,
+    });
+    let messages = request.messages.iter().map(|message| match message {
+        ChatMessage::User(content) => WireMessage::User { content },
         ChatMessage::Assistant {
             content,
             tool_calls,
             ..
-        } => {
-            let mut message = json!({ "role": "assistant", "content": content });
-            if !tool_calls.is_empty() {
-                message["tool_calls"] = tool_calls
-                    .iter()
-                    .map(|call| {
-                        json!({
-                            "id": call.id,
-                            "type": "function",
-                            "function": { "name": call.name, "arguments": call.arguments },
-                        })
-                    })
-                    .collect();
-            }
-            message
-        }
+        } => WireMessage::Assistant {
+            content,
+            tool_calls: tool_calls
+                .iter()
+                .map(|call| WireCall {
+                    id: &call.id,
+                    kind: "function",
+                    function: WireFunction {
+                        name: &call.name,
+                        arguments: &call.arguments,
+                    },
+                })
+                .collect(),
+        },
         ChatMessage::Tool {
             tool_call_id,
             content,
-        } => json!({ "role": "tool", "tool_call_id": tool_call_id, "content": content }),
-    }));
-    let mut body = json!({
-        "model": request.model,
-        "messages": messages,
-        "stream": true,
-        "stream_options": { "include_usage": true },
+        } => WireMessage::Tool {
+            tool_call_id,
+            content,
+        },
     });
-    if !request.tools.is_empty() {
-        body["tools"] = request
+    let body = WireRequest {
+        model,
+        messages: system.chain(messages).collect(),
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        tools: request
             .tools
             .iter()
-            .map(|tool| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                    },
-                })
+            .map(|tool| WireTool {
+                kind: "function",
+                function: WireToolFunction {
+                    name: &tool.name,
+                    description: &tool.description,
+                    parameters: &tool.parameters,
+                },
             })
-            .collect();
-    }
-    body
+            .collect(),
+    };
+    // Strings, numbers and raw JSON only: serializing cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum WireMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: &'a str,
+    },
+    Assistant {
+        content: &'a str,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct WireCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireToolFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +308,70 @@ impl Decoder for ChatDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::local::providers::{ChatToolCall, ToolSpec};
+    use serde_json::{Value, json};
+
+    #[test]
+    fn a_request_is_written_in_the_chat_completions_shape() {
+        let request = ModelRequest {
+            model: "lmstudio/m".into(),
+            system: "be brief".into(),
+            messages: vec![
+                ChatMessage::User("hi".into()),
+                ChatMessage::Assistant {
+                    content: String::new(),
+                    tool_calls: vec![ChatToolCall {
+                        id: "t1".into(),
+                        name: "Read".into(),
+                        arguments: "{\"file_path\":\"a\"}".into(),
+                    }],
+                    reasoning: None,
+                },
+                ChatMessage::Tool {
+                    tool_call_id: "t1".into(),
+                    content: "A".into(),
+                },
+                ChatMessage::Assistant {
+                    content: "done".into(),
+                    tool_calls: Vec::new(),
+                    reasoning: None,
+                },
+            ],
+            tools: vec![
+                ToolSpec::new("Read".into(), "reads".into(), &json!({ "type": "object" })),
+                ToolSpec::new("Ping".into(), String::new(), &Value::Null),
+            ]
+            .into(),
+        };
+        let body: Value = serde_json::from_slice(&request_body("m", &request)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "messages": [
+                    { "role": "system", "content": "be brief" },
+                    { "role": "user", "content": "hi" },
+                    { "role": "assistant", "content": "", "tool_calls": [
+                        { "id": "t1", "type": "function", "function": { "name": "Read", "arguments": "{\"file_path\":\"a\"}" } },
+                    ] },
+                    { "role": "tool", "tool_call_id": "t1", "content": "A" },
+                    { "role": "assistant", "content": "done" },
+                ],
+                "stream": true,
+                "stream_options": { "include_usage": true },
+                "tools": [
+                    { "type": "function", "function": { "name": "Read", "description": "reads", "parameters": { "type": "object" } } },
+                    { "type": "function", "function": { "name": "Ping", "description": "", "parameters": { "type": "object", "properties": {} } } },
+                ],
+            })
+        );
+        let without_tools = ModelRequest {
+            tools: Vec::new().into(),
+            ..request
+        };
+        let body: Value = serde_json::from_slice(&request_body("m", &without_tools)).unwrap();
+        assert!(body.get("tools").is_none());
+    }
 
     #[test]
     fn text_reasoning_and_tool_calls_decode() {

@@ -65,7 +65,7 @@ impl Driver {
     ) -> Result<Result<Answer, ProviderError>, Halt> {
         let providers = self.backend.inner.providers.clone();
         let opened = tokio::select! {
-            opened = providers.stream(request.clone()) => opened,
+            opened = providers.stream(request) => opened,
             () = self.cancel.cancelled() => return Err(Halt::Cancelled),
         };
         let mut stream = match opened {

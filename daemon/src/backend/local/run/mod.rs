@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::compaction::{CompactError, request_tokens};
 use super::memory::{self, CONVERSATION_SEARCH, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
-use super::providers::{ChatMessage, ModelRequest, ProviderError, Reasoning};
+use super::providers::{ChatMessage, ModelRequest, ProviderError, Reasoning, ToolSpec};
 use super::shapes::{StoredCall, stored_calls};
 use super::{LiveChunks, LocalBackend, new_id, prompt};
 use crate::backend::LocalError;
@@ -144,6 +144,10 @@ impl Driver {
             .tool_sets
             .get(self.store(), &self.run.tool_set)
             .await?;
+        let tools: Arc<[ToolSpec]> = memory::tool_specs()
+            .into_iter()
+            .chain(client_tools.iter().cloned())
+            .collect();
         let mut steps = self.run.steps;
         // Compacted for the step about to run (once per step at most).
         let mut compacted = false;
@@ -177,13 +181,11 @@ impl Driver {
             if steps >= max_steps {
                 return self.finish(RunProgress::default(), "max_steps").await;
             }
-            let mut tools = memory::tool_specs();
-            tools.extend(client_tools.iter().cloned());
             let request = ModelRequest {
                 model: agent.model.clone(),
                 system: prompt::compile(&agent.system, &blocks, &conversation.summary),
                 messages: chat_messages(&context),
-                tools,
+                tools: Arc::clone(&tools),
             };
             let window = self.backend.providers().context_window(&agent.model).await;
             let threshold = self.backend.inner.settings.compaction_threshold;

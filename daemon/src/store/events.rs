@@ -1,15 +1,25 @@
 //! The event log: every runtime event, numbered per runtime when written.
 
 use super::batch::Batch;
-use super::{InputStatus, Store, StoreError};
+use super::{InputStatus, RunStatus, Store, StoreError};
 
 /// A run cursor to advance together with the events a chunk produced; the
-/// run of turn `turn_id` is recorded with its first chunks.
+/// run of turn `turn_id` is recorded with its first chunks, and marked
+/// completed with its last ones.
 #[derive(Debug, Clone)]
 pub struct CursorAdvance {
     pub run_id: String,
     pub turn_id: String,
     pub seq_id: u64,
+    pub finish: Option<RunFinish>,
+}
+
+/// How a run ended and, for `requires_approval`, the calls it stopped for
+/// (JSON).
+#[derive(Debug, Clone, Default)]
+pub struct RunFinish {
+    pub stop_reason: Option<String>,
+    pub approval_calls: Option<String>,
 }
 
 /// An input's new status, written with the events that announce it: a
@@ -61,10 +71,21 @@ impl Store {
                      VALUES (?, ?, ?, 'streaming', ?)
                      ON CONFLICT (run_id) DO UPDATE SET last_seq_id = MAX(last_seq_id, excluded.last_seq_id)",
                 )
-                .bind(cursor.run_id)
+                .bind(cursor.run_id.clone())
                 .bind(runtime_id)
                 .bind(cursor.turn_id)
                 .bind(to_i64(cursor.seq_id));
+            if let Some(finish) = cursor.finish {
+                batch
+                    .statement(
+                        "UPDATE runs SET status = ?, stop_reason = ?, approval_calls = ?
+                         WHERE run_id = ?",
+                    )
+                    .bind(RunStatus::Completed)
+                    .bind(finish.stop_reason)
+                    .bind(finish.approval_calls)
+                    .bind(cursor.run_id);
+            }
         }
         if let Some(update) = input_status {
             batch
@@ -148,6 +169,7 @@ mod tests {
             run_id: "run-1".into(),
             turn_id: "turn-1".into(),
             seq_id,
+            finish: None,
         };
         store
             .append_events(
@@ -175,6 +197,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_run_is_finished_in_the_transaction_of_its_last_events() {
+        let (_dir, store, runtime) = store_with_runtime().await;
+        let cursor = |seq_id, finish| CursorAdvance {
+            run_id: "run-1".into(),
+            turn_id: "turn-1".into(),
+            seq_id,
+            finish,
+        };
+        store
+            .append_events(runtime, &[(1, "a")], Some(cursor(1, None)), None)
+            .await
+            .unwrap();
+        let run = store.latest_run_of_turn("turn-1").await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Streaming);
+        let finish = RunFinish {
+            stop_reason: Some("requires_approval".into()),
+            approval_calls: Some("[]".into()),
+        };
+        store
+            .append_events(runtime, &[(2, "b")], Some(cursor(2, Some(finish))), None)
+            .await
+            .unwrap();
+        let run = store.latest_run_of_turn("turn-1").await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(run.stop_reason.as_deref(), Some("requires_approval"));
+        assert_eq!(run.approval_calls.as_deref(), Some("[]"));
+        assert_eq!(run.last_seq_id, 2);
+    }
+
+    #[tokio::test]
     async fn a_failed_write_leaves_nothing_and_the_store_usable() {
         let (_dir, store, runtime) = store_with_runtime().await;
         store
@@ -185,6 +237,7 @@ mod tests {
             run_id: "run-1".into(),
             turn_id: "turn-1".into(),
             seq_id: 3,
+            finish: None,
         };
         // Event 1 exists: the batch fails on its second row.
         let duplicate = store

@@ -28,7 +28,7 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use events::{CursorAdvance, InputStatusUpdate};
+pub use events::{CursorAdvance, InputStatusUpdate, RunFinish};
 pub use monitors::MonitorRow;
 pub use runtimes::RuntimeRow;
 pub use states::{

@@ -194,26 +194,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records how a run ended and, for `requires_approval`, the calls it
-    /// stopped for.
-    pub async fn finish_run(
-        &self,
-        run_id: &str,
-        stop_reason: Option<&str>,
-        approval_calls: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET status = ?, stop_reason = ?, approval_calls = ? WHERE run_id = ?",
-        )
-        .bind(RunStatus::Completed)
-        .bind(stop_reason)
-        .bind(approval_calls)
-        .bind(run_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// The most recent run the daemon recorded for a turn.
     pub async fn latest_run_of_turn(&self, turn_id: &str) -> Result<Option<RunRow>, StoreError> {
         let row = sqlx::query_as(

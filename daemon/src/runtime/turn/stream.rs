@@ -11,7 +11,7 @@ use super::tools::assemble;
 use super::{RunEnd, Turn, TurnError, resume};
 use crate::backend::{BackendError, RunStream};
 use crate::runtime::event_log::Draft;
-use crate::store::CursorAdvance;
+use crate::store::{CursorAdvance, RunFinish};
 use letta_api::{Chunk, StreamItem, StreamMessage, ToolCallDelta, backoff};
 
 /// How long a run's stream may stay broken (dropped, stalled, or the
@@ -140,13 +140,13 @@ impl Turn<'_> {
                     Err(_) => Next::Interrupted,
                 }
             } else if batch.is_full() {
-                self.commit(&mut batch, &end).await?;
+                self.commit(&mut batch, &end, None).await?;
                 continue;
             } else {
                 match stream.next().now_or_never() {
                     Some(next) => Next::from(next),
                     None => {
-                        self.commit(&mut batch, &end).await?;
+                        self.commit(&mut batch, &end, None).await?;
                         continue;
                     }
                 }
@@ -155,11 +155,11 @@ impl Turn<'_> {
                 Next::Chunk(chunk) => chunk,
                 Next::Done => break,
                 Next::Failed(err) => {
-                    self.commit(&mut batch, &end).await?;
+                    self.commit(&mut batch, &end, None).await?;
                     return Err(err.into());
                 }
                 Next::Interrupted => {
-                    self.commit(&mut batch, &end).await?;
+                    self.commit(&mut batch, &end, None).await?;
                     if end.stop_reason.is_some() {
                         // Everything that matters arrived; only [DONE] is missing.
                         break;
@@ -184,7 +184,7 @@ impl Turn<'_> {
             {
                 // The run's record and the loop status go out with its
                 // first chunks, in their transaction.
-                self.commit(&mut batch, &end).await?;
+                self.commit(&mut batch, &end, None).await?;
                 batch.drafts.push(self.mark_run_started(run_id));
                 batch.starts_run = true;
                 end.run_id = Some(run_id.clone());
@@ -220,21 +220,27 @@ impl Turn<'_> {
                 batch.drafts.push(rt.log.stream_delta(delta));
             }
         }
-        self.commit(&mut batch, &end).await?;
         end.calls = assemble(pieces);
-        if let Some(run_id) = &end.run_id {
-            let calls = (!end.calls.is_empty())
-                .then(|| serde_json::to_string(&end.calls).unwrap_or_default());
-            rt.store
-                .finish_run(run_id, end.stop_reason.as_deref(), calls.as_deref())
-                .await?;
-        }
+        // The run is marked completed with its last events.
+        let finish = RunFinish {
+            stop_reason: end.stop_reason.clone(),
+            approval_calls: (!end.calls.is_empty())
+                .then(|| serde_json::to_string(&end.calls).unwrap_or_default()),
+        };
+        self.commit(&mut batch, &end, Some(finish)).await?;
         Ok(end)
     }
 
-    /// Writes a batch's events and run-cursor advance in one transaction.
-    async fn commit(&self, batch: &mut Batch, end: &RunEnd) -> Result<(), TurnError> {
-        if batch.is_empty() {
+    /// Writes a batch's events and run-cursor advance in one transaction,
+    /// and with `finish`, the run's end.
+    async fn commit(
+        &self,
+        batch: &mut Batch,
+        end: &RunEnd,
+        finish: Option<RunFinish>,
+    ) -> Result<(), TurnError> {
+        let finish = finish.filter(|_| end.run_id.is_some());
+        if batch.is_empty() && finish.is_none() {
             return Ok(());
         }
         let seq_id = batch.seq_id.take();
@@ -242,11 +248,12 @@ impl Turn<'_> {
         let cursor = end
             .run_id
             .as_deref()
-            .filter(|_| seq_id.is_some() || starts_run)
+            .filter(|_| seq_id.is_some() || starts_run || finish.is_some())
             .map(|run_id| CursorAdvance {
                 run_id: run_id.to_owned(),
                 turn_id: self.turn.turn_id.clone(),
                 seq_id: seq_id.unwrap_or(0),
+                finish,
             });
         self.runtime
             .log

@@ -114,14 +114,16 @@ impl ToolSpec {
     /// when `null`).
     pub fn new(name: String, description: String, parameters: &Value) -> ToolSpec {
         let parameters = match parameters {
-            Value::Null => serde_json::json!({ "type": "object", "properties": {} }),
-            parameters => parameters.clone(),
+            Value::Null => serde_json::value::to_raw_value(
+                &serde_json::json!({ "type": "object", "properties": {} }),
+            ),
+            parameters => serde_json::value::to_raw_value(parameters),
         };
         ToolSpec {
             name,
             description,
-            parameters: serde_json::value::to_raw_value(&parameters)
-                .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+            // A `Value` always serializes.
+            parameters: parameters.unwrap_or_else(|_| RawValue::NULL.to_owned()),
         }
     }
 }

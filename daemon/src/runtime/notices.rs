@@ -26,6 +26,11 @@ impl Runtime {
             if !job.ended_unasked() || !told.insert(job.id.clone()) {
                 continue;
             }
+            // A session's process can be seen gone before its last output
+            // is read from the terminal into the file the notice quotes.
+            if let Some(session) = self.sessions.get(&job.id) {
+                session.drain().await;
+            }
             let client_message_id = format!("cm-{}-{:08x}", job.id, fastrand::u32(..));
             if let Err(err) = self
                 .accept_daemon_message(notice(&job), client_message_id)

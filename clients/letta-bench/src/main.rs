@@ -19,6 +19,7 @@ mod local;
 mod process;
 mod stats;
 mod stream;
+mod timing_proxy;
 mod turn;
 
 use std::path::PathBuf;

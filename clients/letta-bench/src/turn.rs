@@ -5,9 +5,14 @@
 //! backends with letta-bench's scripted model.
 //!
 //! A server's overhead is the turn's time, as the client sees it, minus
-//! what the backend spent: on a Letta server the `total_duration_ns` of the
-//! turn's runs, on a local backend the model's time from each request's
-//! arrival to its answer's last byte. CPU is the server's process tree's
+//! what the backend spent: on a local backend the model's time from each
+//! request's arrival to its answer's last byte; on a Letta server two
+//! ways, the `total_duration_ns` of the turn's runs, and the time any of
+//! the server's requests to the Letta server was waiting for its answer
+//! (each server reaches the Letta server through its own
+//! [`TimingProxy`]). The runs leave out what the Letta server does outside
+//! them (creating the run, taking an approval), so the first way counts
+//! that as the server's overhead and the second does not. CPU is the server's process tree's
 //! user and system time over the turns; memory its resident set after them.
 //!
 //! Before each turn both servers are let go quiet (see [`settle`]): with
@@ -26,6 +31,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use crate::local::{self, ModelHandle, write_script};
 use crate::process::{Server, free_port, spawn_reference};
 use crate::stats::{Summary, ms};
+use crate::timing_proxy::TimingProxy;
 use crate::{cores, mib, spawn_daemon};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,22 +122,41 @@ impl Kind {
 
 /// Where a backend's time is read from.
 enum BackendClock {
-    Letta { http: reqwest::Client, url: String },
+    Letta {
+        http: reqwest::Client,
+        url: String,
+        /// One per server, in [`NAMES`]' order.
+        proxies: Vec<TimingProxy>,
+    },
     Model(ModelHandle),
 }
 
+/// What the backend spent on a turn.
+struct Spent {
+    /// The model's time, or the Letta server's runs'.
+    backend: Duration,
+    /// On a Letta server, the time a request to it was waiting.
+    requests: Option<Duration>,
+}
+
 impl BackendClock {
-    /// What the backend spent on the turn that began at `began` on the
-    /// agent `agent_id`, its runs in `counted` excluded (and added).
+    /// What the backend spent on the turn that began at `began` on
+    /// `server`'s agent `agent_id`, its runs in `counted` excluded (and
+    /// added).
     async fn spent(
         &self,
+        server: usize,
         began: Instant,
         agent_id: &str,
         counted: &mut Vec<String>,
-    ) -> Result<Duration> {
+    ) -> Result<Spent> {
         match self {
-            BackendClock::Model(model) => Ok(model.busy_since(began)),
-            BackendClock::Letta { http, url } => {
+            BackendClock::Model(model) => Ok(Spent {
+                backend: model.busy_since(began),
+                requests: None,
+            }),
+            BackendClock::Letta { http, url, proxies } => {
+                let requests = proxies.get(server).map(|proxy| proxy.busy_since(began));
                 // A run's duration is written as it completes, which may
                 // be just after its stream ends.
                 let deadline = Instant::now() + Duration::from_secs(5);
@@ -161,7 +186,10 @@ impl BackendClock {
                             new.iter()
                                 .filter_map(|run| run["id"].as_str().map(str::to_owned)),
                         );
-                        return Ok(Duration::from_nanos(durations.iter().sum()));
+                        return Ok(Spent {
+                            backend: Duration::from_nanos(durations.iter().sum()),
+                            requests,
+                        });
                     }
                     if Instant::now() > deadline {
                         bail!("runs of {agent_id} have no duration after 5 s");
@@ -178,6 +206,8 @@ impl BackendClock {
 struct Samples {
     turn: Vec<Duration>,
     overhead: Vec<Duration>,
+    /// On a Letta server: the turn minus its requests' waiting time.
+    overhead_outside_requests: Vec<Duration>,
     cpu: Duration,
     unexpected_approvals: usize,
 }
@@ -293,15 +323,17 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
             "local",
         )
     } else {
-        let envs = vec![
-            ("LETTA_BASE_URL".to_owned(), args.letta_url.clone()),
-            ("LETTA_DAEMON_BACKEND".to_owned(), "api".to_owned()),
-        ];
+        let envs = vec![("LETTA_DAEMON_BACKEND".to_owned(), "api".to_owned())];
+        let mut proxies = Vec::new();
+        for _ in NAMES {
+            proxies.push(TimingProxy::start(&args.letta_url).await?);
+        }
         let clock = BackendClock::Letta {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
             url: args.letta_url.trim_end_matches('/').to_owned(),
+            proxies,
         };
         (envs, clock, args.letta_model.clone(), "cloud")
     };
@@ -310,18 +342,21 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
     let reference_home = scratch.path().join("reference-home");
     std::fs::create_dir_all(&daemon_home)?;
     std::fs::create_dir_all(&reference_home)?;
-    let with_home = |home: &Path| {
+    let with_home = |home: &Path, server: usize| {
         let mut envs = envs.clone();
         envs.push(("HOME".to_owned(), home.display().to_string()));
+        if let BackendClock::Letta { proxies, .. } = &clock {
+            envs.push(("LETTA_BASE_URL".to_owned(), proxies[server].url.clone()));
+        }
         envs
     };
     let daemon_dir = scratch.path().join("daemon");
-    let (ours, _, port) = spawn_daemon(daemon, &daemon_dir, &with_home(&daemon_home)).await?;
+    let (ours, _, port) = spawn_daemon(daemon, &daemon_dir, &with_home(&daemon_home, 0)).await?;
     let ours_url = format!("ws://127.0.0.1:{port}");
 
     let port = free_port()?;
     let command = format!("{} --backend {backend_flag}", args.reference_cmd);
-    let (reference, _) = spawn_reference(&command, port, &with_home(&reference_home)).await?;
+    let (reference, _) = spawn_reference(&command, port, &with_home(&reference_home, 1)).await?;
     let reference_url = format!("ws://127.0.0.1:{port}");
 
     let servers = [&ours, &reference];
@@ -351,7 +386,9 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
                 let cpu_before = process.tree_cpu();
                 let began = Instant::now();
                 let result = driver.turn(server, &text).await?;
-                let spent = clock.spent(began, &agents[server], &mut counted).await?;
+                let spent = clock
+                    .spent(server, began, &agents[server], &mut counted)
+                    .await?;
                 if round == 0 {
                     continue;
                 }
@@ -360,7 +397,12 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
                     result["elapsed_ms"].as_f64().unwrap_or_default() / 1000.0,
                 );
                 figures.turn.push(elapsed);
-                figures.overhead.push(elapsed.saturating_sub(spent));
+                figures.overhead.push(elapsed.saturating_sub(spent.backend));
+                if let Some(requests) = spent.requests {
+                    figures
+                        .overhead_outside_requests
+                        .push(elapsed.saturating_sub(requests));
+                }
                 figures.cpu += process.tree_cpu().saturating_sub(cpu_before);
                 if result["approvals"].as_u64() != Some(kind.approvals()) {
                     figures.unexpected_approvals += 1;
@@ -382,16 +424,30 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
         "a Letta server, its scripted model"
     };
     println!("### On {backend}\n");
+    // On a Letta server, also the overhead outside the requests' waiting.
+    let by_requests = !local;
+    let (extra_head, extra_rule) = if by_requests {
+        (
+            " outside requests p50 ms | outside requests p99 ms |",
+            "---|---|",
+        )
+    } else {
+        ("", "")
+    };
     println!(
-        "| turn | server | overhead p50 ms | overhead p99 ms | turn p50 ms | turn p99 ms | CPU ms/turn |\n|---|---|---|---|---|---|---|"
+        "| turn | server | overhead p50 ms | overhead p99 ms |{extra_head} turn p50 ms | turn p99 ms | CPU ms/turn |\n|---|---|---|---|{extra_rule}---|---|---|"
     );
     for (kind_index, kind) in KINDS.iter().enumerate() {
         for (server, name) in NAMES.iter().enumerate() {
             let figures = &mut samples[server][kind_index];
             let overhead = Summary::of(&mut figures.overhead).context("no turns")?;
             let turn = Summary::of(&mut figures.turn).context("no turns")?;
+            let extra = match Summary::of(&mut figures.overhead_outside_requests) {
+                Some(outside) => format!(" {} | {} |", ms(outside.p50), ms(outside.p99)),
+                None => String::new(),
+            };
             println!(
-                "| {} | {name} | {} | {} | {} | {} | {:.1} |",
+                "| {} | {name} | {} | {} |{extra} {} | {} | {:.1} |",
                 kind.name(),
                 ms(overhead.p50),
                 ms(overhead.p99),
@@ -401,7 +457,7 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
             );
             if figures.unexpected_approvals > 0 {
                 println!(
-                    "| | {name}: {} turns asked for an unexpected number of approvals | | | | | |",
+                    "| | {name}: {} turns asked for an unexpected number of approvals |",
                     figures.unexpected_approvals
                 );
             }
@@ -409,16 +465,22 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
     }
     println!();
     for (kind_index, kind) in KINDS.iter().enumerate() {
-        let p50 = |server: usize| {
-            let mut overhead = samples[server][kind_index].overhead.clone();
-            Summary::of(&mut overhead).map(|summary| summary.p50.as_secs_f64())
+        let ratio = |pick: fn(&Samples) -> &Vec<Duration>| {
+            let p50 = |server: usize| {
+                let mut overhead = pick(&samples[server][kind_index]).clone();
+                Summary::of(&mut overhead).map(|summary| summary.p50.as_secs_f64())
+            };
+            Some(p50(1)? / p50(0)?.max(f64::EPSILON))
         };
-        if let (Some(ours), Some(theirs)) = (p50(0), p50(1)) {
-            println!(
-                "{}: the reference's overhead is {:.1}x the daemon's (p50)",
-                kind.name(),
-                theirs / ours.max(f64::EPSILON)
+        if let Some(ratio) = ratio(|figures| &figures.overhead) {
+            print!(
+                "{}: the reference's overhead is {ratio:.1}x the daemon's (p50)",
+                kind.name()
             );
+        }
+        match ratio(|figures| &figures.overhead_outside_requests) {
+            Some(ratio) => println!("; outside requests to the Letta server, {ratio:.1}x"),
+            None => println!(),
         }
     }
     println!(

@@ -26,6 +26,7 @@ pub mod stream;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use error::LettaError;
@@ -314,7 +315,7 @@ impl LettaApi {
     pub async fn send_messages(
         &self,
         conversation_id: &str,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/conversations/{}/messages", segment(conversation_id));
         self.stream(&path, body, Retry::Never).await
@@ -361,10 +362,10 @@ impl LettaApi {
     async fn stream(
         &self,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
         retry: Retry,
     ) -> Result<RunStream, LettaError> {
-        let request = self.request(Method::POST, path, None, Some(body));
+        let request = self.request(Method::POST, path, None, None).json(body);
         let response = self.send(request, Body::Stream, retry).await?;
         Ok(RunStream::new(response))
     }

@@ -5,12 +5,14 @@
 
 mod error;
 pub mod local;
+mod send;
 
 use letta_api::{LettaApi, StreamItem};
 use serde_json::Value;
 
 pub use error::{BackendError, LocalError};
 pub use local::{LocalBackend, LocalSettings};
+pub use send::{ClientTools, SendRequest};
 
 /// The conversation id Letta uses for an agent's default conversation; the
 /// agent goes along in the request.
@@ -257,14 +259,15 @@ impl Backend {
     pub async fn send_messages(
         &self,
         conversation_id: &str,
-        body: &Value,
+        request: &SendRequest,
     ) -> Result<RunStream, BackendError> {
         match self {
             Backend::Api(api) => Ok(RunStream::Api(
-                api.send_messages(conversation_id, body).await?,
+                api.send_messages(conversation_id, &request.api_body())
+                    .await?,
             )),
             Backend::Local(local) => Ok(RunStream::Local(
-                local.send_messages(conversation_id, body).await?,
+                local.send_messages(conversation_id, request).await?,
             )),
         }
     }

@@ -123,6 +123,7 @@ pub struct Runtime {
     subagents_reported: tokio::sync::watch::Sender<u64>,
     copies: copies::Copies,
     settings_read: Mutex<Option<approvals::SettingsRead>>,
+    offered: turn::OfferedCache,
 }
 
 impl Runtimes {
@@ -302,6 +303,7 @@ impl Runtimes {
             subagents_reported: tokio::sync::watch::Sender::new(0),
             copies: copies::Copies::default(),
             settings_read: Mutex::new(None),
+            offered: turn::OfferedCache::default(),
         });
         tokio::spawn(turn::work(runtime.clone()));
         tokio::spawn(notices::report_background_jobs(Arc::downgrade(&runtime)));
@@ -359,17 +361,23 @@ impl Runtime {
         self.scope.conversation_id == DEFAULT_CONVERSATION
     }
 
+    /// The agent a request about this conversation must name: set for the
+    /// default conversation, which Letta addresses by agent.
+    pub(crate) fn addressed_agent(&self) -> Option<&str> {
+        if self.is_default_conversation() {
+            self.scope.agent_id.as_deref()
+        } else {
+            None
+        }
+    }
+
     /// Adds what a request about this conversation must carry: the agent,
     /// for the default conversation.
     pub(crate) fn scoped(&self, mut fields: serde_json::Value) -> serde_json::Value {
-        if self.is_default_conversation()
-            && let (Some(agent_id), serde_json::Value::Object(map)) =
-                (&self.scope.agent_id, &mut fields)
+        if let (Some(agent_id), serde_json::Value::Object(map)) =
+            (self.addressed_agent(), &mut fields)
         {
-            map.insert(
-                "agent_id".to_owned(),
-                serde_json::Value::from(agent_id.clone()),
-            );
+            map.insert("agent_id".to_owned(), serde_json::Value::from(agent_id));
         }
         fields
     }

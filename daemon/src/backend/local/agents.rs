@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use super::memory;
 use super::prompt::DEFAULT_SYSTEM;
 use super::shapes::{self, stored_calls};
-use super::{LocalBackend, LocalRunStream, Result, limit_of, new_id, tool_sets};
-use crate::backend::LocalError;
+use super::{LocalBackend, LocalRunStream, Result, limit_of, new_id};
+use crate::backend::{LocalError, SendRequest};
 use crate::store::local::{
     LocalAgentRow, LocalBlockRow, LocalRunRow, LocalRunStatus, MessageRole, NewMessage,
 };
@@ -203,13 +203,13 @@ impl LocalBackend {
     pub async fn send_messages(
         &self,
         conversation_id: &str,
-        body: &Value,
+        request: &SendRequest,
     ) -> Result<LocalRunStream> {
         let conversation = self
-            .conversation_row(conversation_id, body["agent_id"].as_str())
+            .conversation_row(conversation_id, request.agent_id.as_deref())
             .await?;
         let key = conversation.id.clone();
-        let input = input_messages(body)?;
+        let input = input_messages(&request.messages)?;
         for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
             if let Some(earlier) = self.store().local_message_by_otid(&key, otid).await?
                 && let Some(run_id) = earlier.run_id
@@ -224,14 +224,14 @@ impl LocalBackend {
             )));
         }
         self.check_pending_calls(&key, &input).await?;
-        let tools = tool_sets::of_send(body);
+        let tools = request.client_tools.local_set();
         let run = LocalRunRow {
             id: new_id("run"),
             conversation_id: key,
             agent_id: conversation.agent_id,
             status: LocalRunStatus::Running,
             stop_reason: None,
-            tool_set: tools.digest,
+            tool_set: tools.digest.clone(),
             steps: 0,
             usage: None,
             error: None,
@@ -290,11 +290,12 @@ impl LocalBackend {
 
 /// The messages a send carries, as they are stored: tool results first,
 /// then user messages.
-fn input_messages(body: &Value) -> Result<Vec<NewMessage>> {
-    let messages = body["messages"]
-        .as_array()
-        .filter(|messages| !messages.is_empty())
-        .ok_or_else(|| LocalError::Invalid("messages must be a non-empty array".to_owned()))?;
+fn input_messages(messages: &[Value]) -> Result<Vec<NewMessage>> {
+    if messages.is_empty() {
+        return Err(LocalError::Invalid(
+            "messages must be a non-empty array".to_owned(),
+        ));
+    }
     let mut results = Vec::new();
     let mut users = Vec::new();
     for message in messages {

@@ -15,7 +15,7 @@ pub mod providers;
 mod run;
 mod shapes;
 mod stream;
-mod tool_sets;
+pub(super) mod tool_sets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

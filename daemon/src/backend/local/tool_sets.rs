@@ -17,18 +17,16 @@ use crate::util::lock;
 const CACHED_SETS: usize = 32;
 
 /// A set as a send offers it: its stored text and that text's digest.
-pub(super) struct ToolSet {
+pub(crate) struct ToolSet {
     pub digest: String,
     pub text: String,
 }
 
-/// The client tools of a send, names that clash with the daemon's memory
-/// tools left out.
-pub(super) fn of_send(body: &Value) -> ToolSet {
-    let tools: Vec<&Value> = body["client_tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
+/// A send's client tools as stored, names that clash with the daemon's
+/// memory tools left out.
+pub(crate) fn of_tools(tools: &[Value]) -> ToolSet {
+    let tools: Vec<&Value> = tools
+        .iter()
         .filter(|tool| {
             tool["name"]
                 .as_str()
@@ -91,16 +89,15 @@ mod tests {
 
     #[test]
     fn the_same_tools_have_the_same_digest_and_memory_tools_are_left_out() {
-        let send = |tools: Value| of_send(&json!({ "client_tools": tools }));
         let read = json!({ "name": "Read", "description": "reads", "parameters": {} });
-        let first = send(json!([read, { "name": "memory_replace" }]));
-        let again = send(json!([read]));
-        let other = send(json!([{ "name": "Write" }]));
+        let first = of_tools(&[read.clone(), json!({ "name": "memory_replace" })]);
+        let again = of_tools(&[read]);
+        let other = of_tools(&[json!({ "name": "Write" })]);
         assert_eq!(first.digest, again.digest);
         assert_eq!(first.text, again.text);
         assert_ne!(first.digest, other.digest);
         assert_eq!(first.digest.len(), 64);
         assert_eq!(parse(&first.text)[0].name, "Read");
-        assert_eq!(send(Value::Null).text, "[]");
+        assert_eq!(of_tools(&[]).text, "[]");
     }
 }

@@ -25,9 +25,10 @@ use super::event_log::Draft;
 use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
-use crate::backend::{BackendError, RunStream};
+use crate::backend::{BackendError, RunStream, SendRequest};
 use crate::store::{InputStatus, InputStatusUpdate, RunRow, RunStatus, StoreError};
 use letta_api::backoff;
+pub(crate) use tools::OfferedCache;
 use tools::{Offered, ToolCall, approval_entry};
 
 /// Attempts at sending one request before the turn fails.
@@ -59,7 +60,7 @@ enum Step {
     /// Send a request and stream its run: the user's message, or an
     /// approval answering run `answering`.
     Send {
-        body: Value,
+        request: SendRequest,
         answering: Option<String>,
     },
     /// Stream a run the server already has, after this `seq_id`.
@@ -309,9 +310,8 @@ impl Turn<'_> {
             if self.turn.cancel.is_cancelled() {
                 return Err(TurnError::Cancelled);
             }
-            let body = request_body(vec![approval_message(approvals)], &tools);
             step = Step::Send {
-                body,
+                request: self.send_request(vec![approval_message(approvals)], &tools),
                 answering: end.run_id.clone(),
             };
             delivering = end.calls.iter().map(|call| call.id.clone()).collect();
@@ -320,7 +320,7 @@ impl Turn<'_> {
 
     async fn take(&self, step: Step) -> Result<RunEnd, TurnError> {
         match step {
-            Step::Send { body, answering } => self.one_run(body, answering.as_deref()).await,
+            Step::Send { request, answering } => self.one_run(request, answering.as_deref()).await,
             Step::Reattach { run_id, after } => {
                 tracing::info!(run = %run_id, after, turn = %self.turn.turn_id, "reattaching to a run after a restart");
                 // Read from the start: pieces of a tool call that arrived
@@ -355,7 +355,7 @@ impl Turn<'_> {
         }
         messages.extend(user_messages(message, &self.turn.client_message_id));
         let step = Step::Send {
-            body: request_body(messages, tools),
+            request: self.send_request(messages, tools),
             answering: None,
         };
         Ok((
@@ -516,6 +516,16 @@ impl Turn<'_> {
         }
     }
 
+    /// A send of `messages` offering `tools`.
+    fn send_request(&self, messages: Vec<Value>, tools: &Offered) -> SendRequest {
+        let rt = self.runtime;
+        SendRequest {
+            agent_id: rt.addressed_agent().map(str::to_owned),
+            messages,
+            client_tools: rt.offered.client_tools(tools),
+        }
+    }
+
     async fn set_loop(&self, status: LoopStatus, executing: Vec<String>) -> Result<(), TurnError> {
         {
             let mut state = lock(&self.runtime.state);
@@ -531,16 +541,19 @@ impl Turn<'_> {
 
     /// Sends one request and streams its run to the end, resuming dropped
     /// or stalled streams from the cursor.
-    async fn one_run(&self, body: Value, answering: Option<&str>) -> Result<RunEnd, TurnError> {
+    async fn one_run(
+        &self,
+        request: SendRequest,
+        answering: Option<&str>,
+    ) -> Result<RunEnd, TurnError> {
         let rt = self.runtime;
         self.set_loop(LoopStatus::SendingApiRequest, Vec::new())
             .await?;
-        let body = &rt.scoped(body);
         let mut attempt = 0;
         let stream = loop {
             let err = match rt
                 .backend
-                .send_messages(&rt.scope.conversation_id, body)
+                .send_messages(&rt.scope.conversation_id, &request)
                 .await
             {
                 Ok(stream) => break stream,
@@ -651,18 +664,6 @@ fn approval_calls(run: &RunRow) -> Vec<ToolCall> {
 /// The message answering a run's client-side calls.
 fn approval_message(approvals: Vec<Value>) -> Value {
     json!({ "type": "approval", "approvals": approvals })
-}
-
-fn request_body(messages: Vec<Value>, tools: &Offered) -> Value {
-    let client_tools = tools.client_tools();
-    json!({
-        "messages": messages,
-        "streaming": true,
-        "stream_tokens": true,
-        "background": true,
-        "include_pings": true,
-        "client_tools": client_tools,
-    })
 }
 
 async fn resume(rt: &Runtime, run_id: &str, after: u64) -> Result<RunStream, TurnError> {

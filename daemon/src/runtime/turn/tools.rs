@@ -1,5 +1,6 @@
 //! Resolving the client-side tool calls a run stopped for.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use letta_protocol::{
@@ -8,6 +9,7 @@ use letta_protocol::{
 use serde_json::{Map, Value, json};
 
 use super::{RunEnd, Turn, TurnError};
+use crate::backend::ClientTools;
 use crate::mcp::McpTool;
 use crate::runtime::event_log::Draft;
 use crate::store::ExternalCallRow;
@@ -34,7 +36,7 @@ pub(super) struct Offered {
 
 impl Offered {
     /// The `client_tools` of a send: name, description and JSON Schema.
-    pub(super) fn client_tools(&self) -> Vec<Value> {
+    fn client_tools(&self) -> Vec<Value> {
         let builtin = self.builtin.iter().map(|tool| tool.client_tool().clone());
         let external = self.external.iter().map(|tool| {
             json!({ "name": tool.name, "description": tool.description, "parameters": tool.parameters })
@@ -43,6 +45,48 @@ impl Offered {
             json!({ "name": tool.spec.name, "description": tool.spec.description, "parameters": tool.spec.parameters })
         });
         builtin.chain(external).chain(mcp).collect()
+    }
+
+    /// Whether `other` offers the same tools, described the same way.
+    fn same_as(&self, other: &Offered) -> bool {
+        let same_mcp = |mine: &McpTool, theirs: &McpTool| {
+            Arc::ptr_eq(&mine.server, &theirs.server)
+                && mine.spec.name == theirs.spec.name
+                && mine.spec.description == theirs.spec.description
+                && mine.spec.parameters == theirs.spec.parameters
+        };
+        self.builtin.len() == other.builtin.len()
+            && self
+                .builtin
+                .iter()
+                .zip(&other.builtin)
+                .all(|(mine, theirs)| std::ptr::eq(*mine, *theirs))
+            && self.external == other.external
+            && self.mcp.len() == other.mcp.len()
+            && self
+                .mcp
+                .iter()
+                .zip(&other.mcp)
+                .all(|(mine, theirs)| same_mcp(mine, theirs))
+    }
+}
+
+/// The tools a runtime offered last, kept as the [`ClientTools`] its sends
+/// share until the set changes (a toolset, mode or MCP server changed).
+#[derive(Default)]
+pub(crate) struct OfferedCache(Mutex<Option<(Offered, Arc<ClientTools>)>>);
+
+impl OfferedCache {
+    pub(super) fn client_tools(&self, offered: &Offered) -> Arc<ClientTools> {
+        let mut last = lock(&self.0);
+        if let Some((tools, client_tools)) = last.as_ref()
+            && tools.same_as(offered)
+        {
+            return Arc::clone(client_tools);
+        }
+        let client_tools = Arc::new(ClientTools::new(offered.client_tools()));
+        *last = Some((offered.clone(), Arc::clone(&client_tools)));
+        client_tools
     }
 }
 
@@ -419,6 +463,31 @@ mod tests {
             name: name.map(str::to_owned),
             arguments: arguments.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn sends_share_one_client_tools_until_the_set_changes() {
+        let tool = |name: &str| builtin(name).unwrap();
+        let offered = |names: &[&str]| Offered {
+            builtin: names.iter().map(|name| tool(name)).collect(),
+            ..Offered::default()
+        };
+        let cache = OfferedCache::default();
+        let first = cache.client_tools(&offered(&["Read", "Write"]));
+        let again = cache.client_tools(&offered(&["Read", "Write"]));
+        assert!(Arc::ptr_eq(&first, &again));
+
+        let fewer = cache.client_tools(&offered(&["Read"]));
+        assert!(!Arc::ptr_eq(&first, &fewer));
+        let mut with_external = offered(&["Read"]);
+        let lookup: ExternalToolDefinition = serde_json::from_value(json!({
+            "name": "Lookup", "description": "looks up", "parameters": { "type": "object" },
+        }))
+        .unwrap();
+        with_external.external.push(lookup);
+        let external = cache.client_tools(&with_external);
+        assert!(!Arc::ptr_eq(&fewer, &external));
+        assert!(Arc::ptr_eq(&external, &cache.client_tools(&with_external)));
     }
 
     #[test]

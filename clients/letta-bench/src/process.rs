@@ -99,6 +99,20 @@ impl Server {
         Duration::from_millis(ticks * 1000 / USER_HZ)
     }
 
+    /// Context switches (voluntary and not) of the live threads of the
+    /// process and its descendants: each is a thread that stopped to wait
+    /// (for another thread, a lock, the disk, a socket) or was preempted.
+    /// Threads that have exited are no longer counted.
+    pub fn tree_context_switches(&self) -> u64 {
+        let mut switches = 0;
+        let mut pending = vec![self.pid()];
+        while let Some(pid) = pending.pop() {
+            switches += context_switches_of(pid);
+            pending.extend(children_of(pid));
+        }
+        switches
+    }
+
     /// SIGTERM, then wait; SIGKILL after five seconds.
     pub fn stop(mut self) -> Result<()> {
         let _ = Command::new("kill")
@@ -171,6 +185,24 @@ fn cpu_ticks_of(pid: u32) -> u64 {
         .skip(11)
         .take(4)
         .filter_map(|field| field.parse::<u64>().ok())
+        .sum()
+}
+
+/// The context switches of each thread of `pid`, summed.
+fn context_switches_of(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<u64>>()
+        })
         .sum()
 }
 

@@ -13,7 +13,9 @@
 //! [`TimingProxy`]). The runs leave out what the Letta server does outside
 //! them (creating the run, taking an approval), so the first way counts
 //! that as the server's overhead and the second does not. CPU is the server's process tree's
-//! user and system time over the turns; memory its resident set after them.
+//! user and system time over the turns, and its threads' context switches
+//! (on a local turn the daemon's cost is in those hand-offs between threads
+//! more than in instructions); memory its resident set after them.
 //!
 //! Before each turn both servers are let go quiet (see [`settle`]): with
 //! two cores, work one server does after its turn ended (a garbage
@@ -209,6 +211,7 @@ struct Samples {
     /// On a Letta server: the turn minus its requests' waiting time.
     overhead_outside_requests: Vec<Duration>,
     cpu: Duration,
+    context_switches: u64,
     unexpected_approvals: usize,
 }
 
@@ -384,6 +387,7 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
                 let text = kind.script(&cwd, turn_number);
                 settle(&servers).await;
                 let cpu_before = process.tree_cpu();
+                let switches_before = process.tree_context_switches();
                 let began = Instant::now();
                 let result = driver.turn(server, &text).await?;
                 let spent = clock
@@ -404,6 +408,9 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
                         .push(elapsed.saturating_sub(requests));
                 }
                 figures.cpu += process.tree_cpu().saturating_sub(cpu_before);
+                figures.context_switches += process
+                    .tree_context_switches()
+                    .saturating_sub(switches_before);
                 if result["approvals"].as_u64() != Some(kind.approvals()) {
                     figures.unexpected_approvals += 1;
                 }
@@ -435,7 +442,7 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
         ("", "")
     };
     println!(
-        "| turn | server | overhead p50 ms | overhead p99 ms |{extra_head} turn p50 ms | turn p99 ms | CPU ms/turn |\n|---|---|---|---|{extra_rule}---|---|---|"
+        "| turn | server | overhead p50 ms | overhead p99 ms |{extra_head} turn p50 ms | turn p99 ms | CPU ms/turn | context switches/turn |\n|---|---|---|---|{extra_rule}---|---|---|---|"
     );
     for (kind_index, kind) in KINDS.iter().enumerate() {
         for (server, name) in NAMES.iter().enumerate() {
@@ -447,13 +454,14 @@ async fn side_by_side(daemon: &[String], args: &TurnArgs, local: bool) -> Result
                 None => String::new(),
             };
             println!(
-                "| {} | {name} | {} | {} |{extra} {} | {} | {:.1} |",
+                "| {} | {name} | {} | {} |{extra} {} | {} | {:.1} | {} |",
                 kind.name(),
                 ms(overhead.p50),
                 ms(overhead.p99),
                 ms(turn.p50),
                 ms(turn.p99),
                 figures.cpu.as_secs_f64() * 1000.0 / turn.count as f64,
+                figures.context_switches / turn.count as u64,
             );
             if figures.unexpected_approvals > 0 {
                 println!(

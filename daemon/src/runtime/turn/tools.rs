@@ -46,46 +46,59 @@ impl Offered {
         });
         builtin.chain(external).chain(mcp).collect()
     }
+}
 
-    /// Whether `other` offers the same tools, described the same way.
-    fn same_as(&self, other: &Offered) -> bool {
-        let same_mcp = |mine: &McpTool, theirs: &McpTool| {
-            Arc::ptr_eq(&mine.server, &theirs.server)
-                && mine.spec.name == theirs.spec.name
-                && mine.spec.description == theirs.spec.description
-                && mine.spec.parameters == theirs.spec.parameters
-        };
-        self.builtin.len() == other.builtin.len()
+/// What a send's client tools are made of, without the MCP servers that
+/// run them: the cache must not keep a server the daemon let go running
+/// (a server stops when its last handle is dropped).
+struct ToolsKey {
+    builtin: Vec<&'static BuiltinTool>,
+    external: Vec<ExternalToolDefinition>,
+    mcp: Vec<crate::mcp::ToolSpec>,
+}
+
+impl ToolsKey {
+    fn of(offered: &Offered) -> ToolsKey {
+        ToolsKey {
+            builtin: offered.builtin.clone(),
+            external: offered.external.clone(),
+            mcp: offered.mcp.iter().map(|tool| tool.spec.clone()).collect(),
+        }
+    }
+
+    /// Whether `offered` offers the same tools, described the same way.
+    fn matches(&self, offered: &Offered) -> bool {
+        self.builtin.len() == offered.builtin.len()
             && self
                 .builtin
                 .iter()
-                .zip(&other.builtin)
+                .zip(&offered.builtin)
                 .all(|(mine, theirs)| std::ptr::eq(*mine, *theirs))
-            && self.external == other.external
-            && self.mcp.len() == other.mcp.len()
+            && self.external == offered.external
+            && self.mcp.len() == offered.mcp.len()
             && self
                 .mcp
                 .iter()
-                .zip(&other.mcp)
-                .all(|(mine, theirs)| same_mcp(mine, theirs))
+                .zip(&offered.mcp)
+                .all(|(mine, theirs)| *mine == theirs.spec)
     }
 }
 
 /// The tools a runtime offered last, kept as the [`ClientTools`] its sends
 /// share until the set changes (a toolset, mode or MCP server changed).
 #[derive(Default)]
-pub(crate) struct OfferedCache(Mutex<Option<(Offered, Arc<ClientTools>)>>);
+pub(crate) struct OfferedCache(Mutex<Option<(ToolsKey, Arc<ClientTools>)>>);
 
 impl OfferedCache {
     pub(super) fn client_tools(&self, offered: &Offered) -> Arc<ClientTools> {
         let mut last = lock(&self.0);
-        if let Some((tools, client_tools)) = last.as_ref()
-            && tools.same_as(offered)
+        if let Some((key, client_tools)) = last.as_ref()
+            && key.matches(offered)
         {
             return Arc::clone(client_tools);
         }
         let client_tools = Arc::new(ClientTools::new(offered.client_tools()));
-        *last = Some((offered.clone(), Arc::clone(&client_tools)));
+        *last = Some((ToolsKey::of(offered), Arc::clone(&client_tools)));
         client_tools
     }
 }
@@ -488,6 +501,41 @@ mod tests {
         let external = cache.client_tools(&with_external);
         assert!(!Arc::ptr_eq(&fewer, &external));
         assert!(Arc::ptr_eq(&external, &cache.client_tools(&with_external)));
+    }
+
+    #[tokio::test]
+    async fn the_kept_tools_do_not_keep_an_mcp_server_running() {
+        // A server stops when its last handle is dropped; the cache must
+        // not be that handle once the daemon has let the server go.
+        let server = Arc::new(crate::mcp::Server::start(crate::mcp::ServerConfig {
+            name: "gone".to_owned(),
+            transport: crate::mcp::config::Transport::Stdio {
+                command: "/nonexistent/mcp-server".to_owned(),
+                args: Vec::new(),
+                env: Default::default(),
+                cwd: None,
+            },
+        }));
+        let spec = crate::mcp::ToolSpec {
+            name: "mcp__gone__look".to_owned(),
+            remote: "look".to_owned(),
+            description: "looks".to_owned(),
+            parameters: json!({ "type": "object" }),
+            read_only: true,
+        };
+        let offered = Offered {
+            mcp: vec![McpTool {
+                spec,
+                server: Arc::clone(&server),
+            }],
+            ..Offered::default()
+        };
+        let cache = OfferedCache::default();
+        let first = cache.client_tools(&offered);
+        assert!(Arc::ptr_eq(&first, &cache.client_tools(&offered)));
+        let watching = Arc::downgrade(&server);
+        drop((offered, server));
+        assert!(watching.upgrade().is_none());
     }
 
     #[test]

@@ -20,12 +20,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::process::{free_port, spawn_reference};
+use crate::process::{free_port, serve_on_loopback, spawn_reference};
 use crate::stats::{Summary, ms, us};
 use crate::{cores, mib, spawn_daemon};
 
@@ -58,15 +57,7 @@ async fn serve_model(model: Model) -> Result<String> {
         )
         .route("/v1/chat/completions", post(answer))
         .with_state(model);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/v1", listener.local_addr()?);
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(url)
+    Ok(format!("http://{}/v1", serve_on_loopback(app).await?))
 }
 
 /// The tools the user's script asks for, `[[call:Tool {"json": "args"}]]`

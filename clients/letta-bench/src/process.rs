@@ -75,27 +75,27 @@ impl Server {
         self.child.id()
     }
 
-    /// Resident memory of the process and all its descendants, in bytes.
-    pub fn tree_rss(&self) -> Result<u64> {
-        let mut total = 0;
+    /// The process and its live descendants.
+    fn tree(&self) -> Vec<u32> {
+        let mut tree = Vec::new();
         let mut pending = vec![self.pid()];
         while let Some(pid) = pending.pop() {
-            total += rss_of(pid)?;
             pending.extend(children_of(pid));
+            tree.push(pid);
         }
-        Ok(total)
+        tree
+    }
+
+    /// Resident memory of the process and all its descendants, in bytes.
+    pub fn tree_rss(&self) -> Result<u64> {
+        self.tree().into_iter().map(rss_of).sum()
     }
 
     /// CPU time (user and system) the process and its live descendants
     /// have used, with the children each has reaped; at the kernel's
     /// resolution, 10 ms.
     pub fn tree_cpu(&self) -> Duration {
-        let mut ticks = 0;
-        let mut pending = vec![self.pid()];
-        while let Some(pid) = pending.pop() {
-            ticks += cpu_ticks_of(pid);
-            pending.extend(children_of(pid));
-        }
+        let ticks: u64 = self.tree().into_iter().map(cpu_ticks_of).sum();
         Duration::from_millis(ticks * 1000 / USER_HZ)
     }
 
@@ -104,13 +104,7 @@ impl Server {
     /// (for another thread, a lock, the disk, a socket) or was preempted.
     /// Threads that have exited are no longer counted.
     pub fn tree_context_switches(&self) -> u64 {
-        let mut switches = 0;
-        let mut pending = vec![self.pid()];
-        while let Some(pid) = pending.pop() {
-            switches += context_switches_of(pid);
-            pending.extend(children_of(pid));
-        }
-        switches
+        self.tree().into_iter().map(context_switches_of).sum()
     }
 
     /// SIGTERM, then wait; SIGKILL after five seconds.
@@ -240,6 +234,21 @@ pub async fn spawn_reference(
 }
 
 /// A free loopback TCP port (bound then released).
+/// Serves `app` on a free loopback port with Nagle's algorithm off (its
+/// delay would hold back a stream's small chunks); returns the address.
+pub async fn serve_on_loopback(app: axum::Router) -> Result<std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(address)
+}
+
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -17,11 +17,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::process::serve_on_loopback;
 use crate::stats::Summary;
 
 /// How the mock streams a run.
@@ -85,15 +85,7 @@ pub(crate) async fn serve_mock(mock: Mock) -> Result<String> {
         )
         .route("/v1/conversations/{id}/messages", post(run_stream))
         .with_state(mock);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(url)
+    Ok(format!("http://{}", serve_on_loopback(app).await?))
 }
 
 async fn run_stream(State(mock): State<Mock>) -> Response {

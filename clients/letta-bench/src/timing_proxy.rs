@@ -16,8 +16,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use futures_util::{Stream, StreamExt};
+
+use crate::process::serve_on_loopback;
 
 /// Request bodies to the Letta server are messages and settings; a turn's
 /// largest is far below this.
@@ -56,15 +57,7 @@ impl TimingProxy {
             requests: Arc::default(),
         };
         let app = Router::new().fallback(forward).with_state(proxy.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        // Nagle's delay would hold back a stream's small chunks.
-        let listener = listener.tap_io(|stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = format!("http://{}", serve_on_loopback(app).await?);
         Ok(TimingProxy { url, proxy })
     }
 

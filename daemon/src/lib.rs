@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod backend;
+mod child_signals;
 pub mod config;
 pub mod crons;
 pub mod discovery;

@@ -25,10 +25,12 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Spawned, String> {
     let (pty, pts) = pty_process::open().map_err(|err| format!("cannot open a terminal: {err}"))?;
     pty.resize(pty_process::Size::new(launch.rows, launch.cols))
         .map_err(|err| format!("cannot size the terminal: {err}"))?;
-    let mut command = pty_process::Command::new(launch.program)
-        .args(launch.args)
-        .current_dir(launch.cwd)
-        .kill_on_drop(false);
+    let mut command = crate::child_signals::reset_in_terminal_command(
+        pty_process::Command::new(launch.program)
+            .args(launch.args)
+            .current_dir(launch.cwd)
+            .kill_on_drop(false),
+    );
     for (key, value) in launch.env {
         command = command.env(key, value);
     }

@@ -116,8 +116,8 @@ pub(crate) fn shell(command_line: &str, cwd: &Path) -> Command {
         .current_dir(cwd)
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    #[cfg(unix)]
     command.process_group(0);
+    crate::child_signals::reset_in(&mut command);
     command
 }
 

@@ -158,6 +158,7 @@ pub fn start(launch: Launch<'_>, context: &ToolContext) -> Result<Arc<Session>, 
             .env("GIT_PAGER", "cat")
             .process_group(0)
             .kill_on_drop(false);
+        crate::child_signals::reset_in(&mut command);
         let mut child = command
             .spawn()
             .map_err(|err| format!("cannot start {}: {err}", launch.shell))?;

@@ -73,8 +73,20 @@ async fn a_terminal_session_keeps_its_shell_across_calls() {
     );
 }
 
+/// What a shell does to a command it starts in the background (`cmd &`):
+/// the daemon may well be started that way.
+#[allow(unsafe_code)]
+fn ignore_interrupts_as_a_background_launch_does() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    for ignored in [Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: SIG_IGN installs no code to run in a signal handler.
+        unsafe { signal(ignored, SigHandler::SigIgn) }.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn without_a_terminal_input_is_closed_but_ctrl_c_interrupts() {
+    ignore_interrupts_as_a_background_launch_does();
     let dir = tempfile::tempdir().unwrap();
     let ctx = ToolContext::in_dir(dir.path());
     let started = call(
@@ -96,6 +108,32 @@ async fn without_a_terminal_input_is_closed_but_ctrl_c_interrupts() {
         "{}",
         refused.text
     );
+    let interrupted = call(
+        "write_stdin",
+        json!({"session_id": id, "chars": "\u{3}", "yield_time_ms": 5000}),
+        &ctx,
+    )
+    .await;
+    assert!(
+        interrupted.text.contains("Exit code: 130"),
+        "{}",
+        interrupted.text
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_on_a_terminal_interrupts_even_if_the_daemon_ignores_it() {
+    ignore_interrupts_as_a_background_launch_does();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ToolContext::in_dir(dir.path());
+    let started = call(
+        "exec_command",
+        json!({"cmd": "echo begun; sleep 30", "description": "x", "tty": true, "login": false, "yield_time_ms": 300}),
+        &ctx,
+    )
+    .await;
+    assert!(started.text.contains("begun"), "{}", started.text);
+    let id = session_of(&started).unwrap();
     let interrupted = call(
         "write_stdin",
         json!({"session_id": id, "chars": "\u{3}", "yield_time_ms": 5000}),

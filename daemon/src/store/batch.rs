@@ -2,10 +2,10 @@
 //! SQLite on a worker thread and each statement sent on its own is another
 //! round trip to it (100-250 µs here); a batch is one, whatever it holds.
 
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Encode, Sqlite, Type};
 
+use super::connection::Held;
 use super::{Store, StoreError};
 
 pub(super) struct Batch {
@@ -54,37 +54,47 @@ impl Batch {
         }
         self.sql.push_str("COMMIT;");
         let query = sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.arguments);
-        let mut open = ClosedIfAbandoned {
-            connection: store.pool.acquire().await?,
-            ended: false,
+        let mut open = RolledBackIfAbandoned {
+            connection: Some(store.connection().await?),
         };
-        let written = query.execute(&mut *open.connection).await;
+        let Some(connection) = open.connection.as_mut() else {
+            return Err(StoreError::Interrupted);
+        };
+        let written = query.execute(&mut **connection).await;
         if written.is_err() {
             // A statement failed inside the transaction this query opened;
-            // end it before the connection goes back to the pool. (If BEGIN
-            // itself failed there is nothing to roll back and this errs.)
-            let _ = sqlx::query("ROLLBACK").execute(&mut *open.connection).await;
+            // end it before the connection is let go. (If BEGIN itself
+            // failed there is nothing to roll back and this errs.)
+            let _ = sqlx::query("ROLLBACK").execute(&mut **connection).await;
         }
-        open.ended = true;
+        open.connection = None;
         written?;
         Ok(())
     }
 }
 
-/// A pooled connection inside a transaction opened by hand. Should the
-/// future using it be dropped before the transaction ends (an aborted
-/// turn, a closed connection), the connection is closed, which rolls the
-/// transaction back, instead of going back to the pool still holding
-/// SQLite's write lock. Set `ended` once the transaction has ended.
-struct ClosedIfAbandoned {
-    connection: PoolConnection<Sqlite>,
-    ended: bool,
+/// The connection inside a transaction opened by hand (which sqlx's own
+/// rollback does not know about). Should the future using it be dropped
+/// before the transaction ends (an aborted turn, a closed connection), a
+/// task of its own rolls it back before letting the connection go, instead
+/// of the next statement running inside it, holding SQLite's write lock.
+/// Take the connection out once the transaction has ended.
+struct RolledBackIfAbandoned {
+    connection: Option<Held>,
 }
 
-impl Drop for ClosedIfAbandoned {
+impl Drop for RolledBackIfAbandoned {
     fn drop(&mut self) {
-        if !self.ended {
-            self.connection.close_on_drop();
+        let Some(mut connection) = self.connection.take() else {
+            return;
+        };
+        // With no runtime the daemon is stopping and the connection closes,
+        // which rolls the transaction back.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                // Fails harmlessly if the transaction did end.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            });
         }
     }
 }

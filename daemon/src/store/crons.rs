@@ -116,7 +116,7 @@ impl Store {
             .bind(row.missed_at)
             .bind(row.firing_at)
             .bind(&row.firing_conversation)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -125,7 +125,7 @@ impl Store {
         Ok(
             sqlx::query_as(concat!("SELECT ", columns!(), " FROM crons WHERE id = ?"))
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.connection().await?)
                 .await?,
         )
     }
@@ -145,7 +145,7 @@ impl Store {
         .bind(agent_id)
         .bind(conversation_id)
         .bind(MAX_CRONS)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -157,7 +157,7 @@ impl Store {
              FROM crons",
         )
         .bind(agent_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?)
     }
 
@@ -170,13 +170,13 @@ impl Store {
              ORDER BY next_run_at, id LIMIT 100"
         ))
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
     /// Deletes a schedule and its history; false if there was none.
     pub async fn delete_cron(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query("DELETE FROM cron_runs WHERE task_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -192,7 +192,7 @@ impl Store {
 
     /// Deletes every schedule of an agent; returns how many.
     pub async fn delete_crons_of(&self, agent_id: &str) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "DELETE FROM cron_runs WHERE task_id IN (SELECT id FROM crons WHERE agent_id = ?)",
         )
@@ -211,7 +211,7 @@ impl Store {
     /// Deletes one-off schedules that ran or were missed before `before`
     /// (Unix ms), with their history; returns how many.
     pub async fn delete_finished_crons(&self, before: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(concat!(
             "DELETE FROM cron_runs WHERE task_id IN (",
             finished_before!(),
@@ -236,7 +236,7 @@ impl Store {
     /// Adds a line to a schedule's history, dropping the oldest past
     /// [`MAX_RUNS_KEPT`].
     pub async fn add_cron_run(&self, run: &CronRunRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO cron_runs (task_id, ts, status, outcome, reason, error, summary, agent_id,
                  conversation_id, queue_item_id, scheduled_for, fired_at, missed_count)
@@ -288,12 +288,12 @@ impl Store {
         .bind(queue_item_id)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) ", runs_of!()))
             .bind(task_id)
             .bind(queue_item_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await?;
         Ok((rows, total))
     }

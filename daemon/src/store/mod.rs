@@ -4,6 +4,7 @@
 //! the transition, each one transaction.
 
 mod batch;
+mod connection;
 pub mod crons;
 pub mod daemon_settings;
 mod events;
@@ -24,10 +25,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 
+pub use connection::Transaction;
 pub use events::{CursorAdvance, InputStatusUpdate, RunFinish};
 pub use monitors::MonitorRow;
 pub use runtimes::RuntimeRow;
@@ -84,9 +86,10 @@ impl From<sqlx::Error> for StoreError {
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    /// The connection all work but checkpoints goes through.
+    connection: connection::Shared,
     /// A connection of its own for checkpoints, which then never hold up
-    /// the work on `pool`.
+    /// the work on `connection`.
     checkpoints: SqlitePool,
     /// Transactions committed since the database was opened.
     commits: Arc<AtomicU64>,
@@ -170,40 +173,27 @@ impl Store {
         // another connection writes, and SQLite has one writer at a time
         // anyway; with several, a turn's statements paid for re-reading
         // their pages (first frame of a local turn: 1.8 ms -> 0.9 ms).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            // A local file has no connection to lose; a ping before every
-            // use would be one more round trip to SQLite's worker thread.
-            .test_before_acquire(false)
-            .after_connect(move |connection, _| {
-                let counter = counter.clone();
-                let changed = changed.clone();
-                Box::pin(async move {
-                    let mut handle = connection.lock_handle().await?;
-                    handle.set_commit_hook(move || {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        true
-                    });
-                    // Called as each row changes, on the only connection
-                    // that writes: a reader that read a version before its
-                    // query gets the connection only after the change's
-                    // transaction ended, so it never keeps an older copy
-                    // under a newer version.
-                    handle.set_update_hook(move |change| changed.bump(change.table));
-                    Ok(())
-                })
-            })
-            .connect_with(options.clone())
-            .await?;
-        MIGRATOR.run(&pool).await?;
+        let mut connection = SqliteConnection::connect_with(&options).await?;
+        {
+            let mut handle = connection.lock_handle().await?;
+            handle.set_commit_hook(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                true
+            });
+            // Called as each row changes, on the only connection that
+            // writes: a reader that read a version before its query gets
+            // the connection only after the change's transaction ended, so
+            // it never keeps an older copy under a newer version.
+            handle.set_update_hook(move |change| changed.bump(change.table));
+        }
+        MIGRATOR.run(&mut connection).await?;
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
             .test_before_acquire(false)
             .connect_lazy_with(options);
         Ok(Store {
-            pool,
+            connection: connection::Shared::new(connection),
             checkpoints,
             commits,
             versions,
@@ -243,7 +233,7 @@ impl Store {
                     (SELECT freelist_count FROM pragma_freelist_count()), \
                     (SELECT page_size FROM pragma_page_size())",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         let used = u64::try_from((pages - free).max(0) * page_size).unwrap_or(u64::MAX);
         if used.saturating_mul(100) > limit.saturating_mul(NEARLY_FULL) {
@@ -294,7 +284,7 @@ impl Store {
         sqlx::query("UPDATE daemon_runs SET stopped_at = ? WHERE id = ?")
             .bind(stopped_at)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -303,10 +293,13 @@ impl Store {
     /// lock up front, so the busy timeout applies; a deferred transaction
     /// that reads first fails at once with SQLITE_BUSY when another
     /// connection wrote in between.
-    async fn write_transaction(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write_transaction(&self) -> Result<Transaction, StoreError> {
+        Transaction::begin(&self.connection, "BEGIN IMMEDIATE").await
+    }
+
+    /// The connection, for one statement or a few; others wait meanwhile.
+    async fn connection(&self) -> Result<connection::Held, StoreError> {
+        self.connection.hold().await
     }
 
     /// The version of the `tool_calls` table: read it before reading
@@ -337,14 +330,16 @@ impl Store {
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.connection().await?)
+            .await?;
         Ok(())
     }
 
     /// Waits for open connections to finish and closes the database.
     pub async fn close(&self) {
         self.checkpoints.close().await;
-        self.pool.close().await;
+        self.connection.close().await;
     }
 }
 
@@ -425,40 +420,11 @@ mod tests {
             .unwrap();
         reopened.check_room().await.unwrap();
         let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM daemon_runs")
-            .fetch_one(&reopened.pool)
+            .fetch_one(&mut *reopened.connection().await.unwrap())
             .await
             .unwrap();
         assert_eq!(kept, i64::from(written), "every committed row kept");
         reopened.record_daemon_start(0, "0.1.0", "t").await.unwrap();
-    }
-
-    /// A transaction dropped anywhere (in BEGIN, between its statements, in
-    /// COMMIT) is rolled back before the next task uses the connection.
-    #[tokio::test]
-    async fn a_transaction_abandoned_anywhere_leaves_the_database_writable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join(DATABASE_FILE)).await.unwrap();
-        for yields in 0..24 {
-            let writer = tokio::spawn({
-                let store = store.clone();
-                async move { store.record_daemon_start(1, "0.1.0", "t").await }
-            });
-            for _ in 0..yields {
-                tokio::task::yield_now().await;
-            }
-            writer.abort();
-            let _ = writer.await;
-            // A transaction left open would make this one's BEGIN fail.
-            let next = tokio::time::timeout(
-                Duration::from_secs(2),
-                store.record_daemon_start(2, "0.1.0", "t"),
-            )
-            .await;
-            assert!(
-                matches!(next, Ok(Ok(_))),
-                "after abandoning at {yields}: {next:?}"
-            );
-        }
     }
 
     #[tokio::test]

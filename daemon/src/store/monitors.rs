@@ -31,7 +31,7 @@ impl Store {
         .bind(&monitor.cwd)
         .bind(monitor.started_at)
         .bind(monitor.timeout_ms)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -44,7 +44,7 @@ impl Store {
              FROM monitors WHERE runtime_id = ? ORDER BY started_at, id",
         )
         .bind(runtime_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -53,7 +53,7 @@ impl Store {
     pub async fn monitor_ended(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM monitors WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }

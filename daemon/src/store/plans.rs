@@ -7,7 +7,7 @@ impl Store {
     pub async fn plan(&self, runtime_id: i64) -> Result<Option<String>, StoreError> {
         let plan = sqlx::query_scalar("SELECT plan FROM plans WHERE runtime_id = ?")
             .bind(runtime_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await?;
         Ok(plan)
     }

@@ -46,7 +46,7 @@ impl Store {
         .bind(cwd)
         .bind(permission_mode)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         Ok(row)
     }
@@ -62,7 +62,7 @@ impl Store {
         )
         .bind(agent_id)
         .bind(conversation_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row)
     }
@@ -71,7 +71,7 @@ impl Store {
     pub async fn runtime_cwds(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         let rows =
             sqlx::query_as("SELECT agent_id, conversation_id, cwd FROM runtimes ORDER BY id")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.connection().await?)
                 .await?;
         Ok(rows)
     }
@@ -81,7 +81,7 @@ impl Store {
             "SELECT id, agent_id, conversation_id, cwd, permission_mode, queue_paused, toolset, session_context, context_cwd, context_skills, mcp_servers
              FROM runtimes ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -96,7 +96,7 @@ impl Store {
             .bind(cwd)
             .bind(permission_mode)
             .bind(runtime_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -110,7 +110,7 @@ impl Store {
         sqlx::query("UPDATE runtimes SET mcp_servers = ? WHERE id = ?")
             .bind(servers)
             .bind(runtime_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -119,7 +119,7 @@ impl Store {
         sqlx::query("UPDATE runtimes SET toolset = ? WHERE id = ?")
             .bind(toolset)
             .bind(runtime_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -132,7 +132,7 @@ impl Store {
         sqlx::query("UPDATE runtimes SET session_context = ? WHERE id = ?")
             .bind(enabled)
             .bind(runtime_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -141,7 +141,7 @@ impl Store {
         sqlx::query("UPDATE runtimes SET queue_paused = ? WHERE id = ?")
             .bind(paused)
             .bind(runtime_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }

@@ -58,7 +58,7 @@ impl Store {
         .bind(row.tell_parent)
         .bind(row.foreground)
         .bind(row.started_at_ms)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         let stored = sqlx::query_as(concat!(
             "SELECT ",
@@ -66,7 +66,7 @@ impl Store {
             " FROM subagents WHERE tool_call_id = ?"
         ))
         .bind(&row.tool_call_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         Ok(stored)
     }
@@ -84,7 +84,7 @@ impl Store {
         .bind(agent_id)
         .bind(conversation_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -107,7 +107,7 @@ impl Store {
         .bind(error)
         .bind(at_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -115,7 +115,7 @@ impl Store {
     pub async fn mark_subagent_notified(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE subagents SET notified = 1 WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -127,7 +127,7 @@ impl Store {
             " FROM subagents WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row)
     }
@@ -147,7 +147,7 @@ impl Store {
         ))
         .bind(parent_runtime_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         rows.reverse();
         Ok(rows)
@@ -160,7 +160,7 @@ impl Store {
             columns!(),
             " FROM subagents WHERE notified = 0 ORDER BY started_at_ms"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -174,7 +174,7 @@ impl Store {
             "SELECT parent_runtime_id FROM subagents WHERE conversation_id = ? LIMIT 1",
         )
         .bind(conversation_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row.map(|(parent,)| parent))
     }
@@ -198,7 +198,7 @@ impl Store {
         .bind(assignment)
         .bind(parent_runtime_id)
         .bind(conversation_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row.map(|(id,)| id))
     }
@@ -214,7 +214,7 @@ impl Store {
         )
         .bind(parent_runtime_id)
         .bind(conversation_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row.is_some())
     }
@@ -224,7 +224,7 @@ impl Store {
         let (count,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM subagents WHERE status IN ('launching', 'running')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         Ok(count)
     }
@@ -241,7 +241,7 @@ impl Store {
         )
         .bind(runtime_id)
         .bind(client_message_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row.map(|(status,)| status))
     }

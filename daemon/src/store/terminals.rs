@@ -27,7 +27,7 @@ impl Store {
         .bind(pid)
         .bind(cwd)
         .bind(crate::util::now_rfc3339())
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -46,7 +46,7 @@ impl Store {
         .bind(exit_code)
         .bind(reason)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Store {
         )
         .bind(crate::util::now_rfc3339())
         .bind(reason)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?
         .rows_affected();
         Ok(ended)
@@ -72,7 +72,7 @@ impl Store {
             "SELECT exit_code, end_reason FROM terminals WHERE id = ? AND ended_at IS NOT NULL",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(end)
     }

@@ -63,7 +63,7 @@ impl Store {
         .bind(input)
         .bind(read_only)
         .bind(crate::util::now_rfc3339())
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         self.tool_call(tool_call_id)
             .await?
@@ -77,7 +77,7 @@ impl Store {
             " FROM tool_calls WHERE tool_call_id = ?"
         ))
         .bind(tool_call_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row)
     }
@@ -87,7 +87,7 @@ impl Store {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT runtime_id FROM tool_calls WHERE tool_call_id = ?")
                 .bind(tool_call_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.connection().await?)
                 .await?;
         Ok(row.map(|(runtime_id,)| runtime_id))
     }
@@ -107,7 +107,7 @@ impl Store {
         .bind(suggestions)
         .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Store {
         .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .bind(runtime_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?
         .rows_affected();
         Ok(updated == 1)
@@ -168,7 +168,7 @@ impl Store {
         .bind(content)
         .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -203,7 +203,7 @@ impl Store {
         .bind(message)
         .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -219,7 +219,7 @@ impl Store {
             " FROM tool_calls WHERE runtime_id = ? AND state = 'stored' ORDER BY rowid"
         ))
         .bind(runtime_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -232,7 +232,7 @@ impl Store {
             " FROM tool_calls WHERE runtime_id = ? AND state = 'requested' AND approval IS NOT NULL ORDER BY rowid"
         ))
         .bind(runtime_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -241,7 +241,7 @@ impl Store {
     pub async fn session_rules(&self, runtime_id: i64) -> Result<Vec<String>, StoreError> {
         let (rules,): (String,) = sqlx::query_as("SELECT session_rules FROM runtimes WHERE id = ?")
             .bind(runtime_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await?;
         Ok(serde_json::from_str(&rules).unwrap_or_default())
     }
@@ -286,7 +286,7 @@ impl Store {
         .bind(crate::util::now_rfc3339())
         .bind(tool_call_id)
         .bind(from)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }

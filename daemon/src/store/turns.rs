@@ -147,7 +147,7 @@ impl Store {
             " FROM inputs WHERE runtime_id = ? AND status IN ('queued', 'running') ORDER BY id"
         ))
         .bind(runtime_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -157,7 +157,7 @@ impl Store {
         let (at,): (Option<String>,) =
             sqlx::query_as("SELECT MAX(accepted_at) FROM inputs WHERE runtime_id = ?")
                 .bind(runtime_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.connection().await?)
                 .await?;
         Ok(at)
     }
@@ -170,7 +170,7 @@ impl Store {
         sqlx::query("UPDATE inputs SET status = ? WHERE id = ?")
             .bind(status)
             .bind(input_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -189,7 +189,7 @@ impl Store {
         .bind(run_id)
         .bind(runtime_id)
         .bind(turn_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -201,7 +201,7 @@ impl Store {
              FROM runs WHERE turn_id = ? ORDER BY rowid DESC LIMIT 1",
         )
         .bind(turn_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row)
     }
@@ -221,7 +221,7 @@ impl Store {
         .bind(&call.tool_call_id)
         .bind(&call.tool_name)
         .bind(&call.input)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -241,7 +241,7 @@ impl Store {
         .bind(result)
         .bind(request_id)
         .bind(runtime_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?
         .rows_affected();
         Ok(updated == 1)
@@ -256,7 +256,7 @@ impl Store {
              FROM external_tool_calls WHERE request_id = ?",
         )
         .bind(request_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row)
     }
@@ -270,7 +270,7 @@ impl Store {
              FROM external_tool_calls WHERE runtime_id = ? AND status = 'pending' ORDER BY rowid",
         )
         .bind(runtime_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }

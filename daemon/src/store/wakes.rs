@@ -27,7 +27,7 @@ impl Store {
         .bind(&wake.prompt)
         .bind(wake.due_at)
         .bind(crate::util::now_rfc3339())
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -39,7 +39,7 @@ impl Store {
              WHERE runtime_id = ? AND status = 'scheduled' ORDER BY due_at, id",
         )
         .bind(runtime_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -51,7 +51,7 @@ impl Store {
         )
         .bind(id)
         .bind(runtime_id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?
         .rows_affected();
         Ok(cancelled > 0)
@@ -64,7 +64,7 @@ impl Store {
              WHERE status = 'scheduled' AND due_at <= ? ORDER BY due_at, id LIMIT 100",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
     }
@@ -76,7 +76,7 @@ impl Store {
         )
         .bind(crate::util::now_rfc3339())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }

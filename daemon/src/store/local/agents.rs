@@ -103,7 +103,7 @@ impl Store {
             " FROM local_agents WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?)
     }
 
@@ -115,7 +115,7 @@ impl Store {
             " FROM local_agents ORDER BY created_at DESC, id LIMIT ?"
         ))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -134,7 +134,7 @@ impl Store {
         .bind(&agent.metadata)
         .bind(&agent.updated_at)
         .bind(&agent.id)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -168,7 +168,7 @@ impl Store {
              WHERE ab.agent_id = ? ORDER BY ab.position",
         )
         .bind(agent_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -194,7 +194,7 @@ impl Store {
             " FROM local_conversations WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?)
     }
 
@@ -214,7 +214,7 @@ impl Store {
         ))
         .bind(agent_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -228,7 +228,7 @@ impl Store {
             .bind(summary)
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -298,7 +298,7 @@ impl Store {
 }
 
 async fn insert_agent(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::store::Transaction,
     agent: &LocalAgentRow,
     blocks: &[LocalBlockRow],
 ) -> Result<(), StoreError> {
@@ -352,7 +352,7 @@ async fn insert_agent(
 }
 
 async fn insert_conversation(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::store::Transaction,
     id: &str,
     agent_id: &str,
     now: &str,

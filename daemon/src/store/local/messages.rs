@@ -85,7 +85,7 @@ const INSERT_MESSAGE: &str = "INSERT INTO local_messages (id, conversation_id, a
      created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 pub(super) async fn insert_messages(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::store::Transaction,
     scope: &MessageScope<'_>,
     messages: &[NewMessage],
 ) -> Result<(), StoreError> {
@@ -146,7 +146,7 @@ impl Store {
              ORDER BY seq"
         ))
         .bind(conversation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -163,7 +163,7 @@ impl Store {
         ))
         .bind(conversation_id)
         .bind(seq)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -200,7 +200,7 @@ impl Store {
             .bind(before)
             .bind(after)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await?)
     }
 
@@ -218,7 +218,7 @@ impl Store {
              ORDER BY seq"
         ))
         .bind(conversation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -235,7 +235,7 @@ impl Store {
         ))
         .bind(conversation_id)
         .bind(otid)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?)
     }
 
@@ -263,7 +263,7 @@ impl Store {
                 .bind(roles)
                 .bind(fts_query(query))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.connection().await?)
                 .await?
             }
             None => {
@@ -278,7 +278,7 @@ impl Store {
                 .bind(roles)
                 .bind(None::<String>)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.connection().await?)
                 .await?
             }
         };

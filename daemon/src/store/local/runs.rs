@@ -130,7 +130,7 @@ impl Store {
                     )
                     .bind(&run.conversation_id)
                     .bind(otid)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.connection().await?)
                     .await?;
                     if let Some((run_id,)) = earlier {
                         return Ok(Some(run_id.unwrap_or_default()));
@@ -211,7 +211,7 @@ impl Store {
         let found: Option<(String,)> =
             sqlx::query_as("SELECT tools FROM local_tool_sets WHERE digest = ?")
                 .bind(digest)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.connection().await?)
                 .await?;
         Ok(found.map(|(tools,)| tools))
     }
@@ -230,7 +230,7 @@ impl Store {
         .bind(run_id)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -243,7 +243,7 @@ impl Store {
                         COALESCE((SELECT last_seq_id FROM runs WHERE run_id = ?1), 0))",
         )
         .bind(run_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         Ok(seen.unwrap_or(0))
     }
@@ -255,7 +255,7 @@ impl Store {
             " FROM local_runs WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?)
     }
 
@@ -276,7 +276,7 @@ impl Store {
         .bind(conversation_id)
         .bind(agent_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await?)
     }
 
@@ -292,7 +292,7 @@ impl Store {
              ORDER BY rowid DESC LIMIT 1"
         ))
         .bind(conversation_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?)
     }
 }

@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-// sqlx uses this trait for its own transactions but does not re-export it.
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteTransactionManager;
+// sqlx uses this trait for its own transactions but does not re-export it.
 use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 

@@ -1,6 +1,7 @@
 //! Several statements written as one transaction in one query. sqlx runs
 //! SQLite on a worker thread and each statement sent on its own is another
-//! round trip to it (100-250 µs here); a batch is one, whatever it holds.
+//! round trip to it, waking a thread each way; a batch is one, whatever it
+//! holds.
 
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Encode, Sqlite, Type};

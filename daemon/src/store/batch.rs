@@ -55,12 +55,8 @@ impl Batch {
         }
         self.sql.push_str("COMMIT;");
         let query = sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.arguments);
-        let mut open = RolledBackIfAbandoned {
-            connection: Some(store.connection().await?),
-        };
-        let Some(connection) = open.connection.as_mut() else {
-            return Err(StoreError::Interrupted);
-        };
+        let mut open = RolledBackIfAbandoned { connection: None };
+        let connection = open.connection.insert(store.connection().await?);
         let written = query.execute(&mut **connection).await;
         if written.is_err() {
             // A statement failed inside the transaction this query opened;

@@ -84,19 +84,39 @@ fn ignore_interrupts_as_a_background_launch_does() {
     }
 }
 
+/// Starts a session that says it began and then sleeps; returns its id.
+async fn start_sleeper(tty: bool, ctx: &ToolContext) -> u64 {
+    let started = call(
+        "exec_command",
+        json!({"cmd": "echo begun; sleep 30", "description": "x", "tty": tty, "login": false, "yield_time_ms": 300}),
+        ctx,
+    )
+    .await;
+    assert!(started.text.contains("begun"), "{}", started.text);
+    session_of(&started).unwrap()
+}
+
+/// Types Ctrl-C into session `id`, which then ends as SIGINT ends it.
+async fn assert_ctrl_c_ends(id: u64, ctx: &ToolContext) {
+    let interrupted = call(
+        "write_stdin",
+        json!({"session_id": id, "chars": "\u{3}", "yield_time_ms": 5000}),
+        ctx,
+    )
+    .await;
+    assert!(
+        interrupted.text.contains("Exit code: 130"),
+        "{}",
+        interrupted.text
+    );
+}
+
 #[tokio::test]
 async fn without_a_terminal_input_is_closed_but_ctrl_c_interrupts() {
     ignore_interrupts_as_a_background_launch_does();
     let dir = tempfile::tempdir().unwrap();
     let ctx = ToolContext::in_dir(dir.path());
-    let started = call(
-        "exec_command",
-        json!({"cmd": "echo begun; sleep 30", "description": "x", "login": false, "yield_time_ms": 300}),
-        &ctx,
-    )
-    .await;
-    assert!(started.text.contains("begun"), "{}", started.text);
-    let id = session_of(&started).unwrap();
+    let id = start_sleeper(false, &ctx).await;
     let refused = call(
         "write_stdin",
         json!({"session_id": id, "chars": "y\n"}),
@@ -108,17 +128,7 @@ async fn without_a_terminal_input_is_closed_but_ctrl_c_interrupts() {
         "{}",
         refused.text
     );
-    let interrupted = call(
-        "write_stdin",
-        json!({"session_id": id, "chars": "\u{3}", "yield_time_ms": 5000}),
-        &ctx,
-    )
-    .await;
-    assert!(
-        interrupted.text.contains("Exit code: 130"),
-        "{}",
-        interrupted.text
-    );
+    assert_ctrl_c_ends(id, &ctx).await;
 }
 
 #[tokio::test]
@@ -126,25 +136,8 @@ async fn ctrl_c_on_a_terminal_interrupts_even_if_the_daemon_ignores_it() {
     ignore_interrupts_as_a_background_launch_does();
     let dir = tempfile::tempdir().unwrap();
     let ctx = ToolContext::in_dir(dir.path());
-    let started = call(
-        "exec_command",
-        json!({"cmd": "echo begun; sleep 30", "description": "x", "tty": true, "login": false, "yield_time_ms": 300}),
-        &ctx,
-    )
-    .await;
-    assert!(started.text.contains("begun"), "{}", started.text);
-    let id = session_of(&started).unwrap();
-    let interrupted = call(
-        "write_stdin",
-        json!({"session_id": id, "chars": "\u{3}", "yield_time_ms": 5000}),
-        &ctx,
-    )
-    .await;
-    assert!(
-        interrupted.text.contains("Exit code: 130"),
-        "{}",
-        interrupted.text
-    );
+    let id = start_sleeper(true, &ctx).await;
+    assert_ctrl_c_ends(id, &ctx).await;
 }
 
 #[tokio::test]

@@ -45,6 +45,17 @@ fn assert_consecutive(seqs: &[u64]) {
     }
 }
 
+/// The loop statuses announced, in order.
+fn loop_statuses(frontend: &Frontend) -> Vec<String> {
+    frontend
+        .seen
+        .iter()
+        .filter(|frame| frame["type"] == "update_loop_status")
+        .filter_map(|frame| frame["loop_status"]["status"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The assistant's text as streamed.
 fn streamed_text(frontend: &Frontend) -> String {
     frontend
@@ -96,6 +107,23 @@ async fn a_turn_with_an_external_tool(backend: Backend) {
     );
     let seqs = frontend.event_seqs();
     assert_consecutive(&seqs);
+    // Each of the two sends (the message, then the tool's result) is
+    // announced once, before its answer is awaited.
+    let statuses = loop_statuses(&frontend);
+    let sends: Vec<usize> = statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, status)| *status == "SENDING_API_REQUEST")
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(sends.len(), 2, "{statuses:?}");
+    for at in sends {
+        assert_eq!(
+            statuses.get(at + 1).map(String::as_str),
+            Some("WAITING_FOR_API_RESPONSE"),
+            "{statuses:?}"
+        );
+    }
 
     // What was streamed is what the server stored.
     let messages = frontend.stored_messages(&runtime).await;

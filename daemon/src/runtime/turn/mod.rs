@@ -278,7 +278,14 @@ impl Turn<'_> {
         let mcp = rt.mcp_tools().await;
         let tools = self.offered_tools(&message, mcp);
         let removed = vec![Runtime::dequeued(&self.turn.client_message_id)];
-        let drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
+        let recovering = input.row.status == InputStatus::Running;
+        let mut drafts = vec![rt.queue_draft(removed), rt.device_status_draft().await];
+        // A fresh turn sends its message next: saying so with its start
+        // spares the first send a write of its own.
+        if !recovering {
+            lock(&rt.state).loop_status = LoopStatus::SendingApiRequest;
+            drafts.push(rt.loop_status_draft());
+        }
         let running = InputStatusUpdate {
             input_id: self.turn.input_id,
             status: InputStatus::Running,
@@ -286,7 +293,7 @@ impl Turn<'_> {
         rt.log.emit_with_input_status(drafts, running).await?;
 
         // `delivering`: results of tool calls on their way to the server.
-        let (mut step, mut delivering) = if input.row.status == InputStatus::Running {
+        let (mut step, mut delivering) = if recovering {
             self.recovery_step(&message, &tools).await?
         } else {
             self.first_step(&message, &tools).await?
@@ -526,9 +533,17 @@ impl Turn<'_> {
         }
     }
 
+    /// Sets and announces the loop status, unless it is already so with
+    /// no tool executing.
     async fn set_loop(&self, status: LoopStatus, executing: Vec<String>) -> Result<(), TurnError> {
         {
             let mut state = lock(&self.runtime.state);
+            if state.loop_status == status
+                && executing.is_empty()
+                && state.executing_tool_call_ids.is_empty()
+            {
+                return Ok(());
+            }
             state.loop_status = status;
             state.executing_tool_call_ids = executing;
         }

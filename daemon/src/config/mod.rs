@@ -33,6 +33,8 @@ pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 /// 8 GiB: room for years of conversations, not for a runaway that fills
 /// the disk.
 pub const DEFAULT_MAX_DATABASE_MIB: u64 = 8192;
+/// Most threads for the daemon's own async work (`--worker-threads`).
+pub const MAX_WORKER_THREADS: usize = 64;
 const DEFAULT_LISTEN: &str = "ws://127.0.0.1:4500";
 const DEFAULT_LOCAL_LETTA_URL: &str = "http://localhost:8283";
 const DEFAULT_CLOUD_LETTA_URL: &str = "https://api.letta.com";
@@ -136,6 +138,9 @@ pub struct Cli {
         value_name = "FRACTION"
     )]
     pub compaction_threshold: Option<f64>,
+    /// Threads running the daemon's async work; SQLite, tools and file work have threads of their own [default: 1].
+    #[arg(long, env = "LETTA_DAEMON_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
     /// Configuration file [default: ~/.letta/daemon.toml].
     #[arg(long, env = "LETTA_DAEMON_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -165,6 +170,7 @@ struct FileConfig {
     default_model: Option<String>,
     max_steps: Option<u32>,
     compaction_threshold: Option<f64>,
+    worker_threads: Option<usize>,
     #[serde(default)]
     providers: BTreeMap<String, providers::ProviderFile>,
 }
@@ -225,6 +231,8 @@ pub struct Config {
     /// Where new agents live unless a request says otherwise.
     pub backend: BackendKind,
     pub local: LocalConfig,
+    /// Threads of the async runtime.
+    pub worker_threads: usize,
 }
 
 /// How the local backend runs agents.
@@ -274,6 +282,8 @@ pub enum ConfigError {
     DefaultModel(String),
     #[error("--compaction-threshold must be between 0.1 and 0.95, got {0}")]
     CompactionThreshold(f64),
+    #[error("--worker-threads must be from 1 to {MAX_WORKER_THREADS}, got {0}")]
+    WorkerThreads(usize),
 }
 
 /// What configuration reads from the user's environment beyond the flags'
@@ -387,6 +397,14 @@ impl Config {
                 .max(1),
             compaction_threshold,
         };
+        // One thread: a turn's work hops between tasks and SQLite's thread
+        // dozens of times, and each hop that wakes a second async thread
+        // as well costs more than the parallelism gives a local daemon
+        // (BENCHMARKS.md, "One async thread").
+        let worker_threads = cli.worker_threads.or(file.worker_threads).unwrap_or(1);
+        if !(1..=MAX_WORKER_THREADS).contains(&worker_threads) {
+            return Err(ConfigError::WorkerThreads(worker_threads));
+        }
         let base_url = named_url.unwrap_or_else(|| {
             let default = if api_key.is_some() {
                 DEFAULT_CLOUD_LETTA_URL
@@ -448,6 +466,7 @@ impl Config {
             },
             backend,
             local,
+            worker_threads,
         })
     }
 }

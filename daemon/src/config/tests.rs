@@ -108,6 +108,29 @@ fn bad_settings_are_named() {
 }
 
 #[test]
+fn one_async_thread_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let config = Config::resolve(cli(&["--data-dir", data]), user(dir.path())).unwrap();
+    assert_eq!(config.worker_threads, 1);
+    let config = Config::resolve(
+        cli(&["--data-dir", data, "--worker-threads", "4"]),
+        user(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(config.worker_threads, 4);
+    for bad in ["0", "65"] {
+        let err = Config::resolve(
+            cli(&["--data-dir", data, "--worker-threads", bad]),
+            user(dir.path()),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::WorkerThreads(_)), "{err}");
+        assert!(err.to_string().contains("from 1 to 64"), "{err}");
+    }
+}
+
+#[test]
 fn api_key_picks_the_cloud_and_never_prints() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::resolve(

@@ -9,7 +9,7 @@ use super::shapes::{self, stored_calls};
 use super::{LocalBackend, LocalRunStream, Result, limit_of, new_id};
 use crate::backend::{LocalError, SendRequest};
 use crate::store::local::{
-    LocalAgentRow, LocalBlockRow, LocalRunRow, LocalRunStatus, MessageRole, NewMessage,
+    LocalAgentRow, LocalBlockRow, LocalRunRow, LocalRunStatus, MessageRole, NewMessage, RunStart,
 };
 use crate::util::now_rfc3339;
 
@@ -210,20 +210,13 @@ impl LocalBackend {
             .await?;
         let key = conversation.id.clone();
         let input = input_messages(&request.messages)?;
-        for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
-            if let Some(earlier) = self.store().local_message_by_otid(&key, otid).await?
-                && let Some(run_id) = earlier.run_id
-            {
-                return self.resume_stream(&run_id, 0).await;
-            }
+        if let Err(err) = self.check_pending_calls(&key, &input).await {
+            // Sent again after its run stopped for tool calls: that run's.
+            return match self.store().local_run_of_otids(&key, &input).await? {
+                Some(earlier) => self.resume_stream(&earlier, 0).await,
+                None => Err(err),
+            };
         }
-        if let Some(running) = self.store().running_local_run(&key).await? {
-            return Err(LocalError::Busy(format!(
-                "conversation {conversation_id} is busy with run {}",
-                running.id
-            )));
-        }
-        self.check_pending_calls(&key, &input).await?;
         let tools = request.client_tools.local_set();
         let run = LocalRunRow {
             id: new_id("run"),
@@ -237,14 +230,17 @@ impl LocalBackend {
             error: None,
             created_at: now_rfc3339(),
         };
-        if let Some(earlier) = self
+        match self
             .store()
             .start_local_run(&run, &tools.text, &input)
             .await?
         {
-            return self.resume_stream(&earlier, 0).await;
+            RunStart::Started => Ok(self.stream_of(&run, 0, true)),
+            RunStart::Repeated(earlier) => self.resume_stream(&earlier, 0).await,
+            RunStart::Busy(running) => Err(LocalError::Busy(format!(
+                "conversation {conversation_id} is busy with run {running}"
+            ))),
         }
-        Ok(self.stream_of(&run, 0, true))
     }
 
     /// A user message may only follow once every tool call has its result;

@@ -8,7 +8,7 @@ mod runs;
 
 pub use agents::{LocalAgentRow, LocalBlockRow, LocalConversationRow};
 pub use messages::{LocalMessageRow, MessageRole, NewMessage};
-pub use runs::{LocalRunRow, LocalRunStatus, RunEnding, RunProgress};
+pub use runs::{LocalRunRow, LocalRunStatus, RunEnding, RunProgress, RunStart};
 
 /// The stored id of an agent's default conversation.
 pub fn default_conversation_key(agent_id: &str) -> String {

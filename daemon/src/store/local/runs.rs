@@ -61,6 +61,16 @@ pub struct RunEnding {
     pub error: Option<String>,
 }
 
+/// What starting a run came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunStart {
+    Started,
+    /// An input message (by otid) was stored before, by this run.
+    Repeated(String),
+    /// This run of the conversation is still running.
+    Busy(String),
+}
+
 /// Chunks written per statement: three parameters each, within SQLite's
 /// 32,766.
 const CHUNKS_PER_INSERT: usize = 1000;
@@ -78,14 +88,16 @@ macro_rules! run_columns {
 impl Store {
     /// Stores a run, the set of client tools it offers (`tools`, whose
     /// digest is `run.tool_set`) unless stored before, and the messages
-    /// that start it. When one of those messages (by otid) was stored
-    /// before, nothing is written and the run that took it is returned.
+    /// that start it. Nothing is written when one of those messages (by
+    /// otid) was stored before, or another run of the conversation is
+    /// running: the run that took the message, or the one running, is
+    /// named instead.
     pub async fn start_local_run(
         &self,
         run: &LocalRunRow,
         tools: &str,
         input: &[NewMessage],
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<RunStart, StoreError> {
         let mut batch = Batch::new();
         batch
             .statement("INSERT OR IGNORE INTO local_tool_sets (digest, tools) VALUES (?, ?)")
@@ -120,26 +132,44 @@ impl Store {
             .bind(run.created_at.as_str())
             .bind(run.conversation_id.as_str());
         match batch.write(self).await {
-            Ok(()) => Ok(None),
-            // An input message's otid is unique in its conversation: one
-            // stored meanwhile names the run that took it.
+            Ok(()) => Ok(RunStart::Started),
+            // An input message's otid is unique in its conversation, and so
+            // is a running run: the rows in the way say which it was.
             Err(StoreError::Sqlx(sqlx::Error::Database(err))) if err.is_unique_violation() => {
-                for otid in input.iter().filter_map(|message| message.otid.as_deref()) {
-                    let earlier: Option<(Option<String>,)> = sqlx::query_as(
-                        "SELECT run_id FROM local_messages WHERE conversation_id = ? AND otid = ?",
-                    )
-                    .bind(&run.conversation_id)
-                    .bind(otid)
-                    .fetch_optional(&mut *self.connection().await?)
-                    .await?;
-                    if let Some((run_id,)) = earlier {
-                        return Ok(Some(run_id.unwrap_or_default()));
-                    }
+                if let Some(earlier) = self.local_run_of_otids(&run.conversation_id, input).await? {
+                    return Ok(RunStart::Repeated(earlier));
+                }
+                if let Some(running) = self.running_local_run(&run.conversation_id).await? {
+                    return Ok(RunStart::Busy(running.id));
                 }
                 Err(StoreError::Sqlx(sqlx::Error::Database(err)))
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// The run that took one of these messages (by otid), if one did.
+    pub async fn local_run_of_otids(
+        &self,
+        conversation_id: &str,
+        messages: &[NewMessage],
+    ) -> Result<Option<String>, StoreError> {
+        for otid in messages
+            .iter()
+            .filter_map(|message| message.otid.as_deref())
+        {
+            let earlier: Option<(Option<String>,)> = sqlx::query_as(
+                "SELECT run_id FROM local_messages WHERE conversation_id = ? AND otid = ?",
+            )
+            .bind(conversation_id)
+            .bind(otid)
+            .fetch_optional(&mut *self.connection().await?)
+            .await?;
+            if let Some((Some(run_id),)) = earlier {
+                return Ok(Some(run_id));
+            }
+        }
+        Ok(None)
     }
 
     /// Writes one step's progress of run `run` in one transaction.
@@ -320,7 +350,7 @@ mod tests {
                 .start_local_run(&first, "[]", std::slice::from_ref(&message))
                 .await
                 .unwrap(),
-            None
+            RunStart::Started
         );
         let again = NewMessage {
             id: "message-2".into(),
@@ -332,7 +362,7 @@ mod tests {
                 .start_local_run(&second, "[]", &[again])
                 .await
                 .unwrap(),
-            Some("run-1".to_owned())
+            RunStart::Repeated("run-1".to_owned())
         );
         assert!(
             store.local_run("run-2").await.unwrap().is_none(),
@@ -344,18 +374,102 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_conversation_starts_no_run_while_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        store.create_local_agent(&agent(), &[]).await.unwrap();
+        let said = |id: &str| NewMessage {
+            id: id.into(),
+            content: "hello".into(),
+            ..NewMessage::default()
+        };
+        let first = run("run-1", 1);
+        assert_eq!(
+            store
+                .start_local_run(&first, "[]", &[said("message-1")])
+                .await
+                .unwrap(),
+            RunStart::Started
+        );
+        assert_eq!(
+            store
+                .start_local_run(&run("run-2", 2), "[]", &[said("message-2")])
+                .await
+                .unwrap(),
+            RunStart::Busy("run-1".to_owned())
+        );
+        assert!(store.local_run("run-2").await.unwrap().is_none());
+        let conversation = default_conversation_key("agent-1");
+        let stored = store.local_messages_from(&conversation, 0).await.unwrap();
+        assert_eq!(stored.len(), 1, "the second message is not stored");
+
+        let ended = RunProgress {
+            end: Some(RunEnding {
+                status: LocalRunStatus::Completed,
+                stop_reason: "end_turn".into(),
+                usage: None,
+                error: None,
+            }),
+            ..RunProgress::default()
+        };
+        store.record_run_progress(&first, ended, "t").await.unwrap();
+        assert_eq!(
+            store
+                .start_local_run(&run("run-2", 2), "[]", &[said("message-2")])
+                .await
+                .unwrap(),
+            RunStart::Started
+        );
+    }
+
+    #[tokio::test]
+    async fn of_runs_left_running_side_by_side_the_newest_stays_running() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let mut connection = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            crate::store::MIGRATOR
+                .run_to(20, &mut connection)
+                .await
+                .unwrap();
+            sqlx::raw_sql(
+                "INSERT INTO local_agents (id, name, model, system, created_at, updated_at)
+                     VALUES ('agent-1', 'a', 'p/m', '', 't', 't');
+                 INSERT INTO local_conversations (id, agent_id, created_at, updated_at)
+                     VALUES ('c', 'agent-1', 't', 't');
+                 INSERT INTO local_runs (id, conversation_id, agent_id, status, created_at, updated_at)
+                     VALUES ('run-1', 'c', 'agent-1', 'running', 't1', 't1'),
+                            ('run-2', 'c', 'agent-1', 'running', 't2', 't2');",
+            )
+            .execute(&mut connection)
+            .await
+            .unwrap();
+            connection.close().await.unwrap();
+        }
+        let store = Store::open(&path).await.unwrap();
+        let older = store.local_run("run-1").await.unwrap().unwrap();
+        assert_eq!(older.status, LocalRunStatus::Failed);
+        assert_eq!(older.stop_reason.as_deref(), Some("error"));
+        let running = store.running_local_run("c").await.unwrap().unwrap();
+        assert_eq!(running.id, "run-2");
+    }
+
+    #[tokio::test]
     async fn only_recent_runs_keep_their_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).await.unwrap();
         store.create_local_agent(&agent(), &[]).await.unwrap();
         for index in 0..RUNS_WITH_CHUNKS + 3 {
             let run = run(&format!("run-{index}"), index);
-            assert!(
-                store
-                    .start_local_run(&run, "[]", &[])
-                    .await
-                    .unwrap()
-                    .is_none()
+            assert_eq!(
+                store.start_local_run(&run, "[]", &[]).await.unwrap(),
+                RunStart::Started
             );
             let progress = RunProgress {
                 chunks: vec![(1, "{}".into())],

@@ -79,64 +79,75 @@ impl Store {
     /// Journals an input. If the same `client_message_id` was accepted
     /// before, nothing is written and the first record is returned as
     /// [`Recorded::Repeated`]; a new input without `room` is refused.
+    ///
+    /// Most inputs are one statement (the insert is its own transaction);
+    /// one that describes the session context stores what it described
+    /// with it, in a transaction.
     pub async fn record_input(
         &self,
         runtime_id: i64,
         input: NewInput<'_>,
     ) -> Result<Recorded, StoreError> {
-        let NewInput {
-            client_message_id,
-            turn_id,
-            disposition,
-            payload,
-            room,
-            described_cwd,
-            described_skills,
-            terminal_consumer_id,
-        } = input;
+        if !input.room {
+            return Ok(match self.input_by_client_id(runtime_id, &input).await? {
+                Some(existing) => Recorded::Repeated(existing),
+                None => Recorded::Refused,
+            });
+        }
+        if input.described_cwd.is_none() && input.described_skills.is_none() {
+            let inserted = insert_input(&mut *self.connection().await?, runtime_id, &input).await?;
+            return Ok(match inserted {
+                Some(row) => Recorded::Accepted(row),
+                None => Recorded::Repeated(self.first_record(runtime_id, &input).await?),
+            });
+        }
         let mut tx = self.write_transaction().await?;
-        let existing: Option<InputRow> = sqlx::query_as(concat!(
+        let Some(row) = insert_input(&mut *tx, runtime_id, &input).await? else {
+            // Gives the connection back for the read.
+            drop(tx);
+            return Ok(Recorded::Repeated(
+                self.first_record(runtime_id, &input).await?,
+            ));
+        };
+        sqlx::query(
+            "UPDATE runtimes SET context_cwd = COALESCE(?, context_cwd),
+             context_skills = COALESCE(?, context_skills) WHERE id = ?",
+        )
+        .bind(input.described_cwd)
+        .bind(input.described_skills)
+        .bind(runtime_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Recorded::Accepted(row))
+    }
+
+    async fn input_by_client_id(
+        &self,
+        runtime_id: i64,
+        input: &NewInput<'_>,
+    ) -> Result<Option<InputRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
             "SELECT ",
             input_columns!(),
             " FROM inputs WHERE runtime_id = ? AND client_message_id = ?"
         ))
         .bind(runtime_id)
-        .bind(client_message_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(existing) = existing {
-            return Ok(Recorded::Repeated(existing));
-        }
-        if !room {
-            return Ok(Recorded::Refused);
-        }
-        let row = sqlx::query_as(concat!(
-            "INSERT INTO inputs (runtime_id, client_message_id, turn_id, disposition, status, payload, accepted_at, terminal_consumer_id)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) RETURNING ",
-            input_columns!()
-        ))
-        .bind(runtime_id)
-        .bind(client_message_id)
-        .bind(turn_id)
-        .bind(disposition)
-        .bind(payload)
-        .bind(crate::util::now_rfc3339())
-        .bind(terminal_consumer_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if described_cwd.is_some() || described_skills.is_some() {
-            sqlx::query(
-                "UPDATE runtimes SET context_cwd = COALESCE(?, context_cwd),
-                 context_skills = COALESCE(?, context_skills) WHERE id = ?",
-            )
-            .bind(described_cwd)
-            .bind(described_skills)
-            .bind(runtime_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Recorded::Accepted(row))
+        .bind(input.client_message_id)
+        .fetch_optional(&mut *self.connection().await?)
+        .await?)
+    }
+
+    /// The record an insert ran into. Inputs are never deleted while their
+    /// runtime exists, so it is there.
+    async fn first_record(
+        &self,
+        runtime_id: i64,
+        input: &NewInput<'_>,
+    ) -> Result<InputRow, StoreError> {
+        self.input_by_client_id(runtime_id, input)
+            .await?
+            .ok_or(StoreError::Sqlx(sqlx::Error::RowNotFound))
     }
 
     /// Inputs not finished yet, in queue order.
@@ -273,5 +284,117 @@ impl Store {
         .fetch_all(&mut *self.connection().await?)
         .await?;
         Ok(rows)
+    }
+}
+
+/// Inserts a new input; `None` if its `client_message_id` was taken.
+async fn insert_input(
+    connection: &mut sqlx::SqliteConnection,
+    runtime_id: i64,
+    input: &NewInput<'_>,
+) -> Result<Option<InputRow>, StoreError> {
+    Ok(sqlx::query_as(concat!(
+        "INSERT INTO inputs (runtime_id, client_message_id, turn_id, disposition, status, payload, accepted_at, terminal_consumer_id)
+         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)
+         ON CONFLICT (runtime_id, client_message_id) DO NOTHING RETURNING ",
+        input_columns!()
+    ))
+    .bind(runtime_id)
+    .bind(input.client_message_id)
+    .bind(input.turn_id)
+    .bind(input.disposition)
+    .bind(input.payload)
+    .bind(crate::util::now_rfc3339())
+    .bind(input.terminal_consumer_id)
+    .fetch_optional(connection)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(client_message_id: &'a str, room: bool) -> NewInput<'a> {
+        NewInput {
+            client_message_id,
+            turn_id: "turn-1",
+            disposition: Disposition::Started,
+            payload: "{}",
+            room,
+            described_cwd: None,
+            described_skills: None,
+            terminal_consumer_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_input_is_journaled_once_and_refused_only_when_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        let runtime = store
+            .upsert_runtime("agent-1", "default", "/", "standard", "t")
+            .await
+            .unwrap();
+        let Recorded::Accepted(first) = store
+            .record_input(runtime.id, input("cm-1", true))
+            .await
+            .unwrap()
+        else {
+            panic!("a new input is accepted")
+        };
+        assert_eq!(first.client_message_id, "cm-1");
+        assert_eq!(first.status, InputStatus::Queued);
+        for room in [true, false] {
+            match store
+                .record_input(runtime.id, input("cm-1", room))
+                .await
+                .unwrap()
+            {
+                Recorded::Repeated(again) => assert_eq!(again, first),
+                other => panic!("the first record comes back, with room {room}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            store
+                .record_input(runtime.id, input("cm-2", false))
+                .await
+                .unwrap(),
+            Recorded::Refused
+        ));
+        assert_eq!(store.open_inputs(runtime.id).await.unwrap(), vec![first]);
+    }
+
+    #[tokio::test]
+    async fn an_input_describing_its_context_stores_what_it_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).await.unwrap();
+        let runtime = store
+            .upsert_runtime("agent-1", "default", "/", "standard", "t")
+            .await
+            .unwrap();
+        let described = NewInput {
+            described_cwd: Some("/work"),
+            described_skills: Some("[]"),
+            ..input("cm-1", true)
+        };
+        assert!(matches!(
+            store.record_input(runtime.id, described).await.unwrap(),
+            Recorded::Accepted(_)
+        ));
+        let again = NewInput {
+            described_cwd: Some("/elsewhere"),
+            ..described
+        };
+        assert!(matches!(
+            store.record_input(runtime.id, again).await.unwrap(),
+            Recorded::Repeated(_)
+        ));
+        let runtime = store
+            .find_runtime("agent-1", "default")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(runtime.context_cwd.as_deref(), Some("/work"));
+        assert_eq!(runtime.context_skills.as_deref(), Some("[]"));
     }
 }

@@ -192,6 +192,15 @@ async fn a_turn_ending_as_the_daemon_crashes_is_reported_once(backend: Backend) 
         .filter(|frame| frame["type"] == "turn_finished")
         .count();
     assert_eq!(ends, 1, "{:?}", after.types());
+    // The run's last events go out with the turn's end: streamed again
+    // after the restart, and exactly once.
+    assert_eq!(after.deltas("stop_reason").len(), 1, "{:?}", after.types());
+    assert_eq!(
+        after.deltas("usage_statistics").len(),
+        1,
+        "{:?}",
+        after.types()
+    );
 }
 
 /// A daemon that aborts at crash point `point`, a frontend on it and a new

@@ -197,7 +197,7 @@ impl Runtime {
         };
         if let Err(err) = self
             .log
-            .emit_with_input_status(vec![self.queue_draft(removed), finished], end)
+            .emit_with_input_status(vec![self.queue_draft(removed), finished], None, end)
             .await
         {
             // Still stored as waiting: it stays in the queue.

@@ -181,14 +181,17 @@ impl EventLog {
     }
 
     /// Emits events, recording an input's new status (a turn that starts
-    /// or ends) in the same transaction.
+    /// or ends) in the same transaction, and advancing a run cursor with
+    /// them if given.
     pub async fn emit_with_input_status(
         &self,
         drafts: Vec<Draft>,
+        cursor: Option<CursorAdvance>,
         status: InputStatusUpdate,
     ) -> Result<u64, StoreError> {
         let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
-        self.emit_locked(next_seq, drafts, None, Some(status)).await
+        self.emit_locked(next_seq, drafts, cursor, Some(status))
+            .await
     }
 
     /// Emits events that `build` drafts while the emit lock is held, so a

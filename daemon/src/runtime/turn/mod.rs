@@ -28,6 +28,7 @@ use crate::util::lock;
 use crate::backend::{BackendError, RunStream, SendRequest};
 use crate::store::{InputStatus, InputStatusUpdate, RunRow, RunStatus, StoreError};
 use letta_api::backoff;
+use stream::EventWrite;
 pub(crate) use tools::OfferedCache;
 use tools::{Offered, ToolCall, approval_entry};
 
@@ -53,6 +54,17 @@ struct RunEnd {
     stop_reason: Option<String>,
     usage: Option<Value>,
     calls: Vec<ToolCall>,
+    /// The run's last events, not written yet: a run that ends its turn
+    /// leaves them to go out with the turn's end, in one transaction.
+    last_events: Option<EventWrite>,
+}
+
+impl RunEnd {
+    /// Whether the turn ends with this run: it stopped for anything but
+    /// client-side calls to make.
+    fn ends_turn(&self) -> bool {
+        self.stop_reason.as_deref() != Some("requires_approval") || self.calls.is_empty()
+    }
 }
 
 /// Where a turn goes next.
@@ -128,14 +140,18 @@ impl Turn<'_> {
     async fn run(self, input: QueuedInput) {
         let outcome = self.drive(&input).await;
         let rt = self.runtime;
+        let mut last_events = None;
         let (status, stop_reason, run_id, usage, error) = match outcome {
-            Ok(end) => (
-                InputStatus::Finished,
-                end.stop_reason.unwrap_or_else(|| "end_turn".to_owned()),
-                end.run_id,
-                end.usage,
-                None,
-            ),
+            Ok(end) => {
+                last_events = end.last_events;
+                (
+                    InputStatus::Finished,
+                    end.stop_reason.unwrap_or_else(|| "end_turn".to_owned()),
+                    end.run_id,
+                    end.usage,
+                    None,
+                )
+            }
             Err(TurnError::Cancelled) => {
                 if let Err(err) = self.settle_unanswered_calls().await {
                     tracing::warn!(error = %err, "cannot settle the tool calls of an aborted turn");
@@ -175,7 +191,11 @@ impl Turn<'_> {
             state.active_run_ids.clear();
             state.executing_tool_call_ids.clear();
         }
-        let mut drafts = vec![rt.loop_status_draft(), rt.device_status_draft().await];
+        let (mut drafts, cursor) = match last_events {
+            Some(last) => (last.drafts, last.cursor),
+            None => (Vec::new(), None),
+        };
+        drafts.extend([rt.loop_status_draft(), rt.device_status_draft().await]);
         if let Some(message) = &error {
             drafts.push(self.loop_error(&input, message).await);
         }
@@ -195,12 +215,14 @@ impl Turn<'_> {
         crate::faults::crash_point("turn-ending");
         // How the input ended and the `turn_finished` that says so go in one
         // transaction: a turn marked done without it would leave frontends
-        // waiting, and one told done but not marked would run again.
+        // waiting, and one told done but not marked would run again. (A
+        // crash before it leaves the last run streaming: the turn is
+        // recovered by reattaching to it.)
         let end = InputStatusUpdate {
             input_id: self.turn.input_id,
             status,
         };
-        if let Err(err) = rt.log.emit_with_input_status(drafts, end).await {
+        if let Err(err) = rt.log.emit_with_input_status(drafts, cursor, end).await {
             tracing::error!(error = %err, "cannot record the end of a turn");
         }
         lock(&rt.state).recording_end = false;
@@ -290,7 +312,7 @@ impl Turn<'_> {
             input_id: self.turn.input_id,
             status: InputStatus::Running,
         };
-        rt.log.emit_with_input_status(drafts, running).await?;
+        rt.log.emit_with_input_status(drafts, None, running).await?;
 
         // `delivering`: results of tool calls on their way to the server.
         let (mut step, mut delivering) = if recovering {
@@ -308,7 +330,7 @@ impl Turn<'_> {
                 rt.store.deliver_tool_results(&delivering).await?;
                 delivering.clear();
             }
-            if end.stop_reason.as_deref() != Some("requires_approval") || end.calls.is_empty() {
+            if end.ends_turn() {
                 return Ok(end);
             }
             // Tools see the abort themselves (Bash kills its process group),
@@ -403,6 +425,7 @@ impl Turn<'_> {
                     run_id: Some(run.run_id),
                     stop_reason: run.stop_reason,
                     usage: None,
+                    last_events: None,
                 }),
             },
             None if self.server_has_message().await? => match self.newest_run().await? {

@@ -52,6 +52,12 @@ impl Batch {
     }
 }
 
+/// Events and a run-cursor advance to write in one transaction.
+pub(super) struct EventWrite {
+    pub(super) drafts: Vec<Draft>,
+    pub(super) cursor: Option<CursorAdvance>,
+}
+
 /// What reading a run stream gave.
 enum Next {
     Chunk(Chunk),
@@ -121,6 +127,7 @@ impl Turn<'_> {
             stop_reason: None,
             usage: None,
             calls: Vec::new(),
+            last_events: None,
         };
         if let Some(run_id) = run_id {
             self.run_started(&run_id).await?;
@@ -133,8 +140,11 @@ impl Turn<'_> {
         loop {
             // Chunks that arrive together are committed together (one
             // transaction per batch, events still before anyone sees them);
-            // a lone chunk is committed at once.
-            let next = if batch.is_empty() {
+            // a lone chunk is committed at once. The run's closing chunks
+            // (stop_reason, usage) wait for its end and go with it: a Letta
+            // server sends them without a seq_id, so committed on their own,
+            // a stream resumed after a crash would bring them again.
+            let next = if batch.is_empty() || end.stop_reason.is_some() {
                 match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
                     Ok(next) => Next::from(next),
                     Err(_) => Next::Interrupted,
@@ -159,11 +169,11 @@ impl Turn<'_> {
                     return Err(err.into());
                 }
                 Next::Interrupted => {
-                    self.commit(&mut batch, &end, None).await?;
                     if end.stop_reason.is_some() {
                         // Everything that matters arrived; only [DONE] is missing.
                         break;
                     }
+                    self.commit(&mut batch, &end, None).await?;
                     let Some(run_id) = end.run_id.clone() else {
                         return Err(TurnError::Protocol(
                             "the stream ended before the run started".to_owned(),
@@ -227,7 +237,11 @@ impl Turn<'_> {
             approval_calls: (!end.calls.is_empty())
                 .then(|| serde_json::to_string(&end.calls).unwrap_or_default()),
         };
-        self.commit(&mut batch, &end, Some(finish)).await?;
+        if end.ends_turn() && !batch.has_tool_call_piece {
+            end.last_events = Some(self.take_write(&mut batch, &end, Some(finish)));
+        } else {
+            self.commit(&mut batch, &end, Some(finish)).await?;
+        }
         Ok(end)
     }
 
@@ -239,10 +253,24 @@ impl Turn<'_> {
         end: &RunEnd,
         finish: Option<RunFinish>,
     ) -> Result<(), TurnError> {
-        let finish = finish.filter(|_| end.run_id.is_some());
-        if batch.is_empty() && finish.is_none() {
+        let write = self.take_write(batch, end, finish);
+        if write.drafts.is_empty() && write.cursor.is_none() {
             return Ok(());
         }
+        self.runtime
+            .log
+            .emit_all(write.drafts, write.cursor)
+            .await?;
+        if std::mem::take(&mut batch.has_tool_call_piece) {
+            crate::faults::crash_point("tool-call-piece-committed");
+        }
+        Ok(())
+    }
+
+    /// What writing a batch (and with `finish`, the run's end) takes,
+    /// leaving the batch empty.
+    fn take_write(&self, batch: &mut Batch, end: &RunEnd, finish: Option<RunFinish>) -> EventWrite {
+        let finish = finish.filter(|_| end.run_id.is_some());
         let seq_id = batch.seq_id.take();
         let starts_run = std::mem::take(&mut batch.starts_run);
         let cursor = end
@@ -255,13 +283,9 @@ impl Turn<'_> {
                 seq_id: seq_id.unwrap_or(0),
                 finish,
             });
-        self.runtime
-            .log
-            .emit_all(std::mem::take(&mut batch.drafts), cursor)
-            .await?;
-        if std::mem::take(&mut batch.has_tool_call_piece) {
-            crate::faults::crash_point("tool-call-piece-committed");
+        EventWrite {
+            drafts: std::mem::take(&mut batch.drafts),
+            cursor,
         }
-        Ok(())
     }
 }

@@ -102,7 +102,7 @@ impl Store {
             });
         }
         let mut tx = self.write_transaction().await?;
-        let Some(row) = insert_input(&mut *tx, runtime_id, &input).await? else {
+        let Some(row) = insert_input(&mut tx, runtime_id, &input).await? else {
             // Gives the connection back for the read.
             drop(tx);
             return Ok(Recorded::Repeated(

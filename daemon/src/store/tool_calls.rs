@@ -52,10 +52,11 @@ impl Store {
         input: &str,
         read_only: bool,
     ) -> Result<ToolCallRow, StoreError> {
-        sqlx::query(
+        let inserted: Option<ToolCallRow> = sqlx::query_as(concat!(
             "INSERT INTO tool_calls (tool_call_id, runtime_id, turn_id, tool_name, input, read_only, state, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'requested', ?) ON CONFLICT (tool_call_id) DO NOTHING",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, 'requested', ?) ON CONFLICT (tool_call_id) DO NOTHING RETURNING ",
+            columns!()
+        ))
         .bind(tool_call_id)
         .bind(runtime_id)
         .bind(turn_id)
@@ -63,11 +64,17 @@ impl Store {
         .bind(input)
         .bind(read_only)
         .bind(crate::util::now_rfc3339())
-        .execute(&mut *self.connection().await?)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
-        self.tool_call(tool_call_id)
-            .await?
-            .ok_or(StoreError::Sqlx(sqlx::Error::RowNotFound))
+        // A call requested before (a turn recovered after a crash) keeps
+        // its row and its state.
+        match inserted {
+            Some(row) => Ok(row),
+            None => self
+                .tool_call(tool_call_id)
+                .await?
+                .ok_or(StoreError::Sqlx(sqlx::Error::RowNotFound)),
+        }
     }
 
     pub async fn tool_call(&self, tool_call_id: &str) -> Result<Option<ToolCallRow>, StoreError> {
@@ -342,6 +349,40 @@ mod tests {
             wakes_before,
             "another table's version stays"
         );
+    }
+
+    #[tokio::test]
+    async fn a_call_requested_again_keeps_its_row() {
+        let (_dir, store, runtime) = store_with_a_runtime().await;
+        let first = store
+            .request_tool_call(runtime.id, "turn-1", "call-1", "Bash", "{}", false)
+            .await
+            .unwrap();
+        assert_eq!(first.tool_name, "Bash");
+        store
+            .interrupt_tool_call("call-1", "aborted")
+            .await
+            .unwrap();
+        let interrupted = store.tool_call("call-1").await.unwrap().unwrap();
+        assert_ne!(interrupted, first);
+        let again = store
+            .request_tool_call(runtime.id, "turn-2", "call-1", "Read", "{\"x\":1}", true)
+            .await
+            .unwrap();
+        assert_eq!(again, interrupted);
+    }
+
+    #[tokio::test]
+    async fn a_runtimes_change_moves_its_version() {
+        let (_dir, store, runtime) = store_with_a_runtime().await;
+        let before = store.runtimes_version();
+        store.session_rules(runtime.id).await.unwrap();
+        assert_eq!(store.runtimes_version(), before, "reads change nothing");
+        store
+            .add_session_rules(runtime.id, &["Bash(ls)".to_owned()])
+            .await
+            .unwrap();
+        assert!(store.runtimes_version() > before);
     }
 
     #[tokio::test]

@@ -50,7 +50,12 @@ impl Runtime {
     pub(crate) async fn policy(&self) -> Result<Policy, StoreError> {
         let mode = lock(&self.state).mode;
         let (cwd, mut rules) = self.settings().await;
-        let session = self.store.session_rules(self.id).await?;
+        let version = self.store.runtimes_version();
+        let session = self
+            .copies
+            .session_rules
+            .get(version, self.store.session_rules(self.id))
+            .await?;
         let mut allow: Vec<(Rule, Source)> = session
             .iter()
             .filter_map(|text| text.parse().ok())

@@ -1,7 +1,8 @@
 //! Copies of what the store holds about a runtime that every status update
-//! repeats — its pending approvals, its scheduled wakes — kept while the
-//! version of their table says they are still true. A turn sends three
-//! status updates, and each was two more round trips to SQLite.
+//! or tool call repeats — its pending approvals, its scheduled wakes, its
+//! session rules — kept while the version of their table says they are
+//! still true. A turn sends three status updates and asks for the rules
+//! twice per tool call; each was a round trip or two to SQLite.
 
 use std::sync::Mutex;
 
@@ -14,6 +15,7 @@ use crate::util::lock;
 pub(super) struct Copies {
     pub(super) approvals: Copy<Vec<PendingControlRequest>>,
     pub(super) wakes: Copy<Value>,
+    pub(super) session_rules: Copy<Vec<String>>,
 }
 
 /// A value read at a table version.

@@ -106,6 +106,7 @@ pub struct Store {
 struct TableVersions {
     tool_calls: AtomicU64,
     wakes: AtomicU64,
+    runtimes: AtomicU64,
 }
 
 impl TableVersions {
@@ -113,6 +114,7 @@ impl TableVersions {
         let version = match table {
             "tool_calls" => &self.tool_calls,
             "wakes" => &self.wakes,
+            "runtimes" => &self.runtimes,
             _ => return,
         };
         version.fetch_add(1, Ordering::AcqRel);
@@ -311,6 +313,11 @@ impl Store {
     /// The version of the `wakes` table, as [`Store::tool_calls_version`].
     pub fn wakes_version(&self) -> u64 {
         self.versions.wakes.load(Ordering::Acquire)
+    }
+
+    /// The version of the `runtimes` table, as [`Store::tool_calls_version`].
+    pub fn runtimes_version(&self) -> u64 {
+        self.versions.runtimes.load(Ordering::Acquire)
     }
 
     /// Transactions committed since the database was opened.

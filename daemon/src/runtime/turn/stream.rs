@@ -144,14 +144,16 @@ impl Turn<'_> {
             // (stop_reason, usage) wait for its end and go with it: a Letta
             // server sends them without a seq_id, so committed on their own,
             // a stream resumed after a crash would bring them again.
-            let next = if batch.is_empty() || end.stop_reason.is_some() {
+            // A full batch is committed even then: a server that streams on
+            // past stop_reason makes the daemon hold no more than a batch.
+            let next = if batch.is_full() {
+                self.commit(&mut batch, &end, None).await?;
+                continue;
+            } else if batch.is_empty() || end.stop_reason.is_some() {
                 match tokio::time::timeout(rt.stall_timeout, stream.next()).await {
                     Ok(next) => Next::from(next),
                     Err(_) => Next::Interrupted,
                 }
-            } else if batch.is_full() {
-                self.commit(&mut batch, &end, None).await?;
-                continue;
             } else {
                 match stream.next().now_or_never() {
                     Some(next) => Next::from(next),

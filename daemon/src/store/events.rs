@@ -150,15 +150,10 @@ pub(crate) fn to_i64(value: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DATABASE_FILE;
+    use crate::store::store_with_a_runtime;
 
     async fn store_with_runtime() -> (tempfile::TempDir, Store, i64) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join(DATABASE_FILE)).await.unwrap();
-        let runtime = store
-            .upsert_runtime("agent-1", "default", "/", "standard", "t0")
-            .await
-            .unwrap();
+        let (dir, store, runtime) = store_with_a_runtime().await;
         (dir, store, runtime.id)
     }
 

@@ -380,6 +380,19 @@ impl CheckpointSchedule {
     }
 }
 
+/// A store in a temporary directory holding one runtime (agent `agent-1`,
+/// its default conversation), for tests.
+#[cfg(test)]
+pub(crate) async fn store_with_a_runtime() -> (tempfile::TempDir, Store, RuntimeRow) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join(DATABASE_FILE)).await.unwrap();
+    let runtime = store
+        .upsert_runtime("agent-1", "default", "/", "standard", "t")
+        .await
+        .unwrap();
+    (dir, store, runtime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

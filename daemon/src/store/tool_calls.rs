@@ -302,18 +302,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn store_with_a_runtime() -> (tempfile::TempDir, Store, crate::store::RuntimeRow) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join(crate::store::DATABASE_FILE))
-            .await
-            .unwrap();
-        let runtime = store
-            .upsert_runtime("agent-1", "default", "/tmp", "standard", "t")
-            .await
-            .unwrap();
-        (dir, store, runtime)
-    }
+    use crate::store::store_with_a_runtime;
 
     #[tokio::test]
     async fn the_tool_calls_version_moves_with_every_change_and_only_then() {

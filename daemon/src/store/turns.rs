@@ -313,6 +313,7 @@ async fn insert_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::store_with_a_runtime;
 
     fn input<'a>(client_message_id: &'a str, room: bool) -> NewInput<'a> {
         NewInput {
@@ -329,12 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_input_is_journaled_once_and_refused_only_when_new() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let runtime = store
-            .upsert_runtime("agent-1", "default", "/", "standard", "t")
-            .await
-            .unwrap();
+        let (_dir, store, runtime) = store_with_a_runtime().await;
         let Recorded::Accepted(first) = store
             .record_input(runtime.id, input("cm-1", true))
             .await
@@ -366,12 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_input_describing_its_context_stores_what_it_described() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).await.unwrap();
-        let runtime = store
-            .upsert_runtime("agent-1", "default", "/", "standard", "t")
-            .await
-            .unwrap();
+        let (_dir, store, runtime) = store_with_a_runtime().await;
         let described = NewInput {
             described_cwd: Some("/work"),
             described_skills: Some("[]"),

@@ -333,6 +333,20 @@ mod tests {
     use crate::store::local::default_conversation_key;
     use crate::store::local::fixtures::{agent, run};
 
+    /// A step that streamed `chunks` and ended its run with `end_turn`.
+    fn completed(chunks: Vec<(i64, String)>) -> RunProgress {
+        RunProgress {
+            chunks,
+            end: Some(RunEnding {
+                status: LocalRunStatus::Completed,
+                stop_reason: "end_turn".into(),
+                usage: None,
+                error: None,
+            }),
+            ..RunProgress::default()
+        }
+    }
+
     #[tokio::test]
     async fn a_message_sent_twice_starts_one_run_and_names_it_the_second_time() {
         let dir = tempfile::tempdir().unwrap();
@@ -403,16 +417,10 @@ mod tests {
         let stored = store.local_messages_from(&conversation, 0).await.unwrap();
         assert_eq!(stored.len(), 1, "the second message is not stored");
 
-        let ended = RunProgress {
-            end: Some(RunEnding {
-                status: LocalRunStatus::Completed,
-                stop_reason: "end_turn".into(),
-                usage: None,
-                error: None,
-            }),
-            ..RunProgress::default()
-        };
-        store.record_run_progress(&first, ended, "t").await.unwrap();
+        store
+            .record_run_progress(&first, completed(Vec::new()), "t")
+            .await
+            .unwrap();
         assert_eq!(
             store
                 .start_local_run(&run("run-2", 2), "[]", &[said("message-2")])
@@ -471,16 +479,7 @@ mod tests {
                 store.start_local_run(&run, "[]", &[]).await.unwrap(),
                 RunStart::Started
             );
-            let progress = RunProgress {
-                chunks: vec![(1, "{}".into())],
-                end: Some(RunEnding {
-                    status: LocalRunStatus::Completed,
-                    stop_reason: "end_turn".into(),
-                    usage: None,
-                    error: None,
-                }),
-                ..RunProgress::default()
-            };
+            let progress = completed(vec![(1, "{}".into())]);
             store
                 .record_run_progress(&run, progress, "t")
                 .await

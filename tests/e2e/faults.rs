@@ -86,6 +86,47 @@ async fn a_stalled_stream_is_resumed() {
     assert_eq!(mock.seen().resumes, vec![6]);
 }
 
+/// A chunk that comes ahead of the ones before it (Letta's batched writes
+/// to Redis can race) is held until they come: the frontend sees the text
+/// in order, and nothing is skipped as if it had been seen.
+#[tokio::test]
+async fn a_chunk_that_overtakes_others_is_put_back_in_order() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        overtake: Some((8, 4)),
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-overtaken").await;
+    assert_eq!(vec![text], mock.full_texts());
+    assert_ascending(&frontend);
+}
+
+/// A stream cut while an early chunk is held is resumed after the last
+/// chunk handed on in order, not after the held one.
+#[tokio::test]
+async fn a_stream_cut_while_a_chunk_is_held_is_resumed_before_it() {
+    let (mock, _daemon, mut frontend, runtime) = start(Faults {
+        overtake: Some((8, 4)),
+        // The first stream brings seq 1, 2, 3, 8, 4 and is cut.
+        drop_after: Some(5),
+        ..Faults::default()
+    })
+    .await;
+    let text = one_turn(&mut frontend, &runtime, "cm-overtaken-cut").await;
+    assert_eq!(vec![text], mock.full_texts());
+    assert_ascending(&frontend);
+    assert_eq!(mock.seen().resumes, vec![4]);
+}
+
+fn assert_ascending(frontend: &Frontend) {
+    let seq_ids: Vec<u64> = frontend
+        .deltas("assistant_message")
+        .iter()
+        .filter_map(|delta| delta["seq_id"].as_u64())
+        .collect();
+    assert!(seq_ids.is_sorted(), "{seq_ids:?}");
+}
+
 #[tokio::test]
 async fn a_lost_send_response_streams_the_run_it_started() {
     let faults = Faults {

@@ -21,6 +21,7 @@
 
 mod agent_files;
 mod error;
+mod order;
 pub mod stream;
 
 use std::time::Duration;
@@ -318,7 +319,7 @@ impl LettaApi {
         body: &impl Serialize,
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/conversations/{}/messages", segment(conversation_id));
-        self.stream(&path, body, Retry::Never).await
+        self.stream(&path, body, 0, Retry::Never).await
     }
 
     /// Reattaches to a run's stream after `starting_after` (its last seen
@@ -330,7 +331,7 @@ impl LettaApi {
     ) -> Result<RunStream, LettaError> {
         let path = format!("/v1/runs/{}/stream", segment(run_id));
         let body = json!({ "starting_after": starting_after, "include_pings": true });
-        self.stream(&path, &body, Retry::Safe).await
+        self.stream(&path, &body, starting_after, Retry::Safe).await
     }
 
     // --- plumbing
@@ -358,16 +359,18 @@ impl LettaApi {
         serde_json::from_str(&text).map_err(|err| LettaError::Decode(format!("{path}: {err}")))
     }
 
-    /// POSTs `body` and returns the answer as a run stream.
+    /// POSTs `body` and returns the answer as the stream of a run's chunks
+    /// after `after`.
     async fn stream(
         &self,
         path: &str,
         body: &impl Serialize,
+        after: u64,
         retry: Retry,
     ) -> Result<RunStream, LettaError> {
         let request = self.request(Method::POST, path, None, None).json(body);
         let response = self.send(request, Body::Stream, retry).await?;
-        Ok(RunStream::new(response))
+        Ok(RunStream::new(response, after))
     }
 
     /// Sends a request, retrying transient failures when `retry` allows;

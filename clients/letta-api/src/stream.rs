@@ -4,7 +4,9 @@
 //! carrying `message_type` and, in background mode, `run_id` and a 1-based
 //! `seq_id` (`stop_reason` and `usage_statistics` come without `seq_id`);
 //! `data: [DONE]` at the end; errors as `event: error` with either
-//! `{"error": {"message": ...}}` or `{"message": ...}`.
+//! `{"error": {"message": ...}}` or `{"message": ...}`. Numbered chunks are
+//! handed on in `seq_id` order, whatever order they came in (see
+//! [`crate::order`]).
 
 use std::pin::Pin;
 
@@ -12,14 +14,20 @@ use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use tokio::time::Instant;
 
 use crate::LettaError;
+use crate::order::InOrder;
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
-/// The chunks of one run, as they arrive.
+/// The chunks of one run, in order.
 pub struct RunStream {
     events: Events,
+    order: InOrder,
+    /// How the server ended the stream (`[DONE]` or an error event), to
+    /// be told once the chunks held before it are handed on.
+    ending: Option<Result<(), LettaError>>,
 }
 
 /// One item of a run stream. Chunks are not boxed: nearly every item is
@@ -152,15 +160,65 @@ impl Chunk {
 }
 
 impl RunStream {
-    pub(crate) fn new(response: reqwest::Response) -> RunStream {
+    /// The stream of a run's chunks after `after` (0: from the start).
+    pub(crate) fn new(response: reqwest::Response, after: u64) -> RunStream {
+        RunStream::of_bytes(response.bytes_stream(), after)
+    }
+
+    fn of_bytes<B, S>(bytes: S, after: u64) -> RunStream
+    where
+        B: AsRef<[u8]>,
+        S: Stream<Item = Result<B, reqwest::Error>> + Send + 'static,
+    {
         RunStream {
-            events: Box::pin(response.bytes_stream().eventsource()),
+            events: Box::pin(bytes.eventsource()),
+            order: InOrder::new(after),
+            ending: None,
         }
     }
 
     /// The next item; `None` when the connection ended (with or without
     /// `[DONE]` — a stream that ends without it was cut off).
+    ///
+    /// Cancel-safe: every change of state follows the one read awaited.
     pub async fn next(&mut self) -> Option<Result<StreamItem, LettaError>> {
+        loop {
+            if let Some(chunk) = self.order.pop() {
+                return Some(Ok(StreamItem::Chunk(chunk)));
+            }
+            if let Some(ending) = self.ending.take() {
+                return Some(ending.map(|()| StreamItem::Done));
+            }
+            let read = match self.order.deadline() {
+                None => self.read().await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, self.read()).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        self.order.skip_gap(Instant::now());
+                        continue;
+                    }
+                },
+            };
+            match read {
+                Some(Ok(StreamItem::Chunk(chunk))) => self.order.push(chunk, Instant::now()),
+                // The server's last word: what is held goes out before it.
+                Some(Ok(StreamItem::Done)) => {
+                    self.order.flush();
+                    self.ending = Some(Ok(()));
+                }
+                Some(Err(failed @ LettaError::RunFailed(_))) => {
+                    self.order.flush();
+                    self.ending = Some(Err(failed));
+                }
+                // Cut off: chunks held come again on the resumed stream,
+                // which starts after the last one handed on.
+                other => return other,
+            }
+        }
+    }
+
+    /// The next item as the server sent it.
+    async fn read(&mut self) -> Option<Result<StreamItem, LettaError>> {
         loop {
             let event = match self.events.next().await? {
                 Ok(event) => event,
@@ -235,6 +293,52 @@ mod tests {
         assert_eq!(other.message, StreamMessage::Other);
         assert_eq!(other.raw["x"], 1);
         assert!(Chunk::parse("[1]").is_err());
+    }
+
+    /// A stream of these SSE events that then stays open, or ends.
+    fn stream_of(events: &[&str], open: bool) -> RunStream {
+        let bytes: Vec<Result<Vec<u8>, reqwest::Error>> = events
+            .iter()
+            .map(|event| Ok(format!("data: {event}\n\n").into_bytes()))
+            .collect();
+        let pending = futures_util::stream::pending().take(usize::from(open));
+        RunStream::of_bytes(futures_util::stream::iter(bytes).chain(pending), 0)
+    }
+
+    fn word(seq: u64) -> String {
+        format!(r#"{{"message_type":"assistant_message","seq_id":{seq}}}"#)
+    }
+
+    async fn seq_of(stream: &mut RunStream) -> Option<u64> {
+        match stream.next().await {
+            Some(Ok(StreamItem::Chunk(chunk))) => chunk.seq_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_is_waited_for_then_gone_past() {
+        let (one, three) = (word(1), word(3));
+        let mut stream = stream_of(&[&one, &three], true);
+        assert_eq!(seq_of(&mut stream).await, Some(1));
+        let waiting = tokio::time::Instant::now();
+        assert_eq!(seq_of(&mut stream).await, Some(3));
+        let waited = waiting.elapsed();
+        let patience = crate::order::GAP_PATIENCE;
+        assert!(waited >= patience && waited < patience * 2, "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn chunks_held_go_out_before_done_and_not_after_a_cut() {
+        let (one, two, four) = (word(1), word(2), word(4));
+        let mut done = stream_of(&[&one, &four, &two, "[DONE]"], false);
+        for seq in [1, 2, 4] {
+            assert_eq!(seq_of(&mut done).await, Some(seq));
+        }
+        assert!(matches!(done.next().await, Some(Ok(StreamItem::Done))));
+        let mut cut = stream_of(&[&one, &four], false);
+        assert_eq!(seq_of(&mut cut).await, Some(1));
+        assert!(cut.next().await.is_none(), "4 comes again after a resume");
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub struct Faults {
     /// Raw text put into each run's first stream after this many events
     /// (after a cut, it is the last thing sent).
     pub insert: Option<(usize, String)>,
+    /// `(seq, by)`: in every stream of a run, the chunk numbered `seq` comes
+    /// `by` places early, as when two of Letta 0.16.8's batched writes to
+    /// its Redis stream race (the order is then the stream's, for every
+    /// reader and every resume).
+    pub overtake: Option<(u64, usize)>,
     /// Applied to successive sends, first to last.
     pub send_failures: VecDeque<SendFailure>,
     pub chunk_delay: Duration,
@@ -568,8 +573,14 @@ fn stream_response(state: Arc<Mutex<MockState>>, run_id: &str, after: u64) -> Re
     };
     let first = !std::mem::replace(&mut run.streamed_once, true);
     let delay = faults.chunk_delay.max(run.delay);
-    let mut events: Vec<String> = run
-        .chunks
+    let mut chunks = run.chunks.clone();
+    if let Some((seq, by)) = faults.overtake
+        && let Some(at) = chunks.iter().position(|chunk| chunk["seq_id"] == seq)
+    {
+        let chunk = chunks.remove(at);
+        chunks.insert(at.saturating_sub(by), chunk);
+    }
+    let mut events: Vec<String> = chunks
         .iter()
         .filter(|chunk| chunk["seq_id"].as_u64().is_some_and(|seq| seq > after))
         .map(|chunk| format!("data: {chunk}\n\n"))

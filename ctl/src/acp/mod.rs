@@ -8,6 +8,7 @@
 mod history;
 mod mcp;
 mod permissions;
+mod prompt;
 mod session;
 mod skills;
 mod updates;
@@ -498,8 +499,8 @@ pub mod fuzzing {
 
     /// A prompt's content blocks, as the agent's text and images.
     pub fn prompt(blocks: &[Value]) {
-        let _ = updates::prompt_text(blocks);
-        let _ = updates::prompt_images(blocks);
+        let _ = super::prompt::prompt_text(blocks);
+        let _ = super::prompt::prompt_images(blocks);
     }
 
     /// A daemon event and a stored message, as the editor's updates.

@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::updates::{Translator, prompt_images, prompt_text};
+use super::prompt::{prompt_images, prompt_text};
+use super::updates::Translator;
 use crate::target::Context;
 
 /// Ended turns remembered for a prompt that asks after the end arrived.

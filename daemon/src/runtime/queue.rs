@@ -197,7 +197,11 @@ impl Runtime {
         };
         if let Err(err) = self
             .log
-            .emit_with_input_status(vec![self.queue_draft(removed), finished], None, end)
+            .emit_with_change(
+                vec![self.queue_draft(removed), finished],
+                None,
+                crate::store::StateChange::Input(end),
+            )
             .await
         {
             // Still stored as waiting: it stays in the queue.

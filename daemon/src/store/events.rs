@@ -1,6 +1,7 @@
 //! The event log: every runtime event, numbered per runtime when written.
 
 use super::batch::Batch;
+use super::tool_calls::{self, ToolResult};
 use super::{InputStatus, RunStatus, Store, StoreError};
 
 /// A run cursor to advance together with the events a chunk produced; the
@@ -31,6 +32,18 @@ pub struct InputStatusUpdate {
     pub status: InputStatus,
 }
 
+/// A change of state written in the transaction of the events that tell
+/// of it: after a crash, either both are there or neither.
+#[derive(Debug, Clone)]
+pub enum StateChange {
+    /// An input's new status.
+    Input(InputStatusUpdate),
+    /// A decided tool call starts executing (with its `client_tool_start`).
+    ToolStarted { tool_call_id: String },
+    /// A tool call's result (with its `client_tool_end` and return message).
+    ToolResult(ToolResult),
+}
+
 impl Store {
     /// The highest `event_seq` written for the runtime (0 if none).
     pub async fn last_event_seq(&self, runtime_id: i64) -> Result<u64, StoreError> {
@@ -42,8 +55,8 @@ impl Store {
         Ok(last.and_then(|seq| u64::try_from(seq).ok()).unwrap_or(0))
     }
 
-    /// Writes events (and advances a run cursor, or ends an input) in one
-    /// transaction: after a crash either all of it is there or none.
+    /// Writes events (with a run cursor's advance and a change of state they
+    /// tell of) in one transaction: after a crash either all of it is there or none.
     ///
     /// This runs for every chunk a frontend sees, so it is one [`Batch`].
     pub async fn append_events(
@@ -51,9 +64,9 @@ impl Store {
         runtime_id: i64,
         events: &[(u64, &str)],
         cursor: Option<CursorAdvance>,
-        input_status: Option<InputStatusUpdate>,
+        change: Option<StateChange>,
     ) -> Result<(), StoreError> {
-        if events.is_empty() && cursor.is_none() && input_status.is_none() {
+        if events.is_empty() && cursor.is_none() && change.is_none() {
             return Ok(());
         }
         let mut batch = Batch::new();
@@ -87,11 +100,18 @@ impl Store {
                     .bind(cursor.run_id);
             }
         }
-        if let Some(update) = input_status {
-            batch
-                .statement("UPDATE inputs SET status = ? WHERE id = ?")
-                .bind(update.status)
-                .bind(update.input_id);
+        match change {
+            Some(StateChange::Input(update)) => {
+                batch
+                    .statement("UPDATE inputs SET status = ? WHERE id = ?")
+                    .bind(update.status)
+                    .bind(update.input_id);
+            }
+            Some(StateChange::ToolStarted { tool_call_id }) => {
+                tool_calls::write_start(&mut batch, tool_call_id)
+            }
+            Some(StateChange::ToolResult(result)) => tool_calls::write_result(&mut batch, result),
+            None => {}
         }
         batch.write(self).await
     }

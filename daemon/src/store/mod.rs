@@ -30,7 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
 
 pub use connection::Transaction;
-pub use events::{CursorAdvance, InputStatusUpdate, RunFinish};
+pub use events::{CursorAdvance, InputStatusUpdate, RunFinish, StateChange};
 pub use monitors::MonitorRow;
 pub use runtimes::RuntimeRow;
 pub use states::{
@@ -38,7 +38,7 @@ pub use states::{
     ToolDecision,
 };
 pub use subagents::SubagentRow;
-pub use tool_calls::{Decision, ToolCallRow};
+pub use tool_calls::{Decision, ToolCallRow, ToolResult};
 pub use turns::{ExternalCallRow, InputRow, NewInput, Recorded, RunRow};
 pub use wakes::WakeRow;
 

@@ -2,6 +2,7 @@
 //! delivered, each step one committed transition, so a restarted daemon
 //! knows exactly how far every call got.
 
+use super::batch::Batch;
 use super::{ResultStatus, Store, StoreError, ToolCallState, ToolDecision};
 
 /// One journaled call.
@@ -38,6 +39,42 @@ macro_rules! columns {
         "tool_call_id, turn_id, tool_name, input, read_only, state, approval, suggestions, \
          decision, decision_reason, updated_input, result, result_status, result_content"
     };
+}
+
+/// A call's result, to store once.
+#[derive(Debug, Clone)]
+pub struct ToolResult {
+    pub tool_call_id: String,
+    pub text: String,
+    pub status: ResultStatus,
+    /// Content parts (JSON) when the result is more than text.
+    pub content: Option<String>,
+}
+
+/// Marks a decided call as executing, just before it runs.
+pub(super) fn write_start(batch: &mut Batch, tool_call_id: String) {
+    batch
+        .statement(
+            "UPDATE tool_calls SET state = 'executing', updated_at = ?
+             WHERE tool_call_id = ? AND state = 'decided'",
+        )
+        .bind(crate::util::now_rfc3339())
+        .bind(tool_call_id);
+}
+
+/// Stores a decided or executing call's result.
+pub(super) fn write_result(batch: &mut Batch, result: ToolResult) {
+    batch
+        .statement(
+            "UPDATE tool_calls SET state = 'stored', result = ?, result_status = ?,
+                 result_content = ?, updated_at = ?
+             WHERE tool_call_id = ? AND state IN ('decided', 'executing')",
+        )
+        .bind(result.text)
+        .bind(result.status)
+        .bind(result.content)
+        .bind(crate::util::now_rfc3339())
+        .bind(result.tool_call_id);
 }
 
 impl Store {
@@ -147,37 +184,11 @@ impl Store {
         Ok(updated == 1)
     }
 
-    /// Marks a decided call as executing, just before it runs.
-    pub async fn start_tool_call(&self, tool_call_id: &str) -> Result<(), StoreError> {
-        self.move_tool_call(
-            tool_call_id,
-            ToolCallState::Decided,
-            ToolCallState::Executing,
-        )
-        .await
-    }
-
-    /// Stores a call's result (once).
-    pub async fn store_tool_result(
-        &self,
-        tool_call_id: &str,
-        result: &str,
-        status: ResultStatus,
-        content: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE tool_calls SET state = 'stored', result = ?, result_status = ?,
-                 result_content = ?, updated_at = ?
-             WHERE tool_call_id = ? AND state IN ('decided', 'executing')",
-        )
-        .bind(result)
-        .bind(status)
-        .bind(content)
-        .bind(crate::util::now_rfc3339())
-        .bind(tool_call_id)
-        .execute(&mut *self.connection().await?)
-        .await?;
-        Ok(())
+    /// Stores a call's result (once), with no event to go with it.
+    pub async fn store_tool_result(&self, result: ToolResult) -> Result<(), StoreError> {
+        let mut batch = Batch::new();
+        write_result(&mut batch, result);
+        batch.write(self).await
     }
 
     /// Marks stored results as delivered: the server accepted them.
@@ -279,24 +290,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-
-    async fn move_tool_call(
-        &self,
-        tool_call_id: &str,
-        from: ToolCallState,
-        to: ToolCallState,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE tool_calls SET state = ?, updated_at = ? WHERE tool_call_id = ? AND state = ?",
-        )
-        .bind(to)
-        .bind(crate::util::now_rfc3339())
-        .bind(tool_call_id)
-        .bind(from)
-        .execute(&mut *self.connection().await?)
-        .await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -392,13 +385,19 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let result = |id: &str, text: &str, content: Option<&str>| ToolResult {
+            tool_call_id: id.to_owned(),
+            text: text.to_owned(),
+            status: ResultStatus::Success,
+            content: content.map(str::to_owned),
+        };
         store
-            .store_tool_result("text-call", "plain", ResultStatus::Success, None)
+            .store_tool_result(result("text-call", "plain", None))
             .await
             .unwrap();
         let parts = r#"[{"type":"text","text":"[Image]"}]"#;
         store
-            .store_tool_result("image-call", "[Image]", ResultStatus::Success, Some(parts))
+            .store_tool_result(result("image-call", "[Image]", Some(parts)))
             .await
             .unwrap();
         let pending = store.undelivered_results(runtime.id).await.unwrap();

@@ -222,6 +222,27 @@ async fn a_stored_result_is_resent_not_recomputed(backend: Backend) {
     let returns = tool_returns(&after, &runtime).await;
     assert_eq!(returns.len(), 1, "{returns:?}");
     assert!(returns[0].contains("appended"), "{returns:?}");
+    // The call's end and result were told with the result stored.
+    let replayed = replay_from_the_start(&daemons.after, &runtime).await;
+    for kind in ["client_tool_end", "tool_return_message"] {
+        assert_eq!(
+            replayed.deltas(kind).len(),
+            1,
+            "{kind}: {:?}",
+            replayed.types()
+        );
+    }
+}
+
+/// A new frontend given every event of the runtime, up to its turn's end.
+async fn replay_from_the_start(daemon: &Daemon, runtime: &Value) -> Frontend {
+    let mut frontend = Frontend::connect(daemon).await;
+    let synced = frontend
+        .request(json!({"type": "sync", "request_id": "sync-all", "runtime": runtime, "after_event_seq": 0}))
+        .await;
+    assert_eq!(synced["success"], true, "{synced}");
+    frontend.wait_for_type("turn_finished").await;
+    frontend
 }
 
 async fn an_interrupted_write_is_reported_not_repeated(backend: Backend) {

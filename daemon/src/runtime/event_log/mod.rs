@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use super::{EventSink, TryPushError};
-use crate::store::{CursorAdvance, InputStatusUpdate, Store, StoreError};
+use crate::store::{CursorAdvance, StateChange, Store, StoreError};
 
 /// Recent events kept in memory per runtime for delivery, by their size
 /// (a few hundred events): a subscriber further behind catches up from the
@@ -180,17 +180,17 @@ impl EventLog {
         self.emit_locked(next_seq, drafts, cursor, None).await
     }
 
-    /// Emits events, recording an input's new status (a turn that starts
-    /// or ends) in the same transaction, and advancing a run cursor with
-    /// them if given.
-    pub async fn emit_with_input_status(
+    /// Emits events with the change of state they tell of (a turn that
+    /// starts or ends, a tool call that starts or ends) in the same
+    /// transaction, and a run cursor's advance if given.
+    pub async fn emit_with_change(
         &self,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
-        status: InputStatusUpdate,
+        change: StateChange,
     ) -> Result<u64, StoreError> {
         let next_seq = Arc::clone(&self.next_seq).lock_owned().await;
-        self.emit_locked(next_seq, drafts, cursor, Some(status))
+        self.emit_locked(next_seq, drafts, cursor, Some(change))
             .await
     }
 
@@ -215,13 +215,13 @@ impl EventLog {
         mut next_seq: OwnedMutexGuard<u64>,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
-        input_status: Option<InputStatusUpdate>,
+        change: Option<StateChange>,
     ) -> Result<u64, StoreError> {
         let Some(log) = self.this.upgrade() else {
             return Err(StoreError::Interrupted);
         };
         tokio::spawn(async move {
-            log.write_and_hand_out(&mut next_seq, drafts, cursor, input_status)
+            log.write_and_hand_out(&mut next_seq, drafts, cursor, change)
                 .await
         })
         .await
@@ -233,7 +233,7 @@ impl EventLog {
         next_seq: &mut u64,
         drafts: Vec<Draft>,
         cursor: Option<CursorAdvance>,
-        input_status: Option<InputStatusUpdate>,
+        change: Option<StateChange>,
     ) -> Result<u64, StoreError> {
         let emitted_at = crate::util::now_rfc3339();
         let mut frames = Vec::with_capacity(drafts.len());
@@ -257,7 +257,7 @@ impl EventLog {
             .map(|(seq, frame)| (*seq, frame.as_str()))
             .collect();
         self.store
-            .append_events(self.runtime_id, &rows, cursor, input_status)
+            .append_events(self.runtime_id, &rows, cursor, change)
             .await?;
         if rows.is_empty() {
             return Ok(*next_seq - 1);

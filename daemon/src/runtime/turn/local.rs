@@ -24,11 +24,13 @@ use crate::permissions::rules::Rule;
 use crate::permissions::settings::Source;
 use crate::permissions::{Call, Policy, Verdict, preview};
 use crate::runtime::approvals::approval_request_id;
-use crate::store::{Decision, ResultStatus, ToolCallRow, ToolCallState, ToolDecision};
+use crate::runtime::event_log::Draft;
+use crate::store::{
+    Decision, ResultStatus, StateChange, ToolCallRow, ToolCallState, ToolDecision, ToolResult,
+};
 use crate::tools::{Effect, ToolContext, ToolOutput, execute};
 use crate::util::lock;
 
-/// A call's result for the agent: text and `success` or `error`.
 /// A call's result as the model gets it (text, or content parts) and its
 /// status.
 pub(super) type Outcome = (Value, ResultStatus);
@@ -315,6 +317,7 @@ impl Turn<'_> {
     }
 
     /// Takes a decided call to a stored result, by the journal's state.
+    /// The result is stored with the events telling of the call's end.
     async fn finish(
         &self,
         call: &ToolCall,
@@ -324,37 +327,52 @@ impl Turn<'_> {
     ) -> Result<Outcome, TurnError> {
         let rt = self.runtime;
         let row = self.row(&call.id).await?;
-        let output = match row.state {
+        let (output, end) = match row.state {
             ToolCallState::Stored | ToolCallState::Delivered => {
                 return Ok(stored_outcome(&row));
             }
-            ToolCallState::Decided if row.decision == Some(ToolDecision::Deny) => {
+            ToolCallState::Decided if row.decision == Some(ToolDecision::Deny) => (
                 ToolOutput::error(format!(
                     "The user did not allow this {} call: {}",
                     tool.name(),
                     row.decision_reason.as_deref().unwrap_or("denied")
-                ))
-            }
+                )),
+                None,
+            ),
             // A plan call's change and result are stored together: it has
             // no executing state to be interrupted in.
             ToolCallState::Decided if tool.effect() == Effect::Conversation => {
-                self.run_tool(call, tool, &row, run_id, hidden).await?
+                let (output, end) = self
+                    .run_tool(call, tool, &row, run_id, hidden, None)
+                    .await?;
+                (output, Some(end))
             }
             ToolCallState::Decided => {
                 crash_point("tool-decided");
-                rt.store.start_tool_call(&call.id).await?;
-                crash_point("tool-executing");
-                self.run_tool(call, tool, &row, run_id, hidden).await?
+                let started = StateChange::ToolStarted {
+                    tool_call_id: call.id.clone(),
+                };
+                let (output, end) = self
+                    .run_tool(call, tool, &row, run_id, hidden, Some(started))
+                    .await?;
+                (output, Some(end))
             }
             ToolCallState::Executing if row.read_only => {
                 tracing::info!(tool_call = %call.id, "re-running a read-only call interrupted by a restart");
-                self.run_tool(call, tool, &row, run_id, hidden).await?
+                let (output, end) = self
+                    .run_tool(call, tool, &row, run_id, hidden, None)
+                    .await?;
+                (output, Some(end))
             }
-            ToolCallState::Executing => ToolOutput::error(format!(
-                "Interrupted: the daemon stopped while this {} call was running, so it may or may \
-                 not have taken effect. It was not run again; check its effects before retrying.",
-                tool.name()
-            )),
+            ToolCallState::Executing => (
+                ToolOutput::error(format!(
+                    "Interrupted: the daemon stopped while this {} call was running, so it may or \
+                     may not have taken effect. It was not run again; check its effects before \
+                     retrying.",
+                    tool.name()
+                )),
+                None,
+            ),
             ToolCallState::Requested => {
                 return Err(TurnError::Protocol(format!(
                     "tool call {} was never decided",
@@ -362,36 +380,35 @@ impl Turn<'_> {
                 )));
             }
         };
-        rt.store
-            .store_tool_result(
-                &call.id,
-                &output.text,
-                output.status(),
-                output.content.as_ref().map(Value::to_string).as_deref(),
-            )
+        let status = output.status();
+        let mut drafts: Vec<Draft> = end.into_iter().collect();
+        drafts.push(self.delta(json!({
+            "type": "message",
+            "message_type": "tool_return_message",
+            "id": format!("synthetic-tool-return-{}", call.id),
+            "date": crate::util::now_rfc3339(),
+            "run_id": run_id,
+            "status": status,
+            "tool_call_id": call.id,
+            "tool_return": output.text,
+            "tool_returns": [{ "tool_call_id": call.id, "status": status, "tool_return": output.text }],
+        })));
+        let stored = ToolResult {
+            tool_call_id: call.id.clone(),
+            text: output.text.clone(),
+            status,
+            content: output.content.as_ref().map(Value::to_string),
+        };
+        rt.log
+            .emit_with_change(drafts, None, StateChange::ToolResult(stored))
             .await?;
         crash_point("tool-stored");
-        let status = output.status();
-        rt.log
-            .emit_all(
-                vec![self.delta(json!({
-                    "type": "message",
-                    "message_type": "tool_return_message",
-                    "id": format!("synthetic-tool-return-{}", call.id),
-                    "date": crate::util::now_rfc3339(),
-                    "run_id": run_id,
-                    "status": status,
-                    "tool_call_id": call.id,
-                    "tool_return": output.text,
-                    "tool_returns": [{ "tool_call_id": call.id, "status": status, "tool_return": output.text }],
-                }))],
-                None,
-            )
-            .await?;
         Ok((output.content.unwrap_or(Value::String(output.text)), status))
     }
 
-    /// Runs the tool, between `client_tool_start` and `client_tool_end`.
+    /// Runs the tool after telling of its start (written with `started`,
+    /// the call's move to executing, when given); returns its output and
+    /// the event telling of its end, to be written with its result.
     async fn run_tool(
         &self,
         call: &ToolCall,
@@ -399,10 +416,11 @@ impl Turn<'_> {
         row: &ToolCallRow,
         run_id: Option<&str>,
         hidden: &GlobSet,
-    ) -> Result<ToolOutput, TurnError> {
+        started: Option<StateChange>,
+    ) -> Result<(ToolOutput, Draft), TurnError> {
         let rt = self.runtime;
         let arguments = row.updated_input.as_deref().unwrap_or(&row.input);
-        let start = lifecycle(
+        let start = self.delta(lifecycle(
             run_id,
             json!({
                 "message_type": "client_tool_start",
@@ -410,8 +428,16 @@ impl Turn<'_> {
                 "tool_name": tool.name(),
                 "tool_args": arguments,
             }),
-        );
-        rt.log.emit(self.delta(start)).await?;
+        ));
+        match started {
+            Some(change) => {
+                rt.log.emit_with_change(vec![start], None, change).await?;
+                crash_point("tool-executing");
+            }
+            None => {
+                rt.log.emit(start).await?;
+            }
+        }
         let tool = match tool {
             LocalTool::Builtin(tool) => *tool,
             LocalTool::Mcp { name, tool } => {
@@ -427,7 +453,7 @@ impl Turn<'_> {
                             .await
                     }
                 };
-                return self.ended(call, run_id, output).await;
+                return Ok(self.ended(call, run_id, output));
             }
         };
         let output = match json_arguments(arguments) {
@@ -452,22 +478,21 @@ impl Turn<'_> {
             Some(input) => execute(tool.name, &input, &self.tool_context(&call.id, hidden)).await,
             None => ToolOutput::error(invalid_arguments(tool.name, arguments)),
         };
-        self.ended(call, run_id, output).await
+        Ok(self.ended(call, run_id, output))
     }
 
-    /// Tells frontends the tool ended; passes its output on.
-    async fn ended(
+    /// The output, and the event telling frontends the tool ended.
+    fn ended(
         &self,
         call: &ToolCall,
         run_id: Option<&str>,
         output: ToolOutput,
-    ) -> Result<ToolOutput, TurnError> {
+    ) -> (ToolOutput, Draft) {
         let end = lifecycle(
             run_id,
             json!({ "message_type": "client_tool_end", "tool_call_id": call.id, "status": output.status() }),
         );
-        self.runtime.log.emit(self.delta(end)).await?;
-        Ok(output)
+        (output, self.delta(end))
     }
 
     fn tool_context(&self, tool_call_id: &str, hidden: &GlobSet) -> ToolContext {

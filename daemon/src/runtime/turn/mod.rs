@@ -27,7 +27,7 @@ use super::state::{QueuedInput, RunningTurn};
 use crate::util::lock;
 
 use crate::backend::{BackendError, RunStream, SendRequest};
-use crate::store::{InputStatus, InputStatusUpdate, RunRow, StoreError};
+use crate::store::{InputStatus, InputStatusUpdate, RunRow, StateChange, StoreError};
 use letta_api::backoff;
 use stream::EventWrite;
 pub(crate) use tools::OfferedCache;
@@ -223,7 +223,11 @@ impl Turn<'_> {
             input_id: self.turn.input_id,
             status,
         };
-        if let Err(err) = rt.log.emit_with_input_status(drafts, cursor, end).await {
+        if let Err(err) = rt
+            .log
+            .emit_with_change(drafts, cursor, StateChange::Input(end))
+            .await
+        {
             tracing::error!(error = %err, "cannot record the end of a turn");
         }
         lock(&rt.state).recording_end = false;
@@ -313,7 +317,9 @@ impl Turn<'_> {
             input_id: self.turn.input_id,
             status: InputStatus::Running,
         };
-        rt.log.emit_with_input_status(drafts, None, running).await?;
+        rt.log
+            .emit_with_change(drafts, None, StateChange::Input(running))
+            .await?;
 
         // `delivering`: results of tool calls on their way to the server.
         let (mut step, mut delivering) = if recovering {

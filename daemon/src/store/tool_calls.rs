@@ -184,13 +184,6 @@ impl Store {
         Ok(updated == 1)
     }
 
-    /// Stores a call's result (once), with no event to go with it.
-    pub async fn store_tool_result(&self, result: ToolResult) -> Result<(), StoreError> {
-        let mut batch = Batch::new();
-        write_result(&mut batch, result);
-        batch.write(self).await
-    }
-
     /// Marks stored results as delivered: the server accepted them.
     pub async fn deliver_tool_results(&self, tool_call_ids: &[String]) -> Result<(), StoreError> {
         let mut tx = self.write_transaction().await?;
@@ -295,7 +288,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::store_with_a_runtime;
+    use crate::store::{StateChange, store_with_a_runtime};
 
     #[tokio::test]
     async fn the_tool_calls_version_moves_with_every_change_and_only_then() {
@@ -392,12 +385,26 @@ mod tests {
             content: content.map(str::to_owned),
         };
         store
-            .store_tool_result(result("text-call", "plain", None))
+            .append_events(
+                runtime.id,
+                &[],
+                None,
+                Some(StateChange::ToolResult(result("text-call", "plain", None))),
+            )
             .await
             .unwrap();
         let parts = r#"[{"type":"text","text":"[Image]"}]"#;
         store
-            .store_tool_result(result("image-call", "[Image]", Some(parts)))
+            .append_events(
+                runtime.id,
+                &[],
+                None,
+                Some(StateChange::ToolResult(result(
+                    "image-call",
+                    "[Image]",
+                    Some(parts),
+                ))),
+            )
             .await
             .unwrap();
         let pending = store.undelivered_results(runtime.id).await.unwrap();
